@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { configSchema, type Config, type Credential } from './schema.ts';
+import { RefresherError } from '../core/errors.ts';
+
+/** Formats a zod path the way a person finds the field in the JSON document: credentials[0].validation.smtp.host */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(document)';
+}
+
+/** Validates a parsed document; every wrong field is named by its path in one error. */
+export function parseConfig(doc: unknown, source = 'configuration'): Config {
+  const r = configSchema.safeParse(doc);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  - ${formatPath(i.path)}: ${i.message}`);
+  throw new RefresherError({
+    class: 'configuration',
+    code: 'CONFIG_INVALID',
+    remote: 'config',
+    message: `${source} is invalid (${lines.length} problem${lines.length > 1 ? 's' : ''}):\n${lines.join('\n')}`,
+    fix: 'Correct the fields listed above; the JSON Schema (config.schema.json) lets an editor complete and check the document.',
+  });
+}
+
+export function parseConfigText(text: string, source: string): Config {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new RefresherError({
+      class: 'configuration',
+      code: 'CONFIG_NOT_JSON',
+      remote: 'config',
+      message: `${source} is not valid JSON: ${(e as Error).message}`,
+      fix: 'Fix the JSON syntax of the configuration document.',
+    });
+  }
+  return parseConfig(doc, source);
+}
+
+/**
+ * Where the configuration comes from: TOKEN_REFRESHER_CONFIG (inline JSON, small deployments),
+ * else TOKEN_REFRESHER_CONFIG_FILE, else ./config.json (the file the CDK stack bundles next to the handler).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, fallbackFile = 'config.json'): Config {
+  if (env.TOKEN_REFRESHER_CONFIG) return parseConfigText(env.TOKEN_REFRESHER_CONFIG, 'TOKEN_REFRESHER_CONFIG');
+  const file = env.TOKEN_REFRESHER_CONFIG_FILE ?? fallbackFile;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new RefresherError({
+      class: 'configuration',
+      code: 'CONFIG_MISSING',
+      remote: 'config',
+      message: `cannot read the configuration file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      fix: 'Set TOKEN_REFRESHER_CONFIG_FILE to the configuration document (see config.example.json).',
+    });
+  }
+  return parseConfigText(text, file);
+}
+
+export function findCredential(config: Config, id: string): Credential {
+  const c = config.credentials.find((x) => x.id === id);
+  if (!c) {
+    throw new RefresherError({
+      class: 'input',
+      code: 'UNKNOWN_CREDENTIAL',
+      remote: 'config',
+      message: `no credential "${id}" in the configuration (known: ${config.credentials.map((x) => x.id).join(', ')})`,
+      fix: 'Use one of the configured credential ids.',
+    });
+  }
+  return c;
+}
+
+/** Secret names derived from the prefix unless the document names them. */
+export function secretIds(config: Config, c: Credential) {
+  const base = `${config.secretPrefix}/${c.id}`;
+  return {
+    token: c.tokenSecretId ?? `${base}/refresh-token`,
+    state: c.stateSecretId ?? `${base}/state`,
+    clientSecret: c.clientSecret?.secretId ?? `${base}/client-secret`,
+  };
+}
+
+export function adobeSecretId(config: Config): string {
+  return config.adobe?.clientSecret?.secretId ?? `${config.secretPrefix}/adobe/client-secret`;
+}

@@ -1,0 +1,164 @@
+import { z } from 'zod';
+
+/**
+ * The configuration document: credentials and shared settings. It holds no secret values, only where they live,
+ * so it can sit in a repository, a CloudFormation template and the function bundle.
+ */
+
+const secretRef = z
+  .object({
+    secretId: z.string().min(1).describe('Secrets Manager secret name or ARN holding the value'),
+  })
+  .strict();
+
+const httpsOrLocalUrl = z
+  .string()
+  .url()
+  .refine((u) => u.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(u), {
+    message: 'must be an https:// URL (plain http:// is allowed only for localhost stand-ins)',
+  });
+
+const variableName = z
+  .string()
+  .regex(/^[a-zA-Z_][a-zA-Z_0-9]*$/, 'must match [a-zA-Z_][a-zA-Z_0-9]* (Cloud Manager variable name)')
+  .min(2)
+  .max(100)
+  .refine((n) => !/^(INTERNAL_|ADOBE_|CONST_)/.test(n), { message: 'names starting INTERNAL_, ADOBE_ or CONST_ are reserved by Cloud Manager' });
+
+export const targetSchema = z
+  .object({
+    programId: z.string().regex(/^\d+$/, 'Cloud Manager program id (digits)'),
+    environmentId: z.string().regex(/^\d+$/, 'Cloud Manager environment id (digits)'),
+    refreshTokenVariable: variableName.default('SECRET_SMTP_OAUTH_REFRESH_TOKEN'),
+    clientSecretVariable: variableName.default('SECRET_SMTP_OAUTH_CLIENT_SECRET'),
+    pushClientSecret: z.boolean().default(false).describe('also push the client secret (normally set once by `token-refresher client-secret`)'),
+    service: z.enum(['author', 'publish', 'preview']).optional().describe('absent = all services'),
+  })
+  .strict();
+
+export const smtpSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(587),
+    starttls: z.boolean().default(true).describe('STARTTLS on a plain connection; false means implicit TLS (port 465)'),
+    timeoutMs: z.number().int().positive().default(20_000),
+  })
+  .strict();
+
+export const providerKinds = ['microsoft', 'google', 'oauth2'] as const;
+
+export const credentialSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes (used in secret names and metrics)'),
+    provider: z.enum(providerKinds).default('microsoft'),
+    authority: httpsOrLocalUrl.default('https://login.microsoftonline.com').describe('Entra ID authority host (national clouds differ)'),
+    tenant: z.string().min(1).optional().describe('Entra tenant id or domain; required for microsoft'),
+    endpoints: z
+      .object({
+        token: httpsOrLocalUrl.optional(),
+        authorize: httpsOrLocalUrl.optional(),
+        deviceCode: httpsOrLocalUrl.optional(),
+      })
+      .strict()
+      .default({}),
+    clientId: z.string().min(1),
+    clientSecret: secretRef.optional().describe('default: <secretPrefix>/<id>/client-secret'),
+    tokenSecretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/refresh-token'),
+    stateSecretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/state'),
+    scopes: z.array(z.string().min(1)).min(1),
+    mailbox: z.string().email(),
+    validation: z
+      .object({
+        mode: z.enum(['send', 'auth']).default('send').describe('send a test mail, or only authenticate'),
+        to: z.string().email().optional().describe('test mail recipient; default the mailbox itself'),
+        smtp: smtpSchema,
+      })
+      .strict(),
+    targets: z.array(targetSchema).default([]),
+    rotation: z
+      .object({
+        maxAgeDays: z.number().positive().max(89).default(7).describe('rotate when the stored token is older than this'),
+        force: z.boolean().default(false),
+      })
+      .strict()
+      .default({ maxAgeDays: 7, force: false }),
+    schedule: z
+      .object({
+        expression: z.string().min(1).default('rate(1 day)'),
+        timeZone: z.string().min(1).default('UTC'),
+      })
+      .strict()
+      .default({ expression: 'rate(1 day)', timeZone: 'UTC' }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.provider === 'microsoft' && !c.tenant) {
+      ctx.addIssue({ code: 'custom', path: ['tenant'], message: 'required for provider "microsoft" (tenant id or domain)' });
+    }
+    if (c.provider === 'oauth2' && !c.endpoints.token) {
+      ctx.addIssue({ code: 'custom', path: ['endpoints', 'token'], message: 'required for provider "oauth2"' });
+    }
+    const seen = new Set<string>();
+    c.targets.forEach((t, i) => {
+      const key = `${t.programId}/${t.environmentId}/${t.service ?? 'all'}`;
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['targets', i], message: `duplicate target ${key}` });
+      seen.add(key);
+    });
+  });
+
+export const configSchema = z
+  .object({
+    $schema: z.string().optional(),
+    secretPrefix: z.string().regex(/^[A-Za-z0-9/_+=.@-]+$/).default('token-refresher'),
+    adobe: z
+      .object({
+        imsOrgId: z.string().regex(/@AdobeOrg$/, 'an IMS organization id ending in @AdobeOrg'),
+        clientId: z.string().min(1),
+        clientSecret: secretRef.optional().describe('default: <secretPrefix>/adobe/client-secret'),
+        scopes: z
+          .array(z.string().min(1))
+          .default(['openid', 'AdobeID', 'read_organizations', 'additional_info.projectedProductContext', 'read_pc.dma_aem_ams']),
+        imsEndpoint: httpsOrLocalUrl.default('https://ims-na1.adobelogin.com'),
+        cloudManagerEndpoint: httpsOrLocalUrl.default('https://cloudmanager.adobe.io'),
+      })
+      .strict()
+      .optional(),
+    alerts: z
+      .object({
+        from: z.string().email(),
+        to: z.array(z.string().email()).min(1),
+        remindAfterHours: z.number().positive().default(24),
+      })
+      .strict()
+      .optional(),
+    http: z
+      .object({
+        timeoutMs: z.number().int().positive().default(10_000),
+        retries: z.number().int().min(0).max(10).default(3),
+        maxConcurrency: z.number().int().positive().default(8),
+      })
+      .strict()
+      .default({ timeoutMs: 10_000, retries: 3, maxConcurrency: 8 }),
+    credentials: z.array(credentialSchema).min(1),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const ids = new Set<string>();
+    c.credentials.forEach((cred, i) => {
+      if (ids.has(cred.id)) ctx.addIssue({ code: 'custom', path: ['credentials', i, 'id'], message: `duplicate credential id "${cred.id}"` });
+      ids.add(cred.id);
+      if (cred.targets.length > 0 && !c.adobe) {
+        ctx.addIssue({ code: 'custom', path: ['adobe'], message: `required because credential "${cred.id}" has Cloud Manager targets` });
+      }
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type Credential = z.infer<typeof credentialSchema>;
+export type Target = z.infer<typeof targetSchema>;
+export type SmtpSettings = z.infer<typeof smtpSchema>;
+
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+}
