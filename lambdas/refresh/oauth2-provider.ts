@@ -1,0 +1,241 @@
+import { z } from 'zod';
+import type { Credential } from '../config/schema.ts';
+import { RefresherError, type Remote } from '../core/errors.ts';
+import { formBody, httpRequest, parseJson, type HttpResponse } from '../core/http.ts';
+import { registerSecret } from '../core/redact.ts';
+import type { DeviceCodeGrant, DevicePoll, TokenProvider, TokenSet } from '../core/types.ts';
+import { classifyOAuthError, isRetryableOAuthResponse, type OAuthErrorBody } from './classify-entra.ts';
+
+export interface ProviderEndpoints {
+  token: string;
+  authorize: string;
+  deviceCode?: string;
+}
+
+/** Where each kind of provider keeps its endpoints; every one can be overridden in the configuration. */
+export function endpointsFor(c: Credential): ProviderEndpoints {
+  if (c.provider === 'microsoft') {
+    const base = `${c.authority.replace(/\/$/, '')}/${encodeURIComponent(c.tenant ?? 'common')}/oauth2/v2.0`;
+    return {
+      token: c.endpoints.token ?? `${base}/token`,
+      authorize: c.endpoints.authorize ?? `${base}/authorize`,
+      deviceCode: c.endpoints.deviceCode ?? `${base}/devicecode`,
+    };
+  }
+  if (c.provider === 'google') {
+    return {
+      token: c.endpoints.token ?? 'https://oauth2.googleapis.com/token',
+      authorize: c.endpoints.authorize ?? 'https://accounts.google.com/o/oauth2/v2/auth',
+      deviceCode: c.endpoints.deviceCode ?? 'https://oauth2.googleapis.com/device/code',
+    };
+  }
+  return { token: c.endpoints.token ?? '', authorize: c.endpoints.authorize ?? '', deviceCode: c.endpoints.deviceCode };
+}
+
+const tokenResponse = z.object({
+  access_token: z.string().optional(),
+  refresh_token: z.string().min(1).optional(),
+  expires_in: z.union([z.number(), z.string().regex(/^\d+$/)]).optional(),
+  scope: z.string().optional(),
+  id_token: z.string().optional(),
+  token_type: z.string().optional(),
+});
+
+const deviceCodeResponse = z.object({
+  device_code: z.string().min(1),
+  user_code: z.string().min(1),
+  verification_uri: z.string().min(1).optional(),
+  verification_url: z.string().min(1).optional(),
+  expires_in: z.union([z.number(), z.string()]),
+  interval: z.union([z.number(), z.string()]).optional(),
+  message: z.string().optional(),
+});
+
+export interface ProviderOptions {
+  clientSecret: string | undefined;
+  /** Where the client secret lives, named in fixes (never the value). */
+  clientSecretRef: string;
+  timeoutMs: number;
+  retries: number;
+  baseDelayMs?: number;
+  maxRetryAfterMs?: number;
+}
+
+function remoteOf(c: Credential): Remote {
+  return c.provider === 'microsoft' ? 'entra' : c.provider;
+}
+
+/**
+ * A standard OAuth2 token endpoint (RFC 6749) spoken with a direct form POST: msal-node keeps rotated refresh tokens in
+ * its private cache and never retries, so it cannot give the pipeline the token it must store at once.
+ */
+export class OAuth2Provider implements TokenProvider {
+  readonly remote: Remote;
+  readonly endpoints: ProviderEndpoints;
+
+  constructor(
+    private readonly credential: Credential,
+    private readonly opts: ProviderOptions,
+  ) {
+    this.remote = remoteOf(credential);
+    this.endpoints = endpointsFor(credential);
+    registerSecret(opts.clientSecret);
+  }
+
+  private get scope(): string {
+    return this.credential.scopes.join(' ');
+  }
+
+  private async post(url: string, fields: Record<string, string | undefined>, retry = true): Promise<HttpResponse> {
+    // Client credentials go in the body (client_secret_post): the form every one of these providers accepts.
+    return httpRequest({
+      remote: this.remote,
+      stage: 'refresh',
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: formBody({ client_id: this.credential.clientId, client_secret: this.opts.clientSecret, ...fields }),
+      timeoutMs: this.opts.timeoutMs,
+      // A refresh POST is safe to repeat: the old refresh token stays valid until it is used successfully and kept.
+      retries: retry ? this.opts.retries : 0,
+      baseDelayMs: this.opts.baseDelayMs,
+      maxRetryAfterMs: this.opts.maxRetryAfterMs,
+      shouldRetry: (res) => isRetryableOAuthResponse(res.status, parseJson(res.text) as OAuthErrorBody | undefined),
+    });
+  }
+
+  private classify(res: HttpResponse): RefresherError {
+    const body = parseJson(res.text);
+    const errBody = body && typeof body === 'object' ? (body as OAuthErrorBody) : undefined;
+    if (!errBody?.error && res.status < 500 && res.status !== 429) {
+      return new RefresherError({
+        class: 'transient',
+        code: 'TOKEN_RESPONSE_INVALID',
+        remote: this.remote,
+        stage: 'refresh',
+        status: res.status,
+        message: `${this.remote} token endpoint answered HTTP ${res.status} with a body that is not an OAuth2 error (${res.headers['content-type'] ?? 'no content type'})`,
+        fix: `Check that the token endpoint ${new URL(this.endpoints.token).host} is the provider's; retried on the next run.`,
+      });
+    }
+    return classifyOAuthError(
+      res.status,
+      errBody,
+      {
+        id: this.credential.id,
+        mailbox: this.credential.mailbox,
+        clientId: this.credential.clientId,
+        tenant: this.credential.tenant,
+        clientSecretRef: this.opts.clientSecretRef,
+        remote: this.remote,
+      },
+      res.retryAfterMs,
+    );
+  }
+
+  private parseTokens(res: HttpResponse): TokenSet {
+    if (res.status !== 200) throw this.classify(res);
+    const parsed = tokenResponse.safeParse(parseJson(res.text));
+    if (!parsed.success || (!parsed.data.access_token && !parsed.data.refresh_token)) {
+      throw new RefresherError({
+        class: 'transient',
+        code: 'TOKEN_RESPONSE_INVALID',
+        remote: this.remote,
+        stage: 'refresh',
+        status: res.status,
+        message: `${this.remote} token endpoint answered 200 without a usable token (${parsed.success ? 'no access_token' : 'not the JSON of a token response'})`,
+        fix: 'Retried on the next run; the stored refresh token is unchanged.',
+      });
+    }
+    const d = parsed.data;
+    registerSecret(d.access_token);
+    registerSecret(d.refresh_token);
+    registerSecret(d.id_token);
+    return {
+      accessToken: d.access_token ?? '',
+      refreshToken: d.refresh_token,
+      expiresInSec: d.expires_in === undefined ? undefined : Number(d.expires_in),
+      scope: d.scope,
+      idToken: d.id_token,
+    };
+  }
+
+  async redeemRefreshToken(refreshToken: string): Promise<TokenSet> {
+    registerSecret(refreshToken);
+    // Always send scope: Entra answers AADSTS900144/90009 without it.
+    const res = await this.post(this.endpoints.token, { grant_type: 'refresh_token', refresh_token: refreshToken, scope: this.scope });
+    return this.parseTokens(res);
+  }
+
+  authorizationUrl(p: { redirectUri: string; state: string; codeChallenge: string; loginHint?: string }): string {
+    const u = new URL(this.endpoints.authorize);
+    u.searchParams.set('client_id', this.credential.clientId);
+    u.searchParams.set('response_type', 'code');
+    u.searchParams.set('redirect_uri', p.redirectUri);
+    u.searchParams.set('response_mode', 'query');
+    u.searchParams.set('scope', this.scope);
+    u.searchParams.set('state', p.state);
+    u.searchParams.set('code_challenge', p.codeChallenge);
+    u.searchParams.set('code_challenge_method', 'S256');
+    if (p.loginHint) u.searchParams.set('login_hint', p.loginHint);
+    if (this.credential.provider === 'google') {
+      // Without both, Google issues no refresh token on a second consent.
+      u.searchParams.set('access_type', 'offline');
+      u.searchParams.set('prompt', 'consent');
+    }
+    return u.toString();
+  }
+
+  async redeemAuthorizationCode(p: { code: string; redirectUri: string; codeVerifier: string }): Promise<TokenSet> {
+    registerSecret(p.code);
+    registerSecret(p.codeVerifier);
+    // A code can be redeemed once: never retry this POST blindly.
+    const res = await this.post(
+      this.endpoints.token,
+      { grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier, scope: this.scope },
+      false,
+    );
+    return this.parseTokens(res);
+  }
+
+  async startDeviceCode(): Promise<DeviceCodeGrant> {
+    if (!this.endpoints.deviceCode) {
+      throw new RefresherError({ class: 'configuration', code: 'NO_DEVICE_CODE_ENDPOINT', remote: this.remote, stage: 'regenerate', message: `credential ${this.credential.id} has no device-code endpoint`, fix: 'Set endpoints.deviceCode or use the browser flow.' });
+    }
+    const res = await this.post(this.endpoints.deviceCode, { scope: this.scope, client_secret: undefined });
+    if (res.status !== 200) throw this.classify(res);
+    const parsed = deviceCodeResponse.safeParse(parseJson(res.text));
+    if (!parsed.success) {
+      throw new RefresherError({ class: 'transient', code: 'DEVICE_CODE_RESPONSE_INVALID', remote: this.remote, stage: 'regenerate', message: `${this.remote} device-code endpoint answered an unexpected body`, fix: 'Retry; check the device-code endpoint.' });
+    }
+    const d = parsed.data;
+    registerSecret(d.device_code);
+    return {
+      deviceCode: d.device_code,
+      userCode: d.user_code,
+      verificationUri: d.verification_uri ?? d.verification_url ?? '',
+      expiresInSec: Number(d.expires_in),
+      intervalSec: d.interval === undefined ? 5 : Number(d.interval),
+      message: d.message,
+    };
+  }
+
+  async pollDeviceCode(deviceCode: string): Promise<DevicePoll> {
+    const res = await this.post(this.endpoints.token, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }, false);
+    if (res.status === 200) return { status: 'done', tokens: this.parseTokens(res) };
+    const body = parseJson(res.text) as OAuthErrorBody | undefined;
+    if (body?.error === 'authorization_pending') return { status: 'pending' };
+    if (body?.error === 'slow_down') return { status: 'slow_down' };
+    if (body?.error === 'authorization_declined' || body?.error === 'access_denied') {
+      throw new RefresherError({ class: 'input', code: 'DEVICE_DECLINED', remote: this.remote, stage: 'regenerate', status: res.status, message: 'the sign-in was declined on the device-code page', fix: `Run \`token-refresher regenerate --credential ${this.credential.id} --device-code\` again and accept as ${this.credential.mailbox}.` });
+    }
+    if (body?.error === 'expired_token') {
+      throw new RefresherError({ class: 'input', code: 'DEVICE_CODE_EXPIRED', remote: this.remote, stage: 'regenerate', status: res.status, message: 'the device code expired before the sign-in was completed', fix: `Run \`token-refresher regenerate --credential ${this.credential.id} --device-code\` again and finish the sign-in within the time shown.` });
+    }
+    throw this.classify(res);
+  }
+}
+
+export function providerFor(credential: Credential, opts: ProviderOptions): TokenProvider {
+  return new OAuth2Provider(credential, opts);
+}
