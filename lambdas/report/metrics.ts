@@ -1,13 +1,15 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
-/** Names shared with the CDK alarms and dashboard. */
-export const METRIC_NAMESPACE = 'TokenRefresher';
+import * as names from '../../lib/metric-names.ts';
+
+/** Names shared with the CDK alarms and dashboard (lib/metric-names.ts is the contract). */
+export const METRIC_NAMESPACE = names.METRICS_NAMESPACE;
 export const MetricName = {
-  RotationSuccess: 'RotationSuccess',
-  RotationFailure: 'RotationFailure',
-  ValidationFailure: 'ValidationFailure',
-  TokenAgeDays: 'TokenAgeDays',
-  StageDurationMs: 'StageDurationMs',
+  RotationSuccess: names.ROTATION_SUCCESS,
+  RotationFailure: names.ROTATION_FAILURE,
+  ValidationFailure: names.VALIDATION_FAILURE,
+  TokenAgeDays: names.TOKEN_AGE_DAYS,
+  StageDurationMs: names.STAGE_DURATION_MS,
   AlertFailure: 'AlertFailure',
   PushSuccess: 'PushSuccess',
 } as const;
@@ -20,7 +22,7 @@ export interface MetricSink {
 
 /** CloudWatch metrics through embedded metric format (one log line, no API call, no extra IAM). */
 export function powertoolsMetrics(namespace = process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRIC_NAMESPACE): MetricSink {
-  const metrics = new Metrics({ namespace, serviceName: 'token-refresher' });
+  const metrics = new Metrics({ namespace, serviceName: names.SERVICE_NAME });
   const emit = (name: string, credential: string, value: number, unit: (typeof MetricUnit)[keyof typeof MetricUnit], dims?: Record<string, string>) => {
     // One metric per EMF document so each carries its own dimensions (credential, class) without cross-talk.
     const single = metrics.singleMetric();

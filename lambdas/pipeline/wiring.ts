@@ -1,0 +1,72 @@
+import type { Config, Credential } from '../config/schema.ts';
+import { RefresherError } from '../core/errors.ts';
+import type { Alerter, SecretStore } from '../core/types.ts';
+import { connectCloudManager, targetsFor, type CloudManagerConnection } from '../push/cloud-manager-target.ts';
+import { providerFor } from '../refresh/oauth2-provider.ts';
+import type { Log } from '../report/logger.ts';
+import type { MetricSink } from '../report/metrics.ts';
+import { validatorFor } from '../validate/smtp-validator.ts';
+import type { RotationDeps } from './rotate.ts';
+
+export interface WiringOptions {
+  config: Config;
+  store: SecretStore;
+  log: Log;
+  metrics: MetricSink;
+  alerter?: Alerter;
+  /** Extra certificate authority for the test send (local stand-ins only; verification stays on). */
+  smtpCa?: string;
+  now?: () => Date;
+  /** Backoff tuning for tests and benchmarks. */
+  baseDelayMs?: number;
+  maxRetryAfterMs?: number;
+  maxSecretLength?: number;
+  leaseTtlMs?: number;
+  hooks?: RotationDeps['hooks'];
+  useLease?: boolean;
+}
+
+export async function readSecretValue(store: SecretStore, secretId: string): Promise<string> {
+  const v = await store.getValue(secretId, 'AWSCURRENT');
+  if (!v) {
+    throw new RefresherError({
+      class: 'configuration',
+      code: 'SECRET_EMPTY',
+      remote: 'secretsmanager',
+      message: `${secretId} holds no value`,
+      fix: `Put the value with \`aws secretsmanager put-secret-value --secret-id ${secretId} --secret-string file://...\` (or the CLI's client-secret command).`,
+    });
+  }
+  return v.value;
+}
+
+/**
+ * Builds the pipeline's dependencies for one run. One Cloud Manager connection (one IMS token) serves every credential
+ * of the run, and it is only created when some credential has targets.
+ */
+export function wire(o: WiringOptions): RotationDeps {
+  const http = { timeoutMs: o.config.http.timeoutMs, retries: o.config.http.retries, baseDelayMs: o.baseDelayMs, maxRetryAfterMs: o.maxRetryAfterMs };
+  let connection: CloudManagerConnection | undefined;
+  const cm = (): CloudManagerConnection =>
+    (connection ??= connectCloudManager(o.config, {
+      readSecret: (id) => readSecretValue(o.store, id),
+      baseDelayMs: o.baseDelayMs,
+      maxRetryAfterMs: o.maxRetryAfterMs,
+    }));
+  return {
+    config: o.config,
+    store: o.store,
+    log: o.log,
+    metrics: o.metrics,
+    alerter: o.alerter,
+    now: o.now,
+    leaseTtlMs: o.leaseTtlMs,
+    useLease: o.useLease,
+    hooks: o.hooks,
+    pushConcurrency: o.config.http.maxConcurrency,
+    provider: (c: Credential, clientSecret, clientSecretRef) => providerFor(c, { clientSecret, clientSecretRef, ...http }),
+    validator: (c: Credential) => validatorFor(c, { ca: o.smtpCa }),
+    targets: (c: Credential) => targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }),
+    prefetchPush: () => cm().ims.prefetch(),
+  };
+}

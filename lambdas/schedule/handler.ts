@@ -1,0 +1,52 @@
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { asRefresherError } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
+import type { Alerter } from '../core/types.ts';
+import { runRotation, type RunResult } from '../pipeline/run.ts';
+import { wire } from '../pipeline/wiring.ts';
+import { createLogger, powertoolsLog } from '../report/logger.ts';
+import { powertoolsMetrics } from '../report/metrics.ts';
+import { SesAlerter } from '../report/ses-alerter.ts';
+import { SecretsManagerStore } from '../store/secrets-manager-store.ts';
+import { credentialList, parseInvocation } from './event.ts';
+
+// Created once per container and reused by every invocation: SDK clients keep their connections warm.
+const logger = createLogger();
+const log = powertoolsLog(logger);
+let config: Config | undefined;
+let store: SecretsManagerStore | undefined;
+let alerter: Alerter | undefined;
+
+async function rotate(event: unknown, context?: Partial<Context>): Promise<RunResult> {
+  try {
+    const inv = parseInvocation(event);
+    config ??= loadConfig();
+    store ??= new SecretsManagerStore({ timeoutMs: config.http.timeoutMs });
+    if (config.alerts && !alerter) alerter = new SesAlerter({ from: config.alerts.from, to: config.alerts.to });
+    const remaining = context?.getRemainingTimeInMillis?.();
+    const deps = wire({
+      config,
+      store,
+      log,
+      metrics: powertoolsMetrics(),
+      alerter,
+      // The lease must outlive this invocation, never the other way round.
+      leaseTtlMs: remaining ? remaining + 30_000 : undefined,
+    });
+    const result = await runRotation(deps, { credentials: credentialList(inv), force: inv.force, source: inv.source, runId: context?.awsRequestId });
+    return redact(result);
+  } catch (e) {
+    const err = asRefresherError(e, 'lambda', 'load');
+    log.error(`invocation refused: ${err.code}`, { error: err.toJSON() });
+    // Thrown errors reach the caller (and the dead-letter queue for scheduled runs): message and fix only, no cause.
+    const out = new Error(`${err.code}: ${err.message} -- ${err.fix}`);
+    out.name = err.code;
+    throw out;
+  }
+}
+
+export const handler = middy(rotate);
+export { rotate as rotateHandler };
