@@ -1,0 +1,172 @@
+import { RefresherError } from '../core/errors.ts';
+import type { PushTarget, PushValues } from '../core/types.ts';
+import type { Config, Credential, Target } from '../config/schema.ts';
+import { CloudManagerClient, type CmVariableUpdate } from './cloud-manager.ts';
+import { ImsTokenSource } from './ims.ts';
+import type { HttpTuning } from './common.ts';
+
+/**
+ * Longest value pushed, in characters. The sources disagree: the Cloud Manager API spec says secretString values
+ * "must be less than 500 characters" (and gives the field maxLength 2048), while the AEM documentation allows values up
+ * to 2048. Microsoft refresh tokens are routinely over 1,000 characters, so 500 would refuse nearly every one of them;
+ * 2048 follows the AEM documentation and the schema's maxLength. It is configurable because the real limit is Adobe's
+ * to change, and checking it ourselves turns a vague 400 (or a silently truncated secret) into a clear message.
+ */
+export const DEFAULT_MAX_SECRET_LENGTH = 2048;
+
+/** What a target needs from the client; a structural type so the pipeline's tests can pass a fake. */
+export type VariablePatcher = Pick<CloudManagerClient, 'patchVariables'>;
+
+export interface CloudManagerTargetOptions {
+  maxSecretLength?: number;
+}
+
+/** Staging-label fragment: Secrets Manager labels allow more, but letters, digits and `_` survive every consumer. */
+export function targetKey(t: Pick<Target, 'programId' | 'environmentId' | 'service'>): string {
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
+  return `cm_${safe(t.programId)}_${safe(t.environmentId)}_${t.service ?? 'all'}`;
+}
+
+export function targetLabel(t: Pick<Target, 'programId' | 'environmentId' | 'service'>): string {
+  return `program ${t.programId} / environment ${t.environmentId} (${t.service ?? 'all services'})`;
+}
+
+export class CloudManagerTarget implements PushTarget {
+  readonly key: string;
+  readonly label: string;
+  readonly target: Target;
+  readonly maxSecretLength: number;
+  readonly #client: VariablePatcher;
+
+  constructor(target: Target, client: VariablePatcher, options: CloudManagerTargetOptions = {}) {
+    const max = options.maxSecretLength ?? DEFAULT_MAX_SECRET_LENGTH;
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RefresherError({
+        class: 'configuration',
+        code: 'CM_MAX_LENGTH_INVALID',
+        remote: 'cloudmanager',
+        stage: 'push',
+        message: `maxSecretLength must be a positive integer, got ${String(max)}`,
+        fix: `Leave maxSecretLength unset (default ${DEFAULT_MAX_SECRET_LENGTH}) or set it to the limit Cloud Manager enforces.`,
+      });
+    }
+    this.target = target;
+    this.#client = client;
+    this.maxSecretLength = max;
+    this.key = targetKey(target);
+    this.label = targetLabel(target);
+  }
+
+  /** One PATCH with every variable, so the refresh token and client secret cannot end up from different rotations. */
+  async push(values: PushValues): Promise<void> {
+    const t = this.target;
+    const service = t.service ? { service: t.service } : {};
+    const vars: CmVariableUpdate[] = [{ name: t.refreshTokenVariable, value: values.refreshToken, type: 'secretString', ...service }];
+    if (t.pushClientSecret && values.clientSecret !== undefined) {
+      vars.push({ name: t.clientSecretVariable, value: values.clientSecret, type: 'secretString', ...service });
+    }
+    // Every value is checked before any request: a partial push would leave the environment inconsistent.
+    for (const v of vars) this.#check(v);
+    await this.#client.patchVariables(t.programId, t.environmentId, vars);
+  }
+
+  #check(v: CmVariableUpdate): void {
+    if (v.value.length === 0) {
+      // Cloud Manager deletes a variable sent with an empty value; a push must never do that by accident.
+      throw new RefresherError({
+        class: 'input',
+        code: 'CM_EMPTY_VALUE',
+        remote: 'cloudmanager',
+        stage: 'push',
+        message: `refusing to push an empty value to ${v.name} on ${this.label}: Cloud Manager would delete the variable`,
+        fix: 'The value to push is empty; check the stored secret (a bug upstream of the push, not a Cloud Manager problem).',
+      });
+    }
+    if (v.value.length > this.maxSecretLength) {
+      throw new RefresherError({
+        class: 'configuration',
+        code: 'CM_VALUE_TOO_LONG',
+        remote: 'cloudmanager',
+        stage: 'push',
+        message:
+          `the value for ${v.name} on ${this.label} is ${v.value.length} characters, over the limit of ${this.maxSecretLength}; nothing was sent. ` +
+          `(The Cloud Manager API spec says secretString values must be under 500 characters, the AEM documentation allows 2048; the limit used here is maxSecretLength.)`,
+        fix:
+          `Raise maxSecretLength only if Cloud Manager accepts longer values for this environment; otherwise the value cannot be delivered as a Cloud Manager variable. ` +
+          `Microsoft refresh tokens are often over 1,000 characters, so a limit of 500 refuses most of them.`,
+      });
+    }
+  }
+}
+
+export interface CloudManagerConnection {
+  ims: ImsTokenSource;
+  client: CloudManagerClient;
+}
+
+export interface CloudManagerDeps extends HttpTuning {
+  /** Reads a secret value by id; called with adobeClientSecretId(config), only when an IMS token is needed. */
+  readSecret: (secretId: string) => Promise<string>;
+  /** Injected clock for the IMS token expiry. */
+  now?: () => number;
+}
+
+export type TargetsDeps = ({ connection: CloudManagerConnection } | (CloudManagerDeps & { connection?: undefined })) & CloudManagerTargetOptions;
+
+export function adobeClientSecretId(config: Config): string {
+  return config.adobe?.clientSecret?.secretId ?? `${config.secretPrefix}/adobe/client-secret`;
+}
+
+function requireAdobe(config: Config): NonNullable<Config['adobe']> {
+  if (config.adobe) return config.adobe;
+  throw new RefresherError({
+    class: 'configuration',
+    code: 'CM_NOT_CONFIGURED',
+    remote: 'config',
+    stage: 'push',
+    message: 'Cloud Manager targets are configured but the "adobe" section is missing',
+    fix: 'Add the "adobe" section (imsOrgId, clientId) to the configuration.',
+  });
+}
+
+/**
+ * The IMS token source and Cloud Manager client of a run. Build it once and pass it as `connection` to targetsFor for
+ * every credential, so the whole run uses a single IMS token; call `ims.prefetch()` to overlap it with the refresh.
+ */
+export function connectCloudManager(config: Config, deps: CloudManagerDeps): CloudManagerConnection {
+  const adobe = requireAdobe(config);
+  // `connection` may ride along from targetsFor's deps; it is not an HTTP knob.
+  const { readSecret, now, connection: _unused, ...tuning } = deps as CloudManagerDeps & { connection?: unknown };
+  const secretId = adobeClientSecretId(config);
+  const ims = new ImsTokenSource({
+    ...tuning,
+    endpoint: adobe.imsEndpoint,
+    clientId: adobe.clientId,
+    clientSecret: () => readSecret(secretId),
+    scopes: adobe.scopes,
+    timeoutMs: config.http.timeoutMs,
+    retries: config.http.retries,
+    now,
+  });
+  const client = new CloudManagerClient({
+    ...tuning,
+    endpoint: adobe.cloudManagerEndpoint,
+    apiKey: adobe.clientId,
+    orgId: adobe.imsOrgId,
+    token: () => ims.token(),
+    timeoutMs: config.http.timeoutMs,
+    retries: config.http.retries,
+  });
+  return { ims, client };
+}
+
+/**
+ * One target per configured Cloud Manager environment of the credential, all sharing one client and one IMS token
+ * source (the given connection, or one built here). A credential without targets needs no "adobe" section.
+ */
+export function targetsFor(config: Config, credential: Credential, deps: TargetsDeps): CloudManagerTarget[] {
+  if (credential.targets.length === 0) return [];
+  const { maxSecretLength, ...rest } = deps;
+  const connection = rest.connection ? rest.connection : connectCloudManager(config, rest);
+  return credential.targets.map((t) => new CloudManagerTarget(t, connection.client, { maxSecretLength }));
+}
