@@ -154,6 +154,7 @@ export function connectCloudManager(config: Config, deps: CloudManagerDeps): Clo
     apiKey: adobe.clientId,
     orgId: adobe.imsOrgId,
     token: () => ims.token(),
+    invalidateToken: (rejected) => ims.invalidate(rejected),
     timeoutMs: config.http.timeoutMs,
     retries: config.http.retries,
   });

@@ -42,6 +42,11 @@ export interface CloudManagerClientOptions extends HttpTuning {
   /** IMS organization id, ...@AdobeOrg. */
   orgId: string;
   token: () => Promise<string>;
+  /**
+   * Called with a token Cloud Manager answered 401 to; the call is then repeated once with a fresh token. A memoized
+   * token can be revoked while a warm container still holds it, and one retry tells that apart from a wrong setup.
+   */
+  invalidateToken?: (rejected: string) => void;
   timeoutMs: number;
   retries: number;
 }
@@ -143,6 +148,19 @@ export class CloudManagerClient {
 
   async #send(call: Call): Promise<HttpResponse> {
     const o = this.#opts;
+    const first = await this.#attempt(call);
+    if (first.res.status !== 401 || !o.invalidateToken) return this.#accept(first.res, call);
+    o.invalidateToken(first.token);
+    return this.#accept((await this.#attempt(call)).res, call);
+  }
+
+  #accept(res: HttpResponse, call: Call): HttpResponse {
+    if (res.status >= 200 && res.status < 300) return res;
+    throw classifyCloudManagerFailure(res, call, this.#opts.orgId);
+  }
+
+  async #attempt(call: Call): Promise<{ res: HttpResponse; token: string }> {
+    const o = this.#opts;
     let token: string;
     try {
       token = await o.token();
@@ -173,8 +191,7 @@ export class CloudManagerClient {
       dispatcher: o.dispatcher,
       onRetry: o.onRetry,
     });
-    if (res.status >= 200 && res.status < 300) return res;
-    throw classifyCloudManagerFailure(res, call, o.orgId);
+    return { res, token };
   }
 
   #parse<T extends z.ZodType>(res: HttpResponse, schema: T, call: Call): z.infer<T> {

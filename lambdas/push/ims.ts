@@ -62,6 +62,14 @@ export class ImsTokenSource {
   }
 
   /**
+   * Forgets the cached token after a remote rejected it (revoked, or the credential changed while the container
+   * lived). With the rejected token given, a token fetched since by another caller is kept.
+   */
+  invalidate(rejected?: string): void {
+    if (!rejected || this.#cached?.token === rejected) this.#cached = undefined;
+  }
+
+  /**
    * Starts the token request so it overlaps other work (the refresh). The outcome, success or failure, is delivered to
    * whoever calls token() next; the handler attached here only keeps a failure from being an unhandled rejection.
    */

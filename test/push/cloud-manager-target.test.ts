@@ -200,6 +200,26 @@ describe('targetsFor', () => {
     expect(new URLSearchParams(ims.body).get('client_id')).toBe('adobe-client-id');
   });
 
+  it('a token Cloud Manager rejects (revoked while cached) is replaced once, then the push succeeds', async () => {
+    let issued = 0;
+    server = await startServer((req) => {
+      if (req.path === '/ims/token/v3') return { status: 200, body: { access_token: `${IMS_TOKEN}-${++issued}`, expires_in: 86399 } };
+      return req.headers.authorization === `Bearer ${IMS_TOKEN}-1` ? { status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } } : { status: 204 };
+    });
+    const cfg = config(server.url, [{ programId: '1', environmentId: '10' }, { programId: '1', environmentId: '11' }]);
+    const targets = targetsFor(cfg, cfg.credentials[0]!, secretReader());
+    await targets[0]!.push({ refreshToken: REFRESH });
+    await targets[1]!.push({ refreshToken: REFRESH });
+    expect(issued).toBe(2);
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /ims/token/v3',
+      'PATCH /api/program/1/environment/10/variables',
+      'POST /ims/token/v3',
+      'PATCH /api/program/1/environment/10/variables',
+      'PATCH /api/program/1/environment/11/variables',
+    ]);
+  });
+
   it('a shared connection gives one IMS token across credentials, and prefetch overlaps it', async () => {
     const srv = await adobe(() => ({ status: 204 }), 30);
     const cfg = config(srv.url, [{ programId: '1', environmentId: '10' }]);
@@ -228,7 +248,7 @@ describe('targetsFor', () => {
 
   it('end to end, errors carry neither the IMS token, the Adobe secret nor the value', async () => {
     const srv = await adobe((_path, i) =>
-      i === 0
+      i < 2
         ? { status: 401, body: { error_code: '401013', message: `Oauth token is not valid: Bearer ${IMS_TOKEN}` } }
         : { status: 400, body: { type: 'http://ns.adobe.com/adobecloud/validation-exception', errors: [{ field: 'value', message: `bad ${REFRESH} / ${MAIL_SECRET}` }] } },
     );
@@ -236,6 +256,8 @@ describe('targetsFor', () => {
     const [t] = targetsFor(cfg, cfg.credentials[0]!, secretReader());
     const unauthorized = await failure(t!.push({ refreshToken: REFRESH, clientSecret: MAIL_SECRET }));
     expect(unauthorized.code).toBe('CM_UNAUTHORIZED');
+    // The 401 was retried once with a fresh IMS token before it was reported.
+    expect(srv.requests.filter((r) => r.path === '/ims/token/v3')).toHaveLength(2);
     const invalid = await failure(t!.push({ refreshToken: REFRESH, clientSecret: MAIL_SECRET }));
     expect(invalid.code).toBe('CM_VALIDATION');
     expect(invalid.message).toContain('value: bad [REDACTED] / [REDACTED]');

@@ -171,6 +171,28 @@ describe('CloudManagerClient.patchVariables', () => {
     expect(srv.requests).toHaveLength(1);
   });
 
+  it('with invalidateToken, a 401 is retried once with a fresh token', async () => {
+    const rejected: string[] = [];
+    let current = `${TOKEN}-old`;
+    const { cm, srv } = await client((req) => (req.headers.authorization === `Bearer ${TOKEN}-old` ? { status: 401, body: { error_code: '401013' } } : accepted), {
+      token: async () => current,
+      invalidateToken: (t) => {
+        rejected.push(t);
+        current = TOKEN;
+      },
+    });
+    await patch(cm);
+    expect(rejected).toEqual([`${TOKEN}-old`]);
+    expect(srv.requests.map((r) => r.headers.authorization)).toEqual([`Bearer ${TOKEN}-old`, `Bearer ${TOKEN}`]);
+  });
+
+  it('with invalidateToken, a 401 that persists is reported after one retry', async () => {
+    const { cm, srv } = await client(sequence({ status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } }), { invalidateToken: () => undefined });
+    const err = await failure(patch(cm));
+    expect(err.code).toBe('CM_UNAUTHORIZED');
+    expect(srv.requests).toHaveLength(2);
+  });
+
   it('classifies 403 as CM_FORBIDDEN pointing at the Deployment Manager profile', async () => {
     const { cm } = await client(sequence({ status: 403, body: { error_code: '403003', message: 'Api Key is invalid' } }));
     const err = await failure(patch(cm));

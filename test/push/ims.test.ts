@@ -90,6 +90,17 @@ describe('ImsTokenSource', () => {
     expect(srv.requests).toHaveLength(2);
   });
 
+  it('invalidate(rejected) forgets only that token', async () => {
+    let n = 0;
+    const { ims, srv } = await source(() => ({ status: 200, body: { access_token: `${ACCESS_TOKEN}-${++n}`, expires_in: 86399 } }));
+    const first = await ims.token();
+    ims.invalidate('some-other-token');
+    expect(await ims.token()).toBe(first);
+    ims.invalidate(first);
+    expect(await ims.token()).toBe(`${ACCESS_TOKEN}-2`);
+    expect(srv.requests).toHaveLength(2);
+  });
+
   it('prefetch overlaps the request and hands a failure to the next token() call without an unhandled rejection', async () => {
     const { ims, srv } = await source(sequence({ status: 401, body: { error: 'invalid_client', error_description: 'invalid client_secret parameter' } }));
     ims.prefetch();
