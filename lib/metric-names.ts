@@ -1,0 +1,49 @@
+import type { FailureClass } from '../lambdas/core/errors.ts';
+
+/**
+ * The metric contract between the function (which emits these with Powertools EMF) and the stack (whose alarms and
+ * dashboard read them). Both sides import these constants so a rename cannot silently leave an alarm watching nothing.
+ *
+ * Every metric carries the dimension `credential` (the credential id from the configuration document) and, because
+ * Powertools adds it to every metric by default, `service` = SERVICE_NAME. CloudWatch identifies a metric by its full
+ * dimension set, so the alarms name both; a metric emitted without `service` would not be seen by them.
+ */
+
+/** CloudWatch namespace; also set as POWERTOOLS_METRICS_NAMESPACE on the function. */
+export const METRICS_NAMESPACE = 'TokenRefresher';
+
+/** Powertools service name (POWERTOOLS_SERVICE_NAME), used as the `service` dimension Powertools adds by default. */
+export const SERVICE_NAME = 'token-refresher';
+
+export const DIMENSION_SERVICE = 'service';
+export const DIMENSION_CREDENTIAL = 'credential';
+/** The failure class (reauthorize | configuration | transient | conflict | input), see lambdas/core/errors.ts. */
+export const DIMENSION_CLASS = 'class';
+/** The pipeline stage (load | lease | read | refresh | store | validate | promote | push | report). */
+export const DIMENSION_STAGE = 'stage';
+
+/**
+ * Count, 1 per run of a credential that ended healthy: the current token is fresh (redeemed in this run, or still younger
+ * than `rotation.maxAgeDays`) and every target holds it. Emitted on every healthy scheduled run, not only when a redeem
+ * happened, because the "no successful rotation" alarm looks for it once per schedule interval.
+ * Dimensions: [service, credential].
+ */
+export const ROTATION_SUCCESS = 'RotationSuccess';
+
+/** Count, 1 per run that failed. Dimensions: [service, credential, class]. */
+export const ROTATION_FAILURE = 'RotationFailure';
+
+/** Count, 1 per test send / SMTP AUTH that rejected a freshly redeemed token. Dimensions: [service, credential]. */
+export const VALIDATION_FAILURE = 'ValidationFailure';
+
+/**
+ * Gauge, days since the current refresh token was obtained from the provider, emitted on every run that could read it
+ * (healthy or not). Dimensions: [service, credential].
+ */
+export const TOKEN_AGE_DAYS = 'TokenAgeDays';
+
+/** Milliseconds spent in one pipeline stage. Dimensions: [service, credential, stage]. */
+export const STAGE_DURATION_MS = 'StageDurationMs';
+
+/** The failure classes, so a dashboard can show failures per class without a SEARCH expression. */
+export const FAILURE_CLASSES = ['reauthorize', 'configuration', 'transient', 'conflict', 'input'] as const satisfies readonly FailureClass[];
