@@ -44,7 +44,12 @@ export interface RotationDeps {
 export interface RotationOptions {
   force?: boolean;
   runId?: string;
-  source?: 'schedule' | 'manual' | 'cli';
+  source?: 'schedule' | 'manual' | 'cli' | 'regenerate';
+  /**
+   * Tokens obtained by a new sign-in (regenerate): they take the place of the redeem, and the rest of the pipeline
+   * (store pending, validate, promote, push, report) runs unchanged. An empty secret is fine then.
+   */
+  newTokens?: TokenSet & { account?: string };
 }
 
 export type Outcome = 'rotated' | 'resumed' | 'pushed' | 'up-to-date' | 'skipped' | 'failed';
@@ -161,7 +166,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     lease = leaseResult;
     if (lease) state = lease.state;
     stage = 'read';
-    if (!currentRaw) {
+    if (!currentRaw && !opts.newTokens) {
       throw new RefresherError({
         class: 'reauthorize',
         code: 'NO_TOKEN',
@@ -183,9 +188,14 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         fix: `Store the app's client secret value with \`token-refresher client-secret --credential ${credential.id}\`.`,
       });
     }
-    let current = { versionId: currentRaw.versionId, record: parseTokenRecord(currentRaw.value, ids.token) };
+    // With new tokens and an empty secret there is no current version: the first put becomes current by itself.
+    let current: { versionId: string; record: TokenRecord } = currentRaw
+      ? { versionId: currentRaw.versionId, record: parseTokenRecord(currentRaw.value, ids.token) }
+      : { versionId: '', record: { v: 1, refreshToken: '', obtainedAt: new Date(0).toISOString(), runId: 'none', source: 'import' } };
     const pending =
-      pendingRaw && pendingRaw.versionId !== current.versionId ? { versionId: pendingRaw.versionId, record: parseTokenRecord(pendingRaw.value, ids.token) } : undefined;
+      !opts.newTokens && pendingRaw && pendingRaw.versionId !== current.versionId
+        ? { versionId: pendingRaw.versionId, record: parseTokenRecord(pendingRaw.value, ids.token) }
+        : undefined;
     await step('read');
 
     // Resume: a pending version newer than current was stored by a run that stopped before promoting it.
@@ -193,7 +203,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     let accessToken: string | undefined;
     const resumable = pending && Date.parse(pending.record.obtainedAt) > Date.parse(current.record.obtainedAt) ? pending : undefined;
     const age = tokenAgeDays(current.record, now());
-    const due = opts.force || credential.rotation.force || age >= credential.rotation.maxAgeDays;
+    const due = opts.newTokens !== undefined || opts.force || credential.rotation.force || age >= credential.rotation.maxAgeDays;
 
     if (resumable) {
       candidate = resumable;
@@ -210,8 +220,8 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       stage = 'refresh';
       const base = candidate ?? current;
       const provider = deps.provider(credential, clientSecret, ids.clientSecret);
-      const tokens: TokenSet = await timed('refresh', () => provider.redeemRefreshToken(base.record.refreshToken));
-      summary.redeemed = true;
+      const tokens: TokenSet = opts.newTokens ?? (await timed('refresh', () => provider.redeemRefreshToken(base.record.refreshToken)));
+      summary.redeemed = !opts.newTokens;
       await step('redeem');
       accessToken = tokens.accessToken;
       const rotated = tokens.refreshToken !== undefined && tokens.refreshToken !== base.record.refreshToken;
@@ -220,9 +230,9 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         refreshToken: rotated ? (tokens.refreshToken as string) : base.record.refreshToken,
         obtainedAt: rotated ? now().toISOString() : base.record.obtainedAt,
         runId: rotated ? runId : base.record.runId,
-        source: rotated ? 'rotate' : base.record.source,
+        source: opts.newTokens ? 'regenerate' : rotated ? 'rotate' : base.record.source,
         scope: tokens.scope ?? base.record.scope,
-        account: base.record.account,
+        account: opts.newTokens?.account ?? base.record.account,
         accessToken: accessToken || undefined,
         accessTokenExpiresAt: tokens.expiresInSec ? new Date(now().getTime() + tokens.expiresInSec * 1000).toISOString() : undefined,
       };
@@ -268,7 +278,9 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     if (candidate && candidate.versionId !== current.versionId) {
       stage = 'promote';
       try {
-        await timed('promote', () => deps.store.moveStage(ids.token, CURRENT, { toVersionId: candidate!.versionId, fromVersionId: current.versionId }));
+        const first = current.versionId === '';
+        // The first version of a secret is current from the start; otherwise compare-and-swap from what we read.
+        if (!first) await timed('promote', () => deps.store.moveStage(ids.token, CURRENT, { toVersionId: candidate!.versionId, fromVersionId: current.versionId }));
         summary.promoted = true;
         current = candidate;
         log('info', 'promoted the new token to AWSCURRENT', { versionId: candidate.versionId });
