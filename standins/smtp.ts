@@ -185,6 +185,8 @@ export async function startSmtpStandin(opts: SmtpStandinOptions): Promise<SmtpSt
     if (code === 250 && context === 'RCPT_TO_OK') return [code, flavor.rcptOk, context];
     if (code === 354) return [code, flavor.data, context];
     if (code === 221) return [code, flavor.bye, context];
+    if (code === 250 && data === 'OK') return [code, '2.0.0 OK', context];
+    if (code === 250 && data === 'Flushed') return [code, '2.0.0 Resetting', context];
     if (code === 501 && data === 'Error: invalid userdata') return [code, SMTP_REPLIES.badXoauth2.slice(4), context];
     if (code === 535 && data === 'Error: Username and Password not accepted') return [code, SMTP_REPLIES.google535.slice(4), context];
     if ((code === 500 && context === 'AUTH') || (code === 504 && typeof data === 'string' && data.includes('Unrecognized authentication'))) {

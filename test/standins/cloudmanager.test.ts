@@ -52,7 +52,6 @@ describe('Cloud Manager stand-in', () => {
       environments: [
         { programId: DEFAULT_PROGRAM_ID, environmentId: DEFAULT_ENVIRONMENT_ID },
         { programId: DEFAULT_PROGRAM_ID, environmentId: '2', status: 'ready' },
-        { programId: DEFAULT_PROGRAM_ID, environmentId: 'limits' },
       ],
     });
     token = ims.issueToken();

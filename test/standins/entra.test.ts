@@ -400,9 +400,11 @@ describe('Entra stand-in: faults and latency', () => {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams(refreshForm(rt)).toString(),
-        headersTimeout: 200,
+        signal: AbortSignal.timeout(100),
       }),
     ).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(entra.faults.inFlight('token')).toBe(0);
   });
 
   it('latency applies to every exchange and concurrency is tracked per route', async () => {
