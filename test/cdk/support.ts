@@ -1,0 +1,139 @@
+/**
+ * Synthesizes the token-refresher stack in-process the way `cdk synth` does: the context (feature flags) from cdk.json,
+ * real local esbuild bundling, the compliance packs registered as validation plugins, an explicit environment.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { parseConfig } from '../../lambdas/config/load.ts';
+import type { Config } from '../../lambdas/config/schema.ts';
+import { addComplianceChecks } from '../../lib/compliance.ts';
+import { TokenRefresherStack, type TokenRefresherStackProps } from '../../lib/token-refresher-stack.ts';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+export const FIXTURES = path.join(REPO, 'test/cdk/fixtures');
+export const FIXTURE_HANDLER = path.join(FIXTURES, 'handler.ts');
+export const ENV = { account: '123456789012', region: 'eu-west-1' } as const;
+
+export function cdkJsonContext(): Record<string, unknown> {
+  return (JSON.parse(readFileSync(path.join(REPO, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+}
+
+export function loadFixtureConfig(file: string): Config {
+  const full = path.isAbsolute(file) ? file : path.join(REPO, file);
+  return parseConfig(JSON.parse(readFileSync(full, 'utf8')) as unknown, full);
+}
+
+export interface Synthesized {
+  readonly app: App;
+  readonly stack: TokenRefresherStack;
+  readonly template: Template;
+  readonly json: CfnTemplate;
+  readonly outdir: string;
+  readonly templateFile: string;
+  readonly cleanup: () => void;
+}
+
+export interface CfnResource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+  Metadata?: Record<string, unknown>;
+}
+export interface CfnTemplate {
+  Resources: Record<string, CfnResource>;
+}
+
+export function synth(config: Config, props: Partial<Omit<TokenRefresherStackProps, 'config'>> = {}, withChecks = true): Synthesized {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'tr-cdk-'));
+  const app = new App({ outdir, context: cdkJsonContext() });
+  const stack = new TokenRefresherStack(app, 'TokenRefresher', { env: ENV, config, entry: FIXTURE_HANDLER, ...props });
+  if (withChecks) addComplianceChecks(app);
+  const assembly = app.synth();
+  const artifact = assembly.getStackArtifact(stack.artifactId);
+  const template = Template.fromStack(stack);
+  return {
+    app,
+    stack,
+    template,
+    json: template.toJSON() as CfnTemplate,
+    outdir,
+    templateFile: artifact.templateFullPath,
+    cleanup: () => rmSync(outdir, { recursive: true, force: true }),
+  };
+}
+
+export function resourcesOfType(t: CfnTemplate, type: string): Array<[string, CfnResource]> {
+  return Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+}
+
+/** Every file under dir (the whole cloud assembly: templates, manifests, tree, reports, bundles, source maps). */
+export function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) out.push(...filesUnder(full));
+    else out.push(full);
+  }
+  return out;
+}
+
+/** The files under dir whose bytes contain any of the needles. */
+export function filesContaining(dir: string, needles: readonly string[]): Array<{ file: string; needle: string }> {
+  const hits: Array<{ file: string; needle: string }> = [];
+  for (const file of filesUnder(dir)) {
+    const bytes = readFileSync(file);
+    for (const needle of needles) if (bytes.includes(Buffer.from(needle, 'utf8'))) hits.push({ file, needle });
+  }
+  return hits;
+}
+
+export interface PolicyStatementJson {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource?: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** Every statement of every identity policy in the template: AWS::IAM::Policy, managed policies and inline role policies. */
+export function identityStatements(t: CfnTemplate): Array<{ resource: string; statement: PolicyStatementJson }> {
+  const out: Array<{ resource: string; statement: PolicyStatementJson }> = [];
+  const docs = (id: string, doc: unknown) => {
+    const statements = (doc as { Statement?: PolicyStatementJson[] } | undefined)?.Statement ?? [];
+    for (const statement of statements) out.push({ resource: id, statement });
+  };
+  for (const [id, r] of Object.entries(t.Resources)) {
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') docs(id, r.Properties?.PolicyDocument);
+    if (r.Type === 'AWS::IAM::Role') {
+      for (const p of (r.Properties?.Policies as Array<{ PolicyDocument: unknown }> | undefined) ?? []) docs(id, p.PolicyDocument);
+    }
+  }
+  return out;
+}
+
+export const asArray = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
+
+/**
+ * Statements granting a secretsmanager:* or ses:* action on a wildcard resource: "*" itself, or any literal ARN part with
+ * "*" (a "-??????" suffix wildcard on one named secret is fine: it matches that secret's versions of its own name only).
+ */
+export function wildcardSecretOrMailGrants(t: CfnTemplate): Array<{ resource: string; statement: PolicyStatementJson }> {
+  const sensitive = (a: string) => /^(secretsmanager|ses):/i.test(a) || a === '*';
+  const literalParts = (r: unknown): string[] => {
+    if (typeof r === 'string') return [r];
+    if (Array.isArray(r)) return r.flatMap(literalParts);
+    if (r && typeof r === 'object') return Object.values(r).flatMap(literalParts);
+    return [];
+  };
+  return identityStatements(t).filter(
+    ({ statement }) =>
+      statement.Effect === 'Allow' &&
+      asArray(statement.Action).some(sensitive) &&
+      (statement.Resource === undefined || asArray(statement.Resource).some((r) => literalParts(r).some((s) => s.includes('*')))),
+  );
+}
