@@ -135,6 +135,8 @@ export interface EntraStandin {
   deviceCodes(): DeviceCodeInfo[];
   isValidAccessToken(token: string): AccessTokenInfo | undefined;
   issuedRefreshTokens(): string[];
+  /** Every access token issued so far (tests scan outputs for them). */
+  issuedAccessTokens(): string[];
   refreshTokenInfo(token: string): RefreshTokenInfo | undefined;
   latestRefreshToken(): string | undefined;
   /**
@@ -946,6 +948,9 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
       const rec = accessTokens.get(t);
       if (!rec || clock.now() > rec.expiresAt) return undefined;
       return { ...rec, scopes: [...rec.scopes] };
+    },
+    issuedAccessTokens() {
+      return [...accessTokens.keys()];
     },
     issuedRefreshTokens() {
       return [...refreshTokens.keys()];

@@ -1,0 +1,79 @@
+import { vi } from 'vitest';
+import { startLocalEnv, type LocalEnv, type LocalEnvOptions } from '../../demo/local-env.ts';
+import type { WiringOptions } from '../../lambdas/pipeline/wiring.ts';
+import { createLogger, powertoolsLog } from '../../lambdas/report/logger.ts';
+import { MemoryMetrics } from '../../lambdas/report/metrics.ts';
+import { SesAlerter } from '../../lambdas/report/ses-alerter.ts';
+import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
+import { motoClients, uniqueRecipient } from './aws.ts';
+
+/**
+ * A local world on real peers: moto's Secrets Manager and SES, the stand-ins, the real Powertools logger (its output
+ * captured), so every test can scan everything that left the process for secrets.
+ */
+export interface Harness extends LocalEnv {
+  aws: ReturnType<typeof motoClients>;
+  recipient: string;
+  metrics: MemoryMetrics;
+  logs: string[];
+  alerter: SesAlerter;
+  wiring(over?: Partial<WiringOptions>): ReturnType<LocalEnv['deps']>;
+  alertMails(): Promise<Array<{ subject: string; body: string }>>;
+  /** Every secret value the run could have touched: tokens issued by the stand-ins and the client secrets. */
+  secrets(): string[];
+}
+
+export async function startHarness(opts: Partial<LocalEnvOptions> = {}): Promise<Harness> {
+  const aws = motoClients();
+  const recipient = uniqueRecipient();
+  const sender = 'token-refresher@example.com';
+  await aws.verifySender(sender);
+  const env = await startLocalEnv({
+    store: aws.store,
+    createSecret: aws.createSecret,
+    ...opts,
+    configure: (doc) => {
+      doc.alerts = { from: sender, to: [recipient] };
+      opts.configure?.(doc);
+    },
+  });
+  const metrics = new MemoryMetrics();
+  const logs: string[] = [];
+  const logger = createLogger('token-refresher-test');
+  const log = powertoolsLog(logger);
+  // Capture what the real logger writes, without letting it reach the test output.
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logs.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    });
+  }
+  const alerter = new SesAlerter({ from: sender, to: [recipient], client: aws.ses });
+  return {
+    ...env,
+    aws,
+    recipient,
+    metrics,
+    logs,
+    alerter,
+    wiring: (over = {}) => env.deps({ log, metrics, alerter, ...over }),
+    alertMails: () => aws.sentMails(recipient),
+    secrets: () => {
+      const { entra, ims } = env.standins;
+      return [...entra.issuedRefreshTokens(), ...entra.issuedAccessTokens(), DEFAULT_CLIENT_SECRET, ims.clientSecret];
+    },
+    close: async () => {
+      vi.restoreAllMocks();
+      await env.close();
+    },
+  };
+}
+
+/** Fails with the place where a secret leaked, never with the secret itself. */
+export function assertNoSecrets(haystacks: Record<string, string>, secrets: string[]): void {
+  for (const [where, text] of Object.entries(haystacks)) {
+    for (const s of secrets) {
+      if (s.length >= 8 && text.includes(s)) throw new Error(`a secret value (${s.length} chars, starts ${s.slice(0, 3)}…) appears in ${where}`);
+    }
+  }
+}
