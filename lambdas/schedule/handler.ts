@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { loadConfig } from '../config/load.ts';
@@ -19,6 +20,7 @@ const log = powertoolsLog(logger);
 let config: Config | undefined;
 let store: SecretsManagerStore | undefined;
 let alerter: Alerter | undefined;
+let smtpCa: string | undefined;
 
 async function rotate(event: unknown, context?: Partial<Context>): Promise<RunResult> {
   try {
@@ -26,6 +28,8 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
     config ??= loadConfig();
     store ??= new SecretsManagerStore({ timeoutMs: config.http.timeoutMs });
     if (config.alerts && !alerter) alerter = new SesAlerter({ from: config.alerts.from, to: config.alerts.to });
+    // A private CA for an internal SMTP relay: added to the trusted roots, verification stays on.
+    if (process.env.TOKEN_REFRESHER_SMTP_CA_FILE && smtpCa === undefined) smtpCa = readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8');
     const remaining = context?.getRemainingTimeInMillis?.();
     const deps = wire({
       config,
@@ -33,6 +37,7 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
       log,
       metrics: powertoolsMetrics(),
       alerter,
+      smtpCa,
       // The lease must outlive this invocation, never the other way round.
       leaseTtlMs: remaining ? remaining + 30_000 : undefined,
     });
