@@ -127,7 +127,7 @@ const ROTATED_BY_FUNCTION =
 const STATE_NOT_A_CREDENTIAL =
   'Holds the run lease and alert state of one credential, rewritten by the function on every run; it is not a credential, there is nothing to rotate.';
 const ISSUED_BY_ADMIN =
-  'A client secret issued by Entra ID or the Adobe Developer Console: only an administrator of that console can issue a new one (no API this function could call); the operator puts it with "token-refresher client-secret".';
+  'A client secret issued by Entra ID or the Adobe Developer Console: only an administrator of that console can issue a new one (no API this function could call); the operator puts each new value into this secret.';
 
 /** A secret the function uses: created here (empty), or named by ARN in the configuration and owned elsewhere. */
 export interface SecretRef {
@@ -193,14 +193,14 @@ export class TokenRefresher extends Construct {
       const ids = secretIds(config, credential);
       return {
         credential,
-        token: this.secret(ids.token, 'read-write', RemovalPolicy.RETAIN, `refresh token of credential ${credential.id} (put by "token-refresher regenerate", rotated by the function)`, ROTATED_BY_FUNCTION),
+        token: this.secret(ids.token, 'read-write', RemovalPolicy.RETAIN, `refresh token of credential ${credential.id} (first put by "token-refresher regenerate", then rotated by the function)`, ROTATED_BY_FUNCTION),
         // The state only holds the lease and what was last alerted; a new stack starts it again from nothing.
         state: this.secret(ids.state, 'read-write', RemovalPolicy.DESTROY, `run state and lease of credential ${credential.id} (written by the function)`, STATE_NOT_A_CREDENTIAL),
-        clientSecret: this.secret(ids.clientSecret, 'read', RemovalPolicy.RETAIN, `OAuth client secret of credential ${credential.id} (put by "token-refresher client-secret")`, ISSUED_BY_ADMIN),
+        clientSecret: this.secret(ids.clientSecret, 'read', RemovalPolicy.RETAIN, `OAuth client secret of credential ${credential.id} (put by the operator, read by the function)`, ISSUED_BY_ADMIN),
       };
     });
     this.adobeSecret = config.adobe
-      ? this.secret(adobeSecretId(config), 'read', RemovalPolicy.RETAIN, 'Adobe Developer Console OAuth server-to-server client secret (put by "token-refresher client-secret --adobe")', ISSUED_BY_ADMIN)
+      ? this.secret(adobeSecretId(config), 'read', RemovalPolicy.RETAIN, 'Adobe Developer Console OAuth Server-to-Server client secret (put by the operator, read by the function)', ISSUED_BY_ADMIN)
       : undefined;
 
     // --- alerts: the SES sender the function mails from, the SNS topic alarms notify ---------------------------------
@@ -496,7 +496,7 @@ export class TokenRefresher extends Construct {
 
   private credentialAlarms(credential: Credential, schedule: ParsedSchedule): cloudwatch.Alarm[] {
     const id = credential.id;
-    const prefix = `${Stack.of(this).stackName} ${id}`;
+    const prefix = `${this.alarmNamePrefix()} ${id}`;
     const alarms: cloudwatch.Alarm[] = [];
 
     // Hourly periods, all of which must be empty or zero: "no healthy run within the longest schedule gap plus grace".
@@ -557,8 +557,14 @@ export class TokenRefresher extends Construct {
     return alarms;
   }
 
+  /** Alarm names are unique per account and region: the stack name, and the construct id if it is not the default. */
+  private alarmNamePrefix(): string {
+    const stackName = Stack.of(this).stackName;
+    return this.node.id === 'TokenRefresher' ? stackName : `${stackName}/${this.node.id}`;
+  }
+
   private serviceAlarms(): void {
-    const name = Stack.of(this).stackName;
+    const name = this.alarmNamePrefix();
     this.alarms.push(
       new cloudwatch.Alarm(this, 'FunctionErrors', {
         alarmName: `${name}: function errors`,
