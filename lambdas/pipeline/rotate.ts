@@ -203,6 +203,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     let accessToken: string | undefined;
     const resumable = pending && Date.parse(pending.record.obtainedAt) > Date.parse(current.record.obtainedAt) ? pending : undefined;
     const age = tokenAgeDays(current.record, now());
+    if (currentRaw) summary.tokenAgeDays = Math.round(age * 100) / 100;
     const due = opts.newTokens !== undefined || opts.force || credential.rotation.force || age >= credential.rotation.maxAgeDays;
 
     if (resumable) {
@@ -331,7 +332,6 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
 
     state.lastSuccess = { runId, at: now().toISOString(), versionId: current.versionId };
     deps.metrics.count(MetricName.RotationSuccess, credential.id);
-    deps.metrics.gauge(MetricName.TokenAgeDays, credential.id, summary.tokenAgeDays, 'None');
     summary.alert = await report(deps, credential, state, { ok: true }, now(), log);
     log('info', `rotation finished: ${summary.outcome}`, { outcome: summary.outcome, redeemed: summary.redeemed, promoted: summary.promoted, targets: summary.targets });
   } catch (e) {
@@ -356,6 +356,8 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         log('warn', 'could not write the state secret; alert de-duplication may repeat one mail', { error: redact(asRefresherError(e, 'secretsmanager').toJSON()) });
       }
     }
+    // Token age on every run that could read the token, healthy or not: the age alarm must see a dying token.
+    if (summary.tokenAgeDays !== undefined) deps.metrics.gauge(MetricName.TokenAgeDays, credential.id, summary.tokenAgeDays, 'None');
     durations.total = Date.now() - started;
     for (const [s, ms] of Object.entries(durations)) deps.metrics.gauge(MetricName.StageDurationMs, credential.id, ms, 'Milliseconds', { stage: s });
   }
