@@ -46,6 +46,12 @@ export interface SmtpStandinOptions {
   requiredScope?: string | null;
   /** Delay before the greeting, the AUTH answer, MAIL FROM and the end-of-data answer. */
   latencyMs?: number;
+  /**
+   * smtp-server waits 100 ms before the greeting to catch clients that talk first. A number replaces that pause (0: the
+   * greeting waits only for `latencyMs`, so it costs one latency like every other exchange, as benchmarks assume).
+   * Default: smtp-server's own pause.
+   */
+  greetingPauseMs?: number;
   /** Delay of the 'slow' fault; default 2000. */
   slowMs?: number;
   /** Name in the greeting; default 'localhost'. */
@@ -146,6 +152,34 @@ function subjectOf(raw: string): string {
   const headers = (headerEnd < 0 ? raw : raw.slice(0, headerEnd)).replace(/\r?\n[ \t]+/g, ' ');
   const m = /^subject:[ \t]*(.*)$/im.exec(headers);
   return m?.[1] ? decodeWords(m[1]).replace(/\?=\s+=\?/g, '') : '';
+}
+
+interface ConnectionInternals {
+  needsUpgrade?: boolean;
+  connectionReady(next?: () => void): void;
+}
+
+/**
+ * smtp-server has no option for its early-talker pause: each new connection's init() arms a 100 ms timer that calls
+ * connectionReady(). Here connectionReady() is made to run once, after `pauseMs` instead; the library's own timer then
+ * finds it done. Only plain connections (STARTTLS, as this stand-in serves) are ready synchronously after init().
+ */
+function replaceGreetingPause(server: SMTPServer, pauseMs: number): void {
+  const internals = server as unknown as { connect(socket: unknown, socketOptions: unknown): void; connections: Set<ConnectionInternals> };
+  const connect = internals.connect.bind(server);
+  internals.connect = (socket, socketOptions) => {
+    connect(socket, socketOptions);
+    const conn = [...internals.connections].at(-1);
+    if (!conn || conn.needsUpgrade) return;
+    const ready = conn.connectionReady.bind(conn);
+    let started = false;
+    conn.connectionReady = (next) => {
+      if (started) return;
+      started = true;
+      ready(next);
+    };
+    setTimeout(() => conn.connectionReady(), pauseMs).unref();
+  };
 }
 
 export async function startSmtpStandin(opts: SmtpStandinOptions): Promise<SmtpStandin> {
@@ -294,6 +328,8 @@ export async function startSmtpStandin(opts: SmtpStandinOptions): Promise<SmtpSt
       refuseMailFrom.delete(session.id);
     },
   });
+
+  if (opts.greetingPauseMs !== undefined) replaceGreetingPause(server, opts.greetingPauseMs);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
