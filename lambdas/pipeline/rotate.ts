@@ -3,7 +3,7 @@ import type { Config, Credential } from '../config/schema.ts';
 import { secretIds } from '../config/load.ts';
 import { asRefresherError, isRefresherError, RefresherError, type FailureClass, type Stage } from '../core/errors.ts';
 import { redact, redactText, registerSecret } from '../core/redact.ts';
-import type { Alerter, MailValidator, PushTarget, SecretStore, TokenProvider, TokenSet, ValidationResult } from '../core/types.ts';
+import type { Alerter, MailValidator, PushTarget, SecretStore, TokenProvider, TokenSet, ValidationResult, VersionInfo } from '../core/types.ts';
 import { decideAlert, type AlertDecision } from '../report/alert-policy.ts';
 import { composeAlert } from '../report/alert-text.ts';
 import type { Log } from '../report/logger.ts';
@@ -276,8 +276,13 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     if (summary.validation) state.lastValidation = { at: now().toISOString(), ok: true, response: summary.validation.response };
 
     // Promote: compare-and-swap of AWSCURRENT from the version we read.
+    let labelsAfterPromote: Promise<VersionInfo[]> | undefined;
     if (candidate && candidate.versionId !== current.versionId) {
       stage = 'promote';
+      // The push reads which version holds each target's label. Moving AWSCURRENT leaves those labels where they are, so
+      // the listing runs beside the swap instead of after it; it is only used when the swap succeeds.
+      labelsAfterPromote = deps.store.listVersions(ids.token);
+      labelsAfterPromote.catch(() => undefined);
       try {
         const first = current.versionId === '';
         // The first version of a secret is current from the start; otherwise compare-and-swap from what we read.
@@ -303,7 +308,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     stage = 'push';
     const targets = deps.targets(credential);
     const holders = new Map<string, string>();
-    const afterPromote = summary.promoted ? await deps.store.listVersions(ids.token) : versions;
+    const afterPromote = summary.promoted && labelsAfterPromote ? await labelsAfterPromote : versions;
     for (const v of afterPromote) for (const s of v.stages) if (s.startsWith('TR_PUSHED_')) holders.set(s, v.versionId);
     let firstPushError: RefresherError | undefined;
     summary.targets = await timed('push', () =>
