@@ -9,7 +9,7 @@ import { composeAlert } from '../report/alert-text.ts';
 import type { Log } from '../report/logger.ts';
 import { MetricName, type MetricSink } from '../report/metrics.ts';
 import { acquireLease, releaseLease, type Lease } from '../store/lease.ts';
-import { parseTokenRecord, serializeTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../store/records.ts';
+import { clientSecretValue, parseTokenRecord, serializeTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../store/records.ts';
 
 /** Points between stages where a test (or a real crash) can stop the run; each must leave the store resumable. */
 export type Step = 'read' | 'redeem' | 'store' | 'validate' | 'promote' | 'push-target';
@@ -99,20 +99,6 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
   });
   await Promise.all(workers);
   return out;
-}
-
-function clientSecretValue(raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  const t = raw.trim();
-  if (t.startsWith('{')) {
-    try {
-      const v = (JSON.parse(t) as { clientSecret?: unknown }).clientSecret;
-      if (typeof v === 'string') return v;
-    } catch {
-      // not JSON: the raw value is the secret
-    }
-  }
-  return t;
 }
 
 /**

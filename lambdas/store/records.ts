@@ -93,3 +93,18 @@ export function parseState(value: string | undefined): CredentialState {
     return emptyState();
   }
 }
+
+/** The client secret as stored: the bare value, or a JSON document {"clientSecret": "..."} (a shape some teams use). */
+export function clientSecretValue(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const t = raw.trim();
+  if (t.startsWith('{')) {
+    try {
+      const v = (JSON.parse(t) as { clientSecret?: unknown }).clientSecret;
+      if (typeof v === 'string') return v;
+    } catch {
+      // not JSON: the raw value is the secret
+    }
+  }
+  return t;
+}
