@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context } from 'aws-lambda';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -53,5 +54,6 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
   }
 }
 
-export const handler = middy(rotate);
+// Adds the request id and cold-start flag to every log line of the invocation.
+export const handler = middy(rotate).use(injectLambdaContext(logger));
 export { rotate as rotateHandler };
