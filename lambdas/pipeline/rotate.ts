@@ -134,15 +134,22 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     // Lease, token versions and client secret are independent reads: overlap them, and the IMS token with them.
     if (credential.targets.length > 0) deps.prefetchPush?.();
     const useLease = deps.useLease ?? true;
-    const [leaseResult, versions, currentRaw, pendingRaw, secretRaw] = await timed('read', () =>
-      Promise.all([
+    // allSettled, not all: a failed read must not return before the lease is known, or the lease is left taken behind
+    // the run's back and the failure is reported without the state that remembers earlier alerts (one mail per run).
+    const reads = await timed('read', () =>
+      Promise.allSettled([
         useLease ? acquireLease(deps.store, ids.state, runId, deps.leaseTtlMs ?? 6 * 60_000, now()) : Promise.resolve(undefined),
         deps.store.listVersions(ids.token),
         deps.store.getValue(ids.token, CURRENT),
         deps.store.getValue(ids.token, PENDING),
         deps.store.getValue(ids.clientSecret, CURRENT),
-      ]),
+      ] as const),
     );
+    const settled = <T>(r: PromiseSettledResult<T>): T => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    };
+    const leaseResult = settled(reads[0]);
     if (leaseResult && 'heldBy' in leaseResult) {
       summary.outcome = 'skipped';
       summary.note = `another run (${leaseResult.heldBy}) holds the lease until ${leaseResult.until}`;
@@ -152,6 +159,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     lease = leaseResult;
     if (lease) state = lease.state;
     stage = 'read';
+    const [versions, currentRaw, pendingRaw, secretRaw] = [settled(reads[1]), settled(reads[2]), settled(reads[3]), settled(reads[4])];
     if (!currentRaw && !opts.newTokens) {
       throw new RefresherError({
         class: 'reauthorize',
