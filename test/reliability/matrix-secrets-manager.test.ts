@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { secretIds } from '../../lambdas/config/load.ts';
+import { acquireLease } from '../../lambdas/store/lease.ts';
+import { serializeTokenRecord } from '../../lambdas/store/records.ts';
+import { motoClients } from '../support/aws.ts';
+import type { Harness } from '../support/harness.ts';
+import { FaultyStore, type StoreFault } from './support/faulty-store.ts';
+import { runRow, type RowSpec } from './support/matrix.ts';
+import { MatrixSink } from './support/results.ts';
+
+/**
+ * Fault matrix, Secrets Manager on moto. moto cannot fail on purpose, so a decorator of the store sends the nth matching
+ * call through a real SecretsManagerStore whose SDK client throws the AWS error (after the SDK's own retries, as it
+ * were): the pipeline sees exactly the error the production store maps it to.
+ */
+const sink = new MatrixSink('secrets-manager');
+afterAll(() => sink.flush());
+
+const group = 'Secrets Manager';
+const isToken = (id: string) => id.endsWith('/refresh-token');
+const isState = (id: string) => id.endsWith('/state');
+
+type StoreRow = Omit<RowSpec, 'group' | 'inject' | 'harness' | 'clear'> & { fault: string; storeFault: StoreFault };
+
+function storeRow(r: StoreRow): RowSpec {
+  let faulty: FaultyStore | undefined;
+  const { storeFault, expect: ex, ...rest } = r;
+  return {
+    ...rest,
+    group,
+    harness: () => {
+      const aws = motoClients();
+      faulty = new FaultyStore(aws.store, aws.endpoint);
+      return { store: faulty };
+    },
+    // Armed after seeding, so only the rotation meets the fault; re-armed for every faulted run.
+    inject: () => faulty!.arm(storeFault),
+    clear: () => faulty!.arm(undefined),
+    expect: {
+      ...ex,
+      extra: async (h, runs) => [...(faulty!.fired > 0 ? [] : ['the store fault never fired']), ...((await ex.extra?.(h, runs)) ?? [])],
+    },
+  };
+}
+
+const rows: RowSpec[] = [
+  storeRow({
+    stage: 'read',
+    fault: 'ThrottlingException reading the token',
+    storeFault: { method: 'getValue', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'ThrottlingException' },
+    expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException' }, alerts: 0 },
+  }),
+  storeRow({
+    stage: 'read',
+    fault: 'InternalServiceError listing the token versions',
+    storeFault: { method: 'listVersions', nth: 1, match: isToken, error: 'InternalServiceError' },
+    expect: { failure: { class: 'transient', code: 'SECRETS_InternalServiceError' }, alerts: 0 },
+  }),
+  storeRow({
+    stage: 'read',
+    fault: 'AccessDeniedException reading the token (policy changed)',
+    runs: 2,
+    storeFault: { method: 'getValue', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'AccessDeniedException' },
+    expect: { failure: { class: 'configuration', code: 'SECRET_ACCESS_DENIED' }, alerts: 1 },
+  }),
+  storeRow({
+    stage: 'lease',
+    fault: 'ThrottlingException reading the state secret (lease)',
+    storeFault: { method: 'getValue', nth: 1, match: isState, error: 'ThrottlingException' },
+    expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException' }, alerts: 0 },
+  }),
+  storeRow({
+    stage: 'store',
+    fault: 'ThrottlingException on the pending write of the new token',
+    storeFault: { method: 'putValue', nth: 1, match: isToken, error: 'ThrottlingException' },
+    expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException', stage: 'store' }, alerts: 0, window: true },
+    note: 'not promoted, nothing pushed',
+  }),
+  storeRow({
+    stage: 'store',
+    fault: 'InternalServiceError on the pending write of the new token',
+    storeFault: { method: 'putValue', nth: 1, match: isToken, error: 'InternalServiceError' },
+    expect: { failure: { class: 'transient', code: 'SECRETS_InternalServiceError', stage: 'store' }, alerts: 0, window: true },
+  }),
+  storeRow({
+    stage: 'promote',
+    fault: 'ThrottlingException on the promotion (AWSCURRENT compare-and-swap)',
+    storeFault: { method: 'moveStage', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'ThrottlingException' },
+    expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException', stage: 'promote' }, alerts: 0, nextRedeemed: false },
+    note: 'the pending version is promoted by the next run',
+  }),
+  storeRow({
+    stage: 'promote',
+    fault: 'InternalServiceError on the promotion',
+    storeFault: { method: 'moveStage', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'InternalServiceError' },
+    expect: { failure: { class: 'transient', code: 'SECRETS_InternalServiceError', stage: 'promote' }, alerts: 0, nextRedeemed: false },
+  }),
+  storeRow({
+    stage: 'push',
+    fault: 'ThrottlingException moving a target label (TR_PUSHED_) after the push',
+    storeFault: { method: 'moveStage', nth: 1, match: (id, stage) => isToken(id) && !!stage?.startsWith('TR_PUSHED_'), error: 'ThrottlingException' },
+    expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException', stage: 'push' }, alerts: 0, nextRedeemed: false },
+    note: 'Cloud Manager has the value; the next run pushes it again (idempotent PATCH) and labels it',
+  }),
+  storeRow({
+    stage: 'report',
+    fault: 'ThrottlingException writing the final state (lease release)',
+    storeFault: { method: 'putValue', nth: 2, match: isState, error: 'ThrottlingException' },
+    expect: {
+      outcome: 'rotated',
+      alerts: 0,
+      extra: (h) => (h.logs.join('').includes('could not write the state secret') ? [] : ['the failed state write was not logged']),
+    },
+    note: 'the rotation stands; the lease runs out by itself',
+  }),
+  {
+    group,
+    stage: 'promote',
+    fault: 'concurrent writer: another version made current between read and promotion',
+    inject: (h: Harness) => ({
+      hooks: {
+        afterStep: async (step) => {
+          if (step !== 'validate') return;
+          const c = h.config.credentials[0]!;
+          // What an operator's import or a second, lease-less run does: a newer token, straight to AWSCURRENT.
+          const refreshToken = h.standins.entra.issueRefreshToken({ account: c.mailbox });
+          const record = { v: 1 as const, refreshToken, obtainedAt: new Date().toISOString(), runId: 'concurrent-writer', source: 'regenerate' as const, account: c.mailbox };
+          await h.store.putValue(secretIds(h.config, c).token, serializeTokenRecord(record), { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+        },
+      },
+    }),
+    expect: {
+      outcome: 'rotated',
+      alerts: 0,
+      extra: (_h, runs) => [
+        ...(runs[0]?.promoted ? ['promoted over the concurrent writer'] : []),
+        ...(runs[0]?.note?.includes('another run promoted first') ? [] : ['the lost compare-and-swap is not reported']),
+      ],
+    },
+    note: 'the compare-and-swap loses; the winner is pushed',
+  },
+  {
+    group,
+    stage: 'lease',
+    fault: 'concurrent run holds the lease',
+    inject: async (h: Harness) => {
+      const ids = secretIds(h.config, h.config.credentials[0]!);
+      await acquireLease(h.store, ids.state, 'another-run', 6 * 60_000, new Date());
+    },
+    expect: { outcome: 'skipped', alerts: 0, extra: (h) => (h.standins.entra.faults.count('token') === 0 ? [] : ['redeemed although another run held the lease']) },
+    note: 'the next run, after the lease ran out, rotates',
+  },
+];
+
+describe('fault matrix: Secrets Manager (moto)', () => {
+  for (const row of rows) {
+    it(row.fault, async () => {
+      expect(await runRow(sink, row)).toEqual([]);
+    });
+  }
+});
