@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { adobeSecretId, secretIds } from '../../lambdas/config/load.ts';
+import type { Credential } from '../../lambdas/config/schema.ts';
+import { asRefresherError } from '../../lambdas/core/errors.ts';
+import { registerSecret } from '../../lambdas/core/redact.ts';
+import { pushedLabel } from '../../lambdas/pipeline/rotate.ts';
+import { readSecretValue } from '../../lambdas/pipeline/wiring.ts';
+import { targetsFor } from '../../lambdas/push/cloud-manager-target.ts';
+import { ImsTokenSource } from '../../lambdas/push/ims.ts';
+import { acquireLease, releaseLease } from '../../lambdas/store/lease.ts';
+import { parseTokenRecord } from '../../lambdas/store/records.ts';
+import { bool, str } from '../args.ts';
+import type { Command } from '../command.ts';
+import type { Context } from '../context.ts';
+import { CliError, Exit, usageError, type ExitCode } from '../errors.ts';
+import { readAll, readHiddenLine } from '../io.ts';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The value from --from-file, a hidden prompt on a terminal, or the whole of piped stdin; never from the command line. */
+async function readValue(ctx: Context, what: string): Promise<string> {
+  const file = str(ctx.values, 'from-file');
+  let raw: string;
+  if (file) {
+    try {
+      raw = readFileSync(resolve(ctx.io.cwd, file), 'utf8');
+    } catch (e) {
+      throw usageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  } else if (ctx.io.stdin.isTTY) {
+    ctx.io.stderr.write(`${what} (input hidden): `);
+    raw = await readHiddenLine(ctx.io.stdin, (s) => ctx.io.stderr.write(s));
+  } else {
+    raw = await readAll(ctx.io.stdin);
+  }
+  const value = raw.trim();
+  registerSecret(value);
+  if (!value) throw usageError(`no ${what} was given`, 'Type it at the prompt, pipe it on stdin, or pass --from-file FILE.');
+  if (/\s/.test(value)) throw usageError(`the ${what} contains spaces or line breaks`, 'Give the value alone, on one line.');
+  return value;
+}
+
+async function storeValue(ctx: Context, secretId: string, value: string): Promise<string> {
+  const versionId = await ctx.store().putValue(secretId, value, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+  ctx.ui.progress('ok', `stored as the current value of ${secretId}`);
+  return versionId;
+}
+
+async function adobe(ctx: Context): Promise<ExitCode> {
+  const config = ctx.config();
+  if (!config.adobe) throw usageError('the configuration has no "adobe" section', 'Add adobe.imsOrgId and adobe.clientId first.');
+  const value = await readValue(ctx, 'Adobe OAuth Server-to-Server client secret');
+  const id = adobeSecretId(config);
+  if (!bool(ctx.values, 'no-verify')) {
+    // Cheap and without side effects: an IMS token proves the secret before it replaces a working one.
+    const ims = new ImsTokenSource({
+      endpoint: config.adobe.imsEndpoint,
+      clientId: config.adobe.clientId,
+      clientSecret: async () => value,
+      scopes: config.adobe.scopes,
+      timeoutMs: config.http.timeoutMs,
+      retries: config.http.retries,
+    });
+    try {
+      await ims.token();
+      ctx.ui.progress('ok', 'Adobe IMS issued a token with it');
+    } catch (e) {
+      const err = asRefresherError(e, 'ims');
+      throw new CliError(`Adobe IMS refused the secret, so it was not stored: ${err.message}`, Exit.failure, `${err.fix} (--no-verify stores it anyway)`, err.code);
+    }
+  }
+  await storeValue(ctx, id, value);
+  if (ctx.ui.json) ctx.ui.emit({ secretId: id, stored: true });
+  return Exit.ok;
+}
+
+async function pushClientSecret(ctx: Context, c: Credential, value: string): Promise<ExitCode> {
+  const config = ctx.config();
+  const store = ctx.store();
+  const ids = secretIds(config, c);
+  const wanted = c.targets.filter((t) => t.pushClientSecret);
+  if (wanted.length === 0) {
+    ctx.ui.progress('skip', 'no target has pushClientSecret: true; nothing to push');
+    return Exit.ok;
+  }
+  const now = ctx.io.now();
+  // The token pushed along with the secret must be the current one: hold the lease so no rotation changes it meanwhile.
+  const lease = await acquireLease(store, ids.state, `cli-client-secret-${randomUUID()}`, 5 * 60_000, now);
+  if ('heldBy' in lease) throw new CliError(`another run (${lease.heldBy}) is rotating credential ${c.id} until ${lease.until}`, Exit.conflict, 'Run client-secret --push again when it has finished.', 'LEASE_HELD');
+  let failed = 0;
+  try {
+    const current = await store.getValue(ids.token, 'AWSCURRENT');
+    if (!current) throw new CliError(`${ids.token} holds no refresh token to push along with the client secret`, Exit.reauthorize, `Run \`token-refresher regenerate --credential ${c.id}\`; it pushes both.`, 'NO_TOKEN');
+    const record = parseTokenRecord(current.value, ids.token);
+    const versions = await store.listVersions(ids.token);
+    const targets = targetsFor(config, { ...c, targets: wanted }, { readSecret: (id) => readSecretValue(store, id) });
+    for (const t of targets) {
+      try {
+        // One PATCH with both variables: the secret and the token a target holds always come from one moment.
+        await t.push({ refreshToken: record.refreshToken, clientSecret: value });
+        const label = pushedLabel(t.key);
+        const held = versions.find((v) => v.stages.includes(label))?.versionId;
+        await store.moveStage(ids.token, label, { toVersionId: current.versionId, fromVersionId: held });
+        ctx.ui.progress('ok', `pushed the client secret (and the current token) to ${t.label}`);
+      } catch (e) {
+        failed++;
+        const err = asRefresherError(e, 'cloudmanager', 'push');
+        ctx.ui.progress('fail', `${t.label}: ${err.code}: ${err.message}`);
+        ctx.ui.err(`  what to do: ${err.fix}`);
+      }
+    }
+  } finally {
+    await releaseLease(store, ids.state, lease, lease.state).catch(() => false);
+  }
+  return failed ? Exit.failure : Exit.ok;
+}
+
+export const clientSecretCommand: Command = {
+  name: 'client-secret',
+  summary: 'store a new client secret (read from stdin, never from the command line) and optionally push it',
+  options: {
+    credential: { type: 'string' },
+    adobe: { type: 'boolean' },
+    push: { type: 'boolean' },
+    'from-file': { type: 'string' },
+    force: { type: 'boolean' },
+    'no-verify': { type: 'boolean' },
+  },
+  help: `Usage: token-refresher client-secret --credential ID [--push] [--from-file FILE] [--force]
+       token-refresher client-secret --adobe [--from-file FILE] [--no-verify]
+
+Stores a new client secret as the current value of its secret; the value is read at a hidden prompt on a terminal,
+else from stdin (\`... < file\`), or from --from-file, and is never shown.
+  --credential ID  the Entra (or other provider's) app secret of that credential, used to redeem its refresh token
+  --push           also push it now to the targets with pushClientSecret: true (with the current refresh token, in one
+                   update, which restarts the environment); without --push the next rotation delivers it
+  --force          store a value that looks like a secret's ID (a GUID) instead of its value (AADSTS7000215)
+  --adobe          the Adobe OAuth Server-to-Server client secret (Cloud Manager); checked by getting an IMS token
+                   first unless --no-verify
+Exit codes: 0 stored (and pushed), 1 refused by IMS or a push failed, 2 usage, 4 another run holds the lease.`,
+
+  async run(ctx) {
+    if (bool(ctx.values, 'adobe')) {
+      if (str(ctx.values, 'credential')) throw usageError('--adobe and --credential exclude each other');
+      return adobe(ctx);
+    }
+    const id = str(ctx.values, 'credential');
+    if (!id) throw usageError('--credential ID (or --adobe) is required');
+    const c = ctx.credential(id);
+    const ids = secretIds(ctx.config(), c);
+    const value = await readValue(ctx, `client secret value for ${c.clientId}`);
+    if (GUID.test(value) && !bool(ctx.values, 'force')) {
+      throw usageError(
+        'that looks like the client secret’s ID (a GUID), not its value; Entra answers AADSTS7000215 to it',
+        'In Entra ID > App registrations > Certificates & secrets, copy the "Value" column (shown only right after creation), or pass --force.',
+      );
+    }
+    await storeValue(ctx, ids.clientSecret, value);
+    const manual = c.targets.filter((t) => !t.pushClientSecret);
+    for (const t of manual) {
+      ctx.ui.progress('info', `program ${t.programId} / environment ${t.environmentId}: pushClientSecret is false, set ${t.clientSecretVariable} in Cloud Manager yourself`);
+    }
+    let code: ExitCode = Exit.ok;
+    if (bool(ctx.values, 'push')) code = await pushClientSecret(ctx, c, value);
+    else if (c.targets.some((t) => t.pushClientSecret)) ctx.ui.progress('info', 'the next rotation pushes it to the targets with pushClientSecret (or run again with --push)');
+    if (ctx.ui.json) ctx.ui.emit({ credential: id, secretId: ids.clientSecret, stored: true, pushed: bool(ctx.values, 'push') && code === Exit.ok });
+    return code;
+  },
+};

@@ -1,0 +1,357 @@
+import { connect } from 'node:net';
+import { adobeSecretId, secretIds } from '../../lambdas/config/load.ts';
+import type { Config, Credential, Target } from '../../lambdas/config/schema.ts';
+import { asRefresherError, type FailureClass } from '../../lambdas/core/errors.ts';
+import { httpRequest } from '../../lambdas/core/http.ts';
+import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
+import { readSecretValue } from '../../lambdas/pipeline/wiring.ts';
+import { connectCloudManager, DEFAULT_MAX_SECRET_LENGTH, targetLabel, type CloudManagerConnection } from '../../lambdas/push/cloud-manager-target.ts';
+import { trimSlash } from '../../lambdas/push/common.ts';
+import { endpointsFor } from '../../lambdas/refresh/oauth2-provider.ts';
+import { parseState, parseTokenRecord, type TokenRecord } from '../../lambdas/store/records.ts';
+import { validatorFor } from '../../lambdas/validate/smtp-validator.ts';
+import { bool, str } from '../args.ts';
+import { clientSecretValue, type Command } from '../command.ts';
+import type { Context } from '../context.ts';
+import { Exit, exitCodeForClass, worstExit, type ExitCode } from '../errors.ts';
+
+export type FindingStatus = 'ok' | 'warn' | 'fail' | 'skip';
+
+export interface Finding {
+  /** What the finding is about: "configuration", a credential id, "Adobe IMS", a target. */
+  subject: string;
+  check: string;
+  status: FindingStatus;
+  message: string;
+  fix?: string;
+  /** For failures classified by the pipeline: who must act (decides the exit code). */
+  class?: FailureClass;
+}
+
+/** An access token this close to expiry is not used for the AUTH check (the check itself takes seconds). */
+const ACCESS_TOKEN_MARGIN_MS = 2 * 60_000;
+
+class Findings {
+  readonly all: Finding[] = [];
+  add(f: Finding): void {
+    this.all.push(f);
+  }
+  fromError(subject: string, check: string, e: unknown, remote: Parameters<typeof asRefresherError>[1]): void {
+    const err = asRefresherError(e, remote);
+    this.add({ subject, check, status: 'fail', message: `${err.code}: ${err.message}`, fix: err.fix, class: err.class });
+  }
+}
+
+function configChecks(f: Findings, c: Credential): void {
+  const s = c.id;
+  const resources = new Set(c.scopes.filter((x) => /^https?:\/\//.test(x)).map((x) => new URL(x).origin));
+  if (c.scopes.some((x) => x.startsWith('https://graph.microsoft.com'))) {
+    f.add({ subject: s, check: 'scopes', status: 'fail', message: 'a Microsoft Graph scope is configured: its token has the wrong audience for SMTP (535 5.7.3)', fix: 'Use exactly "https://outlook.office.com/SMTP.Send" and "offline_access".' });
+  } else if (resources.size > 1) {
+    f.add({ subject: s, check: 'scopes', status: 'warn', message: `scopes of ${resources.size} resources: a token is issued for the first one only`, fix: 'Keep the SMTP scope and offline_access only.' });
+  } else if (c.provider === 'microsoft' && !c.scopes.includes('offline_access')) {
+    f.add({ subject: s, check: 'scopes', status: 'fail', message: 'offline_access is missing: Entra issues no refresh token without it', fix: 'Add "offline_access" to the scopes, then run regenerate.' });
+  } else {
+    f.add({ subject: s, check: 'scopes', status: 'ok', message: c.scopes.join(' ') });
+  }
+  if (c.provider === 'microsoft' && ['common', 'organizations', 'consumers'].includes(c.tenant ?? '')) {
+    f.add({ subject: s, check: 'tenant', status: 'warn', message: `tenant "${c.tenant}" fails for single-tenant apps (AADSTS50194)`, fix: 'Use the tenant id or primary domain.' });
+  }
+  if (c.targets.length === 0) {
+    f.add({ subject: s, check: 'targets', status: 'warn', message: 'no Cloud Manager targets: rotated tokens reach no AEM environment', fix: 'Add the environments that send mail as "targets".' });
+  }
+}
+
+/** TCP reachability of every host:port the pipeline talks to (each once). */
+async function reachability(f: Findings, config: Config, credentials: Credential[], timeoutMs: number): Promise<void> {
+  const endpoints = new Map<string, string>();
+  const addUrl = (what: string, url: string | undefined) => {
+    if (!url) return;
+    const u = new URL(url);
+    const key = `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`;
+    if (!endpoints.has(key)) endpoints.set(key, what);
+  };
+  for (const c of credentials) {
+    addUrl(`token endpoint (${c.id})`, endpointsFor(c).token);
+    const smtp = c.validation.smtp;
+    const key = `${smtp.host}:${smtp.port}`;
+    if (!endpoints.has(key)) endpoints.set(key, `SMTP (${c.id})`);
+  }
+  if (config.adobe && credentials.some((c) => c.targets.length > 0)) {
+    addUrl('Adobe IMS', config.adobe.imsEndpoint);
+    addUrl('Cloud Manager', config.adobe.cloudManagerEndpoint);
+  }
+  await Promise.all(
+    [...endpoints].map(async ([hostPort, what]) => {
+      const i = hostPort.lastIndexOf(':');
+      const host = hostPort.slice(0, i);
+      const port = Number(hostPort.slice(i + 1));
+      const t0 = Date.now();
+      const err = await new Promise<string | undefined>((resolve) => {
+        const sock = connect({ host, port, timeout: timeoutMs });
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve(undefined);
+        });
+        sock.once('timeout', () => {
+          sock.destroy();
+          resolve(`no answer within ${timeoutMs} ms`);
+        });
+        sock.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+      f.add(
+        err
+          ? { subject: 'network', check: what, status: 'fail', message: `${hostPort}: ${err}`, fix: `Check DNS, proxy and firewall egress to ${hostPort} from where the function runs (and from here).` }
+          : { subject: 'network', check: what, status: 'ok', message: `${hostPort} reachable (${Date.now() - t0} ms)` },
+      );
+    }),
+  );
+}
+
+/**
+ * Token endpoint and SMTP AUTH. A stored access token that is still valid is used as is (nothing changes). Otherwise a
+ * token must be redeemed, and a redeemed Microsoft token rotates: it is then stored through the pipeline (pending,
+ * validated with AUTH only instead of a test mail, current), so the new refresh token is never lost, but not pushed:
+ * pushing restarts AEM environments, and the targets' previous token stays valid until the next run pushes the new one.
+ */
+async function tokenAndSmtp(ctx: Context, f: Findings, c: Credential, record: TokenRecord | undefined, noRedeem: boolean): Promise<void> {
+  const s = c.id;
+  const exp = record?.accessTokenExpiresAt ? Date.parse(record.accessTokenExpiresAt) : 0;
+  if (record?.accessToken && exp - ctx.io.now().getTime() > ACCESS_TOKEN_MARGIN_MS) {
+    f.add({ subject: s, check: 'token endpoint', status: 'skip', message: 'not called: the stored access token is still valid' });
+    try {
+      const r = await validatorFor(c, { ca: ctx.smtpCa() }).validate({
+        mailbox: c.mailbox,
+        accessToken: record.accessToken,
+        mode: 'auth',
+        to: c.mailbox,
+        subject: 'token-refresher doctor',
+        text: '',
+      });
+      f.add({ subject: s, check: 'SMTP AUTH', status: 'ok', message: `${c.validation.smtp.host}:${c.validation.smtp.port} accepted the stored access token for ${c.mailbox}: ${r.response}` });
+    } catch (e) {
+      f.fromError(s, 'SMTP AUTH', e, 'smtp');
+    }
+    return;
+  }
+  if (noRedeem) {
+    f.add({ subject: s, check: 'SMTP AUTH', status: 'skip', message: 'no unexpired access token is stored, and --no-redeem forbids getting one', fix: 'Run doctor without --no-redeem (the redeemed token is stored through the pipeline).' });
+    return;
+  }
+  ctx.ui.progress('info', `${s}: redeeming the refresh token for an access token (the new token is stored; targets receive it on the next run)`);
+  const deps = { ...ctx.deps(), targets: () => [], prefetchPush: undefined };
+  const summary = await rotateCredential(deps, { ...c, validation: { ...c.validation, mode: 'auth' } }, { force: true, source: 'cli' });
+  if (summary.outcome === 'skipped') {
+    f.add({ subject: s, check: 'SMTP AUTH', status: 'warn', message: `not checked: ${summary.note ?? 'another run holds the lease'}`, fix: 'Run doctor again when that run has finished.' });
+    return;
+  }
+  const fail = summary.failure;
+  if (fail && (fail.stage === 'refresh' || fail.stage === 'read')) {
+    f.add({ subject: s, check: 'token endpoint', status: 'fail', message: `${fail.code}: ${fail.message}`, fix: fail.fix, class: fail.class });
+    f.add({ subject: s, check: 'SMTP AUTH', status: 'skip', message: 'not checked: no access token' });
+    return;
+  }
+  f.add({ subject: s, check: 'token endpoint', status: 'ok', message: `redeemed${summary.promoted ? '; the new refresh token is current' : ''}` });
+  if (fail && fail.stage === 'validate') f.add({ subject: s, check: 'SMTP AUTH', status: 'fail', message: `${fail.code}: ${fail.message}`, fix: fail.fix, class: fail.class });
+  else if (fail) f.add({ subject: s, check: `pipeline (${fail.stage ?? '?'})`, status: 'fail', message: `${fail.code}: ${fail.message}`, fix: fail.fix, class: fail.class });
+  else f.add({ subject: s, check: 'SMTP AUTH', status: 'ok', message: `${c.validation.smtp.host}:${c.validation.smtp.port} accepted ${c.mailbox}: ${summary.validation?.response ?? ''}` });
+}
+
+/** An empty update: needs the same permission as a push, changes no variable (Adobe does not document it; opt-in). */
+async function probeWrite(config: Config, conn: CloudManagerConnection, t: Target): Promise<number> {
+  const adobe = config.adobe as NonNullable<Config['adobe']>;
+  const token = await conn.ims.token();
+  const res = await httpRequest({
+    remote: 'cloudmanager',
+    stage: 'push',
+    method: 'PATCH',
+    url: `${trimSlash(adobe.cloudManagerEndpoint)}/api/program/${encodeURIComponent(t.programId)}/environment/${encodeURIComponent(t.environmentId)}/variables`,
+    headers: { Authorization: `Bearer ${token}`, 'x-api-key': adobe.clientId, 'x-gw-ims-org-id': adobe.imsOrgId, 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: '[]',
+    timeoutMs: config.http.timeoutMs,
+    retries: 0,
+  });
+  return res.status;
+}
+
+async function cloudManager(ctx: Context, f: Findings, config: Config, credentials: Credential[], lengths: Map<string, { token?: number; secret?: number }>): Promise<void> {
+  const targeted = credentials.filter((c) => c.targets.length > 0);
+  if (targeted.length === 0 || !config.adobe) return;
+  const store = ctx.store();
+  const conn = connectCloudManager(config, { readSecret: (id) => readSecretValue(store, id) });
+  try {
+    await conn.ims.token();
+    f.add({ subject: 'Adobe IMS', check: 'server-to-server credential', status: 'ok', message: `issued a token for ${config.adobe.clientId}` });
+  } catch (e) {
+    const err = asRefresherError(e, 'ims');
+    f.add({
+      subject: 'Adobe IMS',
+      check: 'server-to-server credential',
+      status: 'fail',
+      message: `${err.code}: ${err.message}`,
+      fix: err.code === 'SECRET_EMPTY' ? `Store it with \`token-refresher client-secret --adobe\` (${adobeSecretId(config)}).` : err.fix,
+      class: err.class,
+    });
+    return;
+  }
+  const probe = bool(ctx.values, 'probe-write');
+  for (const c of targeted) {
+    for (const t of c.targets) {
+      const subject = `${c.id} → ${targetLabel(t)}`;
+      try {
+        const env = await conn.client.getEnvironment(t.programId, t.environmentId);
+        f.add(
+          env.status && env.status !== 'ready'
+            ? { subject, check: 'environment', status: 'warn', message: `status "${env.status}": variable updates may be refused until it is ready`, fix: 'Wait for the running pipeline or update to finish.' }
+            : { subject, check: 'environment', status: 'ok', message: `${env.name ?? t.environmentId} is ${env.status ?? 'reachable'}` },
+        );
+        const vars = await conn.client.listVariables(t.programId, t.environmentId);
+        f.add({ subject, check: 'read permission', status: 'ok', message: `listed ${vars.length} variable${vars.length === 1 ? '' : 's'}` });
+        const find = (name: string) => vars.find((v) => v.name === name && (v.service === undefined || v.service === t.service));
+        const checkVar = (name: string, role: string, pushedByUs: boolean) => {
+          const v = find(name);
+          if (!v) {
+            f.add(
+              pushedByUs
+                ? { subject, check: name, status: 'warn', message: `${role} variable does not exist yet`, fix: 'The next push creates it (as secretString).' }
+                : { subject, check: name, status: 'fail', message: `${role} variable is missing and pushClientSecret is false`, fix: `Create ${name} as a secret variable in Cloud Manager, or set pushClientSecret: true and run \`token-refresher client-secret --credential ${c.id} --push\`.` },
+            );
+          } else if (v.type !== 'secretString') {
+            f.add({ subject, check: name, status: 'fail', message: `${role} variable exists with type "${v.type}": a type cannot change, and a plain variable exposes the secret`, fix: `Delete ${name} in Cloud Manager; the next push recreates it as secretString.` });
+          } else {
+            f.add({ subject, check: name, status: 'ok', message: `${role} variable is a secretString${v.status && v.status !== 'ready' ? ` (${v.status})` : ''}` });
+          }
+        };
+        checkVar(t.refreshTokenVariable, 'refresh token', true);
+        checkVar(t.clientSecretVariable, 'client secret', t.pushClientSecret);
+      } catch (e) {
+        f.fromError(subject, 'read permission', e, 'cloudmanager');
+        continue;
+      }
+      if (probe) {
+        try {
+          const status = await probeWrite(config, conn, t);
+          if (status >= 200 && status < 300) f.add({ subject, check: 'write permission', status: 'ok', message: `an empty update was accepted (HTTP ${status})` });
+          else if (status === 403)
+            f.add({ subject, check: 'write permission', status: 'fail', class: 'configuration', message: 'Cloud Manager refused an update (HTTP 403): the technical account may not change variables', fix: 'Add the Cloud Manager product profile "Deployment Manager" to the OAuth Server-to-Server credential’s technical account in the Adobe Developer Console.' });
+          else f.add({ subject, check: 'write permission', status: 'warn', message: `an empty update was answered HTTP ${status}`, fix: 'Inconclusive: the next push shows whether updates are allowed.' });
+        } catch (e) {
+          f.fromError(subject, 'write permission', e, 'cloudmanager');
+        }
+      } else {
+        f.add({ subject, check: 'write permission', status: 'skip', message: 'not probed (reading does not prove the "Deployment Manager" profile a push needs)', fix: 'Run with --probe-write, or see the last push in `token-refresher status`.' });
+      }
+      const len = lengths.get(c.id);
+      const max = DEFAULT_MAX_SECRET_LENGTH;
+      if (len?.token !== undefined) {
+        f.add(
+          len.token > max
+            ? { subject, check: 'value length', status: 'fail', message: `the refresh token is ${len.token} characters, over the ${max} Cloud Manager accepts: it cannot be pushed`, fix: 'Nothing in the token can be shortened; raise the limit only if Adobe accepts longer values.' }
+            : { subject, check: 'value length', status: 'ok', message: `refresh token ${len.token} of ${max} characters${len.secret !== undefined && t.pushClientSecret ? `, client secret ${len.secret}` : ''}` },
+        );
+      }
+    }
+  }
+}
+
+export const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'check configuration, endpoints, SMTP AUTH, the IMS credential, Cloud Manager permissions and value lengths',
+  options: { credential: { type: 'string' }, 'no-redeem': { type: 'boolean' }, 'probe-write': { type: 'boolean' } },
+  help: `Usage: token-refresher doctor [--credential ID] [--no-redeem] [--probe-write]
+
+Checks, each reported ok / warn / fail with what to do:
+  configuration    the document, scopes, tenant, targets
+  store            a current refresh token, the client secret, the Adobe secret; the last run's failure
+  network          a TCP connection to every token endpoint, SMTP host, IMS and Cloud Manager
+  token endpoint   and SMTP AUTH for the mailbox (AUTH only, no mail is sent):
+                   with the stored access token while it is valid (nothing changes). Otherwise the refresh token is
+                   redeemed, and since Microsoft rotates it on every use, the new one goes through the pipeline:
+                   stored as pending, checked with AUTH, made current. It is NOT pushed (a push restarts AEM); the
+                   targets keep their still-valid token until the next run pushes the new one.
+  Adobe IMS        the server-to-server credential gets a token
+  Cloud Manager    per target: the environment, reading its variables, both variables present as secretString,
+                   the refresh token's length against the ${DEFAULT_MAX_SECRET_LENGTH}-character limit
+  --no-redeem      never redeem: SMTP AUTH is only checked with a stored, unexpired access token
+  --probe-write    also send an empty variables update to prove the "Deployment Manager" permission (changes no
+                   variable; Adobe does not document whether an empty update restarts the environment)
+Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a sign-in is needed (run regenerate).`,
+
+  async run(ctx) {
+    const ui = ctx.ui;
+    const f = new Findings();
+    const config = ctx.config();
+    f.add({ subject: 'configuration', check: 'document', status: 'ok', message: `valid, ${config.credentials.length} credential${config.credentials.length === 1 ? '' : 's'}` });
+    const id = str(ctx.values, 'credential');
+    const credentials = id ? [ctx.credential(id)] : config.credentials;
+    const store = ctx.store();
+    const lengths = new Map<string, { token?: number; secret?: number }>();
+    await reachability(f, config, credentials, Math.min(config.http.timeoutMs, 5_000));
+
+    for (const c of credentials) {
+      configChecks(f, c);
+      const ids = secretIds(config, c);
+      let record: TokenRecord | undefined;
+      let secret: string | undefined;
+      try {
+        const [cur, sec, st] = await Promise.all([store.getValue(ids.token, 'AWSCURRENT'), store.getValue(ids.clientSecret, 'AWSCURRENT'), store.getValue(ids.state, 'AWSCURRENT')]);
+        record = cur ? parseTokenRecord(cur.value, ids.token) : undefined;
+        secret = clientSecretValue(sec?.value);
+        lengths.set(c.id, { token: record?.refreshToken.length, secret: secret?.length });
+        f.add(
+          record
+            ? { subject: c.id, check: 'refresh token', status: 'ok', message: `stored in ${ids.token}${record.account ? ` for ${record.account}` : ''}` }
+            : { subject: c.id, check: 'refresh token', status: 'fail', class: 'reauthorize', message: `${ids.token} holds no refresh token`, fix: `Run \`token-refresher regenerate --credential ${c.id}\`.` },
+        );
+        if (record?.account && record.account.toLowerCase() !== c.mailbox.toLowerCase()) {
+          f.add({ subject: c.id, check: 'account', status: 'fail', class: 'reauthorize', message: `the stored token belongs to ${record.account}, not the mailbox ${c.mailbox}`, fix: `Run \`token-refresher regenerate --credential ${c.id}\` and sign in as ${c.mailbox}.` });
+        }
+        f.add(
+          secret
+            ? { subject: c.id, check: 'client secret', status: 'ok', message: `stored in ${ids.clientSecret}` }
+            : { subject: c.id, check: 'client secret', status: c.provider === 'oauth2' ? 'warn' : 'fail', message: `${ids.clientSecret} holds no client secret`, fix: `Run \`token-refresher client-secret --credential ${c.id}\`.` },
+        );
+        const state = parseState(st?.value);
+        if (state.failure) {
+          const fl = state.failure;
+          f.add({ subject: c.id, check: 'last runs', status: fl.class === 'transient' ? 'warn' : 'fail', class: fl.class, message: `failing since ${fl.since} (${fl.runs} run${fl.runs > 1 ? 's' : ''}) at ${fl.stage}: ${fl.code}${fl.message ? `: ${fl.message}` : ''}`, fix: fl.fix });
+        } else if (state.lastRun) {
+          f.add({ subject: c.id, check: 'last runs', status: 'ok', message: `last run ${state.lastRun.at}: ${state.lastRun.outcome}` });
+        }
+      } catch (e) {
+        f.fromError(c.id, 'store', e, 'secretsmanager');
+        continue;
+      }
+      if (record && (secret || c.provider === 'oauth2')) await tokenAndSmtp(ctx, f, c, record, bool(ctx.values, 'no-redeem'));
+      else f.add({ subject: c.id, check: 'SMTP AUTH', status: 'skip', message: 'not checked: a refresh token and the client secret are needed first' });
+    }
+    if (config.adobe && credentials.some((c) => c.targets.length > 0)) {
+      try {
+        const v = await store.getValue(adobeSecretId(config), 'AWSCURRENT');
+        if (!v) f.add({ subject: 'Adobe IMS', check: 'client secret', status: 'fail', message: `${adobeSecretId(config)} holds no value`, fix: 'Run `token-refresher client-secret --adobe`.' });
+      } catch (e) {
+        f.fromError('Adobe IMS', 'client secret', e, 'secretsmanager');
+      }
+    }
+    await cloudManager(ctx, f, config, credentials, lengths);
+
+    const failed = f.all.filter((x) => x.status === 'fail');
+    if (ui.json) ui.emit({ ok: failed.length === 0, findings: f.all });
+    else {
+      let subject = '';
+      for (const x of f.all) {
+        if (x.subject !== subject) {
+          subject = x.subject;
+          ui.out(ui.c('bold', subject));
+        }
+        ui.out(`  ${ui.mark(x.status)} ${x.check}: ${x.message}`);
+        if (x.fix && x.status !== 'ok') ui.out(`      ${ui.c('gray', 'what to do:')} ${x.fix}`);
+      }
+      const warned = f.all.filter((x) => x.status === 'warn').length;
+      ui.out();
+      ui.out(failed.length ? ui.c('red', `${failed.length} check${failed.length > 1 ? 's' : ''} failed, ${warned} warning${warned === 1 ? '' : 's'}`) : ui.c('green', `all checks passed${warned ? `, ${warned} warning${warned === 1 ? '' : 's'}` : ''}`));
+    }
+    const codes: ExitCode[] = failed.map((x) => (x.class === 'reauthorize' ? exitCodeForClass('reauthorize') : Exit.failure));
+    return worstExit(codes);
+  },
+};

@@ -1,0 +1,223 @@
+import { secretIds } from '../../lambdas/config/load.ts';
+import type { Config, Credential } from '../../lambdas/config/schema.ts';
+import { isRefresherError } from '../../lambdas/core/errors.ts';
+import type { SecretStore } from '../../lambdas/core/types.ts';
+import { pushedLabel } from '../../lambdas/pipeline/rotate.ts';
+import { targetKey, targetLabel } from '../../lambdas/push/cloud-manager-target.ts';
+import { parseState, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
+import { str } from '../args.ts';
+import type { Command } from '../command.ts';
+import { Exit } from '../errors.ts';
+import { nextRun } from '../schedule.ts';
+import type { Ui } from '../ui.ts';
+
+/** Microsoft refresh tokens die after 90 days without use (AADSTS700082); the others have no fixed lifetime. */
+export function lifetimeDays(c: Pick<Credential, 'provider'>): number | undefined {
+  return c.provider === 'microsoft' ? 90 : undefined;
+}
+
+export interface TargetStatus {
+  target: string;
+  variable: string;
+  state: 'current' | 'stale' | 'never-pushed';
+  versionId?: string;
+  /** When the token this target holds was obtained. */
+  since?: string;
+}
+
+export interface CredentialStatus {
+  credential: string;
+  provider: string;
+  mailbox: string;
+  token: {
+    present: boolean;
+    versionId?: string;
+    obtainedAt?: string;
+    source?: TokenRecord['source'];
+    account?: string;
+    ageDays?: number;
+    limitDays?: number;
+    daysLeft?: number;
+    length?: number;
+  };
+  pending?: { versionId: string; obtainedAt: string };
+  lastRun?: CredentialState['lastRun'];
+  lastSuccess?: CredentialState['lastSuccess'];
+  lastValidation?: CredentialState['lastValidation'];
+  failure?: { class: string; code: string; stage: string; since: string; runs: number; message?: string; fix?: string };
+  lease?: { runId: string; until: string };
+  targets: TargetStatus[];
+  nextRun: { at?: string; schedule: string };
+  error?: { code: string; message: string; fix: string };
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+export async function credentialStatus(config: Config, store: SecretStore, c: Credential, now: Date): Promise<CredentialStatus> {
+  const ids = secretIds(config, c);
+  const [versions, current, pendingRaw, stateRaw] = await Promise.all([
+    store.listVersions(ids.token),
+    store.getValue(ids.token, 'AWSCURRENT'),
+    store.getValue(ids.token, 'AWSPENDING'),
+    store.getValue(ids.state, 'AWSCURRENT'),
+  ]);
+  const state = parseState(stateRaw?.value);
+  const record = current ? parseTokenRecord(current.value, ids.token) : undefined;
+  const known = record && Date.parse(record.obtainedAt) > 0;
+  const limit = lifetimeDays(c);
+  const age = known ? tokenAgeDays(record, now) : undefined;
+  const out: CredentialStatus = {
+    credential: c.id,
+    provider: c.provider,
+    mailbox: c.mailbox,
+    token: {
+      present: record !== undefined,
+      versionId: current?.versionId,
+      obtainedAt: known ? record.obtainedAt : undefined,
+      source: record?.source,
+      account: record?.account,
+      ageDays: age === undefined ? undefined : round(age),
+      limitDays: limit,
+      daysLeft: age !== undefined && limit !== undefined ? round(limit - age) : undefined,
+      length: record?.refreshToken.length,
+    },
+    targets: [],
+    nextRun: { schedule: `${c.schedule.expression} ${c.schedule.timeZone}` },
+  };
+  if (pendingRaw && pendingRaw.versionId !== current?.versionId) {
+    const p = parseTokenRecord(pendingRaw.value, ids.token);
+    if (!record || Date.parse(p.obtainedAt) > Date.parse(record.obtainedAt)) out.pending = { versionId: pendingRaw.versionId, obtainedAt: p.obtainedAt };
+  }
+  if (state.lastRun) out.lastRun = state.lastRun;
+  if (state.lastSuccess) out.lastSuccess = state.lastSuccess;
+  if (state.lastValidation) out.lastValidation = state.lastValidation;
+  if (state.failure) {
+    const f = state.failure;
+    out.failure = { class: f.class, code: f.code, stage: f.stage, since: f.since, runs: f.runs, message: f.message, fix: f.fix };
+  }
+  if (state.lease && Date.parse(state.lease.until) > now.getTime()) out.lease = state.lease;
+
+  // Which version each target holds is the staging label the push moved onto it; its record says when it was obtained.
+  out.targets = await Promise.all(
+    c.targets.map(async (t): Promise<TargetStatus> => {
+      const label = pushedLabel(targetKey(t));
+      const holder = versions.find((v) => v.stages.includes(label));
+      const base = { target: targetLabel(t), variable: t.refreshTokenVariable };
+      if (!holder) return { ...base, state: 'never-pushed' };
+      const held = holder.versionId === current?.versionId ? current : await store.getValue(ids.token, label);
+      const heldRecord = held ? parseTokenRecord(held.value, ids.token) : undefined;
+      const since = heldRecord && Date.parse(heldRecord.obtainedAt) > 0 ? heldRecord.obtainedAt : holder.createdAt?.toISOString();
+      return { ...base, state: holder.versionId === current?.versionId ? 'current' : 'stale', versionId: holder.versionId, since };
+    }),
+  );
+  const next = nextRun(c.schedule, state.lastRun?.at, now);
+  if (next.kind === 'at') out.nextRun = { at: next.at.toISOString(), schedule: next.note ?? out.nextRun.schedule };
+  else out.nextRun = { schedule: next.note };
+  return out;
+}
+
+function when(iso: string | undefined, now: Date): string {
+  if (!iso) return 'unknown';
+  const ms = now.getTime() - Date.parse(iso);
+  const abs = Math.abs(ms);
+  const rel = abs < 3_600_000 ? `${Math.round(abs / 60_000)} min` : abs < 172_800_000 ? `${round(abs / 3_600_000)} h` : `${round(abs / 86_400_000)} days`;
+  return `${iso.replace(/\.\d{3}Z$/, 'Z')} (${ms >= 0 ? `${rel} ago` : `in ${rel}`})`;
+}
+
+function printStatus(ui: Ui, s: CredentialStatus, now: Date): void {
+  const row = (k: string, v: string) => ui.out(`  ${k.padEnd(12)} ${v}`);
+  ui.out(`${ui.c('bold', s.credential)}  (${s.provider}, ${s.mailbox})`);
+  if (s.error) {
+    row('error', `${ui.c('red', s.error.code)}: ${s.error.message}`);
+    row('what to do', s.error.fix);
+    return;
+  }
+  const t = s.token;
+  if (!t.present) {
+    row('token', `${ui.c('red', 'none stored')}: run \`token-refresher regenerate --credential ${s.credential}\``);
+  } else if (t.ageDays === undefined) {
+    row('token', `age unknown (imported by hand); the next run rotates it`);
+  } else {
+    const left = t.daysLeft;
+    const leftText =
+      left === undefined
+        ? 'no fixed lifetime'
+        : `${left <= 0 ? ui.c('red', 'EXPIRED') : left < 14 ? ui.c(left < 3 ? 'red' : 'yellow', `${left} days left`) : `${left} days left`} before the ${t.limitDays}-day limit`;
+    row('token', `${t.ageDays} days old, ${leftText} (obtained ${when(t.obtainedAt, now)} by ${t.source}${t.account ? ` as ${t.account}` : ''})`);
+  }
+  if (s.pending) row('pending', `${ui.c('yellow', 'a newer token awaits validation')} (obtained ${when(s.pending.obtainedAt, now)}); the next run resumes it`);
+  if (s.lastValidation) {
+    const v = s.lastValidation;
+    row('validation', `${v.ok ? ui.c('green', 'ok') : ui.c('red', 'failed')} ${when(v.at, now)}${v.response ? `: ${v.response}` : ''}${v.code ? ` (${v.code})` : ''}`);
+  } else row('validation', 'none recorded');
+  if (s.lastRun) row('last run', `${when(s.lastRun.at, now)}: ${s.lastRun.outcome}`);
+  if (s.failure) {
+    const f = s.failure;
+    const cls = f.class === 'reauthorize' ? ui.c('red', 'a person must sign in again') : f.class === 'configuration' ? ui.c('red', 'an administrator must fix configuration') : ui.c('yellow', f.class);
+    row('failure', `${cls}: ${f.code} at ${f.stage}, since ${when(f.since, now)}, ${f.runs} run${f.runs > 1 ? 's' : ''}`);
+    if (f.message) row('', f.message);
+    if (f.fix) row('what to do', f.fix);
+  } else row('failure', 'none');
+  if (s.lease) row('running', `run ${s.lease.runId} holds the lease until ${s.lease.until}`);
+  for (const target of s.targets) {
+    const text =
+      target.state === 'current'
+        ? `${ui.c('green', 'current')} token (obtained ${when(target.since, now)})`
+        : target.state === 'stale'
+          ? `${ui.c('yellow', 'STALE')}: holds the token obtained ${when(target.since, now)}, not the current one; the next run pushes it`
+          : `${ui.c('yellow', 'never pushed')}: the next run pushes the current token`;
+    row('target', `${target.target} ${target.variable}: ${text}`);
+  }
+  if (s.targets.length === 0) row('target', 'none configured');
+  row('next run', s.nextRun.at ? `${when(s.nextRun.at, now)} (${s.nextRun.schedule})` : s.nextRun.schedule);
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'per credential: token age and days left, last validation and failure, what each target holds, next run',
+  options: { credential: { type: 'string' } },
+  help: `Usage: token-refresher status [--credential ID] [--json]
+
+Reads the store only (changes nothing, calls no remote). Per credential:
+  token        age of the current refresh token and days left before the provider's limit (Microsoft: 90 days)
+  validation   the last test send or SMTP AUTH and its reply
+  failure      the failure the last runs ended with, its class (who must act) and what to do
+  target       which token each Cloud Manager target holds and since when; STALE when it is not the current one
+  next run     when the schedule fires next (computed for rate() and plain cron(), else the expression)
+Exit codes: 0 read, 1 the store could not be read, 2 usage or configuration.`,
+
+  async run(ctx) {
+    const config = ctx.config();
+    const id = str(ctx.values, 'credential');
+    const credentials = id ? [ctx.credential(id)] : config.credentials;
+    const store = ctx.store();
+    const now = ctx.io.now();
+    let failed = false;
+    const all = await Promise.all(
+      credentials.map(async (c): Promise<CredentialStatus> => {
+        try {
+          return await credentialStatus(config, store, c, now);
+        } catch (e) {
+          if (!isRefresherError(e)) throw e;
+          failed = true;
+          return {
+            credential: c.id,
+            provider: c.provider,
+            mailbox: c.mailbox,
+            token: { present: false },
+            targets: [],
+            nextRun: { schedule: c.schedule.expression },
+            error: { code: e.code, message: e.message, fix: e.fix },
+          };
+        }
+      }),
+    );
+    if (ctx.ui.json) ctx.ui.emit({ at: now.toISOString(), credentials: all });
+    else
+      all.forEach((s, i) => {
+        if (i > 0) ctx.ui.out();
+        printStatus(ctx.ui, s, now);
+      });
+    return failed ? Exit.failure : Exit.ok;
+  },
+};

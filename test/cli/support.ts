@@ -1,0 +1,170 @@
+/**
+ * A local world for CLI tests: the stand-ins and a FileStore in a temp dir (startLocalEnv), the configuration written to
+ * a file as an operator would have it, and `run()` calling the CLI's main() in-process with captured streams.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { secretIds } from '../../lambdas/config/load.ts';
+import { FileStore } from '../../lambdas/store/file-store.ts';
+import { startLocalEnv, type LocalEnv, type LocalEnvOptions } from '../../demo/local-env.ts';
+import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
+import { main } from '../../cli/main.ts';
+import type { Io } from '../../cli/io.ts';
+
+export class Capture {
+  text = '';
+  isTTY = false;
+  private readonly listeners = new Set<() => void>();
+  write(chunk: string): boolean {
+    this.text += chunk;
+    for (const l of this.listeners) l();
+    return true;
+  }
+  /** Resolves with the first match of `re` in what was written so far or later. */
+  waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const m = this.text.match(re);
+        if (m) {
+          this.listeners.delete(check);
+          clearTimeout(timer);
+          resolve(m);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(check);
+        reject(new Error(`timed out waiting for ${re} in:\n${this.text}`));
+      }, timeoutMs);
+      this.listeners.add(check);
+      check();
+    });
+  }
+}
+
+export interface CliRun {
+  code: Promise<number>;
+  stdout: Capture;
+  stderr: Capture;
+  stdin: PassThrough;
+}
+
+export interface CliEnv extends LocalEnv {
+  dir: string;
+  storeDir: string;
+  configFile: string;
+  /** Starts the CLI; `args` come after the global --config/--store/--store-dir of this world. */
+  start(args: string[], io?: Partial<Io>): CliRun;
+  /** Runs to the end and returns the exit code and output. */
+  run(args: string[], io?: Partial<Io> & { input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Every secret value the world has handed out so far: none may appear in any output. */
+  secrets(): string[];
+  /** Versions and labels of the credential's secrets, plus what Cloud Manager holds: equal before and after means unchanged. */
+  snapshot(credentialId?: string): Promise<string>;
+  /** Every output captured by run()/start() so far. */
+  outputs: string[];
+}
+
+export async function startCliEnv(opts: Partial<LocalEnvOptions> = {}): Promise<CliEnv> {
+  const dir = mkdtempSync(join(tmpdir(), 'tr-cli-'));
+  const storeDir = join(dir, 'store');
+  const store = new FileStore(storeDir);
+  const env = await startLocalEnv({ store, ...opts });
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(env.config, null, 2));
+  const caFile = join(dir, 'smtp-ca.pem');
+  writeFileSync(caFile, env.smtpCa);
+  const outputs: string[] = [];
+
+  const start = (args: string[], io: Partial<Io> = {}): CliRun => {
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const stdin = new PassThrough();
+    outputs.push('');
+    const slot = outputs.length - 1;
+    const code = main(['--config', configFile, '--store', 'file', '--store-dir', storeDir, ...args], {
+      stdout,
+      stderr,
+      stdin,
+      env: { TOKEN_REFRESHER_SMTP_CA: caFile },
+      cwd: dir,
+      openUrl: async () => false,
+      sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 20))),
+      ...io,
+    }).finally(() => {
+      outputs[slot] = `${stdout.text}\n${stderr.text}`;
+    });
+    return { code, stdout, stderr, stdin };
+  };
+
+  const secrets = (): string[] => {
+    const out = new Set<string>([DEFAULT_CLIENT_SECRET, env.standins.ims.clientSecret, ...env.standins.entra.issuedRefreshTokens()]);
+    for (const r of env.standins.entra.requests) {
+      const form = new URLSearchParams(r.body);
+      for (const k of ['code', 'code_verifier', 'refresh_token', 'client_secret', 'device_code']) {
+        const v = form.get(k);
+        if (v) out.add(v);
+      }
+    }
+    for (const r of env.standins.cloudManager.requests) {
+      const auth = r.headers.authorization;
+      if (typeof auth === 'string') out.add(auth.replace(/^Bearer\s+/i, ''));
+    }
+    // Access tokens live only in the token records (and in the SMTP dialogue).
+    // State documents hold no secret; token records and client secrets do.
+    for (const f of readdirSync(storeDir).filter((n) => n.endsWith('.json') && !n.endsWith('%2Fstate.json'))) {
+      const doc = JSON.parse(readFileSync(join(storeDir, f), 'utf8')) as { versions: Record<string, { value: string }> };
+      for (const v of Object.values(doc.versions)) {
+        out.add(v.value);
+        try {
+          const rec = JSON.parse(v.value) as { accessToken?: string; refreshToken?: string };
+          if (rec.accessToken) out.add(rec.accessToken);
+          if (rec.refreshToken) out.add(rec.refreshToken);
+        } catch {
+          // a bare value (client secret)
+        }
+      }
+    }
+    return [...out].filter((s) => s.length >= 8);
+  };
+
+  const snapshot = async (credentialId = env.config.credentials[0]?.id ?? ''): Promise<string> => {
+    const c = env.config.credentials.find((x) => x.id === credentialId);
+    if (!c) throw new Error(`no credential ${credentialId}`);
+    const ids = secretIds(env.config, c);
+    const versions = await Promise.all([ids.token, ids.state, ids.clientSecret].map(async (id) => [id, (await store.listVersions(id)).map((v) => ({ id: v.versionId, stages: [...v.stages].sort() }))]));
+    const cm = c.targets.map((t) => env.standins.cloudManager.variables(t.programId, t.environmentId).map((v) => `${v.name}=${v.value.length}:${v.value.slice(-12)}`));
+    return JSON.stringify({ versions, cm, patches: env.standins.cloudManager.patchCount });
+  };
+
+  return {
+    ...env,
+    dir,
+    storeDir,
+    configFile,
+    outputs,
+    start,
+    async run(args, io = {}) {
+      const { input, ...rest } = io;
+      const r = start(args, rest);
+      r.stdin.end(input ?? '');
+      const code = await r.code;
+      return { code, stdout: r.stdout.text, stderr: r.stderr.text };
+    },
+    secrets,
+    snapshot,
+    async close() {
+      await env.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function assertNoSecrets(texts: string[], secrets: string[]): void {
+  for (const [i, text] of texts.entries()) {
+    for (const s of secrets) {
+      if (text.includes(s)) throw new Error(`a secret value (${s.length} chars, starts ${s.slice(0, 4)}…) appears in output #${i}:\n${text.slice(0, 2000)}`);
+    }
+  }
+}
