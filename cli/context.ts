@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { findCredential, loadConfig } from '../lambdas/config/load.ts';
 import type { Config, Credential } from '../lambdas/config/schema.ts';
@@ -85,6 +85,8 @@ export class Context {
     if (this.storeKind === 'file') {
       const dir = resolve(this.io.cwd, str(this.values, 'store-dir') ?? this.io.env.TOKEN_REFRESHER_STORE_DIR ?? '.token-refresher');
       this.#store = new FileStore(dir);
+      // The files hold refresh tokens: the directory is the user's alone even if it existed with wider permissions.
+      chmodSync(dir, 0o700);
     } else {
       this.#store = new SecretsManagerStore({ timeoutMs: this.config().http.timeoutMs });
     }

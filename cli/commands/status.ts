@@ -116,12 +116,17 @@ export async function credentialStatus(config: Config, store: SecretStore, c: Cr
   return out;
 }
 
+/** "2026-11-15 15:07 UTC (8 days ago)": absolute for the record, relative for the reader. */
 function when(iso: string | undefined, now: Date): string {
   if (!iso) return 'unknown';
   const ms = now.getTime() - Date.parse(iso);
   const abs = Math.abs(ms);
   const rel = abs < 3_600_000 ? `${Math.round(abs / 60_000)} min` : abs < 172_800_000 ? `${round(abs / 3_600_000)} h` : `${round(abs / 86_400_000)} days`;
-  return `${iso.replace(/\.\d{3}Z$/, 'Z')} (${ms >= 0 ? `${rel} ago` : `in ${rel}`})`;
+  return `${stamp(iso)} (${ms >= 0 ? `${rel} ago` : `in ${rel}`})`;
+}
+
+function stamp(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 }
 
 function printStatus(ui: Ui, s: CredentialStatus, now: Date): void {
@@ -143,7 +148,7 @@ function printStatus(ui: Ui, s: CredentialStatus, now: Date): void {
       left === undefined
         ? 'no fixed lifetime'
         : `${left <= 0 ? ui.c('red', 'EXPIRED') : left < 14 ? ui.c(left < 3 ? 'red' : 'yellow', `${left} days left`) : `${left} days left`} before the ${t.limitDays}-day limit`;
-    row('token', `${t.ageDays} days old, ${leftText} (obtained ${when(t.obtainedAt, now)} by ${t.source}${t.account ? ` as ${t.account}` : ''})`);
+    row('token', `${t.ageDays} days old, ${leftText}; obtained ${t.obtainedAt ? stamp(t.obtainedAt) : '?'} by ${t.source}${t.account ? ` as ${t.account}` : ''}`);
   }
   if (s.pending) row('pending', `${ui.c('yellow', 'a newer token awaits validation')} (obtained ${when(s.pending.obtainedAt, now)}); the next run resumes it`);
   if (s.lastValidation) {
