@@ -53,6 +53,10 @@ export interface ValidationResult {
 export interface MailValidator {
   /** Throws a RefresherError classified from the SMTP reply (FACTS section 3). */
   validate(req: ValidationRequest): Promise<ValidationResult>;
+  /** Starts the part of the next validate() that needs no token (connect, greeting, STARTTLS), to overlap the refresh. */
+  preconnect?(): void;
+  /** Releases what preconnect() opened when validate() is not called after all. */
+  close?(): void;
 }
 
 export interface SecretVersion {

@@ -3,7 +3,7 @@ import type { Config, Credential } from '../config/schema.ts';
 import { secretIds } from '../config/load.ts';
 import { asRefresherError, isRefresherError, RefresherError, type FailureClass, type Stage } from '../core/errors.ts';
 import { redact, redactText, registerSecret } from '../core/redact.ts';
-import type { Alerter, MailValidator, PushTarget, SecretStore, TokenProvider, TokenSet, ValidationResult, VersionInfo } from '../core/types.ts';
+import type { Alerter, MailValidator, PushTarget, SecretStore, SecretVersion, TokenProvider, TokenSet, ValidationResult, VersionInfo } from '../core/types.ts';
 import { decideAlert, type AlertDecision } from '../report/alert-policy.ts';
 import { composeAlert } from '../report/alert-text.ts';
 import type { Log } from '../report/logger.ts';
@@ -129,19 +129,31 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
   let stage: Stage = 'lease';
   let lease: Lease | undefined;
   let state: CredentialState = { v: 1 };
+  let validator: MailValidator | undefined;
+  const validatorOf = () => (validator ??= deps.validator(credential));
 
   try {
     // Lease, token versions and client secret are independent reads: overlap them, and the IMS token with them.
     if (credential.targets.length > 0) deps.prefetchPush?.();
     const useLease = deps.useLease ?? true;
+    const currentRead = deps.store.getValue(ids.token, CURRENT);
+    const pendingRead = deps.store.getValue(ids.token, PENDING);
+    // The test send's connection up to AUTH (greeting, EHLO, STARTTLS) needs no token: once the token reads show that a
+    // test send is coming, open it, so that it overlaps the rest of the lease and the refresh.
+    Promise.all([currentRead, pendingRead]).then(
+      ([c, p]) => {
+        if (testSendAhead(credential, opts, c, p, ids.token, now())) validatorOf().preconnect?.();
+      },
+      () => undefined,
+    );
     // allSettled, not all: a failed read must not return before the lease is known, or the lease is left taken behind
     // the run's back and the failure is reported without the state that remembers earlier alerts (one mail per run).
     const reads = await timed('read', () =>
       Promise.allSettled([
         useLease ? acquireLease(deps.store, ids.state, runId, deps.leaseTtlMs ?? 6 * 60_000, now()) : Promise.resolve(undefined),
         deps.store.listVersions(ids.token),
-        deps.store.getValue(ids.token, CURRENT),
-        deps.store.getValue(ids.token, PENDING),
+        currentRead,
+        pendingRead,
         deps.store.getValue(ids.clientSecret, CURRENT),
       ] as const),
     );
@@ -255,7 +267,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         });
       }
       // Storing the newest token and the test send are independent: overlap them, but promote only after both.
-      const validation = validate(deps, credential, runId, accessToken, timed);
+      const validation = validate(validatorOf(), credential, runId, accessToken, timed);
       const [storeResult, validationResult] = await Promise.allSettled([storePending, validation]);
       if (storeResult.status === 'rejected') throw storeResult.reason;
       if (validationResult.status === 'rejected') throw validationResult.reason;
@@ -264,7 +276,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       await step('validate');
     } else {
       stage = 'validate';
-      summary.validation = await validate(deps, credential, runId, accessToken, timed);
+      summary.validation = await validate(validatorOf(), credential, runId, accessToken, timed);
       await step('validate');
     }
     if (summary.validation) state.lastValidation = { at: now().toISOString(), ok: true, response: summary.validation.response };
@@ -347,6 +359,8 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     log(err.class === 'transient' ? 'warn' : 'error', `rotation failed at ${summary.failure.stage}: ${err.code}`, { failure: summary.failure });
     summary.alert = await report(deps, credential, state, { ok: false, err }, now(), log);
   } finally {
+    // A connection opened for a test send that did not happen (the refresh failed) is closed here.
+    validator?.close?.();
     if (lease) {
       state.lastRun = { runId, at: now().toISOString(), outcome: summary.outcome };
       try {
@@ -363,8 +377,26 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
   return summary;
 }
 
+/**
+ * Whether the token reads alone say this run will make a test send: new tokens, a forced or due rotation, or a newer
+ * pending version to resume (the decision below, made early). A wrong guess costs nothing but a connection: an unused
+ * one is closed at the end of the run, and a missing one is opened by validate() itself.
+ */
+function testSendAhead(credential: Credential, opts: RotationOptions, currentRaw: SecretVersion | undefined, pendingRaw: SecretVersion | undefined, secretId: string, now: Date): boolean {
+  if (opts.newTokens) return true;
+  if (!currentRaw) return false;
+  if (opts.force || credential.rotation.force) return true;
+  try {
+    const current = parseTokenRecord(currentRaw.value, secretId);
+    if (pendingRaw && pendingRaw.versionId !== currentRaw.versionId && Date.parse(parseTokenRecord(pendingRaw.value, secretId).obtainedAt) > Date.parse(current.obtainedAt)) return true;
+    return tokenAgeDays(current, now) >= credential.rotation.maxAgeDays;
+  } catch {
+    return false; // an unreadable record fails the run below
+  }
+}
+
 async function validate(
-  deps: RotationDeps,
+  validator: MailValidator,
   credential: Credential,
   runId: string,
   accessToken: string,
@@ -372,7 +404,7 @@ async function validate(
 ): Promise<ValidationResult> {
   const v = credential.validation;
   return timed('validate', () =>
-    deps.validator(credential).validate({
+    validator.validate({
       mailbox: credential.mailbox,
       accessToken,
       mode: v.mode,

@@ -333,17 +333,92 @@ export function xoauth2InitialResponse(mailbox: string, accessToken: string): st
   return Buffer.from(`user=${mailbox}\x01auth=Bearer ${accessToken}\x01\x01`, 'utf8').toString('base64');
 }
 
+/**
+ * One SMTP connection. It is opened without the token: the greeting, EHLO, STARTTLS (certificate verified) and EHLO need
+ * none, so preconnect() can run them while the token endpoint answers; `auth` is filled in once the token is known.
+ */
+class SmtpSession {
+  readonly conn: SMTPConnection;
+  /** Settles when the dialogue is ready for AUTH (or failed getting there). */
+  readonly handshake: Promise<void>;
+  /** Rejects with the first socket-level failure or close. */
+  readonly failure: Promise<never>;
+  auth: ((auth: SMTPConnectionCustomAuthContext) => Promise<void>) | undefined;
+  /** 'idle': ready and not yet used; 'lost': failed or closed while idle (a long refresh outlived it). */
+  state: 'connecting' | 'idle' | 'taken' | 'lost' = 'connecting';
+
+  constructor(options: (customAuth: SMTPConnectionOptions['customAuth']) => SMTPConnectionOptions) {
+    this.conn = new SMTPConnection(options({ XOAUTH2: (auth) => (this.auth ? this.auth(auth) : Promise.reject(new Error('AUTH XOAUTH2 without a token'))) }));
+    let rejectFailure: (e: unknown) => void = () => {};
+    this.failure = new Promise<never>((_, reject) => {
+      rejectFailure = reject;
+    });
+    this.failure.catch(() => {}); // observed by validate() once the session is taken; an unused one only closes
+    // Socket-level failures (drops, resets, timeouts) arrive as 'error' events, not through the step callbacks.
+    this.conn.on('error', (e: unknown) => {
+      if (this.state === 'idle') this.state = 'lost';
+      rejectFailure(e);
+    });
+    // After a 421 nodemailer ends the connection before the pending step reports the reply; the reply is the better
+    // diagnosis, so a bare close only counts once that step had its turn.
+    this.conn.once('end', () => {
+      if (this.state === 'idle') this.state = 'lost';
+      setImmediate(() => rejectFailure(Object.assign(new Error('Connection closed'), { code: 'ECONNECTION' })));
+    });
+    this.handshake = new Promise<void>((resolve, reject) => this.conn.connect((err) => (err ? reject(err) : resolve())));
+    this.handshake.then(
+      () => {
+        if (this.state === 'connecting') this.state = 'idle';
+      },
+      () => undefined,
+    );
+  }
+}
+
 export class SmtpXoauth2Validator implements MailValidator {
   private readonly smtp: SmtpSettings;
   private readonly ca: string | Buffer | undefined;
   private readonly flavor: SmtpFlavor | undefined;
   private readonly credentialId: string | undefined;
+  /** The connection preconnect() opened for the next validate(). */
+  private spare: SmtpSession | undefined;
 
   constructor(opts: SmtpValidatorOptions) {
     this.smtp = opts.smtp;
     this.ca = opts.ca;
     this.flavor = opts.flavor ?? guessFlavor(opts.smtp.host);
     this.credentialId = opts.credentialId;
+  }
+
+  /**
+   * Opens the connection up to AUTH now, so that it overlaps the refresh that produces the token; the next validate()
+   * continues on it. A failure getting there is that validate()'s failure, as if it had connected itself; a connection
+   * that was ready and then dropped while waiting (idle timeout) is replaced by a new one.
+   */
+  preconnect(): void {
+    this.spare ??= new SmtpSession((customAuth) => this.connectionOptions(customAuth));
+  }
+
+  /** Closes a preconnected connection validate() did not use (the refresh failed); harmless otherwise. */
+  close(): void {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (!spare) return;
+    if (spare.state === 'idle') spare.conn.quit();
+    spare.conn.close();
+  }
+
+  private session(): SmtpSession {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare && spare.state !== 'lost') {
+      spare.state = 'taken';
+      return spare;
+    }
+    spare?.conn.close();
+    const fresh = new SmtpSession((customAuth) => this.connectionOptions(customAuth));
+    fresh.state = 'taken';
+    return fresh;
   }
 
   async validate(req: ValidationRequest): Promise<ValidationResult> {
@@ -371,10 +446,13 @@ export class SmtpXoauth2Validator implements MailValidator {
     registerSecret(initial);
 
     let authReply = '';
+    // The connection preconnect() opened during the refresh, or a new one.
+    const session = this.session();
+    const conn = session.conn;
     // nodemailer's own XOAUTH2 handler answers Google's 334 error challenge by sending AUTH a second time (it "renews"
     // the token, which without a refresh token is the same one) and drops the challenge. This handler sends exactly
     // one AUTH XOAUTH2 with the initial response, like AEM's JavaMail, and keeps the challenge for the error message.
-    const xoauth2 = async (auth: SMTPConnectionCustomAuthContext): Promise<void> => {
+    session.auth = async (auth: SMTPConnectionCustomAuthContext): Promise<void> => {
       const first = await auth.sendCommand(`AUTH XOAUTH2 ${initial}`);
       if (first.status === 235) {
         authReply = first.response;
@@ -389,17 +467,7 @@ export class SmtpXoauth2Validator implements MailValidator {
       throw new Error('AUTH XOAUTH2 refused');
     };
 
-    const conn = new SMTPConnection(this.connectionOptions({ XOAUTH2: xoauth2 }));
     let timer: NodeJS.Timeout | undefined;
-    let rejectFailure: (e: unknown) => void = () => {};
-    const failure = new Promise<never>((_, reject) => {
-      rejectFailure = reject;
-    });
-    // Socket-level failures (drops, resets, timeouts) arrive as 'error' events, not through the step callbacks.
-    conn.on('error', (e: unknown) => rejectFailure(e));
-    // After a 421 nodemailer ends the connection before the pending step reports the reply; the reply is the better
-    // diagnosis, so a bare close only counts once that step had its turn.
-    conn.once('end', () => setImmediate(() => rejectFailure(Object.assign(new Error('Connection closed'), { code: 'ECONNECTION' }))));
     // Inactivity timeouts do not bound a server that trickles bytes; this bounds the whole dialogue.
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -409,7 +477,7 @@ export class SmtpXoauth2Validator implements MailValidator {
     });
 
     const dialogue = async (): Promise<ValidationResult> => {
-      await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
+      await session.handshake;
       // Always log in, also when the server does not advertise AUTH: a validation that sends unauthenticated proves nothing.
       // The token generator holds the access token only (no refresh token, client or URL), so nodemailer cannot
       // refresh anything itself; its presence also keeps nodemailer from falling back to another SASL mechanism
@@ -441,7 +509,7 @@ export class SmtpXoauth2Validator implements MailValidator {
     const run = dialogue();
     run.catch(() => {}); // a step can still fail after the race is decided; that outcome is already reported
     try {
-      return await Promise.race([run, failure, deadline]);
+      return await Promise.race([run, session.failure, deadline]);
     } catch (e) {
       throw classifyFailure(e, ctx);
     } finally {
