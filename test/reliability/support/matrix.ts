@@ -18,6 +18,8 @@ export interface RowSpec {
   harness?: Partial<LocalEnvOptions> | (() => Partial<LocalEnvOptions>);
   /** Puts the fault in place before faulted run `run` (0-based) and returns wiring overrides for that run. */
   inject: (h: Harness, run: number) => Maybe<void | Partial<WiringOptions>>;
+  /** The faulted run itself; default runRotation. Returns undefined when the process "died" (SimulatedCrash). */
+  run?: (h: Harness, over: Partial<WiringOptions>) => Promise<RotationSummary | undefined>;
   /** Runs with the fault in place (default 1); more than one shows an unchanged failure does not mail again. */
   runs?: number;
   /** Takes the fault away before the next normal run (the injected faults are mostly one-shot already). */
@@ -27,6 +29,8 @@ export interface RowSpec {
   /** Replaces the next normal run (e.g. a person re-authorizes first). */
   next?: (h: Harness, wiring: Partial<WiringOptions>) => Promise<RotationSummary>;
   expect: {
+    /** The faulted run ends by the process dying: no summary, no alert, no state write. */
+    died?: boolean;
     /** Absent: the fault is absorbed within the run (retries) and the run succeeds. */
     failure?: { class: FailureClass; code: string | RegExp; stage?: Stage };
     outcome?: Outcome;
@@ -53,7 +57,7 @@ function describeExpected(s: RowSpec): string {
   const e = s.expect;
   const runs = s.runs ?? 1;
   const parts: string[] = [];
-  parts.push(e.failure ? `fails ${e.failure.class} / ${codeText(e.failure.code)}${e.failure.stage ? ` at ${e.failure.stage}` : ''}` : `absorbed within the run (${e.outcome ?? 'rotated'})`);
+  parts.push(e.died ? 'the process dies' : e.failure ? `fails ${e.failure.class} / ${codeText(e.failure.code)}${e.failure.stage ? ` at ${e.failure.stage}` : ''}` : `absorbed within the run (${e.outcome ?? 'rotated'})`);
   parts.push(`${e.alerts} alert${e.alerts === 1 ? '' : 's'}${runs > 1 ? ` over ${runs} runs` : ''}`);
   if (e.window) parts.push('the token issued in flight may be lost, the stored one stays valid');
   parts.push(`next run converges${e.nextRedeemed === false ? ' without a second redeem' : ''}${e.alerts > 0 ? ' and mails "recovered"' : ''}`);
@@ -81,20 +85,28 @@ export async function runRow(sink: MatrixSink, s: RowSpec): Promise<string[]> {
   try {
     await h.seed();
     const faulted: RotationSummary[] = [];
+    let died = false;
     let elapsed = 0;
     for (let i = 0; i < (s.runs ?? 1); i++) {
       const over = (await s.inject(h, i)) ?? {};
       const started = Date.now();
-      const res = await runRotation(h.wiring(over), {});
+      const summary = s.run ? await s.run(h, over) : (await runRotation(h.wiring(over), {})).results[0]!;
       if (i === 0) elapsed = Date.now() - started;
-      faulted.push(res.results[0]!);
-      outputs[`result of faulted run ${i + 1}`] = JSON.stringify(res);
+      if (!summary) {
+        died = true;
+        continue;
+      }
+      faulted.push(summary);
+      outputs[`result of faulted run ${i + 1}`] = JSON.stringify(summary);
     }
-    const last = faulted.at(-1)!;
     const e = s.expect;
+    const last: RotationSummary = faulted.at(-1) ?? { credential: c.id, runId: '-', outcome: 'failed', redeemed: false, promoted: false, targets: [], alert: 'none', durationsMs: {} };
+    if (!!e.died !== died) problems.push(died ? 'the run died unexpectedly' : 'the run was expected to die');
 
     // (3) classified, alerted once per change of state
-    if (e.failure) {
+    if (died) {
+      // A dead process reports nothing: the checks below are about what the store and the targets hold.
+    } else if (e.failure) {
       const f = last.failure;
       const codeOk = f && (typeof e.failure.code === 'string' ? f.code === e.failure.code : e.failure.code.test(f.code));
       if (!f || f.class !== e.failure.class || !codeOk || (e.failure.stage && f.stage !== e.failure.stage)) {
@@ -115,7 +127,7 @@ export async function runRow(sink: MatrixSink, s: RowSpec): Promise<string[]> {
     const inv1Fault = await checkNewestStored(h, c, e.window ?? false);
     if (!inv1Fault.ok) problems.push(`after the fault: ${inv1Fault.detail}`);
     let inv2Fault = { ok: true, detail: '' };
-    if (!last.failure && last.outcome !== 'skipped') {
+    if (!died && !last.failure && last.outcome !== 'skipped') {
       const cur = (await checkNewestStored(h, c, false)).ok ? h.standins.entra.latestRefreshToken() : undefined;
       inv2Fault = checkTargets(h, c, cur);
       if (!inv2Fault.ok) problems.push(`after the absorbed fault: ${inv2Fault.detail}`);
@@ -162,7 +174,7 @@ export async function runRow(sink: MatrixSink, s: RowSpec): Promise<string[]> {
 
     nothingLost = inv1Fault.ok && inv1Next.ok && inv2.ok && inv2Fault.ok;
     observed = [
-      faulted.map(describeSummary).join(', then '),
+      died ? 'process died mid-run' : faulted.map(describeSummary).join(', then '),
       `${mailsAfterFault.length} alert${mailsAfterFault.length === 1 ? '' : 's'}`,
       inv1Fault.detail,
       `next run: ${describeSummary(next)}${next.redeemed ? ' (redeemed)' : ' (no redeem)'}, ${inv2.detail}, ${mails.length} mail${mails.length === 1 ? '' : 's'} in all`,

@@ -66,3 +66,6 @@ export async function startSlowSmtp(intervalMs = 1_000): Promise<SlowSmtp> {
       }),
   };
 }
+
+/** What the kill-child prints when it reached its step and waits to be killed. */
+export const READY_MARKER = '@@reached-step@@';
