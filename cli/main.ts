@@ -89,6 +89,13 @@ export async function main(argv: readonly string[], partialIo: Partial<Io> = {})
 
 /** Runs as the program, and exits once stdout has drained (SDK and HTTP keep-alive sockets must not hold the process). */
 export async function runAsProgram(argv: readonly string[]): Promise<void> {
+  // `token-refresher status | head`: a reader that stops early is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   const code = await main(argv);
   process.exitCode = code;
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));

@@ -132,8 +132,8 @@ async function browserSignIn(ctx: Context, provider: TokenProvider, credential: 
     ui.err('');
     const waiters: Array<Promise<RedirectParams>> = [listener.result];
     if (noBrowser) {
-      ui.err(`On a machine with a browser, open the address and sign in. The browser is then sent to ${listener.redirectUri}/?code=...`);
-      ui.err('(that page will not load there): copy that whole address from the address bar, paste it here and press Enter.');
+      ui.err(`On a machine with a browser, open the address and sign in. The browser is then sent to an address starting with`);
+      ui.err(`${listener.redirectUri}/ (that page will not load there): copy the whole address from the address bar, paste it here and press Enter.`);
       waiters.push(readPasted(ctx, abort.signal));
     } else {
       const opened = await ctx.io.openUrl(url, ctx.io.env);
@@ -166,7 +166,7 @@ async function readPasted(ctx: Context, signal: AbortSignal): Promise<RedirectPa
       if (line === undefined) return new Promise<never>(() => {});
       const p = parsePastedRedirect(line);
       if (p) return p;
-      ctx.ui.progress('warn', 'that is not the redirected address (it contains code=... or error=...); try again');
+      ctx.ui.progress('warn', 'that is not the redirected address (it starts with http://localhost and carries a code or an error); try again');
     }
   }
   const reader = new LineReader(stdin);
@@ -176,7 +176,7 @@ async function readPasted(ctx: Context, signal: AbortSignal): Promise<RedirectPa
     if (line === undefined || signal.aborted) return new Promise<never>(() => {});
     const p = parsePastedRedirect(line);
     if (p) return p;
-    if (line.trim()) ctx.ui.progress('warn', 'that is not the redirected address (it contains code=... or error=...); waiting for another line');
+    if (line.trim()) ctx.ui.progress('warn', 'that is not the redirected address (it starts with http://localhost and carries a code or an error); waiting for another line');
   }
 }
 

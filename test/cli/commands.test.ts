@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { secretIds } from '../../lambdas/config/load.ts';
 import { pushedLabel } from '../../lambdas/pipeline/rotate.ts';
@@ -139,6 +140,22 @@ describe('client-secret', () => {
     }
     expect(`${r.stdout}${r.stderr}`).not.toContain(value);
     assertNoSecrets(env.outputs, [value]);
+  });
+
+  it('on a terminal: prompts without echo (raw mode), Backspace edits, Enter ends', async () => {
+    env = await startCliEnv();
+    await env.seed();
+    const ids = secretIds(env.config, env.config.credentials[0]!);
+    const rawModes: boolean[] = [];
+    const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: (m: boolean) => rawModes.push(m) });
+    const run = env.start(['client-secret', '--credential', 'aem-mail'], { stdin });
+    await run.stderr.waitFor(/input hidden/);
+    stdin.write('Zq8Q~typed-secret-valuX');
+    stdin.write('\u007fe\r');
+    expect(await run.code).toBe(0);
+    expect((await env.store.getValue(ids.clientSecret, 'AWSCURRENT'))?.value).toBe('Zq8Q~typed-secret-value');
+    expect(rawModes).toEqual([true, false]);
+    expect(run.stderr.text).not.toContain('typed-secret');
   });
 
   it('refuses a GUID (the secret’s ID, AADSTS7000215) and an empty value; --adobe checks the secret with IMS first', async () => {
