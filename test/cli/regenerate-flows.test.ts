@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { secretIds } from '../../lambdas/config/load.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
+import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { assertNoSecrets, startCliEnv, type CliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
@@ -109,6 +110,23 @@ describe('regenerate --no-browser', () => {
     const doc = JSON.parse(run.stdout.text) as { account: string; summary: { outcome: string; promoted: boolean } };
     expect(doc).toMatchObject({ account: 'mailer@contoso.com', summary: { outcome: 'rotated', promoted: true } });
     expect((await current(e))?.refreshToken).toBe(e.standins.entra.latestRefreshToken());
+  });
+
+  it('first setup: an empty token secret receives its first token (only the client secrets were stored)', async () => {
+    env = await startCliEnv();
+    const e = env;
+    const ids = secretIds(e.config, e.config.credentials[0]!);
+    expect((await e.run(['client-secret', '--credential', 'aem-mail'], { input: `${DEFAULT_CLIENT_SECRET}\n` })).code).toBe(0);
+    expect((await e.run(['client-secret', '--adobe'], { input: `${e.standins.ims.clientSecret}\n` })).code).toBe(0);
+    expect(await e.store.listVersions(ids.token)).toEqual([]);
+    const run = e.start(['regenerate', '--credential', 'aem-mail', '--no-browser']);
+    const url = (await run.stderr.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/\S+\/authorize\?\S+)/))[1] as string;
+    run.stdin.write(`${await e.standins.entra.consent(url)}\n`);
+    expect(await run.code).toBe(0);
+    const rec = await current(e);
+    expect(rec).toMatchObject({ source: 'regenerate', account: 'mailer@contoso.com' });
+    const status = JSON.parse((await e.run(['status', '--json'])).stdout) as { credentials: Array<{ targets: Array<{ state: string }> }> };
+    expect(status.credentials[0]!.targets.map((t) => t.state)).toEqual(['current', 'current']);
   });
 
   it('a pasted redirect of an older sign-in (other state) is refused, nothing stored', async () => {
