@@ -1,6 +1,6 @@
 import type { Config, Credential } from '../config/schema.ts';
 import { RefresherError } from '../core/errors.ts';
-import type { Alerter, SecretStore } from '../core/types.ts';
+import type { Alerter, PushValues, SecretStore } from '../core/types.ts';
 import { connectCloudManager, targetsFor, type CloudManagerConnection } from '../push/cloud-manager-target.ts';
 import { providerFor } from '../refresh/oauth2-provider.ts';
 import type { Log } from '../report/logger.ts';
@@ -41,6 +41,26 @@ export async function readSecretValue(store: SecretStore, secretId: string): Pro
 }
 
 /**
+ * A counting semaphore. A released slot passes straight to the next waiter, so a caller arriving meanwhile cannot
+ * squeeze in and exceed `max`.
+ */
+function limiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+/**
  * Builds the pipeline's dependencies for one run. One Cloud Manager connection (one IMS token) serves every credential
  * of the run, and it is only created when some credential has targets.
  */
@@ -53,6 +73,9 @@ export function wire(o: WiringOptions): RotationDeps {
       baseDelayMs: o.baseDelayMs,
       maxRetryAfterMs: o.maxRetryAfterMs,
     }));
+  // Credentials run up to maxConcurrency at a time and each pushes to its targets in parallel: without a limit shared by
+  // every credential, Cloud Manager would see up to maxConcurrency x targets requests at once.
+  const pushSlot = limiter(Math.max(1, o.config.http.maxConcurrency));
   return {
     config: o.config,
     store: o.store,
@@ -66,7 +89,8 @@ export function wire(o: WiringOptions): RotationDeps {
     pushConcurrency: o.config.http.maxConcurrency,
     provider: (c: Credential, clientSecret, clientSecretRef) => providerFor(c, { clientSecret, clientSecretRef, ...http }),
     validator: (c: Credential) => validatorFor(c, { ca: o.smtpCa }),
-    targets: (c: Credential) => targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }),
+    targets: (c: Credential) =>
+      targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
     prefetchPush: () => cm().ims.prefetch(),
   };
 }
