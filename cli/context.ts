@@ -95,12 +95,12 @@ export class Context {
 
   /** An extra CA for the SMTP test (a private relay, the local stand-ins); certificate verification stays on. */
   smtpCa(): string | undefined {
-    const file = this.io.env.TOKEN_REFRESHER_SMTP_CA;
+    const file = this.io.env.TOKEN_REFRESHER_SMTP_CA_FILE;
     if (!file) return undefined;
     try {
       return readFileSync(resolve(this.io.cwd, file), 'utf8');
     } catch (e) {
-      throw usageError(`cannot read TOKEN_REFRESHER_SMTP_CA (${file}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw usageError(`cannot read TOKEN_REFRESHER_SMTP_CA_FILE (${file}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
     }
   }
 

@@ -11,7 +11,8 @@ import { endpointsFor } from '../../lambdas/refresh/oauth2-provider.ts';
 import { parseState, parseTokenRecord, type TokenRecord } from '../../lambdas/store/records.ts';
 import { validatorFor } from '../../lambdas/validate/smtp-validator.ts';
 import { bool, str } from '../args.ts';
-import { clientSecretValue, type Command } from '../command.ts';
+import type { Command } from '../command.ts';
+import { clientSecretValue } from '../../lambdas/store/records.ts';
 import type { Context } from '../context.ts';
 import { Exit, exitCodeForClass, worstExit, type ExitCode } from '../errors.ts';
 

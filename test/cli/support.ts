@@ -87,7 +87,7 @@ export async function startCliEnv(opts: Partial<LocalEnvOptions> = {}): Promise<
       stdout,
       stderr,
       stdin,
-      env: { TOKEN_REFRESHER_SMTP_CA: caFile },
+      env: { TOKEN_REFRESHER_SMTP_CA_FILE: caFile },
       cwd: dir,
       openUrl: async () => false,
       sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 20))),
