@@ -46,6 +46,30 @@ export const smtpSchema = z
   .strict();
 
 export const providerKinds = ['microsoft', 'google', 'oauth2'] as const;
+export const credentialTypes = ['secret', 'certificate'] as const;
+
+/**
+ * When a client secret (or certificate) stops working. A bare date is read as the start of that day in UTC: Entra shows
+ * the date only, and alerting a few hours early is harmless while alerting late is not.
+ */
+const expiryDate = z
+  .union([z.iso.date(), z.iso.datetime({ offset: true })])
+  .describe('ISO date (2027-03-31) or date-time when the client secret expires; alerts go out 30, 14 and 3 days before');
+
+export const certificateSchema = z
+  .object({
+    secretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/certificate; holds {"privateKey": PEM, "certificate": PEM} or the two PEM blocks'),
+    algorithm: z.enum(['PS256', 'RS256']).default('PS256').describe('PS256 with the x5t#S256 header (current Entra guidance) or RS256 with x5t (SHA-1)'),
+    thumbprintHeader: z.enum(['x5t#S256', 'x5t']).optional().describe('default: x5t#S256 for PS256, x5t for RS256'),
+  })
+  .strict();
+
+export const graphSchema = z
+  .object({
+    endpoint: httpsOrLocalUrl.default('https://graph.microsoft.com').describe('Microsoft Graph host (national clouds differ)'),
+    scope: z.string().min(1).default('https://graph.microsoft.com/Mail.Send').describe('delegated permission the diagnostic token is requested for'),
+  })
+  .strict();
 
 export const credentialSchema = z
   .object({
@@ -53,6 +77,9 @@ export const credentialSchema = z
     provider: z.enum(providerKinds).default('microsoft'),
     authority: httpsOrLocalUrl.default('https://login.microsoftonline.com').describe('Entra ID authority host (national clouds differ)'),
     tenant: z.string().min(1).optional().describe('Entra tenant id or domain; required for microsoft'),
+    issuer: httpsOrLocalUrl
+      .optional()
+      .describe('OpenID Connect issuer: endpoints not set under "endpoints" are read from <issuer>/.well-known/openid-configuration once per run'),
     endpoints: z
       .object({
         token: httpsOrLocalUrl.optional(),
@@ -63,6 +90,17 @@ export const credentialSchema = z
       .default({}),
     clientId: z.string().min(1),
     clientSecret: secretRef.optional().describe('default: <secretPrefix>/<id>/client-secret'),
+    // New fields are optional without defaults, so credentials built in code before they existed still type-check.
+    credentialType: z
+      .enum(credentialTypes)
+      .optional()
+      .describe('default "secret": how token-refresher authenticates the app: its client secret, or a client_assertion JWT signed with a certificate key'),
+    certificate: certificateSchema.optional().describe('for credentialType "certificate"; defaults apply when absent'),
+    clientSecretExpiresAt: expiryDate.optional(),
+    tokenEndpointAuthMethod: z
+      .enum(['client_secret_post', 'client_secret_basic'])
+      .optional()
+      .describe('default client_secret_post: how the client secret is sent (RFC 6749 2.3.1); some OAuth2 servers accept only client_secret_basic'),
     tokenSecretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/refresh-token'),
     stateSecretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/state'),
     scopes: z.array(z.string().min(1)).min(1),
@@ -72,6 +110,11 @@ export const credentialSchema = z
         mode: z.enum(['send', 'auth']).default('send').describe('send a test mail, or only authenticate'),
         to: z.string().email().optional().describe('test mail recipient; default the mailbox itself'),
         smtp: smtpSchema,
+        graphDiagnostic: z
+          .boolean()
+          .optional()
+          .describe('default false; microsoft only: after the SMTP check, also send through Microsoft Graph sendMail with a token of its own; reported, never blocks'),
+        graph: graphSchema.optional().describe('Graph endpoint and scope of the diagnostic; defaults apply when absent'),
       })
       .strict(),
     targets: z.array(targetSchema).default([]),
@@ -95,8 +138,17 @@ export const credentialSchema = z
     if (c.provider === 'microsoft' && !c.tenant) {
       ctx.addIssue({ code: 'custom', path: ['tenant'], message: 'required for provider "microsoft" (tenant id or domain)' });
     }
-    if (c.provider === 'oauth2' && !c.endpoints.token) {
-      ctx.addIssue({ code: 'custom', path: ['endpoints', 'token'], message: 'required for provider "oauth2"' });
+    if (c.provider === 'oauth2' && !c.endpoints.token && !c.issuer) {
+      ctx.addIssue({ code: 'custom', path: ['endpoints', 'token'], message: 'required for provider "oauth2" (or set "issuer" for OpenID discovery)' });
+    }
+    if (c.credentialType === 'certificate' && c.provider === 'google') {
+      ctx.addIssue({ code: 'custom', path: ['credentialType'], message: 'Google OAuth clients for Gmail authenticate with a client secret only' });
+    }
+    if (c.credentialType !== 'certificate' && c.certificate) {
+      ctx.addIssue({ code: 'custom', path: ['certificate'], message: 'only for credentialType "certificate"' });
+    }
+    if (c.validation.graphDiagnostic && c.provider !== 'microsoft') {
+      ctx.addIssue({ code: 'custom', path: ['validation', 'graphDiagnostic'], message: 'Microsoft Graph is for provider "microsoft" only' });
     }
     const seen = new Set<string>();
     c.targets.forEach((t, i) => {
@@ -120,6 +172,7 @@ export const configSchema = z
           .default(['openid', 'AdobeID', 'read_organizations', 'additional_info.projectedProductContext', 'read_pc.dma_aem_ams']),
         imsEndpoint: httpsOrLocalUrl.default('https://ims-na1.adobelogin.com'),
         cloudManagerEndpoint: httpsOrLocalUrl.default('https://cloudmanager.adobe.io'),
+        clientSecretExpiresAt: expiryDate.optional(),
       })
       .strict()
       .optional(),
@@ -158,6 +211,8 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Credential = z.infer<typeof credentialSchema>;
 export type Target = z.infer<typeof targetSchema>;
 export type SmtpSettings = z.infer<typeof smtpSchema>;
+export type CertificateSettings = z.infer<typeof certificateSchema>;
+export type GraphSettings = z.infer<typeof graphSchema>;
 
 export function configJsonSchema(): unknown {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });

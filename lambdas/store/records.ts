@@ -63,6 +63,8 @@ const stateSchema = z.object({
   lastRun: z.object({ runId: z.string(), at: z.string(), outcome: z.string() }).optional(),
   lastSuccess: z.object({ runId: z.string(), at: z.string(), versionId: z.string() }).optional(),
   lastValidation: z.object({ at: z.string(), ok: z.boolean(), response: z.string().optional(), code: z.string().optional() }).optional(),
+  /** Per expiring secret ("client-secret", "adobe"): the smallest alert threshold (days) already mailed for that expiry date. */
+  secretExpiry: z.record(z.string(), z.object({ expiresAt: z.string(), threshold: z.number(), alertedAt: z.string() })).optional(),
   failure: z
     .object({
       fingerprint: z.string(),
