@@ -16,7 +16,8 @@ export interface OAuthErrorBody {
 const REAUTHORIZE_CODES = new Set([70008, 700082, 700084, 50173, 70043, 50076, 50078, 50079, 65001, 70000, 50089]);
 const REAUTHORIZE_ERRORS = new Set(['interaction_required', 'consent_required', 'login_required']);
 const REAUTHORIZE_SUBERRORS = new Set(['basic_action', 'additional_action', 'message_only', 'user_password_expired', 'consent_required', 'bad_token']);
-const ADMIN_CODES = new Set([7000215, 7000222, 7000218, 700025, 700016, 7000112, 53003, 530032, 530035, 50057, 70011, 700022, 50194, 900144, 90009]);
+// 700027, 700024, 700021, 50012, 50027: certificate credentials (client_assertion) refused.
+const ADMIN_CODES = new Set([7000215, 7000222, 7000218, 700025, 700016, 7000112, 53003, 530032, 530035, 50057, 70011, 700022, 50194, 900144, 90009, 700027, 700024, 700021, 50012, 50027]);
 const TRANSIENT_CODES = new Set([50033, 50087, 70012, 90006, 90012, 90024, 90033, 90090, 90055, 50196]);
 const TRANSIENT_ERRORS = new Set(['temporarily_unavailable', 'server_error']);
 
@@ -41,6 +42,12 @@ const FIXES: Record<number, string> = {
   50194: 'The app is single-tenant: set "tenant" to the tenant id or domain, not "common".',
   900144: 'The request lacked a required parameter (usually scope): check the credential\'s "scopes".',
   90009: 'The request lacked a required parameter (usually scope): check the credential\'s "scopes".',
+  700027:
+    'Entra refused the client assertion: the certificate whose key signs it is not registered on app {clientId}, or the key in {clientSecret} is not that certificate\'s. Upload the certificate (public part, .cer/.pem) under Entra ID > App registrations > Certificates & secrets > Certificates, or put the key of a registered certificate in {clientSecret}.',
+  700024: 'The client assertion is outside its valid time range: the clock of the machine running token-refresher is off. Check its time synchronization (NTP); the next run builds a new assertion.',
+  700021: 'The client assertion names another application than {clientId}: check "clientId" of credential {id}.',
+  50012: 'The client assertion\'s audience is not the token endpoint it was sent to: check "authority" and "tenant" (or "endpoints.token") of credential {id}; the audience is always the token endpoint URL.',
+  50027: 'Entra could not read the client assertion (malformed JWT): check the key document in {clientSecret} and certificate.algorithm (PS256 or RS256).',
 };
 
 export interface ClassifyContext {
@@ -50,6 +57,8 @@ export interface ClassifyContext {
   tenant?: string;
   clientSecretRef: string;
   remote: Remote;
+  /** The requested scopes, space-separated (quoted in invalid_scope fixes). */
+  scopes?: string;
 }
 
 function fill(template: string, ctx: ClassifyContext): string {
@@ -61,7 +70,29 @@ function fill(template: string, ctx: ClassifyContext): string {
     .replaceAll('{clientSecret}', `secret ${ctx.clientSecretRef}`);
 }
 
-export function classifyOAuthError(status: number, body: OAuthErrorBody | undefined, ctx: ClassifyContext, retryAfterMs?: number): RefresherError {
+const IDENTIFIER = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/**
+ * The fields of an error body that have the documented types, and only those: the body comes from a remote (or a proxy
+ * in front of it) and may hold anything, e.g. `error_codes: "x"` or `error: 5`, which must not turn into a TypeError or a
+ * code that is not a name.
+ */
+export function oauthErrorBody(v: unknown): OAuthErrorBody | undefined {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  const id = (x: unknown) => (typeof x === 'string' && IDENTIFIER.test(x) ? x : undefined);
+  return {
+    error: id(o.error),
+    error_description: typeof o.error_description === 'string' ? o.error_description : undefined,
+    error_codes: Array.isArray(o.error_codes) ? o.error_codes.filter((c): c is number => Number.isSafeInteger(c)) : undefined,
+    suberror: id(o.suberror),
+    correlation_id: id(o.correlation_id),
+    trace_id: id(o.trace_id),
+  };
+}
+
+export function classifyOAuthError(status: number, untrusted: OAuthErrorBody | undefined, ctx: ClassifyContext, retryAfterMs?: number): RefresherError {
+  const body = oauthErrorBody(untrusted);
   const codes = body?.error_codes ?? [];
   const error = body?.error;
   const first = codes[0];
@@ -88,8 +119,9 @@ export function classifyOAuthError(status: number, body: OAuthErrorBody | undefi
 }
 
 /** Entra answers some transient failures with HTTP 400 and a retryable code: those are retried like 5xx. */
-export function isRetryableOAuthResponse(status: number, body: OAuthErrorBody | undefined): boolean {
+export function isRetryableOAuthResponse(status: number, untrusted: OAuthErrorBody | undefined): boolean {
   if (status === 429 || status >= 500) return true;
+  const body = oauthErrorBody(untrusted);
   const codes = body?.error_codes ?? [];
   return (body?.error !== undefined && TRANSIENT_ERRORS.has(body.error)) || codes.some((c) => TRANSIENT_CODES.has(c));
 }

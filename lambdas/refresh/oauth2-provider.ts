@@ -4,7 +4,10 @@ import { RefresherError, type Remote } from '../core/errors.ts';
 import { formBody, httpRequest, parseJson, type HttpResponse } from '../core/http.ts';
 import { registerSecret } from '../core/redact.ts';
 import type { DeviceCodeGrant, DevicePoll, TokenProvider, TokenSet } from '../core/types.ts';
-import { classifyOAuthError, isRetryableOAuthResponse, type OAuthErrorBody } from './classify-entra.ts';
+import { isRetryableOAuthResponse, type OAuthErrorBody } from './classify-entra.ts';
+import { classifyTokenError, type ProviderErrorBody } from './classify-oauth2.ts';
+import { JWT_BEARER_ASSERTION_TYPE, secretKeyAssertionSource, type ClientAssertionSource } from './client-assertion.ts';
+import { DiscoveryCache as DiscoveryCacheImpl, type DiscoveryCache } from './discovery.ts';
 
 export interface ProviderEndpoints {
   token: string;
@@ -12,7 +15,11 @@ export interface ProviderEndpoints {
   deviceCode?: string;
 }
 
-/** Where each kind of provider keeps its endpoints; every one can be overridden in the configuration. */
+/**
+ * Where each kind of provider keeps its endpoints; every one can be overridden in the configuration. Synchronous and
+ * without discovery: for an `oauth2` credential known only by its `issuer` the endpoints it cannot know are '' here,
+ * and resolveEndpoints() (or OAuth2Provider.ready()) fills them in.
+ */
 export function endpointsFor(c: Credential): ProviderEndpoints {
   if (c.provider === 'microsoft') {
     const base = `${c.authority.replace(/\/$/, '')}/${encodeURIComponent(c.tenant ?? 'common')}/oauth2/v2.0`;
@@ -30,6 +37,31 @@ export function endpointsFor(c: Credential): ProviderEndpoints {
     };
   }
   return { token: c.endpoints.token ?? '', authorize: c.endpoints.authorize ?? '', deviceCode: c.endpoints.deviceCode };
+}
+
+/** Whether some endpoint of the credential can only come from its OpenID configuration. */
+function needsDiscovery(c: Credential, need: keyof ProviderEndpoints): boolean {
+  return !!c.issuer && !c.endpoints[need];
+}
+
+/**
+ * The endpoints with OpenID discovery applied: configured endpoints first, then the issuer's document, then the
+ * built-in defaults of the provider kind. Fetches the document only when a needed endpoint is not configured.
+ */
+export async function resolveEndpoints(
+  c: Credential,
+  o: { discovery?: DiscoveryCache; timeoutMs: number; retries: number; baseDelayMs?: number; stage?: 'refresh' | 'regenerate' },
+  need: Array<keyof ProviderEndpoints> = ['token', 'authorize', 'deviceCode'],
+): Promise<ProviderEndpoints> {
+  const base = endpointsFor(c);
+  if (!c.issuer || !need.some((n) => needsDiscovery(c, n))) return base;
+  const cache = o.discovery ?? new DiscoveryCacheImpl();
+  const d = await cache.get(c.issuer, { remote: remoteOf(c), stage: o.stage, timeoutMs: o.timeoutMs, retries: o.retries, baseDelayMs: o.baseDelayMs, credentialId: c.id });
+  return {
+    token: c.endpoints.token ?? d.token,
+    authorize: c.endpoints.authorize ?? d.authorize ?? (c.provider === 'oauth2' ? '' : base.authorize),
+    deviceCode: c.endpoints.deviceCode ?? d.deviceCode ?? (c.provider === 'oauth2' ? undefined : base.deviceCode),
+  };
 }
 
 const tokenResponse = z.object({
@@ -59,6 +91,16 @@ export interface ProviderOptions {
   retries: number;
   baseDelayMs?: number;
   maxRetryAfterMs?: number;
+  /** Shares OpenID configuration documents between the credentials of one run. */
+  discovery?: DiscoveryCache;
+  /**
+   * credentialType "certificate": where the client assertions come from. Without it, `readSecret` and
+   * `certificateSecretId` build one that reads the key document from the store on first use.
+   */
+  assertion?: ClientAssertionSource;
+  readSecret?: (secretId: string) => Promise<string>;
+  certificateSecretId?: string;
+  now?: () => Date;
 }
 
 function remoteOf(c: Credential): Remote {
@@ -71,7 +113,11 @@ function remoteOf(c: Credential): Remote {
  */
 export class OAuth2Provider implements TokenProvider {
   readonly remote: Remote;
-  readonly endpoints: ProviderEndpoints;
+  /** The endpoints known so far; with an `issuer` the discovered ones replace the gaps once ready() has run. */
+  endpoints: ProviderEndpoints;
+  private readonly assertions: ClientAssertionSource | undefined;
+  private resolving: Promise<ProviderEndpoints> | undefined;
+  private resolved = false;
 
   constructor(
     private readonly credential: Credential,
@@ -79,22 +125,85 @@ export class OAuth2Provider implements TokenProvider {
   ) {
     this.remote = remoteOf(credential);
     this.endpoints = endpointsFor(credential);
+    this.resolved = !credential.issuer;
     registerSecret(opts.clientSecret);
+    this.assertions =
+      credential.credentialType === 'certificate'
+        ? (opts.assertion ??
+          (opts.readSecret && opts.certificateSecretId
+            ? secretKeyAssertionSource({ credential, secretId: opts.certificateSecretId, readSecret: opts.readSecret, now: opts.now, remote: this.remote })
+            : undefined))
+        : undefined;
   }
 
   private get scope(): string {
     return this.credential.scopes.join(' ');
   }
 
-  private async post(url: string, fields: Record<string, string | undefined>, retry = true): Promise<HttpResponse> {
-    // Client credentials go in the body (client_secret_post): the form every one of these providers accepts.
+  /**
+   * Resolves the endpoints that come from OpenID discovery (a no-op without `issuer`). The token calls do this
+   * themselves; authorizationUrl() is synchronous, so a caller building one for an issuer-only provider awaits this first.
+   */
+  async ready(stage: 'refresh' | 'regenerate' = 'regenerate'): Promise<this> {
+    if (this.resolved) return this;
+    this.resolving ??= resolveEndpoints(this.credential, { discovery: this.opts.discovery, timeoutMs: this.opts.timeoutMs, retries: this.opts.retries, baseDelayMs: this.opts.baseDelayMs, stage });
+    try {
+      this.endpoints = await this.resolving;
+      this.resolved = true;
+    } catch (e) {
+      this.resolving = undefined;
+      throw e;
+    }
+    return this;
+  }
+
+  private async tokenEndpoint(stage: 'refresh' | 'regenerate'): Promise<string> {
+    if (this.endpoints.token) return this.endpoints.token;
+    await this.ready(stage);
+    return this.endpoints.token;
+  }
+
+  /**
+   * How the client proves itself: a client assertion (certificate credentials), HTTP Basic (client_secret_basic) or the
+   * secret in the body (client_secret_post, the form every one of these providers accepts). `publicClient` sends the
+   * client id alone (device-code start).
+   */
+  private async clientAuth(tokenUrl: string, publicClient: boolean): Promise<{ fields: Record<string, string | undefined>; headers: Record<string, string> }> {
+    const clientId = this.credential.clientId;
+    if (publicClient) return { fields: { client_id: clientId }, headers: {} };
+    if (this.credential.credentialType === 'certificate') {
+      if (!this.assertions) {
+        throw new RefresherError({
+          class: 'configuration',
+          code: 'CERTIFICATE_NOT_AVAILABLE',
+          remote: this.remote,
+          stage: 'refresh',
+          message: `credential ${this.credential.id} uses a certificate, but this caller was given no way to read its key`,
+          fix: 'Pass readSecret and certificateSecretId (or an assertion source) to providerFor for certificate credentials.',
+        });
+      }
+      // The audience is the endpoint the assertion is sent to (Entra and OpenID Connect private_key_jwt alike).
+      return { fields: { client_id: clientId, client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: await this.assertions.assertion(tokenUrl) }, headers: {} };
+    }
+    const secret = this.opts.clientSecret;
+    if (secret !== undefined && this.credential.tokenEndpointAuthMethod === 'client_secret_basic') {
+      // RFC 6749 2.3.1: both parts form-urlencoded before base64; the body then carries no client credentials.
+      const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64');
+      registerSecret(basic);
+      return { fields: {}, headers: { authorization: `Basic ${basic}` } };
+    }
+    return { fields: { client_id: clientId, client_secret: secret }, headers: {} };
+  }
+
+  private async post(url: string, fields: Record<string, string | undefined>, retry = true, publicClient = false): Promise<HttpResponse> {
+    const auth = await this.clientAuth(url, publicClient);
     return httpRequest({
       remote: this.remote,
       stage: 'refresh',
       method: 'POST',
       url,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: formBody({ client_id: this.credential.clientId, client_secret: this.opts.clientSecret, ...fields }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...auth.headers },
+      body: formBody({ ...auth.fields, ...fields }),
       timeoutMs: this.opts.timeoutMs,
       // A refresh POST is safe to repeat: the old refresh token stays valid until it is used successfully and kept.
       retries: retry ? this.opts.retries : 0,
@@ -106,7 +215,7 @@ export class OAuth2Provider implements TokenProvider {
 
   private classify(res: HttpResponse): RefresherError {
     const body = parseJson(res.text);
-    const errBody = body && typeof body === 'object' ? (body as OAuthErrorBody) : undefined;
+    const errBody = body && typeof body === 'object' ? (body as ProviderErrorBody) : undefined;
     if (!errBody?.error && res.status < 500 && res.status !== 429) {
       return new RefresherError({
         class: 'transient',
@@ -115,10 +224,11 @@ export class OAuth2Provider implements TokenProvider {
         stage: 'refresh',
         status: res.status,
         message: `${this.remote} token endpoint answered HTTP ${res.status} with a body that is not an OAuth2 error (${res.headers['content-type'] ?? 'no content type'})`,
-        fix: `Check that the token endpoint ${new URL(this.endpoints.token).host} is the provider's; retried on the next run.`,
+        fix: `Check that the token endpoint ${hostOf(this.endpoints.token)} is the provider's; retried on the next run.`,
       });
     }
-    return classifyOAuthError(
+    return classifyTokenError(
+      this.credential.provider,
       res.status,
       errBody,
       {
@@ -126,10 +236,13 @@ export class OAuth2Provider implements TokenProvider {
         mailbox: this.credential.mailbox,
         clientId: this.credential.clientId,
         tenant: this.credential.tenant,
-        clientSecretRef: this.opts.clientSecretRef,
+        // For certificate credentials the fixes name where the key lives.
+        clientSecretRef: this.credential.credentialType === 'certificate' ? (this.opts.certificateSecretId ?? this.opts.clientSecretRef) : this.opts.clientSecretRef,
         remote: this.remote,
+        scopes: this.scope,
       },
       res.retryAfterMs,
+      hostOf(this.endpoints.token),
     );
   }
 
@@ -163,11 +276,24 @@ export class OAuth2Provider implements TokenProvider {
   async redeemRefreshToken(refreshToken: string): Promise<TokenSet> {
     registerSecret(refreshToken);
     // Always send scope: Entra answers AADSTS900144/90009 without it.
-    const res = await this.post(this.endpoints.token, { grant_type: 'refresh_token', refresh_token: refreshToken, scope: this.scope });
+    const url = await this.tokenEndpoint('refresh');
+    const res = await this.post(url, { grant_type: 'refresh_token', refresh_token: refreshToken, scope: this.scope });
     return this.parseTokens(res);
   }
 
   authorizationUrl(p: { redirectUri: string; state: string; codeChallenge: string; loginHint?: string }): string {
+    if (!this.endpoints.authorize) {
+      throw new RefresherError({
+        class: 'configuration',
+        code: 'NO_AUTHORIZE_ENDPOINT',
+        remote: this.remote,
+        stage: 'regenerate',
+        message: this.resolved
+          ? `credential ${this.credential.id} has no authorization endpoint (neither configured nor in its issuer's OpenID configuration)`
+          : `the authorization endpoint of credential ${this.credential.id} comes from OpenID discovery, which has not run yet`,
+        fix: this.resolved ? 'Set endpoints.authorize in the configuration, or use the device-code flow.' : 'Await provider.ready() before authorizationUrl() (resolvedProviderFor does).',
+      });
+    }
     const u = new URL(this.endpoints.authorize);
     u.searchParams.set('client_id', this.credential.clientId);
     u.searchParams.set('response_type', 'code');
@@ -191,7 +317,7 @@ export class OAuth2Provider implements TokenProvider {
     registerSecret(p.codeVerifier);
     // A code can be redeemed once: never retry this POST blindly.
     const res = await this.post(
-      this.endpoints.token,
+      await this.tokenEndpoint('regenerate'),
       { grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier, scope: this.scope },
       false,
     );
@@ -199,10 +325,12 @@ export class OAuth2Provider implements TokenProvider {
   }
 
   async startDeviceCode(): Promise<DeviceCodeGrant> {
+    if (!this.endpoints.deviceCode && this.credential.issuer) await this.ready('regenerate');
     if (!this.endpoints.deviceCode) {
       throw new RefresherError({ class: 'configuration', code: 'NO_DEVICE_CODE_ENDPOINT', remote: this.remote, stage: 'regenerate', message: `credential ${this.credential.id} has no device-code endpoint`, fix: 'Set endpoints.deviceCode or use the browser flow.' });
     }
-    const res = await this.post(this.endpoints.deviceCode, { scope: this.scope, client_secret: undefined });
+    // Starting a device-code sign-in needs no client authentication (a public-client flow).
+    const res = await this.post(this.endpoints.deviceCode, { scope: this.scope }, true, true);
     if (res.status !== 200) throw this.classify(res);
     const parsed = deviceCodeResponse.safeParse(parseJson(res.text));
     if (!parsed.success) {
@@ -221,7 +349,7 @@ export class OAuth2Provider implements TokenProvider {
   }
 
   async pollDeviceCode(deviceCode: string): Promise<DevicePoll> {
-    const res = await this.post(this.endpoints.token, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }, false);
+    const res = await this.post(await this.tokenEndpoint('regenerate'), { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }, false);
     if (res.status === 200) return { status: 'done', tokens: this.parseTokens(res) };
     const body = parseJson(res.text) as OAuthErrorBody | undefined;
     if (body?.error === 'authorization_pending') return { status: 'pending' };
@@ -236,6 +364,19 @@ export class OAuth2Provider implements TokenProvider {
   }
 }
 
-export function providerFor(credential: Credential, opts: ProviderOptions): TokenProvider {
+export function providerFor(credential: Credential, opts: ProviderOptions): OAuth2Provider {
   return new OAuth2Provider(credential, opts);
+}
+
+/** A provider whose endpoints are all known, discovery included: what a sign-in (authorizationUrl) needs. */
+export async function resolvedProviderFor(credential: Credential, opts: ProviderOptions): Promise<OAuth2Provider> {
+  return new OAuth2Provider(credential, opts).ready('regenerate');
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '(no endpoint)';
+  }
 }
