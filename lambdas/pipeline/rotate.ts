@@ -10,6 +10,8 @@ import type { Log } from '../report/logger.ts';
 import { MetricName, type MetricSink } from '../report/metrics.ts';
 import { acquireLease, releaseLease, type Lease } from '../store/lease.ts';
 import { clientSecretValue, parseTokenRecord, serializeTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../store/records.ts';
+import type { GraphDiagnosticResult, SmtpOutcome } from '../validate/graph-diagnostic.ts';
+import { checkSecretExpiries, type ExpirySummary } from './expiry.ts';
 
 /** Points between stages where a test (or a real crash) can stop the run; each must leave the store resumable. */
 export type Step = 'read' | 'redeem' | 'store' | 'validate' | 'promote' | 'push-target';
@@ -39,6 +41,11 @@ export interface RotationDeps {
   useLease?: boolean;
   pushConcurrency?: number;
   hooks?: { afterStep?: (step: Step, credentialId: string) => void | Promise<void> };
+  /** validation.graphDiagnostic: a Graph sendMail after the SMTP check, reported only (lambdas/validate/graph-diagnostic.ts). */
+  graphDiagnostic?: (
+    c: Credential,
+    p: { refreshToken: string; clientSecret: string | undefined; clientSecretRef: string; smtp: SmtpOutcome; runId: string },
+  ) => Promise<GraphDiagnosticResult>;
 }
 
 export interface RotationOptions {
@@ -73,6 +80,10 @@ export interface RotationSummary {
   failure?: { class: FailureClass; code: string; stage?: Stage; remote: string; message: string; fix: string };
   alert: AlertDecision | 'failed-to-send';
   note?: string;
+  /** Days left of the client secrets with a known expiry (clientSecretExpiresAt). */
+  secretExpiry?: ExpirySummary[];
+  /** Optional diagnostics; they never change the outcome. */
+  diagnostics?: { graph?: GraphDiagnosticResult };
   durationsMs: Record<string, number>;
 }
 
@@ -131,6 +142,8 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
   let state: CredentialState = { v: 1 };
   let validator: MailValidator | undefined;
   const validatorOf = () => (validator ??= deps.validator(credential));
+  // Set once a token is about to be validated: the optional Graph diagnostic runs after the SMTP check, passed or failed.
+  let diagnose: ((smtp: SmtpOutcome) => Promise<void>) | undefined;
 
   try {
     // Lease, token versions and client secret are independent reads: overlap them, and the IMS token with them.
@@ -172,6 +185,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     if (lease) state = lease.state;
     stage = 'read';
     const [versions, currentRaw, pendingRaw, secretRaw] = [settled(reads[1]), settled(reads[2]), settled(reads[3]), settled(reads[4])];
+    summary.secretExpiry = await checkSecretExpiries(deps, credential, state, secretRaw?.value, now(), log);
     if (!currentRaw && !opts.newTokens) {
       throw new RefresherError({
         class: 'reauthorize',
@@ -184,7 +198,8 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     }
     const clientSecret = clientSecretValue(secretRaw?.value);
     registerSecret(clientSecret);
-    if (clientSecret === undefined && credential.provider !== 'oauth2') {
+    // Certificate credentials sign a client assertion instead; a client secret may still be stored for AEM's own use.
+    if (clientSecret === undefined && credential.provider !== 'oauth2' && credential.credentialType !== 'certificate') {
       throw new RefresherError({
         class: 'configuration',
         code: 'CLIENT_SECRET_MISSING',
@@ -243,6 +258,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         accessToken: accessToken || undefined,
         accessTokenExpiresAt: tokens.expiresInSec ? new Date(now().getTime() + tokens.expiresInSec * 1000).toISOString() : undefined,
       };
+      diagnose = diagnoser(deps, credential, record.refreshToken, clientSecret, ids.clientSecret, runId, summary, timed, log);
       stage = 'store';
       const storePending = rotated
         ? timed('store', () =>
@@ -276,10 +292,12 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       await step('validate');
     } else {
       stage = 'validate';
+      if (candidate) diagnose = diagnoser(deps, credential, candidate.record.refreshToken, clientSecret, ids.clientSecret, runId, summary, timed, log);
       summary.validation = await validate(validatorOf(), credential, runId, accessToken, timed);
       await step('validate');
     }
     if (summary.validation) state.lastValidation = { at: now().toISOString(), ok: true, response: summary.validation.response };
+    if (summary.validation) await diagnose?.({ ok: true });
 
     // Promote: compare-and-swap of AWSCURRENT from the version we read.
     let labelsAfterPromote: Promise<VersionInfo[]> | undefined;
@@ -354,6 +372,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     if (err.stage === 'validate') {
       state.lastValidation = { at: now().toISOString(), ok: false, code: err.code };
       deps.metrics.count(MetricName.ValidationFailure, credential.id);
+      await diagnose?.({ ok: false, code: err.code });
     }
     deps.metrics.count(MetricName.RotationFailure, credential.id, 1, { class: err.class });
     log(err.class === 'transient' ? 'warn' : 'error', `rotation failed at ${summary.failure.stage}: ${err.code}`, { failure: summary.failure });
@@ -375,6 +394,31 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     for (const [s, ms] of Object.entries(durations)) deps.metrics.gauge(MetricName.StageDurationMs, credential.id, ms, 'Milliseconds', { stage: s });
   }
   return summary;
+}
+
+/** The Graph diagnostic for one token, when configured; never throws and never changes the outcome. */
+function diagnoser(
+  deps: RotationDeps,
+  credential: Credential,
+  refreshToken: string,
+  clientSecret: string | undefined,
+  clientSecretRef: string,
+  runId: string,
+  summary: RotationSummary,
+  timed: <T>(stage: string, fn: () => Promise<T>) => Promise<T>,
+  log: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void,
+): ((smtp: SmtpOutcome) => Promise<void>) | undefined {
+  const run = deps.graphDiagnostic;
+  if (!credential.validation.graphDiagnostic || !run) return undefined;
+  return async (smtp) => {
+    try {
+      const graph = await timed('diagnose', () => run(credential, { refreshToken, clientSecret, clientSecretRef, smtp, runId }));
+      summary.diagnostics = { ...summary.diagnostics, graph };
+      log(graph.ok ? 'info' : 'warn', `Graph diagnostic: ${graph.ok ? 'sent' : `failed at ${graph.step} (${graph.code ?? graph.status ?? 'error'})`}`, { diagnostic: graph });
+    } catch (e) {
+      log('warn', 'the Graph diagnostic could not run', { error: asRefresherError(e, 'entra', 'validate').toJSON() });
+    }
+  };
 }
 
 /**

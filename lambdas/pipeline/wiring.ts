@@ -2,9 +2,12 @@ import type { Config, Credential } from '../config/schema.ts';
 import { RefresherError } from '../core/errors.ts';
 import type { Alerter, PushValues, SecretStore } from '../core/types.ts';
 import { connectCloudManager, targetsFor, type CloudManagerConnection } from '../push/cloud-manager-target.ts';
-import { providerFor } from '../refresh/oauth2-provider.ts';
+import { certificateSecretId } from '../refresh/client-assertion.ts';
+import { DiscoveryCache } from '../refresh/discovery.ts';
+import { providerFor, type ProviderOptions } from '../refresh/oauth2-provider.ts';
 import type { Log } from '../report/logger.ts';
 import type { MetricSink } from '../report/metrics.ts';
+import { graphCredential, graphDiagnostic } from '../validate/graph-diagnostic.ts';
 import { validatorFor } from '../validate/smtp-validator.ts';
 import type { RotationDeps } from './rotate.ts';
 
@@ -76,6 +79,17 @@ export function wire(o: WiringOptions): RotationDeps {
   // Credentials run up to maxConcurrency at a time and each pushes to its targets in parallel: without a limit shared by
   // every credential, Cloud Manager would see up to maxConcurrency x targets requests at once.
   const pushSlot = limiter(Math.max(1, o.config.http.maxConcurrency));
+  // One OpenID configuration fetch per issuer and run, shared by every credential of the run.
+  const discovery = new DiscoveryCache();
+  const providerOptions = (c: Credential, clientSecret: string | undefined, clientSecretRef: string): ProviderOptions => ({
+    clientSecret,
+    clientSecretRef,
+    ...http,
+    discovery,
+    // Certificate credentials read their key document on first use; it never passes through the pipeline itself.
+    readSecret: (id) => readSecretValue(o.store, id),
+    certificateSecretId: c.credentialType === 'certificate' ? certificateSecretId(o.config, c) : undefined,
+  });
   return {
     config: o.config,
     store: o.store,
@@ -87,7 +101,21 @@ export function wire(o: WiringOptions): RotationDeps {
     useLease: o.useLease,
     hooks: o.hooks,
     pushConcurrency: o.config.http.maxConcurrency,
-    provider: (c: Credential, clientSecret, clientSecretRef) => providerFor(c, { clientSecret, clientSecretRef, ...http }),
+    provider: (c: Credential, clientSecret, clientSecretRef) => providerFor(c, providerOptions(c, clientSecret, clientSecretRef)),
+    graphDiagnostic: (c, p) => {
+      const v = c.validation;
+      return graphDiagnostic({
+        credential: c,
+        provider: providerFor(graphCredential(c), providerOptions(c, p.clientSecret, p.clientSecretRef)),
+        refreshToken: p.refreshToken,
+        smtp: p.smtp,
+        to: v.to ?? c.mailbox,
+        subject: `token-refresher Graph diagnostic: ${c.id} (run ${p.runId})`,
+        text: `This message was sent through Microsoft Graph sendMail as a diagnostic beside the SMTP XOAUTH2 check of credential "${c.id}". It does not prove anything about SMTP.\nRun: ${p.runId}\n`,
+        timeoutMs: o.config.http.timeoutMs,
+        retries: o.config.http.retries,
+      });
+    },
     validator: (c: Credential) => validatorFor(c, { ca: o.smtpCa }),
     targets: (c: Credential) =>
       targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, push: (v: PushValues) => pushSlot(() => t.push(v)) })),

@@ -12,6 +12,8 @@ export const MetricName = {
   StageDurationMs: names.STAGE_DURATION_MS,
   AlertFailure: 'AlertFailure',
   PushSuccess: 'PushSuccess',
+  /** Days until a client secret expires (dimension credential, or "adobe"), from clientSecretExpiresAt. */
+  ClientSecretDaysLeft: 'ClientSecretDaysLeft',
 } as const;
 
 export interface MetricSink {
