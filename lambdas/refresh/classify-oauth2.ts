@@ -1,6 +1,6 @@
 import type { Credential } from '../config/schema.ts';
 import { RefresherError, type FailureClass } from '../core/errors.ts';
-import { classifyOAuthError, type ClassifyContext, type OAuthErrorBody } from './classify-entra.ts';
+import { classifyOAuthError, oauthErrorBody, type ClassifyContext, type OAuthErrorBody } from './classify-entra.ts';
 
 /**
  * Token-endpoint errors of providers other than Entra ID. Standard servers speak RFC 6749 section 5.2 (plus the
@@ -142,6 +142,14 @@ export function classifyGenericOAuthError(status: number, body: ProviderErrorBod
   );
 }
 
+function sanitize(untrusted: ProviderErrorBody | undefined): ProviderErrorBody | undefined {
+  const base = oauthErrorBody(untrusted);
+  if (!base) return undefined;
+  const raw = untrusted as Record<string, unknown>;
+  const subtype = typeof raw.error_subtype === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(raw.error_subtype) ? raw.error_subtype : undefined;
+  return { ...base, error_subtype: subtype, error_uri: typeof raw.error_uri === 'string' ? raw.error_uri : undefined };
+}
+
 /** One entry point for every provider: Entra's codes, Google's subtypes, RFC 6749 for the rest. */
 export function classifyTokenError(
   provider: Credential['provider'],
@@ -151,6 +159,8 @@ export function classifyTokenError(
   retryAfterMs?: number,
   tokenHost?: string,
 ): RefresherError {
+  // The body is whatever the remote sent: only fields of the documented types go on (no TypeError, no non-string code).
+  body = sanitize(body);
   if (provider === 'google') return classifyGoogleError(status, body, ctx, retryAfterMs);
   if (provider === 'oauth2') return classifyGenericOAuthError(status, body, ctx, retryAfterMs, tokenHost);
   return classifyOAuthError(status, body, ctx, retryAfterMs);
