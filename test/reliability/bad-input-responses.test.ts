@@ -1,0 +1,288 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalEnv, type LocalEnv } from '../../demo/local-env.ts';
+import { parseConfig, secretIds } from '../../lambdas/config/load.ts';
+import type { Credential } from '../../lambdas/config/schema.ts';
+import { isRefresherError } from '../../lambdas/core/errors.ts';
+import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
+import { CloudManagerClient } from '../../lambdas/push/cloud-manager.ts';
+import { ImsTokenSource } from '../../lambdas/push/ims.ts';
+import { OAuth2Provider } from '../../lambdas/refresh/oauth2-provider.ts';
+import { MemoryMetrics } from '../../lambdas/report/metrics.ts';
+import { FileStore } from '../../lambdas/store/file-store.ts';
+import { endlessBody, startScriptedHttp, type ScriptedHttp } from './support/peers.ts';
+import { versionFingerprint } from './support/invariants.ts';
+import { writeFigures } from './support/results.ts';
+
+/**
+ * Bad input, property-based: whatever a token endpoint or Cloud Manager answers (any status, any content type, any
+ * body), the clients end in a token/list or in a RefresherError with a code, never a TypeError; a rotation against such
+ * a token endpoint writes nothing to the token's versions. And every response is size-limited and every connection has
+ * a deadline.
+ */
+const RUNS = Number(process.env.RELIABILITY_PROPERTY_RUNS ?? 150);
+const figures: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }> = {};
+const limits: Array<{ client: string; case: string; code: string; ms: number; attempts: number }> = [];
+let server: ScriptedHttp;
+
+beforeAll(async () => {
+  server = await startScriptedHttp();
+});
+afterAll(async () => {
+  await server?.close();
+  writeFigures('bad-input-responses', { runsPerProperty: RUNS, properties: figures, limits });
+});
+
+function tally(name: string, outcome: string): void {
+  const f = (figures[name] ??= { runs: 0, accepted: 0, refused: {}, crashes: 0 });
+  f.runs++;
+  if (outcome === 'accepted') f.accepted++;
+  else if (outcome.startsWith('crash')) f.crashes++;
+  else f.refused[outcome] = (f.refused[outcome] ?? 0) + 1;
+}
+
+async function outcomeOf(fn: () => Promise<unknown>): Promise<{ outcome: string; message: string; fix: string }> {
+  try {
+    await fn();
+    return { outcome: 'accepted', message: '', fix: '' };
+  } catch (e) {
+    // A code must be a name people and alerts can use: a string of word characters, not whatever the remote sent.
+    if (isRefresherError(e)) return { outcome: typeof e.code === 'string' && /^[\w.:-]{1,80}$/.test(e.code) ? e.code : `crash: code ${JSON.stringify(e.code)}`, message: e.message, fix: e.fix };
+    return { outcome: `crash: ${(e as Error)?.name}: ${(e as Error)?.message}`, message: '', fix: '' };
+  }
+}
+
+interface Answer {
+  status: number;
+  contentType: string | undefined;
+  body: string;
+  retryAfter: string | undefined;
+}
+
+const contentTypes = fc.constantFrom(undefined, 'application/json', 'application/json; charset=utf-8', 'text/html', 'text/plain', 'application/problem+json', 'application/octet-stream');
+const statuses = fc.oneof(fc.constantFrom(200, 201, 204, 400, 401, 403, 404, 409, 412, 429, 500, 502, 503), fc.integer({ min: 200, max: 599 }));
+const jsonish = (fields: fc.Arbitrary<Record<string, unknown>>) =>
+  fc.oneof(
+    fc.string(),
+    fc.jsonValue().map((v) => JSON.stringify(v)),
+    fields.map((v) => JSON.stringify(v)),
+    fields.map((v) => JSON.stringify(v).slice(0, Math.max(1, JSON.stringify(v).length - 3))),
+    fc.constant('<!DOCTYPE html><html><body>Sign in</body></html>'),
+  );
+const answer = (fields: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<Answer> =>
+  fc.record({
+    status: statuses,
+    contentType: contentTypes,
+    body: jsonish(fields),
+    retryAfter: fc.option(fc.oneof(fc.nat({ max: 5 }).map(String), fc.string(), fc.date().map((d) => (Number.isNaN(d.getTime()) ? 'x' : d.toUTCString()))), { nil: undefined }),
+  });
+
+function serve(a: Answer): void {
+  server.respond = (_req, res) => {
+    const headers: Record<string, string> = {};
+    if (a.contentType) headers['content-type'] = a.contentType;
+    if (a.retryAfter !== undefined) headers['retry-after'] = a.retryAfter.replace(/[^\x20-\x7e]/g, '');
+    res.writeHead(a.status, headers);
+    res.end(a.status === 204 || a.status === 304 ? undefined : a.body);
+  };
+}
+
+const tokenFields = fc.record(
+  {
+    access_token: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+    refresh_token: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+    expires_in: fc.oneof(fc.integer(), fc.string(), fc.constant(null)),
+    token_type: fc.oneof(fc.constant('Bearer'), fc.anything()),
+    error: fc.oneof(fc.constantFrom('invalid_grant', 'invalid_client', 'temporarily_unavailable', 'interaction_required'), fc.anything()),
+    error_codes: fc.oneof(fc.array(fc.integer()), fc.anything()),
+    error_description: fc.oneof(fc.string(), fc.anything()),
+    suberror: fc.oneof(fc.constantFrom('basic_action', 'bad_token'), fc.anything()),
+  },
+  { requiredKeys: [] },
+);
+
+/** A credential of each provider kind whose token endpoint is the scripted server. */
+function credential(tokenUrl: string, provider: 'microsoft' | 'google' | 'oauth2' = 'oauth2'): Credential {
+  return parseConfig({
+    credentials: [
+      {
+        id: 'prop',
+        provider,
+        tenant: 'contoso.onmicrosoft.com',
+        endpoints: { token: tokenUrl },
+        clientId: 'client',
+        scopes: ['https://outlook.office.com/SMTP.Send', 'offline_access'],
+        mailbox: 'mailer@contoso.com',
+        validation: { smtp: { host: 'smtp.office365.com' } },
+      },
+    ],
+  }).credentials[0]!;
+}
+
+describe('bad input: token endpoint responses', () => {
+  it.each(['microsoft', 'google', 'oauth2'] as const)('OAuth2Provider (%s): tokens, or a RefresherError with a named code, for any answer', async (kind) => {
+    const provider = new OAuth2Provider(credential(`${server.url}/token`, kind), { clientSecret: 'client-secret-value', clientSecretRef: 'prop/client-secret', timeoutMs: 2_000, retries: 1, baseDelayMs: 1, maxRetryAfterMs: 10 });
+    await fc.assert(
+      fc.asyncProperty(answer(tokenFields), async (a) => {
+        serve(a);
+        const r = await outcomeOf(() => provider.redeemRefreshToken('old-refresh-token-value'));
+        tally(`token endpoint (${kind}): any answer`, r.outcome);
+        expect(r.outcome.startsWith('crash')).toBe(false);
+        if (r.outcome === 'accepted') expect(a.status).toBe(200);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  describe('a rotation against such an answer writes nothing to the token versions', () => {
+    let env: LocalEnv;
+    let dir: string;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'tr-prop-'));
+      env = await startLocalEnv({ store: new FileStore(dir), configure: (doc) => void (doc.http = { timeoutMs: 2_000, retries: 1, maxConcurrency: 2 }) });
+      await env.seed();
+    });
+    afterAll(async () => {
+      await env?.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('store versions unchanged, nothing pushed, the failure classified', async () => {
+      const base = env.config;
+      const config = structuredClone(base);
+      config.credentials[0]!.endpoints = { token: `${server.url}/token` };
+      const c = config.credentials[0]!;
+      const ids = secretIds(config, c);
+      // A 200 carrying a refresh token is an answer the pipeline must store (as pending): it is not bad input.
+      const bad = answer(tokenFields).filter((a) => {
+        if (a.status !== 200) return true;
+        try {
+          const v = JSON.parse(a.body) as { refresh_token?: unknown };
+          return !(typeof v?.refresh_token === 'string' && v.refresh_token.length > 0);
+        } catch {
+          return true;
+        }
+      });
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(bad, async (a) => {
+          serve(a);
+          const before = versionFingerprint(await env.store.listVersions(ids.token));
+          const patches = env.standins.cloudManager.patchCount;
+          // A fresh run id and a clock past the previous lease each time.
+          const at = new Date(Date.now() + ++n * 10 * 60_000);
+          let crash = '';
+          const s = await rotateCredential(env.deps({ config, metrics: new MemoryMetrics(), baseDelayMs: 1, maxRetryAfterMs: 10, now: () => at }), c, { force: true }).catch((e: unknown) => {
+            crash = `crash: ${(e as Error)?.name}`;
+            return undefined;
+          });
+          const code = s?.failure?.code;
+          tally('pipeline: any bad token answer', crash || (typeof code === 'string' ? code : `crash: code ${JSON.stringify(code)}`));
+          expect(crash).toBe('');
+          expect(s?.failure?.class).toBeTruthy();
+          expect(typeof code === 'string' && /^[\w.:-]{1,80}$/.test(code)).toBe(true);
+          expect(versionFingerprint(await env.store.listVersions(ids.token))).toBe(before);
+          expect(env.standins.cloudManager.patchCount).toBe(patches);
+        }),
+        { numRuns: Math.min(RUNS, 60) },
+      );
+    });
+  });
+});
+
+const SENT = 'rt-the-value-sent-to-cloud-manager-0123456789';
+const cmFields = fc.record(
+  {
+    type: fc.oneof(fc.constant('http://ns.adobe.com/adobecloud/validation-exception'), fc.anything()),
+    title: fc.oneof(fc.string(), fc.constant(`invalid ${SENT}`)),
+    detail: fc.oneof(fc.string(), fc.constant(`value ${SENT} rejected`), fc.anything()),
+    errors: fc.oneof(fc.array(fc.oneof(fc.string(), fc.constant(`variables[0].value: '${SENT}'`), fc.record({ field: fc.string(), message: fc.oneof(fc.string(), fc.constant(SENT)) }))), fc.anything()),
+    error_code: fc.oneof(fc.constantFrom('401013', '403000'), fc.anything()),
+    message: fc.oneof(fc.string(), fc.constant(`bad ${SENT}`), fc.anything()),
+    id: fc.oneof(fc.string(), fc.integer(), fc.anything()),
+    status: fc.oneof(fc.string(), fc.anything()),
+    _embedded: fc.oneof(fc.record({ variables: fc.oneof(fc.array(fc.record({ name: fc.oneof(fc.string(), fc.anything()), type: fc.anything(), value: fc.constant(SENT) })), fc.anything()) }), fc.anything()),
+  },
+  { requiredKeys: [] },
+);
+
+describe('bad input: Cloud Manager responses', () => {
+  it('CloudManagerClient: a result, or a RefresherError with a code that never quotes the value sent', async () => {
+    const client = new CloudManagerClient({
+      endpoint: server.url,
+      apiKey: 'api-key',
+      orgId: 'ORG@AdobeOrg',
+      token: async () => 'ims-access-token-value-123456',
+      invalidateToken: () => undefined,
+      timeoutMs: 2_000,
+      retries: 1,
+      baseDelayMs: 1,
+      maxRetryAfterMs: 10,
+    });
+    await fc.assert(
+      fc.asyncProperty(answer(cmFields), fc.constantFrom('getEnvironment', 'listVariables', 'patchVariables'), async (a, op) => {
+        serve(a);
+        const r = await outcomeOf(() =>
+          op === 'getEnvironment'
+            ? client.getEnvironment('1', '2')
+            : op === 'listVariables'
+              ? client.listVariables('1', '2')
+              : client.patchVariables('1', '2', [{ name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: SENT, type: 'secretString' }]),
+        );
+        tally(`Cloud Manager: any answer to ${op}`, r.outcome);
+        expect(r.outcome.startsWith('crash')).toBe(false);
+        expect(r.message).not.toContain(SENT);
+        expect(r.fix).not.toContain(SENT);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('every response is size-limited, every connection has a deadline', () => {
+  const provider = () => new OAuth2Provider(credential(`${server.url}/token`), { clientSecret: 'client-secret-value', clientSecretRef: 'prop/client-secret', timeoutMs: 500, retries: 1, baseDelayMs: 1 });
+  const ims = () =>
+    new ImsTokenSource({ endpoint: server.url, clientId: 'c', clientSecret: async () => 'ims-client-secret', scopes: ['openid'], timeoutMs: 500, retries: 1, baseDelayMs: 1 });
+  const cm = () => new CloudManagerClient({ endpoint: server.url, apiKey: 'k', orgId: 'O@AdobeOrg', token: async () => 'ims-token-123456', timeoutMs: 500, retries: 1, baseDelayMs: 1 });
+  const clients: Array<[string, () => Promise<unknown>]> = [
+    ['token endpoint (OAuth2Provider, 1 MiB)', () => provider().redeemRefreshToken('rt-value-123456')],
+    ['Adobe IMS (ImsTokenSource, 64 KiB)', () => ims().token()],
+    ['Cloud Manager (CloudManagerClient, 1 MiB)', () => cm().listVariables('1', '2')],
+  ];
+
+  async function measure(client: string, name: string, fn: () => Promise<unknown>) {
+    const requests = server.requests;
+    const t0 = Date.now();
+    const r = await outcomeOf(fn);
+    const ms = Date.now() - t0;
+    limits.push({ client, case: name, code: r.outcome, ms, attempts: server.requests - requests });
+    return { ...r, ms, attempts: server.requests - requests };
+  }
+
+  it.each(clients)('%s: an endless body is cut at the limit, not retried, and the connection closed', async (name, fn) => {
+    server.respond = endlessBody(Buffer.alloc(64 * 1024, 0x20), 1);
+    const aborted = server.abortedByClient;
+    const r = await measure(name, 'endless body', fn);
+    expect(r.outcome).toBe('RESPONSE_TOO_LARGE');
+    expect(r.attempts).toBe(1);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(server.abortedByClient).toBeGreaterThan(aborted);
+  });
+
+  it.each(clients)('%s: no answer at all ends at the deadline (500 ms per attempt, 2 attempts)', async (name, fn) => {
+    server.respond = () => undefined;
+    const r = await measure(name, 'no answer', fn);
+    expect(r.outcome).toBe('TIMEOUT');
+    expect(r.ms).toBeLessThan(2 * 500 + 500);
+  });
+
+  it.each(clients)('%s: a body trickling one byte every 100 ms ends at the deadline', async (name, fn) => {
+    server.respond = endlessBody(Buffer.from(' '), 100);
+    const r = await measure(name, 'trickling body', fn);
+    expect(r.outcome).toBe('TIMEOUT');
+    expect(r.ms).toBeLessThan(2 * 500 + 500);
+  });
+});
