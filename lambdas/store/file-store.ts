@@ -1,4 +1,4 @@
-import { mkdirSync, promises as fs } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RefresherError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
@@ -34,7 +34,7 @@ export class FileStore implements SecretStore {
 
   private async read(secretId: string): Promise<FileSecret | undefined> {
     try {
-      const doc = JSON.parse(await fs.readFile(this.path(secretId), 'utf8')) as FileSecret;
+      const doc = JSON.parse(readFileSync(this.path(secretId), 'utf8')) as FileSecret;
       for (const v of Object.values(doc.versions)) registerSecret(v.value);
       return doc;
     } catch (e) {
@@ -46,8 +46,8 @@ export class FileStore implements SecretStore {
   private async write(secretId: string, doc: FileSecret): Promise<void> {
     const file = this.path(secretId);
     const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify(doc, null, 2), { mode: 0o600 });
-    await fs.rename(tmp, file);
+    writeFileSync(tmp, JSON.stringify(doc, null, 2), { mode: 0o600 });
+    renameSync(tmp, file);
   }
 
   /** Serializes read-modify-write per secret: in-process by a promise chain, across processes by an exclusive lock file. */
@@ -58,14 +58,18 @@ export class FileStore implements SecretStore {
       const deadline = Date.now() + 10_000;
       for (;;) {
         try {
-          const h = await fs.open(lock, 'wx', 0o600);
-          await h.close();
+          closeSync(openSync(lock, 'wx', 0o600));
           break;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-          const st = await fs.stat(lock).catch(() => undefined);
+          let st: { mtimeMs: number } | undefined;
+          try {
+            st = statSync(lock);
+          } catch {
+            st = undefined;
+          }
           // A lock older than 30 s belongs to a process that died holding it.
-          if (st && Date.now() - st.mtimeMs > 30_000) await fs.rm(lock, { force: true });
+          if (st && Date.now() - st.mtimeMs > 30_000) rmSync(lock, { force: true });
           else if (Date.now() > deadline) throw new RefresherError({ class: 'transient', code: 'FILE_STORE_LOCKED', remote: 'secretsmanager', message: `local store for ${secretId} is locked by another process`, fix: `Retry; remove ${lock} if no other token-refresher runs.` });
           else await new Promise((r) => setTimeout(r, 20));
         }
@@ -73,7 +77,7 @@ export class FileStore implements SecretStore {
       try {
         return await fn();
       } finally {
-        await fs.rm(lock, { force: true });
+        rmSync(lock, { force: true });
       }
     });
     this.chains.set(secretId, run);
