@@ -5,7 +5,7 @@ import type { Context } from 'aws-lambda';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { asRefresherError } from '../core/errors.ts';
-import { redact } from '../core/redact.ts';
+import { redact, redactText } from '../core/redact.ts';
 import type { Alerter } from '../core/types.ts';
 import { runRotation, type RunResult } from '../pipeline/run.ts';
 import { wire } from '../pipeline/wiring.ts';
@@ -48,7 +48,8 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
     const err = asRefresherError(e, 'lambda', 'load');
     log.error(`invocation refused: ${err.code}`, { error: err.toJSON() });
     // Thrown errors reach the caller (and the dead-letter queue for scheduled runs): message and fix only, no cause.
-    const out = new Error(`${err.code}: ${err.message} -- ${err.fix}`);
+    // Redacted like every other output: a message can quote the event (e.g. an unknown credential id), whatever it holds.
+    const out = new Error(redactText(`${err.code}: ${err.message} -- ${err.fix}`));
     out.name = err.code;
     throw out;
   }
