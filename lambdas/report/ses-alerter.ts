@@ -17,7 +17,8 @@ export class SesAlerter implements Alerter {
   constructor(private readonly opts: SesAlerterOptions) {
     this.client =
       opts.client ??
-      new SESClient({ maxAttempts: 3, requestHandler: { requestTimeout: opts.timeoutMs ?? 5_000, connectionTimeout: opts.timeoutMs ?? 5_000 } });
+      // throwOnRequestTimeout: without it @smithy/node-http-handler 4.x only warns when requestTimeout passes.
+      new SESClient({ maxAttempts: 3, requestHandler: { requestTimeout: opts.timeoutMs ?? 5_000, connectionTimeout: opts.timeoutMs ?? 5_000, throwOnRequestTimeout: true } });
   }
 
   async send(alert: Alert): Promise<void> {

@@ -72,7 +72,9 @@ export class SecretsManagerStore implements SecretStore {
       new SecretsManagerClient({
         region: opts.region,
         maxAttempts: opts.maxAttempts ?? 4,
-        requestHandler: { requestTimeout: opts.timeoutMs ?? 5_000, connectionTimeout: opts.timeoutMs ?? 5_000 },
+        // throwOnRequestTimeout: since @smithy/node-http-handler 4.x a requestTimeout alone only logs a warning and the
+        // request waits on (until the function's own timeout); with it the deadline ends the attempt and the SDK retries.
+        requestHandler: { requestTimeout: opts.timeoutMs ?? 5_000, connectionTimeout: opts.timeoutMs ?? 5_000, throwOnRequestTimeout: true },
       });
   }
 
