@@ -11,6 +11,8 @@ import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
 import { CloudManagerClient } from '../../lambdas/push/cloud-manager.ts';
 import { ImsTokenSource } from '../../lambdas/push/ims.ts';
 import { OAuth2Provider } from '../../lambdas/refresh/oauth2-provider.ts';
+import { SesAlerter } from '../../lambdas/report/ses-alerter.ts';
+import { SecretsManagerStore } from '../../lambdas/store/secrets-manager-store.ts';
 import { MemoryMetrics } from '../../lambdas/report/metrics.ts';
 import { FileStore } from '../../lambdas/store/file-store.ts';
 import { endlessBody, startScriptedHttp, type ScriptedHttp } from './support/peers.ts';
@@ -284,5 +286,35 @@ describe('every response is size-limited, every connection has a deadline', () =
     const r = await measure(name, 'trickling body', fn);
     expect(r.outcome).toBe('TIMEOUT');
     expect(r.ms).toBeLessThan(2 * 500 + 500);
+  });
+
+  describe('the AWS SDK clients as the function builds them (Secrets Manager, SES) have deadlines too', () => {
+    const saved = { ...process.env };
+    beforeAll(() => {
+      // Static credentials and an endpoint on this machine: the SDK must not look anywhere else.
+      Object.assign(process.env, { AWS_ENDPOINT_URL: server.url, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'eu-west-1' });
+    });
+    afterAll(() => {
+      for (const k of ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    });
+
+    it('SecretsManagerStore: no answer ends in a classified transient error (300 ms per attempt, 4 attempts)', async () => {
+      server.respond = () => undefined;
+      const store = new SecretsManagerStore({ timeoutMs: 300 });
+      const r = await measure('Secrets Manager (SecretsManagerStore)', 'no answer', () => store.getValue('x/refresh-token', 'AWSCURRENT'));
+      expect(r.outcome).toMatch(/^SECRETS_/);
+      expect(r.ms).toBeLessThan(4 * 300 + 3_000);
+    });
+
+    it('SesAlerter: no answer ends in a classified error (300 ms per attempt, 3 attempts)', async () => {
+      server.respond = () => undefined;
+      const alerter = new SesAlerter({ from: 'a@example.com', to: ['b@example.com'], timeoutMs: 300 });
+      const r = await measure('SES (SesAlerter)', 'no answer', () => alerter.send({ credentialId: 'x', kind: 'failure', subject: 's', text: 't' }));
+      expect(r.outcome).toMatch(/^SES_/);
+      expect(r.ms).toBeLessThan(3 * 300 + 3_000);
+    });
   });
 });
