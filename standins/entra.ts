@@ -1,7 +1,8 @@
 // Stand-in for the Microsoft identity platform v2 endpoints token-refresher talks to
 // (FACTS section 2): token (refresh_token, authorization_code + PKCE, device_code grants), authorize
 // with a consent page, devicecode, plus helpers that make tokens die the ways real ones do.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { constants, createHash, randomBytes, randomUUID, verify, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Clock } from './clock.ts';
 import { Faults } from './faults.ts';
 import { formOf, html, json, randomId, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
@@ -15,6 +16,16 @@ export const SMTP_SEND_SCOPE = 'https://outlook.office.com/SMTP.Send';
 /** The scope string the AEM documentation asks for. */
 export const DEFAULT_SCOPES = `${SMTP_SEND_SCOPE} email openid profile offline_access`;
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/**
+ * Test-only certificate material for certificate credentials (standins/tls/README.md): 'app' is the one tests register
+ * on the app, 'other' one that is never registered. The private keys are public on purpose.
+ */
+export function testClientCertificate(name: 'app' | 'other' = 'app'): { certificate: string; privateKey: string } {
+  const dir = new URL('./tls/', import.meta.url);
+  return { certificate: readFileSync(new URL(`${name}.pem`, dir), 'utf8'), privateKey: readFileSync(new URL(`${name}.key`, dir), 'utf8') };
+}
 
 const DAY_SEC = 86_400;
 const CODE_LIFETIME_MS = 10 * 60 * 1000;
@@ -32,6 +43,16 @@ export interface EntraClient {
   redirectUris?: string[];
   /** "Allow public client flows" (needed for the device code flow without a secret). Default true. */
   allowPublicClientFlows?: boolean;
+  /** PEM certificates registered under "Certificates & secrets": client assertions signed by their keys are accepted. */
+  certificates?: string[];
+}
+
+/** A client assertion the token endpoint received, decoded (tests check header and claims). */
+export interface SeenAssertion {
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
+  accepted: boolean;
+  code?: number;
 }
 
 export interface EntraStandinOptions {
@@ -119,6 +140,10 @@ export interface EntraStandin {
   clock: Clock;
   requests: RequestRecord[];
   registerClient(clientId: string, secret?: string, extra?: Omit<EntraClient, 'clientId' | 'clientSecret'>): void;
+  /** Upload a certificate (PEM) to an app registration, as under Certificates & secrets > Certificates. */
+  addCertificate(certificatePem: string, clientId?: string): void;
+  /** Every client_assertion received so far, decoded, with the verdict. */
+  clientAssertions(): SeenAssertion[];
   /** Mint a refresh token as if consent had happened (default account, client and scopes). */
   issueRefreshToken(opts?: { account?: string; clientId?: string; scopes?: string }): string;
   /** Later use gives invalid_grant AADSTS50173. */
@@ -427,6 +452,7 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
   const txns = new Map<string, AuthTxn>();
   const devices = new Map<string, DeviceCodeInfo>();
   const lastPoll = new Map<string, number>();
+  const seenAssertions: SeenAssertion[] = [];
   const failQueue: Array<{ code: number | EntraErrorName; retryAfterSec: number }> = [];
   let latestRt: string | undefined;
   let baseUrl = '';
@@ -547,18 +573,87 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
     return json(200, body, { 'cache-control': 'no-store, no-cache', pragma: 'no-cache' });
   }
 
+  /**
+   * Verifies a client assertion like Entra: a registered certificate named by x5t#S256 (or x5t), a valid RS256/PS256
+   * signature by its key, aud = the token endpoint it was sent to, iss = sub = client id, and now within nbf..exp.
+   */
+  function checkAssertion(client: EntraClient, assertion: string, form: URLSearchParams, req: StandinRequest): Failure | undefined {
+    const ctx = ctxOf(client);
+    const seen: SeenAssertion = { header: {}, claims: {}, accepted: false };
+    seenAssertions.push(seen);
+    const fail = (code: number, f: Failure = failureFor(code, ctx, retryAfterDefault)): Failure => {
+      seen.code = code;
+      return f;
+    };
+    if (form.get('client_assertion_type') !== JWT_BEARER_ASSERTION) return fail(900144, failureFor(900144, { param: 'client_assertion_type' }, retryAfterDefault));
+    const parts = assertion.split('.');
+    try {
+      seen.header = JSON.parse(Buffer.from(parts[0] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+      seen.claims = JSON.parse(Buffer.from(parts[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return fail(50027, { code: 50027, error: 'invalid_client', status: 401, message: 'JWT token is invalid or malformed.' });
+    }
+    if (parts.length !== 3) return fail(50027, { code: 50027, error: 'invalid_client', status: 401, message: 'JWT token is invalid or malformed.' });
+    const h = seen.header;
+    const c = seen.claims;
+    const alg = h.alg;
+    const s256 = typeof h['x5t#S256'] === 'string' ? h['x5t#S256'] : undefined;
+    const s1 = typeof h.x5t === 'string' ? h.x5t : undefined;
+    const cert = (client.certificates ?? [])
+      .map((pem) => new X509Certificate(pem))
+      .find((x) => (s256 && createHash('sha256').update(x.raw).digest('base64url') === s256) || (s1 && createHash('sha1').update(x.raw).digest('base64url') === s1));
+    if (!cert) {
+      return fail(700027, {
+        code: 700027,
+        error: 'invalid_client',
+        status: 401,
+        message: `Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: '${String(s256 ?? s1 ?? '')}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${client.clientId}'.]`,
+      });
+    }
+    const input = Buffer.from(`${parts[0]}.${parts[1]}`);
+    const signature = Buffer.from(parts[2] ?? '', 'base64url');
+    const ok =
+      alg === 'PS256'
+        ? verify('sha256', input, { key: cert.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
+        : alg === 'RS256'
+          ? verify('sha256', input, { key: cert.publicKey, padding: constants.RSA_PKCS1_PADDING }, signature)
+          : false;
+    if (!ok) {
+      return fail(700027, { code: 700027, error: 'invalid_client', status: 401, message: `Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value., Thumbprint of key used by client: '${String(s256 ?? s1)}', Found key 'Start=${new Date(cert.validFrom).toISOString()}, End=${new Date(cert.validTo).toISOString()}']` });
+    }
+    const expectedAud = `${baseUrl}/${req.params.tenant ?? tenant}/oauth2/v2.0/token`;
+    if (c.aud !== expectedAud) return fail(50012, { code: 50012, error: 'invalid_client', status: 401, message: 'Client assertion audience claim does not match Realm issuer.' });
+    if (c.iss !== client.clientId || c.sub !== client.clientId) {
+      return fail(700021, { code: 700021, error: 'invalid_client', status: 401, message: "Client assertion application identifier doesn't match 'client_id' parameter." });
+    }
+    const nowSec = Math.floor(clock.now() / 1000);
+    const skew = 300;
+    if (typeof c.exp !== 'number' || typeof c.nbf !== 'number' || nowSec > c.exp + skew || nowSec + skew < c.nbf) {
+      return fail(700024, {
+        code: 700024,
+        error: 'invalid_client',
+        status: 401,
+        message: `Client assertion is not within its valid time range. Current time: ${new Date(clock.now()).toISOString()}, assertion valid from ${new Date(Number(c.nbf ?? 0) * 1000).toISOString()}, expiry time of assertion ${new Date(Number(c.exp ?? 0) * 1000).toISOString()}.`,
+      });
+    }
+    if (Date.parse(cert.validTo) < clock.now()) return fail(700027, failureFor(700027, ctx, retryAfterDefault));
+    seen.accepted = true;
+    return undefined;
+  }
+
   function authenticate(client: EntraClient, form: URLSearchParams, req: StandinRequest, publicFlow: boolean): Failure | undefined {
     const basic = basicAuth(req);
     const secret = form.get('client_secret') ?? basic?.secret ?? undefined;
     const assertion = form.get('client_assertion');
     const ctx = ctxOf(client);
-    if (client.clientSecret === undefined) {
+    const confidential = client.clientSecret !== undefined || (client.certificates?.length ?? 0) > 0;
+    if (!confidential) {
       return secret || assertion ? failureFor(700025, ctx, retryAfterDefault) : undefined;
     }
     if (!secret && !assertion) {
       return publicFlow && client.allowPublicClientFlows ? undefined : failureFor(7000218, ctx, retryAfterDefault);
     }
-    if (assertion && !secret) return failureFor(700027, ctx, retryAfterDefault);
+    if (assertion && !secret) return checkAssertion(client, assertion, form, req);
     if (secret !== client.clientSecret) return failureFor(7000215, ctx, retryAfterDefault);
     if (client.secretExpired) return failureFor(7000222, ctx, retryAfterDefault);
     return undefined;
@@ -909,6 +1004,14 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
     requests: serving.requests,
     registerClient(clientId, secret, extra = {}) {
       addClient({ ...extra, clientId, ...(secret === undefined ? {} : { clientSecret: secret }) });
+    },
+    addCertificate(pem, clientId) {
+      const c = clients.get(clientId ?? firstClientId());
+      if (!c) throw new Error(`unknown client ${clientId ?? ''}`);
+      c.certificates = [...(c.certificates ?? []), pem];
+    },
+    clientAssertions() {
+      return seenAssertions.map((a) => ({ ...a }));
     },
     issueRefreshToken(o = {}) {
       const scopes = splitScopes(o.scopes ?? DEFAULT_SCOPES).map(normalizeScope);
