@@ -7,7 +7,7 @@ import type { DeviceCodeGrant, DevicePoll, TokenProvider, TokenSet } from '../co
 import { isRetryableOAuthResponse, type OAuthErrorBody } from './classify-entra.ts';
 import { classifyTokenError, type ProviderErrorBody } from './classify-oauth2.ts';
 import { JWT_BEARER_ASSERTION_TYPE, secretKeyAssertionSource, type ClientAssertionSource } from './client-assertion.ts';
-import { DiscoveryCache as DiscoveryCacheImpl, type DiscoveryCache } from './discovery.ts';
+import { DiscoveryCache } from './discovery.ts';
 
 export interface ProviderEndpoints {
   token: string;
@@ -55,7 +55,7 @@ export async function resolveEndpoints(
 ): Promise<ProviderEndpoints> {
   const base = endpointsFor(c);
   if (!c.issuer || !need.some((n) => needsDiscovery(c, n))) return base;
-  const cache = o.discovery ?? new DiscoveryCacheImpl();
+  const cache = o.discovery ?? new DiscoveryCache();
   const d = await cache.get(c.issuer, { remote: remoteOf(c), stage: o.stage, timeoutMs: o.timeoutMs, retries: o.retries, baseDelayMs: o.baseDelayMs, credentialId: c.id });
   return {
     token: c.endpoints.token ?? d.token,

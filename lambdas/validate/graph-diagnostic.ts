@@ -66,7 +66,7 @@ function interpretOk(smtp: SmtpOutcome, mailbox: string): string {
 
 function interpretFailure(step: 'token' | 'sendMail', err: { code: string; status?: number }, smtp: SmtpOutcome, mailbox: string): string {
   if (step === 'token') {
-    if (err.code === 'AADSTS65001') return `The app has no consent for Graph ${DEFAULT_GRAPH_SCOPE.split('/').pop()}: the diagnostic cannot run (it is optional; grant the delegated permission Mail.Send on Microsoft Graph to use it). Says nothing about SMTP.`;
+    if (err.code === 'AADSTS65001') return 'The app has no consent for Microsoft Graph Mail.Send, so the diagnostic could not run (it is optional: grant that delegated permission to use it). This says nothing about SMTP.';
     return `No Graph token could be obtained (${err.code}); the diagnostic says nothing about SMTP${smtp.ok ? ', which works' : ''}.`;
   }
   if (err.status === 403 || err.status === 404) {
