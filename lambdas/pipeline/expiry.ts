@@ -13,7 +13,8 @@ export interface ExpiryCheckDeps {
 
 /** What the summary shows of an expiring secret. */
 export interface ExpirySummary {
-  secret: ExpiryStatus['key'];
+  /** Not "secret": summaries are redacted by key name, and this field holds no secret. */
+  name: ExpiryStatus['key'];
   expiresAt: string;
   daysLeft: number;
   alerted: boolean | 'failed-to-send';
@@ -55,7 +56,7 @@ export async function checkSecretExpiries(
         }
       }
     }
-    out.push({ secret: w.key, expiresAt: status.expiresAt, daysLeft: Math.round(status.daysLeft * 100) / 100, alerted });
+    out.push({ name: w.key, expiresAt: status.expiresAt, daysLeft: Math.round(status.daysLeft * 100) / 100, alerted });
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RefresherError } from '../../lambdas/core/errors.ts';
+import { redact } from '../../lambdas/core/redact.ts';
 import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { decideExpiry, expiryInstant, type ExpiryMemory, type SecretExpiry } from '../../lambdas/report/secret-expiry.ts';
@@ -73,7 +74,7 @@ describe('client-secret expiry on real peers (moto SES, stand-ins), with an inje
     for (const d of runs) {
       const s = await rotateCredential(w.deps({ now: () => at(d) }), c, {});
       outputs[`day${d}`] = JSON.stringify(s);
-      expect(s.secretExpiry?.[0]).toMatchObject({ secret: 'client-secret', expiresAt: '2027-02-10T00:00:00.000Z' });
+      expect(s.secretExpiry?.[0]).toMatchObject({ name: 'client-secret', expiresAt: '2027-02-10T00:00:00.000Z' });
     }
     const mails = await w.h.alertMails();
     expect(mails.map((m) => m.subject)).toEqual([
@@ -109,8 +110,8 @@ describe('client-secret expiry on real peers (moto SES, stand-ins), with an inje
     expect(adobe[0]!.body).toContain('token-refresher client-secret --adobe');
     expect(adobe[0]!.body).toContain('Adobe Developer Console');
     expect(w.h.metrics.points.filter((p) => p.name === 'ClientSecretDaysLeft' && p.credential === 'adobe')).toHaveLength(1);
-    expect(result.results[0]!.secretExpiry?.map((e) => e.secret)).toEqual(['client-secret', 'adobe']);
-    expect(result.results[1]!.secretExpiry?.map((e) => e.secret)).toEqual(['client-secret']);
+    expect(result.results[0]!.secretExpiry?.map((e) => e.name)).toEqual(['client-secret', 'adobe']);
+    expect(result.results[1]!.secretExpiry?.map((e) => e.name)).toEqual(['client-secret']);
   });
 
   it('an expiry stored with the secret ({"clientSecret", "expiresAt"}) wins over the configuration', async () => {
@@ -118,7 +119,9 @@ describe('client-secret expiry on real peers (moto SES, stand-ins), with an inje
     const s = await rotateCredential(w.deps({ now: () => at(0) }), w.cred(), {});
     outputs.result = JSON.stringify(s);
     expect(s.failure).toBeUndefined();
-    expect(s.secretExpiry).toEqual([{ secret: 'client-secret', expiresAt: '2027-01-04T00:00:00.000Z', daysLeft: 2.75, alerted: true }]);
+    expect(s.secretExpiry).toEqual([{ name: 'client-secret', expiresAt: '2027-01-04T00:00:00.000Z', daysLeft: 2.75, alerted: true }]);
+    // The function returns its result redacted by key names: the expiry summary must come through readable.
+    expect(redact(s).secretExpiry).toEqual(s.secretExpiry);
     const mails = await w.h.alertMails();
     expect(mails[0]!.body).toContain('Record the new expiry date with it');
   });
