@@ -1,0 +1,210 @@
+import type { ColdStartResult, ColdStartSide } from './coldstart.ts';
+import {
+  ARM64_USD_PER_GB_S,
+  ASSUMED_PRODUCTION_MS,
+  CRITICAL_PATH_BY_KIND,
+  cpuShare,
+  durationOnLambdaMs,
+  FULL_VCPU_MB,
+  gbSeconds,
+  HEADROOM,
+  productionFloorMs,
+  recommendMemoryMb,
+  type DurationModel,
+} from './cost.ts';
+import { CRITICAL_PATH, type LatencyResult } from './latency.ts';
+import type { Machine } from './machine.ts';
+import type { ScalePoint } from './scale.ts';
+import { round } from './stats.ts';
+
+export interface BenchResults {
+  date: string;
+  command: string;
+  machine: Machine & { loadAverageEnd: number[] };
+  totalSeconds: number;
+  options: {
+    latencyMs: number;
+    runs: number;
+    spawns: number;
+    sizes: number[];
+    memoryMb: number;
+    targetsPerCredential: number;
+    maxConcurrency: number;
+    v8Flags: string[];
+  };
+  latency: LatencyResult;
+  latencyDouble: LatencyResult;
+  latencyPause: LatencyResult;
+  coldStart: ColdStartResult;
+  scale: ScalePoint[];
+}
+
+/** The recommended Lambda timeout, seconds, and why (see timeoutReasoning). */
+export const RECOMMENDED_TIMEOUT_S = 300;
+
+const MB = 1024 * 1024;
+const ms = (x: number) => `${round(x)} ms`;
+const mb = (bytes: number) => `${round(bytes / MB)} MB`;
+const x2 = (x: number) => round(x, 2).toFixed(2);
+const kb = (bytes: number) => (bytes >= MB ? `${round(bytes / MB, 2)} MB` : `${round(bytes / 1024, 1)} KB`);
+
+function latencyRow(label: string, r: LatencyResult): string {
+  return `| ${label} | ${r.latencyMs} ms | ${ms(r.floorMs)} | ${ms(r.medianMs)} (${ms(r.minMs)} to ${ms(r.maxMs)}) | ${ms(r.medianMs - r.floorMs)} | **${x2(r.ratio)}** |`;
+}
+
+function coldRow(s: ColdStartSide, minimal: ColdStartSide): string {
+  return `| ${s.name} | ${s.what} | ${kb(s.bytes)} (map ${kb(s.mapBytes)}) | ${round(s.bytes / minimal.bytes)}x | ${round(s.importMs, 1)} ms (min ${round(s.importMsMin, 1)}) | ${round(s.importMs / minimal.importMs, 1)}x | ${mb(s.rssBytes)} |`;
+}
+
+export function renderReport(r: BenchResults): string {
+  const { latency: lat, coldStart: cold, scale, options: o, machine: m } = r;
+  const out: string[] = [];
+  const p = (line = '') => out.push(line);
+
+  p(`Run of ${r.date.slice(0, 16).replace('T', ' ')} UTC: \`${r.command}\`, ${round(r.totalSeconds)} s in all.`);
+  p(`Machine: ${m.cpuModel}, ${m.nproc} CPUs (nproc), ${m.memoryGiB} GiB, ${m.os}; measured processes on Node ${m.nodeVersion} (node_modules/.bin/node), orchestrated on Node ${m.orchestratorNodeVersion} under tsx.`);
+  p(`Load average (1/5/15 min) at the start ${m.loadAverage.join(' / ')}, at the end ${m.loadAverageEnd.join(' / ')}: the machine is shared, so medians are reported and every ratio compares figures taken in this one run.`);
+  p();
+
+  // 1 ---------------------------------------------------------------------------------------------------------------
+  p('### 1. Latency against the floor');
+  p();
+  p(
+    `Every exchange costs L: each store call (bench/latency-store.ts over the FileStore), each HTTP request to the Entra, IMS and Cloud Manager stand-ins, and each SMTP reply the stand-in delays (greeting, AUTH, MAIL FROM, end of data). ` +
+      `One credential with ${o.targetsPerCredential} Cloud Manager targets; ${o.runs} forced rotations after 2 unmeasured ones, each a new invocation (new wiring, new IMS token), run by the bundled code in a child process while this process serves the stand-ins.`,
+  );
+  p();
+  p('| exchanges that must follow one another | count | why |');
+  p('| --- | ---: | --- |');
+  for (const s of CRITICAL_PATH) p(`| ${s.exchange} | ${s.count} | ${s.why} |`);
+  p(`| **critical path** | **${lat.exchanges}** | floor = ${lat.exchanges} x L |`);
+  p();
+  p('| run | L | floor | measured median (min to max) | over the floor | ratio |');
+  p('| --- | ---: | ---: | --- | ---: | ---: |');
+  p(latencyRow('greeting pause 0 (the model)', lat));
+  p(latencyRow('greeting pause 0, L doubled', r.latencyDouble));
+  p(latencyRow("smtp-server's 100 ms greeting pause kept", r.latencyPause));
+  p();
+  p(
+    `**Latency ratio ${x2(lat.ratio)} at L = ${lat.latencyMs} ms (target at most 1.20: ${lat.ratio <= 1.2 ? 'met' : 'NOT met'}).** ` +
+      `The time over the floor stays about the same when L doubles (${ms(lat.medianMs - lat.floorMs)} and ${ms(r.latencyDouble.medianMs - r.latencyDouble.floorMs)}): it is per-exchange work (the FileStore's disk writes, TLS, JSON, the stand-ins' handling), not a wait that could still overlap. ` +
+      `smtp-server's own 100 ms pause before every greeting (a library default, not part of the model) adds ${ms(r.latencyPause.medianMs - lat.medianMs)} when kept: the preconnected session hides the rest of it behind the lease and the redeem.`,
+  );
+  p();
+  const stageOrder = ['read', 'refresh', 'store', 'validate', 'promote', 'push', 'total'];
+  p(`Median per stage at L = ${lat.latencyMs} ms (ms; 'read' is the lease with the reads beside it, 'store' the pending version beside 'validate', the final state write is the rest of 'total'):`);
+  p();
+  p(`| ${stageOrder.join(' | ')} |`);
+  p(`| ${stageOrder.map(() => '---:').join(' | ')} |`);
+  p(`| ${stageOrder.map((s) => round(lat.stages[s] ?? 0)).join(' | ')} |`);
+  p();
+  const rq = lat.requestsPerRotation;
+  p(
+    `Per rotation: ${lat.storeCalls} store calls (7 of them on the critical path), ${rq.entra} Entra, ${rq.ims} IMS and ${rq.cloudManager} Cloud Manager requests, ${rq.smtpConnections} SMTP connection; ` +
+      `CPU of the rotating process ${ms(lat.cpuMs)} per rotation (median).`,
+  );
+  p();
+  p('Store calls of the median run (ms from its start; the secret is the last part of its name):');
+  p();
+  p('| call | secret | stage | start | end |');
+  p('| --- | --- | --- | ---: | ---: |');
+  for (const c of lat.trace) p(`| ${c.op} | ${c.secretId.split('/').at(-1)} | ${c.detail} | ${round(c.start)} | ${round(c.end)} |`);
+  p();
+
+  // 2 ---------------------------------------------------------------------------------------------------------------
+  p('### 2. Cold start');
+  p();
+  p(
+    `Each entry bundled as lib/token-refresher.ts bundles the function (esbuild: ESM, minified, node24, main fields module,main, the createRequire banner, source map without sources, AWS SDK bundled), ` +
+      `then imported in a fresh \`node\` process, the import timed inside it (performance.now() around \`await import()\`), median of ${cold.spawns} spawns taken round robin. The stack sets NODE_OPTIONS=--enable-source-maps, so do the first two rows.`,
+  );
+  p();
+  p('| bundle | what | size | size / minimal | import | import / minimal | RSS after import |');
+  p('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+  p(coldRow(cold.handler, cold.minimal));
+  p(coldRow(cold.minimal, cold.minimal));
+  for (const v of cold.variants) p(coldRow(v, cold.minimal));
+  p();
+  p(
+    `**Cold start: the handler bundle is ${round(cold.sizeRatio)}x the minimal one (${kb(cold.handler.bytes)}) and imports in ${round(cold.importRatio, 1)}x its time (${ms(cold.handler.importMs)}).** ` +
+      'The handler does no work at the top level beyond creating its logger; the configuration, the Secrets Manager client, the SES alerter and the private CA are created on the first invocation. ' +
+      'What remains is loading code every invocation runs. Largest parts of the bundle:',
+  );
+  p();
+  p(`${cold.packages.slice(0, 10).map((x) => `${x.name} ${kb(x.bytes)}`).join(', ')}.`);
+  p();
+
+  // 3 ---------------------------------------------------------------------------------------------------------------
+  p('### 3. Scale');
+  p();
+  p(
+    `One run over n credentials (${o.targetsPerCredential} Cloud Manager targets each) at L = ${o.latencyMs} ms, http.maxConcurrency = ${o.maxConcurrency}, in a fresh child process with V8 limits like a ${o.memoryMb} MB function (${o.v8Flags.join(' ')}). ` +
+      'Waves = ceil(n / maxConcurrency). Peak = the kernel\'s high-water mark of the process\'s resident memory (getrusage maxrss), which includes the loaded code; retained = heap in use after a full collection at the end.',
+  );
+  p();
+  const base = scale[0];
+  p('| credentials | waves | wall time | per wave | per wave / first | per credential | CPU | peak RSS | peak / first | retained heap | redaction registry |');
+  p('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of scale) {
+    p(
+      `| ${s.credentials} | ${s.waves} | ${ms(s.wallMs)} | ${ms(s.msPerWave)} | ${base ? x2(s.msPerWave / base.msPerWave) : ''} | ${ms(s.msPerCredential)} | ${ms(s.cpuMs)} | ${mb(s.maxRssBytes)} | ${base ? x2(s.maxRssBytes / base.maxRssBytes) : ''} | ${mb(s.liveHeapAfterGcBytes)} | ${s.registeredSecrets} values |`,
+    );
+  }
+  p();
+  const last = scale.at(-1);
+  if (base && last) {
+    p(
+      `**Scale: from ${base.credentials} to ${last.credentials} credentials the wall time grows ${round(last.wallMs / base.wallMs)}x for ${round(last.waves / base.waves)}x the waves (${ms(base.msPerWave)} to ${ms(last.msPerWave)} per wave), not ${round(last.credentials / base.credentials)}x; peak memory grows ${x2(last.maxRssBytes / base.maxRssBytes)}x (${mb(base.maxRssBytes)} to ${mb(last.maxRssBytes)}).** ` +
+        `What a run keeps grows by about ${round((last.liveHeapAfterGcBytes - base.liveHeapAfterGcBytes) / Math.max(1, last.credentials - base.credentials) / 1024, 1)} KB per credential (the summaries and the secret values held for redaction, bounded at 20,000 values by lambdas/core/redact.ts).`,
+    );
+  }
+  p();
+
+  // 4 ---------------------------------------------------------------------------------------------------------------
+  p('### 4. Cost and sizing');
+  p();
+  const one = scale.find((s) => s.credentials === 1) ?? base;
+  const peakAll = Math.max(...scale.map((s) => s.maxRssBytes));
+  const rec = recommendMemoryMb(peakAll);
+  const warm: DurationModel = { wallMs: lat.medianMs, cpuMs: lat.cpuMs, initMs: 0 };
+  const cold1: DurationModel = { wallMs: one?.wallMs ?? lat.medianMs, cpuMs: one?.cpuMs ?? lat.cpuMs, initMs: cold.handler.importMs };
+  const prodFloor = productionFloorMs();
+  const overhead = lat.medianMs - lat.floorMs;
+  const prodWarm: DurationModel = { wallMs: prodFloor + overhead, cpuMs: lat.cpuMs, initMs: 0 };
+  const prodCold: DurationModel = { wallMs: prodFloor + overhead, cpuMs: one?.cpuMs ?? lat.cpuMs, initMs: cold.handler.importMs };
+  p(
+    `Peak memory of one rotation: **${mb(one?.maxRssBytes ?? 0)}** (1 credential, fresh process, handler modules loaded; ${mb(one?.rssAfterImportBytes ?? 0)} of it right after loading). ` +
+      `Largest peak in this run: ${mb(peakAll)} (${scale.find((s) => s.maxRssBytes === peakAll)?.credentials} credentials). ` +
+      `Smallest size with ${HEADROOM}x headroom over it: **${rec} MB**.`,
+  );
+  p();
+  p(
+    `Duration on Lambda = network waits + CPU time / CPU share (one vCPU at ${FULL_VCPU_MB} MB); a cold start adds the import (INIT, billed since August 2025; counted here at the same CPU share, an upper bound) and a first rotation that runs not yet optimised code. ` +
+      `Measured here: warm rotation ${ms(warm.wallMs)} with ${ms(warm.cpuMs)} CPU; first rotation in a fresh process ${ms(cold1.wallMs)} with ${ms(cold1.cpuMs)} CPU; import ${ms(cold.handler.importMs)}. ` +
+      `Production row: the same CPU with the critical path at assumed latencies (${Object.entries(CRITICAL_PATH_BY_KIND).map(([k, n]) => `${n} ${k} x ${ASSUMED_PRODUCTION_MS[k as keyof typeof ASSUMED_PRODUCTION_MS]} ms`).join(', ')} = ${ms(prodFloor)}, plus the ${ms(overhead)} measured over the floor).`,
+  );
+  p();
+  p('| memory | CPU share | bench warm | GB-s | bench cold | GB-s | production warm (assumed) | GB-s | production cold (assumed) | GB-s | USD per 1,000 production cold rotations (arm64) |');
+  p('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const mem of [128, rec, rec * 2].filter((v, i, a) => a.indexOf(v) === i)) {
+    const cells = [warm, cold1, prodWarm, prodCold].map((d) => {
+      const dur = durationOnLambdaMs(d, mem);
+      return { dur, gbs: gbSeconds(mem, dur) };
+    });
+    const fits = (one?.maxRssBytes ?? 0) < mem * MB ? '' : ' (below the peak)';
+    p(
+      `| ${mem} MB${mem === rec ? ' (recommended)' : fits} | ${x2(cpuShare(mem))} | ${cells.map((c) => `${ms(c.dur)} | ${c.gbs.toFixed(4)}`).join(' | ')} | ${(cells[3]!.gbs * ARM64_USD_PER_GB_S * 1000).toFixed(4)} |`,
+    );
+  }
+  p();
+  const prodWave = durationOnLambdaMs(prodWarm, rec);
+  const perInvocation = Math.floor((RECOMMENDED_TIMEOUT_S * 1000) / prodWave) * o.maxConcurrency;
+  p(
+    `**Recommendation for the CDK stack: memory ${rec} MB, timeout ${RECOMMENDED_TIMEOUT_S} s.** ` +
+      `Memory: ${rec} MB is the smallest size with ${HEADROOM}x headroom over every peak measured (one rotation ${mb(one?.maxRssBytes ?? 0)}, ${last?.credentials ?? ''} credentials ${mb(last?.maxRssBytes ?? 0)}); 128 MB is below the loaded code plus one rotation. ` +
+      `A larger size buys CPU (shorter cold runs) at a higher GB-s price for a function that mostly waits on the network. ` +
+      `Timeout: a healthy rotation takes about ${ms(durationOnLambdaMs(prodCold, rec))} cold at ${rec} MB with the assumed latencies, but a run must survive its retries: every HTTP call makes up to 4 attempts of 10 s with backoff (up to 5 s) or Retry-After (up to 30 s), and the test send has a 60 s overall deadline, so one credential whose token endpoint and Cloud Manager both retry can legitimately need 2 to 4 minutes; ` +
+      `${RECOMMENDED_TIMEOUT_S} s covers that, keeps a hung run's lease short (the lease lasts the remaining time plus 30 s), and lets a manual "all credentials" run rotate about ${perInvocation} credentials (${o.maxConcurrency} at a time, ${ms(prodWave)} per wave); larger fleets are rotated per credential, as the schedules do.`,
+  );
+  return out.join('\n');
+}
