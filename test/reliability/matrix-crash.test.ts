@@ -166,20 +166,21 @@ const ses: RowSpec[] = [
   },
 ];
 
-describe('fault matrix: process killed between steps, alerts that fail', () => {
-  for (const { step, redeemNext } of STEPS) {
+// Rows are independent worlds (own stand-ins, secrets and alert recipient): they run concurrently.
+describe.concurrent('fault matrix: process killed between steps, alerts that fail', () => {
+  STEPS.forEach(({ step, redeemNext }, i) => {
     it(`crash after ${step} (simulated)`, async () => {
-      expect(await runRow(sink, simulatedCrash(step, redeemNext))).toEqual([]);
+      expect(await runRow(sink, simulatedCrash(step, redeemNext), i)).toEqual([]);
     });
-  }
-  for (const { step, redeemNext } of STEPS.filter((s) => ['redeem', 'store', 'promote'].includes(s.step))) {
+  });
+  STEPS.filter((s) => ['redeem', 'store', 'promote'].includes(s.step)).forEach(({ step, redeemNext }, i) => {
     it(`SIGKILL after ${step} (real child process)`, async () => {
-      expect(await runRow(sink, realKill(step, redeemNext))).toEqual([]);
+      expect(await runRow(sink, realKill(step, redeemNext), 10 + i)).toEqual([]);
     });
-  }
-  for (const row of ses) {
+  });
+  ses.forEach((row, i) => {
     it(row.fault, async () => {
-      expect(await runRow(sink, row)).toEqual([]);
+      expect(await runRow(sink, row, 20 + i)).toEqual([]);
     });
-  }
+  });
 });

@@ -146,7 +146,7 @@ describe('TLS verification is on everywhere outside tests', () => {
       const text = readFileSync(f, 'utf8');
       for (const [what, re] of INSECURE) if (re.test(text)) findings.push(`${relative(ROOT, f)}: ${what}`);
     }
-    report.tls = { filesScanned: files.length, folders: dirs, findings };
+    report.tls = { filesScanned: files.length, folders: dirs, patterns: INSECURE.map(([what]) => what), findings };
     expect(files.length).toBeGreaterThan(20);
     expect(findings).toEqual([]);
   });

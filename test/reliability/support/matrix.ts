@@ -1,8 +1,11 @@
+import { Console } from 'node:console';
+import { Writable } from 'node:stream';
 import { secretIds } from '../../../lambdas/config/load.ts';
 import type { FailureClass, Stage } from '../../../lambdas/core/errors.ts';
 import type { Outcome, RotationSummary } from '../../../lambdas/pipeline/rotate.ts';
 import { runRotation } from '../../../lambdas/pipeline/run.ts';
 import type { WiringOptions } from '../../../lambdas/pipeline/wiring.ts';
+import { createLogger, powertoolsLog, type Log } from '../../../lambdas/report/logger.ts';
 import type { LocalEnvOptions } from '../../../demo/local-env.ts';
 import { startHarness, type Harness } from '../../support/harness.ts';
 import { checkNewestStored, checkTargets, findLeaks, secretsOf } from './invariants.ts';
@@ -71,13 +74,36 @@ function describeSummary(r: RotationSummary): string {
 }
 
 /**
+ * The real Powertools logger of the function (its JSON replacer is part of what the secret scan proves), writing into
+ * `lines` instead of the process's stdout, so that rows can run concurrently and each scans exactly its own log.
+ */
+export function capturedLog(lines: string[]): Log {
+  const logger = createLogger('token-refresher-test');
+  const sink = new Writable({
+    write(chunk: Buffer | string, _enc, done) {
+      lines.push(typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+      done();
+    },
+  });
+  // `console` is private in Logger's typings; replacing it is the one way to give the real logger another stream.
+  (logger as unknown as { console: Console }).console = new Console({ stdout: sink, stderr: sink });
+  return powertoolsLog(logger);
+}
+
+/**
  * One row of the fault matrix on the harness (moto Secrets Manager and SES, the stand-ins, the real logger): inject,
  * run, check the four invariants, take the fault away, run normally, check again, record what was seen. Returns the
  * problems; the caller asserts there are none (the row is recorded either way).
  */
-export async function runRow(sink: MatrixSink, s: RowSpec): Promise<string[]> {
+export async function runRow(sink: MatrixSink, s: RowSpec, order = 0): Promise<string[]> {
   const problems: string[] = [];
-  const h = await startHarness(typeof s.harness === 'function' ? s.harness() : s.harness);
+  const rowLogs: string[] = [];
+  const log = capturedLog(rowLogs);
+  const opts = (typeof s.harness === 'function' ? s.harness() : s.harness) ?? {};
+  // smtp-server's 100 ms early-talker pause before the greeting costs every test send; it is no part of any fault here.
+  const h = await startHarness({ ...opts, standins: { ...opts.standins, smtp: { greetingPauseMs: 0, ...opts.standins?.smtp } } });
+  // The row's own log: what the harness captures from stdout is shared by rows running at the same time.
+  h.logs = rowLogs;
   const c = h.config.credentials[0]!;
   const outputs: Record<string, string> = {};
   let observed = '';
@@ -88,7 +114,7 @@ export async function runRow(sink: MatrixSink, s: RowSpec): Promise<string[]> {
     let died = false;
     let elapsed = 0;
     for (let i = 0; i < (s.runs ?? 1); i++) {
-      const over = (await s.inject(h, i)) ?? {};
+      const over = { log, ...((await s.inject(h, i)) ?? {}) };
       const started = Date.now();
       const summary = s.run ? await s.run(h, over) : (await runRotation(h.wiring(over), {})).results[0]!;
       if (i === 0) elapsed = Date.now() - started;
@@ -137,7 +163,7 @@ export async function runRow(sink: MatrixSink, s: RowSpec): Promise<string[]> {
     // the next normal run
     await s.clear?.(h);
     const later = new Date(Date.now() + 10 * 60_000);
-    const nextOver = { ...(s.nextWiring?.(h) ?? {}), now: () => later };
+    const nextOver = { log, ...(s.nextWiring?.(h) ?? {}), now: () => later };
     const tokenCallsBefore = h.standins.entra.faults.count('token');
     const next = s.next ? await s.next(h, nextOver) : (await runRotation(h.wiring(nextOver), {})).results[0]!;
     outputs['result of the next run'] = JSON.stringify(next);
@@ -186,7 +212,7 @@ export async function runRow(sink: MatrixSink, s: RowSpec): Promise<string[]> {
   } finally {
     await h.close();
   }
-  const row: MatrixRow = { group: s.group, fault: s.fault, stage: s.stage, expected: describeExpected(s), observed, nothingLost, passed: problems.length === 0, problems };
+  const row: MatrixRow = { order, group: s.group, fault: s.fault, stage: s.stage, expected: describeExpected(s), observed, nothingLost, passed: problems.length === 0, problems };
   sink.add(row);
   return problems;
 }

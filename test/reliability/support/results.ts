@@ -10,6 +10,8 @@ import { join } from 'node:path';
 export const RESULTS_DIR = process.env.RELIABILITY_OUT ?? join(tmpdir(), 'token-refresher-reliability');
 
 export interface MatrixRow {
+  /** Position in its test file (rows may finish in any order when they run concurrently). */
+  order: number;
   /** The peer, e.g. "Entra ID". */
   group: string;
   fault: string;
@@ -45,6 +47,7 @@ export class MatrixSink {
     this.rows.push(row);
   }
   flush(): void {
+    this.rows.sort((a, b) => a.order - b.order);
     if (this.rows.length > 0) writeResult({ kind: 'matrix', name: this.name, writtenAt: new Date().toISOString(), rows: this.rows });
   }
 }
