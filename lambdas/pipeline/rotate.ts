@@ -342,8 +342,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         if (held === current.versionId) return { target: t.label, status: 'up-to-date' };
         try {
           await t.push({ refreshToken: current.record.refreshToken, clientSecret });
-          // Real Secrets Manager wants RemoveFromVersionId whenever the label is attached elsewhere.
-          await deps.store.moveStage(ids.token, label, { toVersionId: current.versionId, fromVersionId: held });
+          await recordPush(deps.store, ids.token, label, current.versionId, held);
           await step('push-target');
           deps.metrics.count(MetricName.PushSuccess, credential.id);
           return { target: t.label, status: 'pushed' };
@@ -436,6 +435,22 @@ function testSendAhead(credential: Credential, opts: RotationOptions, currentRaw
     return tokenAgeDays(current, now) >= credential.rotation.maxAgeDays;
   } catch {
     return false; // an unreadable record fails the run below
+  }
+}
+
+/**
+ * Moves a target's label onto the version it now holds. Real Secrets Manager wants RemoveFromVersionId whenever the label
+ * is attached elsewhere; if a concurrent run moved it meanwhile, look where it is now and move it from there (or stop if
+ * it is already on our version).
+ */
+async function recordPush(store: SecretStore, secretId: string, label: string, toVersionId: string, held: string | undefined): Promise<void> {
+  try {
+    await store.moveStage(secretId, label, { toVersionId, fromVersionId: held });
+  } catch (e) {
+    if (!(isRefresherError(e) && e.class === 'conflict')) throw e;
+    const now = (await store.listVersions(secretId)).find((v) => v.stages.includes(label))?.versionId;
+    if (now === toVersionId) return;
+    await store.moveStage(secretId, label, { toVersionId, fromVersionId: now });
   }
 }
 
