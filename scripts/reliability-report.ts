@@ -76,7 +76,12 @@ const files: ResultFile[] = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
   .sort()
   .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ResultFile);
-const rows: MatrixRow[] = files.filter((f) => f.kind === 'matrix').flatMap((f) => f.rows ?? []);
+const FILE_ORDER = ['entra-transport', 'entra-classes', 'smtp', 'secrets-manager', 'cloud-manager', 'crash'];
+const rank = (name: string) => (FILE_ORDER.indexOf(name) < 0 ? 99 : FILE_ORDER.indexOf(name));
+const rows: MatrixRow[] = files
+  .filter((f) => f.kind === 'matrix')
+  .sort((a, b) => rank(a.name) - rank(b.name))
+  .flatMap((f) => f.rows ?? []);
 const fig = (name: string): Record<string, unknown> | undefined => files.find((f) => f.kind === 'figures' && f.name === name)?.figures;
 
 const GROUP_ORDER = ['Entra ID', 'SMTP (Office 365)', 'Secrets Manager', 'Adobe IMS', 'Cloud Manager', 'SES (alerts)', 'Process killed'];

@@ -162,7 +162,7 @@ const ses: RowSpec[] = [
       nextRedeemed: false,
       extra: (h) => (h.metrics.sum('AlertFailure') === 2 ? [] : [`AlertFailure metric ${h.metrics.sum('AlertFailure')}, expected 2`]),
     },
-    note: 'every failed alert is counted (AlertFailure), so the CloudWatch alarm is the channel left',
+    note: 'every failed alert is logged and counted (AlertFailure); the RotationFailure alarm of the stack is the channel left',
   },
 ];
 

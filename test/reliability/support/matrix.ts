@@ -203,7 +203,7 @@ export async function runRow(sink: MatrixSink, s: RowSpec, order = 0): Promise<s
       died ? 'process died mid-run' : faulted.map(describeSummary).join(', then '),
       `${mailsAfterFault.length} alert${mailsAfterFault.length === 1 ? '' : 's'}`,
       inv1Fault.detail,
-      `next run: ${describeSummary(next)}${next.redeemed ? ' (redeemed)' : ' (no redeem)'}, ${inv2.detail}, ${mails.length} mail${mails.length === 1 ? '' : 's'} in all`,
+      `next run: ${describeSummary(next)}${s.next ? ' (after the fix)' : next.redeemed ? ' (redeemed)' : ' (no redeem)'}, ${inv2.detail}, ${mails.length} mail${mails.length === 1 ? '' : 's'} in all`,
       leaks.length ? `LEAK: ${leaks.join('; ')}` : 'no secret in any output',
     ].join('; ');
   } catch (err) {
