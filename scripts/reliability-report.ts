@@ -117,7 +117,7 @@ const passed = rows.filter((r) => r.passed).length;
 const lost = rows.filter((r) => !r.nothingLost).length;
 const load = fig('load') as (LoadFigures & { wallMs?: number; problems?: string[]; command?: string }) | undefined;
 const security = fig('security') as
-  | { redaction?: { outputsScanned: number; bytesScanned: number; secretsChecked: number; leaks: string[]; alertMails: number; emfLines: number }; tls?: { filesScanned: number; findings: string[]; folders: string[]; patterns: string[] }; lockfile?: { productionPackages: number; rangedSpecifiers: string[]; unhashed: string[]; lockfileVersion: number } }
+  | { redaction?: { outputsScanned: number; bytesScanned: number; secretsChecked: number; leaks: string[]; alertMails: number; emfLines: number }; tls?: { filesScanned: number; findings: string[]; folders: string[]; patterns: string[] }; lockfile?: { productionPackages: number; rangedSpecifiers: string[]; unhashed: string[]; lockfileVersion: number }; sdkDeadlines?: { filesScanned: number; findings: string[] } }
   | undefined;
 const sweep = fig('classification') as { codes: number; correct: number; rows: Array<{ code: string; expected: string; observed: string; errorCode: string }> } | undefined;
 const docs = fig('bad-input-documents') as { runsPerProperty: number; properties: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }> } | undefined;
@@ -291,6 +291,13 @@ if (security?.tls) {
     `  ${security.tls.findings.length ? security.tls.findings.join('; ') : 'none found'}.`,
     '  The SMTP validator pins `rejectUnauthorized: true` and only adds a CA (tests bring the stand-in\'s); an untrusted',
     '  certificate and a missing STARTTLS are matrix rows (no AUTH is sent). Configuration refuses plain-http endpoints except localhost.',
+  );
+}
+if (security?.sdkDeadlines) {
+  p(
+    `- **Deadlines of the AWS SDK clients**: every \`requestTimeout\` in the ${security.sdkDeadlines.filesScanned} files of lambdas/ comes with`,
+    `  \`throwOnRequestTimeout: true\` (${security.sdkDeadlines.findings.length ? security.sdkDeadlines.findings.join(', ') : 'no exception'}); without it @smithy/node-http-handler 4 only logs a warning and the request`,
+    '  waits on. The measured deadlines are in the table "Size limits and deadlines".',
   );
 }
 if (security?.lockfile) {

@@ -158,6 +158,21 @@ describe('TLS verification is on everywhere outside tests', () => {
   });
 });
 
+describe('every AWS SDK client of the function has a deadline that ends the request', () => {
+  it('a requestTimeout in lambdas/ always comes with throwOnRequestTimeout (else @smithy/node-http-handler 4 only warns)', () => {
+    const files = sources(join(ROOT, 'lambdas'));
+    const findings = files.flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .map((line, i) => [line, i + 1] as const)
+        .filter(([line]) => /requestTimeout\s*:/.test(line) && !/throwOnRequestTimeout\s*:\s*true/.test(line))
+        .map(([, n]) => `${relative(ROOT, f)}:${n}`),
+    );
+    report.sdkDeadlines = { filesScanned: files.length, findings };
+    expect(findings).toEqual([]);
+  });
+});
+
 describe('dependencies are pinned by the lock file', () => {
   it('every dependency has an exact version, and every installed production package an integrity hash', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
