@@ -6,7 +6,10 @@ import { isRefresherError, RefresherError } from '../lambdas/core/errors.ts';
 import { redact } from '../lambdas/core/redact.ts';
 import type { Alert, Alerter, SecretStore } from '../lambdas/core/types.ts';
 import type { RotationDeps } from '../lambdas/pipeline/rotate.ts';
-import { wire, type WiringOptions } from '../lambdas/pipeline/wiring.ts';
+import { readSecretValue, wire, type WiringOptions } from '../lambdas/pipeline/wiring.ts';
+import { certificateSecretId } from '../lambdas/refresh/client-assertion.ts';
+import { DiscoveryCache } from '../lambdas/refresh/discovery.ts';
+import { resolvedProviderFor, type OAuth2Provider, type ProviderOptions } from '../lambdas/refresh/oauth2-provider.ts';
 import type { Log } from '../lambdas/report/logger.ts';
 import { SesAlerter } from '../lambdas/report/ses-alerter.ts';
 import { FileStore } from '../lambdas/store/file-store.ts';
@@ -32,6 +35,8 @@ class TerminalAlerter implements Alerter {
 export class Context {
   #config: Config | undefined;
   #store: SecretStore | undefined;
+  /** One OpenID configuration fetch per issuer and command, as the function has one per run. */
+  readonly #discovery = new DiscoveryCache();
 
   constructor(
     readonly io: Io,
@@ -115,6 +120,28 @@ export class Context {
     const config = this.config();
     if (this.storeKind === 'secretsmanager' && config.alerts) return new SesAlerter({ from: config.alerts.from, to: config.alerts.to });
     return new TerminalAlerter(this.ui);
+  }
+
+  /**
+   * Options of every token provider the CLI builds itself, the same as the function's wiring gives: the configured
+   * deadlines, shared discovery, and for certificate credentials where the key document lives and how to read it.
+   */
+  providerOptions(c: Credential, clientSecret: string | undefined, clientSecretRef: string): ProviderOptions {
+    const config = this.config();
+    return {
+      clientSecret,
+      clientSecretRef,
+      timeoutMs: config.http.timeoutMs,
+      retries: config.http.retries,
+      discovery: this.#discovery,
+      readSecret: (id) => readSecretValue(this.store(), id),
+      certificateSecretId: c.credentialType === 'certificate' ? certificateSecretId(config, c) : undefined,
+    };
+  }
+
+  /** A provider with every endpoint known (OpenID discovery done for an `issuer`): what a sign-in needs. */
+  provider(c: Credential, clientSecret: string | undefined, clientSecretRef: string): Promise<OAuth2Provider> {
+    return resolvedProviderFor(c, this.providerOptions(c, clientSecret, clientSecretRef));
   }
 
   /** The pipeline's dependencies, wired as the function wires them, with the CLI's log, alerts and no metrics. */

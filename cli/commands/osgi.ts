@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Credential } from '../../lambdas/config/schema.ts';
-import { endpointsFor } from '../../lambdas/refresh/oauth2-provider.ts';
+import { endpointsFor, resolveEndpoints, type ProviderEndpoints } from '../../lambdas/refresh/oauth2-provider.ts';
 import { requireStr, str } from '../args.ts';
 import type { Command } from '../command.ts';
 import { Exit, usageError } from '../errors.ts';
@@ -31,9 +31,13 @@ function variableNames(c: Credential, target: string | undefined): { refreshToke
   return { refreshToken: first.refreshTokenVariable, clientSecret: first.clientSecretVariable };
 }
 
-/** The two files exactly as the AEM documentation describes them (FACTS section 1); secrets only as $[secret:...] references. */
-export function osgiFiles(c: Credential, target?: string): Record<string, Record<string, unknown>> {
-  const e = endpointsFor(c);
+/**
+ * The two files exactly as the AEM documentation describes them (FACTS section 1); secrets only as $[secret:...]
+ * references. `endpoints` default to the configured ones; for a credential known by its `issuer` pass the discovered
+ * ones (resolveEndpoints), since AEM itself does no discovery.
+ */
+export function osgiFiles(c: Credential, target?: string, endpoints: ProviderEndpoints = endpointsFor(c)): Record<string, Record<string, unknown>> {
+  const e = endpoints;
   const vars = variableNames(c, target);
   return {
     [`${OAUTH_PID}.cfg.json`]: {
@@ -77,11 +81,26 @@ ${'<validation.smtp.host>'}:587 in the environment's advanced networking.
   --out DIR        write the files into DIR (e.g. ui.config/src/main/content/jcr_root/apps/<site>/osgiconfig/config);
                    without it both are printed to stdout (with --json: one document {file: content})
   --target P/E     the target whose variable names the files use, when the targets differ
-Exit codes: 0 written, 2 usage or configuration.`,
+A credential known only by its "issuer" gets the endpoints its OpenID configuration names (fetched now). For a
+certificate credential a warning says that AEM still needs a client secret in the client-secret variable.
+Exit codes: 0 written, 1 the OpenID configuration could not be read, 2 usage or configuration.`,
 
   async run(ctx) {
     const c = ctx.credential(requireStr(ctx.values, 'credential', 'the credential to write the files for'));
-    const files = osgiFiles(c, str(ctx.values, 'target'));
+    const target = str(ctx.values, 'target');
+    const vars = variableNames(c, target);
+    const http = ctx.config().http;
+    // AEM needs literal URLs: endpoints that only the issuer's OpenID configuration knows are fetched now.
+    const endpoints = c.issuer ? await resolveEndpoints(c, { timeoutMs: http.timeoutMs, retries: http.retries, stage: 'regenerate' }, ['token', 'authorize']) : endpointsFor(c);
+    if (c.issuer) ctx.ui.progress('info', `endpoints from the OpenID configuration of ${c.issuer}`);
+    const files = osgiFiles(c, target, endpoints);
+    if (c.credentialType === 'certificate') {
+      // AEM's OAuthConfigurationProviderImpl knows only clientSecret: the certificate serves token-refresher alone.
+      ctx.ui.progress(
+        'warn',
+        `credential ${c.id} signs in with a certificate, but AEM redeems its refresh token with a client secret: ${vars.clientSecret} must hold a client secret of app ${c.clientId} (\`token-refresher client-secret --credential ${c.id}\`, with pushClientSecret or set in Cloud Manager)`,
+      );
+    }
     const out = str(ctx.values, 'out');
     if (out) {
       const dir = resolve(ctx.io.cwd, out);

@@ -1,7 +1,7 @@
 import { secretIds } from '../../lambdas/config/load.ts';
 import type { Credential } from '../../lambdas/config/schema.ts';
 import { rotateCredential, type Step } from '../../lambdas/pipeline/rotate.ts';
-import { providerFor } from '../../lambdas/refresh/oauth2-provider.ts';
+import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
 import type { TokenProvider, TokenSet } from '../../lambdas/core/types.ts';
 import { parseState } from '../../lambdas/store/records.ts';
 import { bool, intOption, requireStr } from '../args.ts';
@@ -47,9 +47,12 @@ printed, and opened in a browser when one is available.
   --no-browser     print the URL only; open it on any machine, sign in, then paste the address the browser was sent to
                    (http://localhost:PORT/?code=...; the page itself will not load) and press Enter
   --device-code    device-code flow instead: open the shown address anywhere and enter the code (the app must allow
-                   public client flows)
+                   public client flows; not for Google, which refuses the Gmail scope on that flow: use --no-browser)
   --port N         loopback port (default: a free one)
   --timeout SEC    how long to wait for the sign-in (default ${DEFAULT_TIMEOUT_SEC})
+
+Endpoints of a provider known by its "issuer" come from its OpenID configuration. A certificate credential
+(credentialType "certificate") redeems the code with a client assertion and needs no client secret here; AEM still does.
 
 Refused, with nothing stored: a cancelled sign-in (access_denied), a redirect whose state differs, a timeout, a sign-in
 as another account than the mailbox, a response without a refresh token.
@@ -65,6 +68,15 @@ the credential's lease.`,
     const port = intOption(ctx.values, 'port', 0, 0, 65_535);
     const useDeviceCode = bool(ctx.values, 'device-code');
     if (useDeviceCode && bool(ctx.values, 'no-browser')) throw new CliError('--device-code and --no-browser exclude each other', Exit.usage);
+    if (useDeviceCode && credential.provider === 'google') {
+      // Google's device flow serves "limited input devices" and refuses https://mail.google.com/ (invalid_scope).
+      throw new CliError(
+        `Google does not allow the Gmail scope (https://mail.google.com/) on its device-code flow, so credential ${id} cannot sign in with --device-code`,
+        Exit.usage,
+        `Use the browser flow: \`token-refresher regenerate --credential ${id}\`, or on a machine without a browser \`token-refresher regenerate --credential ${id} --no-browser\` (open the address anywhere, then paste the address the browser was sent to).`,
+        'DEVICE_CODE_NOT_SUPPORTED',
+      );
+    }
 
     const ids = secretIds(config, credential);
     const store = ctx.store();
@@ -80,7 +92,8 @@ the credential's lease.`,
       );
     }
     const clientSecret = clientSecretValue(secretRaw?.value);
-    if (clientSecret === undefined && credential.provider !== 'oauth2') {
+    const certificate = credential.credentialType === 'certificate';
+    if (clientSecret === undefined && credential.provider !== 'oauth2' && !certificate) {
       throw new CliError(
         `${ids.clientSecret} holds no client secret, so the new token could neither be redeemed nor rotated later`,
         Exit.usage,
@@ -88,10 +101,14 @@ the credential's lease.`,
         'CLIENT_SECRET_MISSING',
       );
     }
-    const provider = providerFor(
-      { ...credential, scopes: signInScopes(credential) },
-      { clientSecret, clientSecretRef: ids.clientSecret, timeoutMs: config.http.timeoutMs, retries: config.http.retries },
-    );
+    if (clientSecret === undefined && certificate) {
+      ui.progress(
+        'warn',
+        `${ids.clientSecret} holds no client secret: token-refresher signs in with the certificate (${certificateSecretId(config, credential)}), but AEM redeems the token with a client secret (SECRET_SMTP_OAUTH_CLIENT_SECRET); store one with \`token-refresher client-secret --credential ${id}\``,
+      );
+    }
+    // Discovery (an `issuer`) runs here, before anything else: an unreachable provider fails before the sign-in.
+    const provider = await ctx.provider({ ...credential, scopes: signInScopes(credential) }, clientSecret, ids.clientSecret);
 
     const tokens = useDeviceCode ? await deviceCodeSignIn(ctx, provider, credential) : await browserSignIn(ctx, provider, credential, { port, timeoutSec });
     const account = checkTokens(tokens, credential);
