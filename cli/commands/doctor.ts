@@ -7,6 +7,7 @@ import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
 import { readSecretValue } from '../../lambdas/pipeline/wiring.ts';
 import { connectCloudManager, DEFAULT_MAX_SECRET_LENGTH, targetLabel, type CloudManagerConnection } from '../../lambdas/push/cloud-manager-target.ts';
 import { trimSlash } from '../../lambdas/push/common.ts';
+import { fetchDiscovery, type DiscoveredEndpoints } from '../../lambdas/refresh/discovery.ts';
 import { endpointsFor } from '../../lambdas/refresh/oauth2-provider.ts';
 import { parseState, parseTokenRecord, type TokenRecord } from '../../lambdas/store/records.ts';
 import { validatorFor } from '../../lambdas/validate/smtp-validator.ts';
@@ -15,6 +16,7 @@ import type { Command } from '../command.ts';
 import { clientSecretValue } from '../../lambdas/store/records.ts';
 import type { Context } from '../context.ts';
 import { Exit, exitCodeForClass, worstExit, type ExitCode } from '../errors.ts';
+import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, readCertificate, WARN_DAYS, type SecretExpiryInfo } from '../expiry.ts';
 
 export type FindingStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -64,7 +66,7 @@ function configChecks(f: Findings, c: Credential): void {
 }
 
 /** TCP reachability of every host:port the pipeline talks to (each once). */
-async function reachability(f: Findings, config: Config, credentials: Credential[], timeoutMs: number): Promise<void> {
+async function reachability(f: Findings, config: Config, credentials: Credential[], timeoutMs: number, tokenUrls: ReadonlyMap<string, string | undefined>): Promise<void> {
   const endpoints = new Map<string, string>();
   const addUrl = (what: string, url: string | undefined) => {
     if (!url) return;
@@ -73,7 +75,8 @@ async function reachability(f: Findings, config: Config, credentials: Credential
     if (!endpoints.has(key)) endpoints.set(key, what);
   };
   for (const c of credentials) {
-    addUrl(`token endpoint (${c.id})`, endpointsFor(c).token);
+    // An issuer-only credential's token endpoint is the discovered one (none when discovery failed: reported there).
+    addUrl(`token endpoint (${c.id})`, tokenUrls.get(c.id));
     const smtp = c.validation.smtp;
     const key = `${smtp.host}:${smtp.port}`;
     if (!endpoints.has(key)) endpoints.set(key, `SMTP (${c.id})`);
@@ -107,6 +110,75 @@ async function reachability(f: Findings, config: Config, credentials: Credential
       );
     }),
   );
+}
+
+/**
+ * The token endpoint authentication the credential asks for explicitly, as OpenID discovery names the methods; undefined
+ * for the default (client_secret_post, or none for a public client), which a provider need not list.
+ */
+function explicitAuthMethod(c: Credential): string | undefined {
+  if (c.credentialType === 'certificate') return 'private_key_jwt';
+  return c.tokenEndpointAuthMethod;
+}
+
+/**
+ * OpenID discovery of a credential with an `issuer`, fetched fresh (not the run's cache): the document is reachable,
+ * describes the configured issuer, and names the endpoints the credential does not configure itself.
+ */
+async function discovery(config: Config, c: Credential): Promise<{ finding: Finding; discovered?: DiscoveredEndpoints }> {
+  const issuer = c.issuer as string;
+  try {
+    const d = await fetchDiscovery(issuer, { remote: c.provider === 'microsoft' ? 'entra' : c.provider, stage: 'regenerate', timeoutMs: config.http.timeoutMs, retries: 0, credentialId: c.id });
+    const message = `${issuer} publishes its OpenID configuration and names itself as issuer; token endpoint ${c.endpoints.token ?? d.token}`;
+    const method = explicitAuthMethod(c);
+    if (method && d.authMethods && !d.authMethods.includes(method)) {
+      return {
+        discovered: d,
+        finding: { subject: c.id, check: 'discovery', status: 'warn', message: `${message}; but it lists only ${d.authMethods.join(', ')} as token endpoint authentication, not ${method}`, fix: c.credentialType === 'certificate' ? 'Check that the provider accepts private_key_jwt client assertions for this client.' : `Set tokenEndpointAuthMethod to one of: ${d.authMethods.join(', ')}.` },
+      };
+    }
+    if (!c.endpoints.authorize && !d.authorize) {
+      return { discovered: d, finding: { subject: c.id, check: 'discovery', status: 'warn', message: `${message}; no authorization endpoint`, fix: 'regenerate needs one: set endpoints.authorize, or sign in with --device-code.' } };
+    }
+    return { discovered: d, finding: { subject: c.id, check: 'discovery', status: 'ok', message } };
+  } catch (e) {
+    const err = asRefresherError(e, c.provider === 'microsoft' ? 'entra' : c.provider);
+    return { finding: { subject: c.id, check: 'discovery', status: 'fail', message: `${err.code}: ${err.message}`, fix: err.fix, class: err.class } };
+  }
+}
+
+/** The client secret's expiry date: a reminder of work ahead, a failure once past. */
+function expiryFinding(subject: string, e: SecretExpiryInfo | undefined, fix: string, none: Finding | undefined, field = 'clientSecretExpiresAt'): Finding | undefined {
+  if (!e) return none;
+  const when = describeExpiry(e.expiresAt, e.daysLeft);
+  const from = e.source === 'secret' ? 'date stored with the secret' : field;
+  if (e.daysLeft <= 0) return { subject, check: 'client secret expiry', status: 'fail', class: 'configuration', message: `expired on ${when} (${from})`, fix };
+  if (e.warn) return { subject, check: 'client secret expiry', status: 'warn', message: `expires ${when}, under ${WARN_DAYS} days (${from})`, fix };
+  return { subject, check: 'client secret expiry', status: 'ok', message: `expires ${when} (${from})` };
+}
+
+/** The key document of a certificate credential: readable, RSA, matching its certificate, its days left. */
+async function certificateCheck(ctx: Context, f: Findings, config: Config, c: Credential): Promise<boolean> {
+  try {
+    const info = await readCertificate(config, ctx.store(), c, ctx.io.now());
+    const dates = info.notAfter && info.daysLeft !== undefined ? `certificate expires ${describeExpiry(info.notAfter, info.daysLeft)}` : undefined;
+    if (info.error) {
+      f.add({ subject: c.id, check: 'certificate', status: 'fail', class: 'configuration', message: `${info.error.code}: ${info.error.message}${dates && info.error.code !== 'CERTIFICATE_EXPIRED' ? ` (${dates})` : ''}`, fix: info.error.fix });
+      return false;
+    }
+    const what = [`RSA ${info.bits ?? '?'}-bit key in ${info.secretId}`, info.certificateChecked ? 'matches its certificate' : 'only a thumbprint stored: not checked against a certificate, expiry unknown'];
+    if (dates) what.push(dates);
+    if (info.thumbprint) what.push(`SHA-1 thumbprint ${info.thumbprint} (must be listed on app ${c.clientId} under Certificates & secrets)`);
+    f.add(
+      info.warn
+        ? { subject: c.id, check: 'certificate', status: 'warn', message: `${what.join('; ')}: under ${WARN_DAYS} days`, fix: `Create a new certificate, upload it to app ${c.clientId} (Certificates & secrets > Certificates) and store its key: \`token-refresher client-secret --credential ${c.id} --certificate --from-file FILE\`.` }
+        : { subject: c.id, check: 'certificate', status: info.certificateChecked ? 'ok' : 'warn', message: what.join('; '), fix: info.certificateChecked ? undefined : 'Store the certificate with the key, so the key is checked against it and its expiry is watched.' },
+    );
+    return true;
+  } catch (e) {
+    f.fromError(c.id, 'certificate', e, 'secretsmanager');
+    return false;
+  }
 }
 
 /**
@@ -263,7 +335,13 @@ export const doctorCommand: Command = {
 
 Checks, each reported ok / warn / fail with what to do:
   configuration    the document, scopes, tenant, targets
-  store            a current refresh token, the client secret, the Adobe secret; the last run's failure
+  discovery        for an "issuer": its OpenID configuration is reachable, names that issuer, gives the endpoints
+  certificate      for credentialType "certificate": the key document is readable, an RSA key >= 2048 bits that
+                   matches its certificate, not expired (warned under ${WARN_DAYS} days), with the thumbprint the header needs
+  store            a current refresh token, the client secret (a warning for certificate credentials: AEM still
+                   needs it), the Adobe secret; the last run's failure
+  expiry           days left of the client secrets (clientSecretExpiresAt or the date stored with the secret,
+                   adobe.clientSecretExpiresAt): warned under ${WARN_DAYS} days, failed once past
   network          a TCP connection to every token endpoint, SMTP host, IMS and Cloud Manager
   token endpoint   and SMTP AUTH for the mailbox (AUTH only, no mail is sent):
                    with the stored access token while it is valid (nothing changes). Otherwise the refresh token is
@@ -287,10 +365,16 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
     const credentials = id ? [ctx.credential(id)] : config.credentials;
     const store = ctx.store();
     const lengths = new Map<string, { token?: number; secret?: number }>();
-    await reachability(f, config, credentials, Math.min(config.http.timeoutMs, 5_000));
+    const discovered = new Map(await Promise.all(credentials.filter((c) => c.issuer).map(async (c) => [c.id, await discovery(config, c)] as const)));
+    const tokenUrls = new Map(credentials.map((c) => [c.id, c.endpoints.token ?? (c.issuer ? discovered.get(c.id)?.discovered?.token : endpointsFor(c).token)]));
+    await reachability(f, config, credentials, Math.min(config.http.timeoutMs, 5_000), tokenUrls);
 
     for (const c of credentials) {
       configChecks(f, c);
+      const found = discovered.get(c.id);
+      if (found) f.add(found.finding);
+      const certificate = c.credentialType === 'certificate';
+      const certificateOk = certificate ? await certificateCheck(ctx, f, config, c) : true;
       const ids = secretIds(config, c);
       let record: TokenRecord | undefined;
       let secret: string | undefined;
@@ -310,8 +394,25 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
         f.add(
           secret
             ? { subject: c.id, check: 'client secret', status: 'ok', message: `stored in ${ids.clientSecret}` }
-            : { subject: c.id, check: 'client secret', status: c.provider === 'oauth2' ? 'warn' : 'fail', message: `${ids.clientSecret} holds no client secret`, fix: `Run \`token-refresher client-secret --credential ${c.id}\`.` },
+            : certificate
+              ? {
+                  subject: c.id,
+                  check: 'client secret',
+                  status: 'warn',
+                  message: `${ids.clientSecret} holds no client secret: token-refresher signs in with the certificate, but AEM redeems its refresh token with a client secret (SECRET_SMTP_OAUTH_CLIENT_SECRET)`,
+                  fix: `Add a client secret to app ${c.clientId} for AEM and store it: \`token-refresher client-secret --credential ${c.id}\` (delivered to targets with pushClientSecret), or set the Cloud Manager variable yourself.`,
+                }
+              : { subject: c.id, check: 'client secret', status: c.provider === 'oauth2' ? 'warn' : 'fail', message: `${ids.clientSecret} holds no client secret`, fix: `Run \`token-refresher client-secret --credential ${c.id}\`.` },
         );
+        const expiry = expiryFinding(
+          c.id,
+          clientSecretExpiry(c, sec?.value, ctx.io.now()),
+          `Add a new client secret to app ${c.clientId} at the provider, then \`token-refresher client-secret --credential ${c.id} --expires DATE${c.targets.some((t) => t.pushClientSecret) ? ' --push' : ''}\`; AEM needs it too (SECRET_SMTP_OAUTH_CLIENT_SECRET).`,
+          secret && c.provider !== 'google'
+            ? { subject: c.id, check: 'client secret expiry', status: 'skip', message: 'no expiry date recorded, so no reminder comes before it expires (Entra ID secrets last at most 24 months)', fix: `Set clientSecretExpiresAt of credential ${c.id}, or store the secret again with \`token-refresher client-secret --credential ${c.id} --expires DATE\`.` }
+            : undefined,
+        );
+        if (expiry) f.add(expiry);
         const state = parseState(st?.value);
         if (state.failure) {
           const fl = state.failure;
@@ -323,13 +424,23 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
         f.fromError(c.id, 'store', e, 'secretsmanager');
         continue;
       }
-      if (record && (secret || c.provider === 'oauth2')) await tokenAndSmtp(ctx, f, c, record, bool(ctx.values, 'no-redeem'));
-      else f.add({ subject: c.id, check: 'SMTP AUTH', status: 'skip', message: 'not checked: a refresh token and the client secret are needed first' });
+      if (found && !found.discovered) f.add({ subject: c.id, check: 'SMTP AUTH', status: 'skip', message: 'not checked: the token endpoint comes from discovery, which failed' });
+      else if (!certificateOk) f.add({ subject: c.id, check: 'SMTP AUTH', status: 'skip', message: 'not checked: a usable certificate key document is needed first' });
+      else if (record && (secret || c.provider === 'oauth2' || certificate)) await tokenAndSmtp(ctx, f, c, record, bool(ctx.values, 'no-redeem'));
+      else f.add({ subject: c.id, check: 'SMTP AUTH', status: 'skip', message: `not checked: a refresh token${certificate || c.provider === 'oauth2' ? '' : ' and the client secret'} are needed first` });
     }
     if (config.adobe && credentials.some((c) => c.targets.length > 0)) {
       try {
         const v = await store.getValue(adobeSecretId(config), 'AWSCURRENT');
         if (!v) f.add({ subject: 'Adobe IMS', check: 'client secret', status: 'fail', message: `${adobeSecretId(config)} holds no value`, fix: 'Run `token-refresher client-secret --adobe`.' });
+        const expiry = expiryFinding(
+          'Adobe IMS',
+          adobeSecretExpiry(config, ctx.io.now()),
+          'Generate a new client secret in the Adobe Developer Console (OAuth Server-to-Server), store it with `token-refresher client-secret --adobe` and update adobe.clientSecretExpiresAt.',
+          undefined,
+          'adobe.clientSecretExpiresAt',
+        );
+        if (expiry) f.add(expiry);
       } catch (e) {
         f.fromError('Adobe IMS', 'client secret', e, 'secretsmanager');
       }

@@ -4,10 +4,12 @@ import { isRefresherError } from '../../lambdas/core/errors.ts';
 import type { SecretStore } from '../../lambdas/core/types.ts';
 import { pushedLabel } from '../../lambdas/pipeline/rotate.ts';
 import { targetKey, targetLabel } from '../../lambdas/push/cloud-manager-target.ts';
-import { parseState, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
+import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
+import { clientSecretValue, parseState, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
 import { str } from '../args.ts';
 import type { Command } from '../command.ts';
 import { Exit } from '../errors.ts';
+import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, readCertificate, WARN_DAYS, type CertificateInfo, type SecretExpiryInfo } from '../expiry.ts';
 import { nextRun } from '../schedule.ts';
 import type { Ui } from '../ui.ts';
 
@@ -46,6 +48,10 @@ export interface CredentialStatus {
   lastValidation?: CredentialState['lastValidation'];
   failure?: { class: string; code: string; stage: string; since: string; runs: number; message?: string; fix?: string };
   lease?: { runId: string; until: string };
+  /** The app's client secret: stored or not, and when it expires if the configuration or the secret says. */
+  clientSecret?: { stored: boolean; expiry?: SecretExpiryInfo };
+  /** credentialType "certificate": the key document's certificate and its days left. */
+  certificate?: CertificateInfo;
   targets: TargetStatus[];
   nextRun: { at?: string; schedule: string };
   error?: { code: string; message: string; fix: string };
@@ -55,11 +61,12 @@ const round = (n: number) => Math.round(n * 10) / 10;
 
 export async function credentialStatus(config: Config, store: SecretStore, c: Credential, now: Date): Promise<CredentialStatus> {
   const ids = secretIds(config, c);
-  const [versions, current, pendingRaw, stateRaw] = await Promise.all([
+  const [versions, current, pendingRaw, stateRaw, secretRaw] = await Promise.all([
     store.listVersions(ids.token),
     store.getValue(ids.token, 'AWSCURRENT'),
     store.getValue(ids.token, 'AWSPENDING'),
     store.getValue(ids.state, 'AWSCURRENT'),
+    store.getValue(ids.clientSecret, 'AWSCURRENT'),
   ]);
   const state = parseState(stateRaw?.value);
   const record = current ? parseTokenRecord(current.value, ids.token) : undefined;
@@ -96,6 +103,16 @@ export async function credentialStatus(config: Config, store: SecretStore, c: Cr
     out.failure = { class: f.class, code: f.code, stage: f.stage, since: f.since, runs: f.runs, message: f.message, fix: f.fix };
   }
   if (state.lease && Date.parse(state.lease.until) > now.getTime()) out.lease = state.lease;
+  out.clientSecret = { stored: clientSecretValue(secretRaw?.value) !== undefined, expiry: clientSecretExpiry(c, secretRaw?.value, now) };
+  if (c.credentialType === 'certificate') {
+    try {
+      out.certificate = await readCertificate(config, store, c, now);
+    } catch (e) {
+      // The key's secret unreadable (permissions): shown on its row, the rest of the status stands.
+      if (!isRefresherError(e)) throw e;
+      out.certificate = { secretId: certificateSecretId(config, c), stored: false, error: { code: e.code, message: e.message, fix: e.fix } };
+    }
+  }
 
   // Which version each target holds is the staging label the push moved onto it; its record says when it was obtained.
   out.targets = await Promise.all(
@@ -129,8 +146,44 @@ function stamp(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 }
 
+/** Days left, yellow under WARN_DAYS, red under 3 days or once past. */
+function daysText(ui: Ui, iso: string, days: number): string {
+  const text = describeExpiry(iso, days);
+  if (days < 3) return ui.c('red', days <= 0 ? `EXPIRED ${text}` : text);
+  return days < WARN_DAYS ? ui.c('yellow', text) : text;
+}
+
+function printSecrets(ui: Ui, s: CredentialStatus, row: (k: string, v: string) => void): void {
+  const cs = s.clientSecret;
+  if (cs) {
+    const e = cs.expiry;
+    const where = e ? `expires ${daysText(ui, e.expiresAt, e.daysLeft)}${e.source === 'secret' ? ' (date stored with the secret)' : ''}` : 'no expiry date recorded';
+    const certificate = s.certificate !== undefined;
+    row(
+      'client secret',
+      cs.stored
+        ? `stored, ${where}${e?.warn ? `: replace it (\`token-refresher client-secret --credential ${s.credential}\`)` : ''}`
+        : certificate
+          ? `${ui.c('yellow', 'none stored')}: token-refresher uses the certificate, but AEM needs a client secret (SECRET_SMTP_OAUTH_CLIENT_SECRET)${e ? `; ${where}` : ''}`
+          : s.provider === 'oauth2'
+            ? 'none stored (a public client)'
+            : `${ui.c('red', 'none stored')}: run \`token-refresher client-secret --credential ${s.credential}\``,
+    );
+  }
+  const cert = s.certificate;
+  if (cert) {
+    const dates = cert.notAfter && cert.daysLeft !== undefined ? `expires ${daysText(ui, cert.notAfter, cert.daysLeft)}` : 'expiry unknown (only a thumbprint stored)';
+    if (cert.error) {
+      row('certificate', `${ui.c('red', cert.error.code)}: ${cert.error.message}${cert.notAfter ? ` (${dates})` : ''}`);
+      row('what to do', cert.error.fix);
+    } else {
+      row('certificate', `${dates}${cert.thumbprint ? `, SHA-1 thumbprint ${cert.thumbprint}` : ''}${cert.warn ? ': upload a new certificate to the app and store its key' : ''}`);
+    }
+  }
+}
+
 function printStatus(ui: Ui, s: CredentialStatus, now: Date): void {
-  const row = (k: string, v: string) => ui.out(`  ${k.padEnd(12)} ${v}`);
+  const row = (k: string, v: string) => ui.out(`  ${k.padEnd(13)} ${v}`);
   ui.out(`${ui.c('bold', s.credential)}  (${s.provider}, ${s.mailbox})`);
   if (s.error) {
     row('error', `${ui.c('red', s.error.code)}: ${s.error.message}`);
@@ -164,6 +217,7 @@ function printStatus(ui: Ui, s: CredentialStatus, now: Date): void {
     if (f.fix) row('what to do', f.fix);
   } else row('failure', 'none');
   if (s.lease) row('running', `run ${s.lease.runId} holds the lease until ${s.lease.until}`);
+  printSecrets(ui, s, row);
   for (const target of s.targets) {
     const text =
       target.state === 'current'
@@ -185,6 +239,10 @@ export const statusCommand: Command = {
 
 Reads the store only (changes nothing, calls no remote). Per credential:
   token        age of the current refresh token and days left before the provider's limit (Microsoft: 90 days)
+  client secret  stored or not, and its days left (clientSecretExpiresAt, or the date stored with it by
+               \`client-secret --expires\`); flagged under ${WARN_DAYS} days
+  certificate  credentialType "certificate": the key document's certificate, its days left (flagged under ${WARN_DAYS})
+               and SHA-1 thumbprint, or why the function cannot use it
   validation   the last test send or SMTP AUTH and its reply
   failure      the failure the last runs ended with, its class (who must act) and what to do
   target       which token each Cloud Manager target holds and since when; STALE when it is not the current one
@@ -217,12 +275,19 @@ Exit codes: 0 read, 1 the store could not be read, 2 usage or configuration.`,
         }
       }),
     );
-    if (ctx.ui.json) ctx.ui.emit({ at: now.toISOString(), credentials: all });
-    else
+    const adobe = adobeSecretExpiry(config, now);
+    if (ctx.ui.json) ctx.ui.emit({ at: now.toISOString(), credentials: all, ...(adobe ? { adobe: { clientSecret: { expiry: adobe } } } : {}) });
+    else {
       all.forEach((s, i) => {
         if (i > 0) ctx.ui.out();
         printStatus(ctx.ui, s, now);
       });
+      if (adobe) {
+        ctx.ui.out();
+        ctx.ui.out(`${ctx.ui.c('bold', 'Adobe')}  (OAuth Server-to-Server, Cloud Manager)`);
+        ctx.ui.out(`  ${'client secret'.padEnd(13)} expires ${daysText(ctx.ui, adobe.expiresAt, adobe.daysLeft)}${adobe.warn ? ': replace it (`token-refresher client-secret --adobe`)' : ''}`);
+      }
+    }
     return failed ? Exit.failure : Exit.ok;
   },
 };
