@@ -6,10 +6,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { secretIds } from '../../lambdas/config/load.ts';
+import { parseConfig, secretIds } from '../../lambdas/config/load.ts';
+import type { Config, Credential } from '../../lambdas/config/schema.ts';
 import { FileStore } from '../../lambdas/store/file-store.ts';
 import { startLocalEnv, type LocalEnv, type LocalEnvOptions } from '../../demo/local-env.ts';
-import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
+import { DEFAULT_CLIENT_SECRET, testClientCertificate } from '../../standins/entra.ts';
+import type { AllStandins } from '../../standins/index.ts';
 import { main } from '../../cli/main.ts';
 import type { Io } from '../../cli/io.ts';
 
@@ -66,13 +68,29 @@ export interface CliEnv extends LocalEnv {
   outputs: string[];
 }
 
-export async function startCliEnv(opts: Partial<LocalEnvOptions> = {}): Promise<CliEnv> {
+/** Changes to a credential once the stand-ins are up (their URLs are known only then), e.g. another vendor's endpoints. */
+export type CredentialPatch = (c: Credential, i: number, standins: AllStandins) => Record<string, unknown>;
+
+export interface CliEnvOptions extends Partial<LocalEnvOptions> {
+  patch?: CredentialPatch;
+}
+
+/** The PEM body lines of a private key: what a leak would show even with the armour lines stripped. */
+export function keyLines(pem: string): string[] {
+  return pem.split('\n').filter((l) => l.length >= 40 && !l.startsWith('-----'));
+}
+
+export async function startCliEnv(opts: CliEnvOptions = {}): Promise<CliEnv> {
+  const { patch, ...localOpts } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'tr-cli-'));
   const storeDir = join(dir, 'store');
   const store = new FileStore(storeDir);
-  const env = await startLocalEnv({ store, ...opts });
+  const env = await startLocalEnv({ store, ...localOpts });
+  const config: Config = patch
+    ? parseConfig({ ...env.config, credentials: env.config.credentials.map((c, i) => ({ ...c, ...patch(c, i, env.standins) })) }, 'test configuration')
+    : env.config;
   const configFile = join(dir, 'config.json');
-  writeFileSync(configFile, JSON.stringify(env.config, null, 2));
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
   const caFile = join(dir, 'smtp-ca.pem');
   writeFileSync(caFile, env.smtpCa);
   const outputs: string[] = [];
@@ -100,9 +118,13 @@ export async function startCliEnv(opts: Partial<LocalEnvOptions> = {}): Promise<
 
   const secrets = (): string[] => {
     const out = new Set<string>([DEFAULT_CLIENT_SECRET, env.standins.ims.clientSecret, ...env.standins.entra.issuedRefreshTokens()]);
-    for (const r of env.standins.entra.requests) {
+    // The test certificates' private keys (certificate credentials) and the other provider's tokens and secret.
+    for (const name of ['app', 'other'] as const) for (const l of keyLines(testClientCertificate(name).privateKey)) out.add(l);
+    const oauth2 = env.standins.oauth2;
+    if (oauth2) for (const v of [oauth2.clientSecret, ...oauth2.issuedRefreshTokens(), ...oauth2.issuedAccessTokens()]) out.add(v);
+    for (const r of [...env.standins.entra.requests, ...(oauth2?.requests ?? [])]) {
       const form = new URLSearchParams(r.body);
-      for (const k of ['code', 'code_verifier', 'refresh_token', 'client_secret', 'device_code']) {
+      for (const k of ['code', 'code_verifier', 'refresh_token', 'client_secret', 'device_code', 'client_assertion']) {
         const v = form.get(k);
         if (v) out.add(v);
       }
@@ -118,9 +140,10 @@ export async function startCliEnv(opts: Partial<LocalEnvOptions> = {}): Promise<
       for (const v of Object.values(doc.versions)) {
         out.add(v.value);
         try {
-          const rec = JSON.parse(v.value) as { accessToken?: string; refreshToken?: string };
+          const rec = JSON.parse(v.value) as { accessToken?: string; refreshToken?: string; clientSecret?: string };
           if (rec.accessToken) out.add(rec.accessToken);
           if (rec.refreshToken) out.add(rec.refreshToken);
+          if (rec.clientSecret) out.add(rec.clientSecret);
         } catch {
           // a bare value (client secret)
         }
@@ -130,9 +153,9 @@ export async function startCliEnv(opts: Partial<LocalEnvOptions> = {}): Promise<
   };
 
   const snapshot = async (credentialId = env.config.credentials[0]?.id ?? ''): Promise<string> => {
-    const c = env.config.credentials.find((x) => x.id === credentialId);
+    const c = config.credentials.find((x) => x.id === credentialId);
     if (!c) throw new Error(`no credential ${credentialId}`);
-    const ids = secretIds(env.config, c);
+    const ids = secretIds(config, c);
     const versions = await Promise.all([ids.token, ids.state, ids.clientSecret].map(async (id) => [id, (await store.listVersions(id)).map((v) => ({ id: v.versionId, stages: [...v.stages].sort() }))]));
     const cm = c.targets.map((t) => env.standins.cloudManager.variables(t.programId, t.environmentId).map((v) => `${v.name}=${v.value.length}:${v.value.slice(-12)}`));
     return JSON.stringify({ versions, cm, patches: env.standins.cloudManager.patchCount });
@@ -140,6 +163,7 @@ export async function startCliEnv(opts: Partial<LocalEnvOptions> = {}): Promise<
 
   return {
     ...env,
+    config,
     dir,
     storeDir,
     configFile,
