@@ -6,6 +6,8 @@ import { median } from './stats.ts';
 
 export interface ImportSample {
   importMs: number;
+  /** CPU time of the process during the import (all its threads): steadier than wall time on a busy machine. */
+  importCpuMs: number;
   rssBytes: number;
 }
 
@@ -17,6 +19,7 @@ export interface ColdStartSide {
   flags: string[];
   importMs: number;
   importMsMin: number;
+  importCpuMs: number;
   /** Resident memory right after the import. */
   rssBytes: number;
 }
@@ -29,6 +32,7 @@ export interface ColdStartResult {
   variants: ColdStartSide[];
   sizeRatio: number;
   importRatio: number;
+  importCpuRatio: number;
   /** The handler bundle's bytes by package, largest first. */
   packages: Array<{ name: string; bytes: number }>;
 }
@@ -39,8 +43,8 @@ export interface ColdStartResult {
  */
 async function importOnce(file: string, flags: string[]): Promise<ImportSample> {
   const code =
-    `const t0 = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); const t1 = performance.now();` +
-    ' process.stdout.write(JSON.stringify({ importMs: t1 - t0, rssBytes: process.memoryUsage().rss }));';
+    `const c0 = process.cpuUsage(); const t0 = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); const t1 = performance.now(); const c = process.cpuUsage(c0);` +
+    ' process.stdout.write(JSON.stringify({ importMs: t1 - t0, importCpuMs: (c.user + c.system) / 1000, rssBytes: process.memoryUsage().rss }));';
   const out = await spawnNode([...flags, '--input-type=module', '-e', code], {
     env: { POWERTOOLS_SERVICE_NAME: 'token-refresher', POWERTOOLS_METRICS_NAMESPACE: 'TokenRefresher', TOKEN_REFRESHER_CONFIG_FILE: 'config.json' },
     timeoutMs: 60_000,
@@ -80,6 +84,7 @@ export async function benchColdStart(o: { workDir: string; spawns: number }): Pr
     flags: p.flags,
     importMs: median(samples[k]!.map((s) => s.importMs)),
     importMsMin: Math.min(...samples[k]!.map((s) => s.importMs)),
+    importCpuMs: median(samples[k]!.map((s) => s.importCpuMs)),
     rssBytes: median(samples[k]!.map((s) => s.rssBytes)),
   }));
   const [handler, minimal, ...variants] = sides as [ColdStartSide, ColdStartSide, ...ColdStartSide[]];
@@ -90,6 +95,7 @@ export async function benchColdStart(o: { workDir: string; spawns: number }): Pr
     variants,
     sizeRatio: handler.bytes / minimal.bytes,
     importRatio: handler.importMs / minimal.importMs,
+    importCpuRatio: handler.importCpuMs / minimal.importCpuMs,
     packages: bytesByPackage(handlerBundle.metafile),
   };
 }

@@ -1,5 +1,6 @@
 import { runRotationChild } from './child.ts';
 import type { StoreCall } from './latency-store.ts';
+import type { ChildRun } from './rotation-child.ts';
 import { median } from './stats.ts';
 import { startWorld } from './world.ts';
 
@@ -64,65 +65,88 @@ export interface LatencyResult {
   maxRssBytes: number;
 }
 
+export interface LatencyVariant {
+  latencyMs: number;
+  /** undefined: smtp-server's own pause before the greeting. */
+  greetingPauseMs?: number;
+}
+
 /**
  * Forced rotations of one credential with two Cloud Manager targets, each with its own wiring (a new invocation), in
- * the bundled child process; the stand-ins answer from this process.
+ * the bundled child process; the stand-ins answer from this process. The variants are measured in rounds, round robin
+ * (each round a child process per variant with `warmup` unmeasured rotations), so that a busy spell on the shared
+ * machine spreads over all of them instead of falling on one.
  */
 export async function benchLatency(o: {
   childBundle: string;
   workDir: string;
-  latencyMs: number;
-  runs: number;
+  variants: LatencyVariant[];
+  rounds: number;
+  runsPerRound: number;
   warmup: number;
   targets?: number;
-  greetingPauseMs?: number;
-}): Promise<LatencyResult> {
-  const world = await startWorld({ latencyMs: o.latencyMs, credentials: 1, targetsPerCredential: o.targets ?? 2, greetingPauseMs: o.greetingPauseMs });
-  const { env } = world;
-  const { entra, ims, cloudManager, smtp } = env.standins;
+}): Promise<LatencyResult[]> {
+  const worlds: Array<Awaited<ReturnType<typeof startWorld>>> = [];
   try {
-    const before = { entra: entra.requests.length, ims: ims.requests.length, cloudManager: cloudManager.requests.length, smtp: smtp.stats.connections };
-    const child = await runRotationChild(o.childBundle, o.workDir, {
-      storeDir: world.storeDir,
-      latencyMs: o.latencyMs,
-      config: env.config,
-      smtpCa: env.smtpCa,
-      runs: o.runs,
-      warmup: o.warmup,
-      force: true,
-    });
-    const all = o.runs + o.warmup;
-    for (const r of child.runs) {
-      if (r.outcomes['rotated+pushed'] !== 1) throw new Error(`benchmark rotation did not rotate and push: ${r.failures.join('; ')}`);
+    for (const v of o.variants) {
+      worlds.push(await startWorld({ latencyMs: v.latencyMs, credentials: 1, targetsPerCredential: o.targets ?? 2, greetingPauseMs: v.greetingPauseMs }));
     }
-    const times = child.runs.map((r) => r.ms);
-    const mid = [...child.runs].sort((a, b) => a.ms - b.ms)[Math.floor(child.runs.length / 2)]!;
-    const stages = Object.fromEntries(Object.keys(mid.stages).map((n) => [n, median(child.runs.map((r) => r.stages[n] ?? 0))]));
-    const floorMs = CRITICAL_PATH_EXCHANGES * o.latencyMs;
-    const med = median(times);
-    return {
-      latencyMs: o.latencyMs,
-      greetingPauseMs: o.greetingPauseMs,
-      runs: child.runs.length,
-      exchanges: CRITICAL_PATH_EXCHANGES,
-      floorMs,
-      medianMs: med,
-      minMs: Math.min(...times),
-      maxMs: Math.max(...times),
-      ratio: med / floorMs,
-      cpuMs: median(child.runs.map((r) => r.cpuMs)),
-      stages,
-      storeCalls: mid.trace.length,
-      requestsPerRotation: {
-        entra: (entra.requests.length - before.entra) / all,
-        ims: (ims.requests.length - before.ims) / all,
-        cloudManager: (cloudManager.requests.length - before.cloudManager) / all,
-        smtpConnections: (smtp.stats.connections - before.smtp) / all,
-      },
-      trace: mid.trace,
-      maxRssBytes: child.maxRssBytes,
-    };
+    const runs: ChildRun[][] = o.variants.map(() => []);
+    const maxRss = o.variants.map(() => 0);
+    const before = worlds.map(({ env: { standins: s } }) => ({ entra: s.entra.requests.length, ims: s.ims.requests.length, cloudManager: s.cloudManager.requests.length, smtp: s.smtp.stats.connections }));
+    for (let round = 0; round < o.rounds; round++) {
+      for (const [k, v] of o.variants.entries()) {
+        const world = worlds[k]!;
+        const child = await runRotationChild(o.childBundle, o.workDir, {
+          storeDir: world.storeDir,
+          latencyMs: v.latencyMs,
+          config: world.env.config,
+          smtpCa: world.env.smtpCa,
+          runs: o.runsPerRound,
+          warmup: o.warmup,
+          force: true,
+        });
+        for (const r of child.runs) {
+          if (r.outcomes['rotated+pushed'] !== 1) throw new Error(`benchmark rotation did not rotate and push: ${r.failures.join('; ')}`);
+        }
+        runs[k]!.push(...child.runs);
+        maxRss[k] = Math.max(maxRss[k]!, child.maxRssBytes);
+      }
+    }
+    const all = o.rounds * (o.runsPerRound + o.warmup);
+    return o.variants.map((v, k): LatencyResult => {
+      const rs = runs[k]!;
+      const { entra, ims, cloudManager, smtp } = worlds[k]!.env.standins;
+      const b = before[k]!;
+      const times = rs.map((r) => r.ms);
+      const mid = [...rs].sort((a, c) => a.ms - c.ms)[Math.floor(rs.length / 2)]!;
+      const stages = Object.fromEntries(Object.keys(mid.stages).map((n) => [n, median(rs.map((r) => r.stages[n] ?? 0))]));
+      const floorMs = CRITICAL_PATH_EXCHANGES * v.latencyMs;
+      const med = median(times);
+      return {
+        latencyMs: v.latencyMs,
+        greetingPauseMs: v.greetingPauseMs,
+        runs: rs.length,
+        exchanges: CRITICAL_PATH_EXCHANGES,
+        floorMs,
+        medianMs: med,
+        minMs: Math.min(...times),
+        maxMs: Math.max(...times),
+        ratio: med / floorMs,
+        cpuMs: median(rs.map((r) => r.cpuMs)),
+        stages,
+        storeCalls: mid.trace.length,
+        requestsPerRotation: {
+          entra: (entra.requests.length - b.entra) / all,
+          ims: (ims.requests.length - b.ims) / all,
+          cloudManager: (cloudManager.requests.length - b.cloudManager) / all,
+          smtpConnections: (smtp.stats.connections - b.smtp) / all,
+        },
+        trace: mid.trace,
+        maxRssBytes: maxRss[k]!,
+      };
+    });
   } finally {
-    await world.close();
+    await Promise.all(worlds.map((w) => w.close()));
   }
 }

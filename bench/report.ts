@@ -53,7 +53,7 @@ function latencyRow(label: string, r: LatencyResult): string {
 }
 
 function coldRow(s: ColdStartSide, minimal: ColdStartSide): string {
-  return `| ${s.name} | ${s.what} | ${kb(s.bytes)} (map ${kb(s.mapBytes)}) | ${round(s.bytes / minimal.bytes)}x | ${round(s.importMs, 1)} ms (min ${round(s.importMsMin, 1)}) | ${round(s.importMs / minimal.importMs, 1)}x | ${mb(s.rssBytes)} |`;
+  return `| ${s.name} | ${s.what} | ${kb(s.bytes)} (map ${kb(s.mapBytes)}) | ${round(s.bytes / minimal.bytes)}x | ${round(s.importMs, 1)} ms (min ${round(s.importMsMin, 1)}) | ${round(s.importMs / minimal.importMs, 1)}x | ${round(s.importCpuMs, 1)} ms | ${round(s.importCpuMs / minimal.importCpuMs, 1)}x | ${mb(s.rssBytes)} |`;
 }
 
 export function renderReport(r: BenchResults): string {
@@ -71,7 +71,7 @@ export function renderReport(r: BenchResults): string {
   p();
   p(
     `Every exchange costs L: each store call (bench/latency-store.ts over the FileStore), each HTTP request to the Entra, IMS and Cloud Manager stand-ins, and each SMTP reply the stand-in delays (greeting, AUTH, MAIL FROM, end of data). ` +
-      `One credential with ${o.targetsPerCredential} Cloud Manager targets; ${o.runs} forced rotations after 2 unmeasured ones, each a new invocation (new wiring, new IMS token), run by the bundled code in a child process while this process serves the stand-ins.`,
+      `One credential with ${o.targetsPerCredential} Cloud Manager targets; ${lat.runs} forced rotations per row, each a new invocation (new wiring, new IMS token), run by the bundled code in child processes while this process serves the stand-ins; the rows are measured in 3 rounds, round robin, each child process starting with one unmeasured rotation.`,
   );
   p();
   p('| exchanges that must follow one another | count | why |');
@@ -88,7 +88,7 @@ export function renderReport(r: BenchResults): string {
   p(
     `**Latency ratio ${x2(lat.ratio)} at L = ${lat.latencyMs} ms (target at most 1.20: ${lat.ratio <= 1.2 ? 'met' : 'NOT met'}).** ` +
       `The time over the floor stays about the same when L doubles (${ms(lat.medianMs - lat.floorMs)} and ${ms(r.latencyDouble.medianMs - r.latencyDouble.floorMs)}): it is per-exchange work (the FileStore's disk writes, TLS, JSON, the stand-ins' handling), not a wait that could still overlap. ` +
-      `smtp-server's own 100 ms pause before every greeting (a library default, not part of the model) adds ${ms(r.latencyPause.medianMs - lat.medianMs)} when kept: the preconnected session hides the rest of it behind the lease and the redeem.`,
+      `Keeping smtp-server's own 100 ms pause before every greeting (a library default, not part of the model) adds ${ms(r.latencyPause.medianMs - lat.medianMs)}: the preconnected session overlaps the greeting with the lease and the redeem (4 L = ${ms(4 * lat.latencyMs)}), and with the pause the greeting alone takes 100 ms + L before the TLS handshake.`,
   );
   p();
   const stageOrder = ['read', 'refresh', 'store', 'validate', 'promote', 'push', 'total'];
@@ -116,17 +116,17 @@ export function renderReport(r: BenchResults): string {
   p();
   p(
     `Each entry bundled as lib/token-refresher.ts bundles the function (esbuild: ESM, minified, node24, main fields module,main, the createRequire banner, source map without sources, AWS SDK bundled), ` +
-      `then imported in a fresh \`node\` process, the import timed inside it (performance.now() around \`await import()\`), median of ${cold.spawns} spawns taken round robin. The stack sets NODE_OPTIONS=--enable-source-maps, so do the first two rows.`,
+      `then imported in a fresh \`node\` process, the import timed inside it (performance.now() and process.cpuUsage() around \`await import()\`; the CPU time, all threads, is the steadier figure on a busy machine), median of ${cold.spawns} spawns taken round robin. The stack sets NODE_OPTIONS=--enable-source-maps, so do the first two rows.`,
   );
   p();
-  p('| bundle | what | size | size / minimal | import | import / minimal | RSS after import |');
-  p('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+  p('| bundle | what | size | size / minimal | import (wall) | wall / minimal | import (CPU) | CPU / minimal | RSS after import |');
+  p('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   p(coldRow(cold.handler, cold.minimal));
   p(coldRow(cold.minimal, cold.minimal));
   for (const v of cold.variants) p(coldRow(v, cold.minimal));
   p();
   p(
-    `**Cold start: the handler bundle is ${round(cold.sizeRatio)}x the minimal one (${kb(cold.handler.bytes)}) and imports in ${round(cold.importRatio, 1)}x its time (${ms(cold.handler.importMs)}).** ` +
+    `**Cold start: the handler bundle is ${round(cold.sizeRatio)}x the minimal one (${kb(cold.handler.bytes)} against ${kb(cold.minimal.bytes)}) and imports in ${round(cold.importRatio, 1)}x its wall time (${ms(cold.handler.importMs)} against ${round(cold.minimal.importMs, 1)} ms), ${round(cold.importCpuRatio, 1)}x its CPU time.** ` +
       'The handler does no work at the top level beyond creating its logger; the configuration, the Secrets Manager client, the SES alerter and the private CA are created on the first invocation. ' +
       'What remains is loading code every invocation runs. Largest parts of the bundle:',
   );
@@ -139,15 +139,15 @@ export function renderReport(r: BenchResults): string {
   p();
   p(
     `One run over n credentials (${o.targetsPerCredential} Cloud Manager targets each) at L = ${o.latencyMs} ms, http.maxConcurrency = ${o.maxConcurrency}, in a fresh child process with V8 limits like a ${o.memoryMb} MB function (${o.v8Flags.join(' ')}). ` +
-      'Waves = ceil(n / maxConcurrency). Peak = the kernel\'s high-water mark of the process\'s resident memory (getrusage maxrss), which includes the loaded code; retained = heap in use after a full collection at the end.',
+      'Waves = ceil(n / maxConcurrency); sizes under 1,000 run three times (median run shown, highest peak). Peak = the kernel\'s high-water mark of the process\'s resident memory (getrusage maxrss), which includes the loaded code; retained = heap in use after a full collection at the end.',
   );
   p();
   const base = scale[0];
-  p('| credentials | waves | wall time | per wave | per wave / first | per credential | CPU | peak RSS | peak / first | retained heap | redaction registry |');
-  p('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  p('| credentials | runs | waves | wall time | per wave | per wave / first | per credential | CPU | peak RSS | peak / first | retained heap | redaction registry |');
+  p('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const s of scale) {
     p(
-      `| ${s.credentials} | ${s.waves} | ${ms(s.wallMs)} | ${ms(s.msPerWave)} | ${base ? x2(s.msPerWave / base.msPerWave) : ''} | ${ms(s.msPerCredential)} | ${ms(s.cpuMs)} | ${mb(s.maxRssBytes)} | ${base ? x2(s.maxRssBytes / base.maxRssBytes) : ''} | ${mb(s.liveHeapAfterGcBytes)} | ${s.registeredSecrets} values |`,
+      `| ${s.credentials} | ${s.runs} | ${s.waves} | ${ms(s.wallMs)} | ${ms(s.msPerWave)} | ${base ? x2(s.msPerWave / base.msPerWave) : ''} | ${ms(s.msPerCredential)} | ${ms(s.cpuMs)} | ${mb(s.maxRssBytes)} | ${base ? x2(s.maxRssBytes / base.maxRssBytes) : ''} | ${mb(s.liveHeapAfterGcBytes)} | ${s.registeredSecrets} values |`,
     );
   }
   p();
@@ -155,6 +155,7 @@ export function renderReport(r: BenchResults): string {
   if (base && last) {
     p(
       `**Scale: from ${base.credentials} to ${last.credentials} credentials the wall time grows ${round(last.wallMs / base.wallMs)}x for ${round(last.waves / base.waves)}x the waves (${ms(base.msPerWave)} to ${ms(last.msPerWave)} per wave), not ${round(last.credentials / base.credentials)}x; peak memory grows ${x2(last.maxRssBytes / base.maxRssBytes)}x (${mb(base.maxRssBytes)} to ${mb(last.maxRssBytes)}).** ` +
+        `The one-credential run is slower per wave than the others: its process also warms up (its first rotation takes ${ms(base.cpuMs)} of CPU, later ones about ${ms(last.cpuMs / last.credentials)} each). ` +
         `What a run keeps grows by about ${round((last.liveHeapAfterGcBytes - base.liveHeapAfterGcBytes) / Math.max(1, last.credentials - base.credentials) / 1024, 1)} KB per credential (the summaries and the secret values held for redaction, bounded at 20,000 values by lambdas/core/redact.ts).`,
     );
   }
@@ -167,11 +168,11 @@ export function renderReport(r: BenchResults): string {
   const peakAll = Math.max(...scale.map((s) => s.maxRssBytes));
   const rec = recommendMemoryMb(peakAll);
   const warm: DurationModel = { wallMs: lat.medianMs, cpuMs: lat.cpuMs, initMs: 0 };
-  const cold1: DurationModel = { wallMs: one?.wallMs ?? lat.medianMs, cpuMs: one?.cpuMs ?? lat.cpuMs, initMs: cold.handler.importMs };
+  const cold1: DurationModel = { wallMs: one?.wallMs ?? lat.medianMs, cpuMs: one?.cpuMs ?? lat.cpuMs, initMs: cold.handler.importCpuMs };
   const prodFloor = productionFloorMs();
   const overhead = lat.medianMs - lat.floorMs;
   const prodWarm: DurationModel = { wallMs: prodFloor + overhead, cpuMs: lat.cpuMs, initMs: 0 };
-  const prodCold: DurationModel = { wallMs: prodFloor + overhead, cpuMs: one?.cpuMs ?? lat.cpuMs, initMs: cold.handler.importMs };
+  const prodCold: DurationModel = { wallMs: prodFloor + overhead, cpuMs: one?.cpuMs ?? lat.cpuMs, initMs: cold.handler.importCpuMs };
   p(
     `Peak memory of one rotation: **${mb(one?.maxRssBytes ?? 0)}** (1 credential, fresh process, handler modules loaded; ${mb(one?.rssAfterImportBytes ?? 0)} of it right after loading). ` +
       `Largest peak in this run: ${mb(peakAll)} (${scale.find((s) => s.maxRssBytes === peakAll)?.credentials} credentials). ` +
@@ -180,7 +181,7 @@ export function renderReport(r: BenchResults): string {
   p();
   p(
     `Duration on Lambda = network waits + CPU time / CPU share (one vCPU at ${FULL_VCPU_MB} MB); a cold start adds the import (INIT, billed since August 2025; counted here at the same CPU share, an upper bound) and a first rotation that runs not yet optimised code. ` +
-      `Measured here: warm rotation ${ms(warm.wallMs)} with ${ms(warm.cpuMs)} CPU; first rotation in a fresh process ${ms(cold1.wallMs)} with ${ms(cold1.cpuMs)} CPU; import ${ms(cold.handler.importMs)}. ` +
+      `Measured here: warm rotation ${ms(warm.wallMs)} with ${ms(warm.cpuMs)} CPU; first rotation in a fresh process ${ms(cold1.wallMs)} with ${ms(cold1.cpuMs)} CPU; import ${ms(cold.handler.importCpuMs)} of CPU. ` +
       `Production row: the same CPU with the critical path at assumed latencies (${Object.entries(CRITICAL_PATH_BY_KIND).map(([k, n]) => `${n} ${k} x ${ASSUMED_PRODUCTION_MS[k as keyof typeof ASSUMED_PRODUCTION_MS]} ms`).join(', ')} = ${ms(prodFloor)}, plus the ${ms(overhead)} measured over the floor).`,
   );
   p();
@@ -191,7 +192,8 @@ export function renderReport(r: BenchResults): string {
       const dur = durationOnLambdaMs(d, mem);
       return { dur, gbs: gbSeconds(mem, dur) };
     });
-    const fits = (one?.maxRssBytes ?? 0) < mem * MB ? '' : ' (below the peak)';
+    const room = (mem * MB) / Math.max(1, peakAll);
+    const fits = room >= HEADROOM ? '' : room > 1 ? ` (only ${x2(room)}x the peak)` : ' (below the peak)';
     p(
       `| ${mem} MB${mem === rec ? ' (recommended)' : fits} | ${x2(cpuShare(mem))} | ${cells.map((c) => `${ms(c.dur)} | ${c.gbs.toFixed(4)}`).join(' | ')} | ${(cells[3]!.gbs * ARM64_USD_PER_GB_S * 1000).toFixed(4)} |`,
     );
@@ -201,7 +203,7 @@ export function renderReport(r: BenchResults): string {
   const perInvocation = Math.floor((RECOMMENDED_TIMEOUT_S * 1000) / prodWave) * o.maxConcurrency;
   p(
     `**Recommendation for the CDK stack: memory ${rec} MB, timeout ${RECOMMENDED_TIMEOUT_S} s.** ` +
-      `Memory: ${rec} MB is the smallest size with ${HEADROOM}x headroom over every peak measured (one rotation ${mb(one?.maxRssBytes ?? 0)}, ${last?.credentials ?? ''} credentials ${mb(last?.maxRssBytes ?? 0)}); 128 MB is below the loaded code plus one rotation. ` +
+      `Memory: ${rec} MB is the smallest size with ${HEADROOM}x headroom over every peak measured (one rotation ${mb(one?.maxRssBytes ?? 0)}, ${last?.credentials ?? ''} credentials ${mb(last?.maxRssBytes ?? 0)}); 128 MB would leave ${x2((128 * MB) / Math.max(1, one?.maxRssBytes ?? 1))}x the peak of one rotation, which is the loaded code (${mb(one?.rssAfterImportBytes ?? 0)}) plus the rotation. ` +
       `A larger size buys CPU (shorter cold runs) at a higher GB-s price for a function that mostly waits on the network. ` +
       `Timeout: a healthy rotation takes about ${ms(durationOnLambdaMs(prodCold, rec))} cold at ${rec} MB with the assumed latencies, but a run must survive its retries: every HTTP call makes up to 4 attempts of 10 s with backoff (up to 5 s) or Retry-After (up to 30 s), and the test send has a 60 s overall deadline, so one credential whose token endpoint and Cloud Manager both retry can legitimately need 2 to 4 minutes; ` +
       `${RECOMMENDED_TIMEOUT_S} s covers that, keeps a hung run's lease short (the lease lasts the remaining time plus 30 s), and lets a manual "all credentials" run rotate about ${perInvocation} credentials (${o.maxConcurrency} at a time, ${ms(prodWave)} per wave); larger fleets are rotated per credential, as the schedules do.`,

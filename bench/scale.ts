@@ -3,6 +3,8 @@ import { startWorld } from './world.ts';
 
 export interface ScalePoint {
   credentials: number;
+  /** Runs of this size; the figures are the median run's, the peak the highest of them. */
+  runs: number;
   maxConcurrency: number;
   waves: number;
   wallMs: number;
@@ -61,6 +63,7 @@ export async function benchScalePoint(o: {
     const waves = Math.ceil(o.credentials / o.maxConcurrency);
     return {
       credentials: o.credentials,
+      runs: 1,
       maxConcurrency: o.maxConcurrency,
       waves,
       wallMs: run.ms,
