@@ -42,6 +42,17 @@ export const VALIDATION_FAILURE = 'ValidationFailure';
  */
 export const TOKEN_AGE_DAYS = 'TokenAgeDays';
 
+/**
+ * Gauge, days until a client secret expires (negative once it has), emitted on every run of a credential whose expiry is
+ * known: `clientSecretExpiresAt`, or the date stored with the secret (`{"clientSecret", "expiresAt"}`). The Adobe
+ * OAuth Server-to-Server secret (`adobe.clientSecretExpiresAt`) is emitted with credential = ADOBE_CREDENTIAL_DIMENSION.
+ * Dimensions: [service, credential].
+ */
+export const CLIENT_SECRET_DAYS_LEFT = 'ClientSecretDaysLeft';
+
+/** The `credential` dimension value of the Adobe secret's CLIENT_SECRET_DAYS_LEFT. */
+export const ADOBE_CREDENTIAL_DIMENSION = 'adobe';
+
 /** Milliseconds spent in one pipeline stage. Dimensions: [service, credential, stage]. */
 export const STAGE_DURATION_MS = 'StageDurationMs';
 

@@ -19,6 +19,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { adobeSecretId, parseConfig, secretIds } from '../lambdas/config/load.ts';
 import type { Config, Credential } from '../lambdas/config/schema.ts';
+import { certificateSecretId } from '../lambdas/refresh/client-assertion.ts';
+import { EXPIRY_THRESHOLDS_DAYS } from '../lambdas/report/secret-expiry.ts';
 import * as metricNames from './metric-names.ts';
 import { parseSchedule, type ParsedSchedule } from './schedule.ts';
 
@@ -66,6 +68,12 @@ const MAX_ALARM_LOOKBACK_HOURS = 7 * 24;
 export const TOKEN_AGE_ALARM_DAYS: Partial<Record<Credential['provider'], number>> = { microsoft: 75 };
 export const TOKEN_LIFETIME_DAYS: Partial<Record<Credential['provider'], number>> = { microsoft: 90 };
 
+/**
+ * Client-secret expiry alarm: the fewest days left (ClientSecretDaysLeft minimum) below which the alarm topic is told.
+ * The function mails at 30, 14 and 3 days; the alarm is the page-someone signal at the second of those.
+ */
+export const CLIENT_SECRET_ALARM_DAYS = 14;
+
 /** The event a scheduled run is invoked with; the handler's event schema accepts exactly this. */
 export function scheduledEvent(credentialId: string) {
   return { action: 'rotate', credential: credentialId, source: 'schedule' } as const;
@@ -80,7 +88,10 @@ export const SECRET_READ_WRITE_ACTIONS = [
   'secretsmanager:DescribeSecret',
 ] as const;
 
-/** What the function may do with the client secrets (Entra, Adobe): an operator sets them, the function only reads. */
+/**
+ * What the function may do with the client secrets (Entra, Adobe) and the certificate key documents: an operator sets them,
+ * the function only reads.
+ */
 export const SECRET_READ_ACTIONS = ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:ListSecretVersionIds'] as const;
 
 /**
@@ -128,6 +139,8 @@ const STATE_NOT_A_CREDENTIAL =
   'Holds the run lease and alert state of one credential, rewritten by the function on every run; it is not a credential, there is nothing to rotate.';
 const ISSUED_BY_ADMIN =
   'A client secret issued by Entra ID or the Adobe Developer Console: only an administrator of that console can issue a new one (no API this function could call); the operator puts each new value into this secret.';
+const CERTIFICATE_BY_OPERATOR =
+  'Private key and certificate of a certificate credential: a new one only works once its certificate is uploaded to the app registration, which no Secrets Manager rotation function can do; the operator stores each new key document with "token-refresher client-secret --certificate".';
 
 /** A secret the function uses: created here (empty), or named by ARN in the configuration and owned elsewhere. */
 export interface SecretRef {
@@ -136,6 +149,8 @@ export interface SecretRef {
   readonly arn: string;
   readonly resource?: secretsmanager.CfnSecret;
   readonly access: 'read' | 'read-write';
+  /** A certificate key document (credentialType "certificate"): granted read-only in a statement of its own. */
+  readonly certificate?: boolean;
 }
 
 export interface CredentialResources {
@@ -145,6 +160,8 @@ export interface CredentialResources {
   readonly token: SecretRef;
   readonly state: SecretRef;
   readonly clientSecret: SecretRef;
+  /** credentialType "certificate" only: the key document the function signs client assertions with. */
+  readonly certificate?: SecretRef;
   readonly alarms: cloudwatch.Alarm[];
 }
 
@@ -197,6 +214,18 @@ export class TokenRefresher extends Construct {
         // The state only holds the lease and what was last alerted; a new stack starts it again from nothing.
         state: this.secret(ids.state, 'read-write', RemovalPolicy.DESTROY, `run state and lease of credential ${credential.id} (written by the function)`, STATE_NOT_A_CREDENTIAL),
         clientSecret: this.secret(ids.clientSecret, 'read', RemovalPolicy.RETAIN, `OAuth client secret of credential ${credential.id} (put by the operator, read by the function)`, ISSUED_BY_ADMIN),
+        // Certificate credentials only: the key document never leaves this secret except as signed client assertions.
+        certificate:
+          credential.credentialType === 'certificate'
+            ? this.secret(
+                certificateSecretId(config, credential),
+                'read',
+                RemovalPolicy.RETAIN,
+                `certificate key document of credential ${credential.id} (put by the operator with "token-refresher client-secret --certificate", read by the function)`,
+                CERTIFICATE_BY_OPERATOR,
+                true,
+              )
+            : undefined,
       };
     });
     this.adobeSecret = config.adobe
@@ -357,7 +386,7 @@ export class TokenRefresher extends Construct {
     });
 
     const credentials = new Map<string, CredentialResources>();
-    for (const { credential, token, state, clientSecret } of perCredential) {
+    for (const { credential, token, state, clientSecret, certificate } of perCredential) {
       const parsedSchedule = parseSchedule(credential.schedule.expression, credential.schedule.timeZone, `credentials[${credential.id}].schedule`);
       this.checkLifetime(credential, parsedSchedule);
       const schedule = new scheduler.Schedule(this, `Schedule-${credential.id}`, {
@@ -374,10 +403,11 @@ export class TokenRefresher extends Construct {
         }),
       });
       const alarms = this.credentialAlarms(credential, parsedSchedule);
-      credentials.set(credential.id, { credential, schedule, parsedSchedule, token, state, clientSecret, alarms });
+      credentials.set(credential.id, { credential, schedule, parsedSchedule, token, state, clientSecret, certificate, alarms });
     }
     this.credentials = credentials;
 
+    this.adobeExpiryAlarm();
     this.serviceAlarms();
     for (const alarm of this.alarms) alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
     this.dashboard = this.createDashboard();
@@ -414,18 +444,22 @@ export class TokenRefresher extends Construct {
    * secret (the L2 `Secret` would generate a random value). Values come from the operator CLI and the function, never from
    * the template. A name that is an ARN is a secret owned elsewhere: it is granted, not created.
    */
-  private secret(secretId: string, access: SecretRef['access'], removalPolicy: RemovalPolicy, description: string, notRotatedBecause: string): SecretRef {
+  private secret(secretId: string, access: SecretRef['access'], removalPolicy: RemovalPolicy, description: string, notRotatedBecause: string, certificate = false): SecretRef {
     const existing = this.secrets.get(secretId);
     if (existing) {
-      // Two credentials may share one Entra app and so one client secret; the wider access wins.
-      const merged: SecretRef = { ...existing, access: existing.access === 'read-write' || access === 'read-write' ? 'read-write' : 'read' };
+      // Two credentials may share one Entra app and so one client secret (or certificate); the wider access wins.
+      const merged: SecretRef = {
+        ...existing,
+        access: existing.access === 'read-write' || access === 'read-write' ? 'read-write' : 'read',
+        certificate: (existing.certificate ?? false) && certificate,
+      };
       this.secrets.set(secretId, merged);
       return merged;
     }
     let ref: SecretRef;
     if (secretId.startsWith('arn:')) {
       // IAM matches a secret by its full ARN, which ends in "-" and 6 random characters; a partial ARN gets the wildcard.
-      ref = { secretId, arn: /-[A-Za-z0-9]{6}$/.test(secretId) ? secretId : `${secretId}-??????`, access };
+      ref = { secretId, arn: /-[A-Za-z0-9]{6}$/.test(secretId) ? secretId : `${secretId}-??????`, access, certificate };
     } else {
       const constructId = `Secret-${secretId.replace(/[^A-Za-z0-9_-]/g, '-')}`;
       if (this.node.tryFindChild(constructId)) throw new Error(`secret names "${secretId}" and another one map to the same construct id ${constructId}; rename one`);
@@ -436,7 +470,7 @@ export class TokenRefresher extends Construct {
       });
       resource.applyRemovalPolicy(removalPolicy);
       Validations.of(resource).acknowledge({ id: 'AwsSolutions-SMG4', reason: notRotatedBecause });
-      ref = { secretId, arn: resource.ref, resource, access };
+      ref = { secretId, arn: resource.ref, resource, access, certificate };
     }
     this.secrets.set(secretId, ref);
     return ref;
@@ -445,12 +479,18 @@ export class TokenRefresher extends Construct {
   private grantSecrets(): void {
     const all = [...this.secrets.values()];
     const readWrite = all.filter((s) => s.access === 'read-write').map((s) => s.arn);
-    const readOnly = all.filter((s) => s.access === 'read').map((s) => s.arn);
+    const readOnly = all.filter((s) => s.access === 'read' && !s.certificate).map((s) => s.arn);
+    const certificates = all.filter((s) => s.access === 'read' && s.certificate).map((s) => s.arn);
     if (readWrite.length > 0) {
       this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'RotateOwnSecrets', actions: [...SECRET_READ_WRITE_ACTIONS], resources: readWrite }));
     }
     if (readOnly.length > 0) {
       this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadClientSecrets', actions: [...SECRET_READ_ACTIONS], resources: readOnly }));
+    }
+    if (certificates.length > 0) {
+      // A statement of its own, so a reviewer sees at once which private keys the function can read (none without
+      // certificate credentials).
+      this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadCertificateKeys', actions: [...SECRET_READ_ACTIONS], resources: certificates }));
     }
     if (this.secretsKey) {
       this.role.addToPrincipalPolicy(
@@ -500,7 +540,7 @@ export class TokenRefresher extends Construct {
     const alarms: cloudwatch.Alarm[] = [];
 
     // Hourly periods, all of which must be empty or zero: "no healthy run within the longest schedule gap plus grace".
-    let lookbackHours = Math.ceil((schedule.maxGapMinutes + NO_SUCCESS_GRACE.toMinutes()) / 60);
+    let lookbackHours = lookbackHoursOf(schedule);
     if (lookbackHours > MAX_ALARM_LOOKBACK_HOURS) {
       Annotations.of(this).addWarningV2(
         'token-refresher:noSuccessLookbackCapped',
@@ -553,8 +593,59 @@ export class TokenRefresher extends Construct {
         }),
       );
     }
+    const consequence =
+      credential.credentialType === 'certificate'
+        ? 'token-refresher signs in with its certificate, but AEM redeems the token with this secret'
+        : 'then every refresh fails, here and in AEM';
+    alarms.push(
+      this.expiryAlarm(
+        `ClientSecretExpiry-${id}`,
+        id,
+        `${prefix}: client secret expires in less than ${CLIENT_SECRET_ALARM_DAYS} days`,
+        lookbackHours,
+        `The client secret of credential ${id} (app ${credential.clientId}) expires in less than ${CLIENT_SECRET_ALARM_DAYS} days, or has expired (${consequence}). ` +
+          `Add a new client secret at the provider and store it with "token-refresher client-secret --credential ${id} --expires DATE" (the alert mail has the steps). ` +
+          'The date is clientSecretExpiresAt, or the one stored with the secret; without either nothing is emitted and the alarm stays OK.',
+      ),
+    );
     this.alarms.push(...alarms);
     return alarms;
+  }
+
+  /**
+   * ClientSecretDaysLeft (minimum) under CLIENT_SECRET_ALARM_DAYS. The function emits it on every run of a credential whose
+   * expiry it knows, which may come from the secret itself (invisible here), so every credential gets the alarm; missing
+   * data is fine. One breaching run within the look-back keeps it in ALARM between daily runs, so it does not flap.
+   */
+  private expiryAlarm(constructId: string, dimension: string, alarmName: string, lookbackHours: number, description: string): cloudwatch.Alarm {
+    return new cloudwatch.Alarm(this, constructId, {
+      alarmName,
+      alarmDescription: description,
+      metric: this.metric(metricNames.CLIENT_SECRET_DAYS_LEFT, dimension, { statistic: cloudwatch.Stats.MINIMUM, period: Duration.hours(1) }),
+      threshold: CLIENT_SECRET_ALARM_DAYS,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: lookbackHours,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /** The Adobe OAuth Server-to-Server secret's expiry, when the configuration records it (emitted from the first credential with targets). */
+  private adobeExpiryAlarm(): void {
+    const adobe = this.config.adobe;
+    const owner = this.config.credentials.find((c) => c.targets.length > 0);
+    const resources = owner && this.credentials.get(owner.id);
+    if (!adobe?.clientSecretExpiresAt || !owner || !resources) return;
+    this.alarms.push(
+      this.expiryAlarm(
+        'ClientSecretExpiry-adobe',
+        metricNames.ADOBE_CREDENTIAL_DIMENSION,
+        `${this.alarmNamePrefix()} Adobe: client secret expires in less than ${CLIENT_SECRET_ALARM_DAYS} days`,
+        Math.min(lookbackHoursOf(resources.parsedSchedule), MAX_ALARM_LOOKBACK_HOURS),
+        `The Adobe OAuth Server-to-Server client secret (${adobe.clientId}) expires in less than ${CLIENT_SECRET_ALARM_DAYS} days, or has expired: then no Cloud Manager target receives new tokens. ` +
+          'Generate a new secret in the Adobe Developer Console, store it with "token-refresher client-secret --adobe" and update adobe.clientSecretExpiresAt.',
+      ),
+    );
   }
 
   /** Alarm names are unique per account and region: the stack name, and the construct id if it is not the default. */
@@ -596,7 +687,7 @@ export class TokenRefresher extends Construct {
     dashboard.addWidgets(
       new cloudwatch.TextWidget({
         markdown:
-          '# token-refresher\nPer credential: days since the last rotation (the current token\'s age), healthy runs and failures by class. ' +
+          '# token-refresher\nPer credential: days since the last rotation (the current token\'s age), healthy runs and failures by class; below, the days left of the client secrets. ' +
           'A failure mail names the fix; `token-refresher status` shows the same from a shell.',
         width: 24,
         height: 2,
@@ -644,6 +735,23 @@ export class TokenRefresher extends Construct {
         }),
       );
     }
+    const expiring = [
+      ...this.config.credentials.map((c) => c.id),
+      ...(this.config.adobe?.clientSecretExpiresAt ? [metricNames.ADOBE_CREDENTIAL_DIMENSION] : []),
+    ];
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Client secrets: days left',
+        left: expiring.map((id) => this.metric(metricNames.CLIENT_SECRET_DAYS_LEFT, id, { statistic: cloudwatch.Stats.MINIMUM, period: Duration.hours(6), label: id })),
+        leftYAxis: { min: 0, showUnits: false },
+        leftAnnotations: [
+          { value: CLIENT_SECRET_ALARM_DAYS, label: 'alarm', color: cloudwatch.Color.RED },
+          { value: EXPIRY_THRESHOLDS_DAYS[0], label: 'first reminder mail', color: cloudwatch.Color.ORANGE },
+        ],
+        width: 24,
+        height: 5,
+      }),
+    );
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Function',
@@ -668,6 +776,11 @@ export class TokenRefresher extends Construct {
     );
     return dashboard;
   }
+}
+
+/** The no-success look-back: the longest gap of the schedule plus the retry grace, in whole hours. */
+function lookbackHoursOf(schedule: ParsedSchedule): number {
+  return Math.ceil((schedule.maxGapMinutes + NO_SUCCESS_GRACE.toMinutes()) / 60);
 }
 
 /**
