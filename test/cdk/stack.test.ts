@@ -7,7 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
 import type { Config } from '../../lambdas/config/schema.ts';
 import * as metricNames from '../../lib/metric-names.ts';
-import { DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, NO_SUCCESS_GRACE, SCHEDULER_MAX_EVENT_AGE, SCHEDULER_RETRY_ATTEMPTS, scheduledEvent } from '../../lib/token-refresher.ts';
+import { MetricName } from '../../lambdas/report/metrics.ts';
+import {
+  CLIENT_SECRET_ALARM_DAYS,
+  DEFAULT_MEMORY_MB,
+  DEFAULT_TIMEOUT,
+  NO_SUCCESS_GRACE,
+  SCHEDULER_MAX_EVENT_AGE,
+  SCHEDULER_RETRY_ATTEMPTS,
+  SECRET_READ_ACTIONS,
+  scheduledEvent,
+} from '../../lib/token-refresher.ts';
 import { TokenRefresherStack } from '../../lib/token-refresher-stack.ts';
 import {
   asArray,
@@ -176,9 +186,10 @@ describe('the example configuration (config.example.json)', () => {
     const read = statements.find((st) => st.Sid === 'ReadClientSecrets');
     expect(asArray(read?.Action).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:ListSecretVersionIds']);
     expect(asArray(read?.Resource)).toHaveLength(2);
-    // No other statement touches Secrets Manager.
+    // No other statement touches Secrets Manager: without a certificate credential no key may be read.
     const others = statements.filter((st) => asArray(st.Action).some((a) => a.startsWith('secretsmanager:')) && !['RotateOwnSecrets', 'ReadClientSecrets'].includes(st.Sid ?? ''));
     expect(others).toEqual([]);
+    expect(statements.find((st) => st.Sid === 'ReadCertificateKeys')).toBeUndefined();
   });
 
   it('lets the function send mail only from the alert sender', () => {
@@ -280,8 +291,28 @@ describe('the example configuration (config.example.json)', () => {
       Threshold: 0,
       AlarmActions: [topic],
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic] });
+  });
+
+  it('alarms when a client secret has fewer than 14 days left, whether the date is configured or stored with the secret', () => {
+    const hours = Math.ceil((1440 + NO_SUCCESS_GRACE.toMinutes()) / 60);
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: metricNames.METRICS_NAMESPACE,
+      MetricName: metricNames.CLIENT_SECRET_DAYS_LEFT,
+      Dimensions: dims('aem-mail'),
+      Statistic: 'Minimum',
+      Period: 3600,
+      Threshold: CLIENT_SECRET_ALARM_DAYS,
+      ComparisonOperator: 'LessThanThreshold',
+      // One breaching run within the look-back keeps it in ALARM between daily runs; no expiry known = no data = OK.
+      EvaluationPeriods: hours,
+      DatapointsToAlarm: 1,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: onlyId(s.json, 'AWS::SNS::Topic') }],
+      AlarmName: Match.stringLikeRegexp('aem-mail: client secret expires in less than 14 days'),
+    });
+    expect(CLIENT_SECRET_ALARM_DAYS).toBe(14);
   });
 
   it('sends alarms to an encrypted, TLS-only topic with e-mail subscriptions that have a dead-letter queue', () => {
@@ -317,6 +348,8 @@ describe('the example configuration (config.example.json)', () => {
       metricNames.VALIDATION_FAILURE,
       ...metricNames.FAILURE_CLASSES.map((c) => `failed: ${c}`),
       'alarm',
+      'Client secrets: days left',
+      metricNames.CLIENT_SECRET_DAYS_LEFT,
     ]) {
       expect(body, needle).toContain(needle);
     }
@@ -375,6 +408,7 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
       'tr-test/gmail-relay/state',
       'tr-test/mail-ch/refresh-token',
       'tr-test/mail-ch/state',
+      'tr-test/mail-de/certificate',
       'tr-test/mail-de/refresh-token',
       'tr-test/mail-de/state',
       'tr-test/shared/adobe-s2s',
@@ -387,6 +421,46 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
     expect(wildcardSecretOrMailGrants(s.json)).toEqual([]);
   });
 
+  it('creates the certificate secret only for the certificate credential, empty and retained, and grants it read-only in its own statement', () => {
+    const certificates = resourcesOfType(s.json, 'AWS::SecretsManager::Secret').filter(([, r]) => String(r.Properties?.Name).endsWith('/certificate'));
+    expect(certificates.map(([, r]) => r.Properties?.Name)).toEqual(['tr-test/mail-de/certificate']);
+    const [certId, cert] = certificates[0]!;
+    expect(cert.Properties).not.toHaveProperty('SecretString');
+    expect(cert.Properties).not.toHaveProperty('GenerateSecretString');
+    expect(cert.DeletionPolicy).toBe('Retain');
+    expect(s.stack.refresher.credentials.get('mail-de')?.certificate?.secretId).toBe('tr-test/mail-de/certificate');
+    expect(s.stack.refresher.credentials.get('mail-ch')?.certificate).toBeUndefined();
+
+    const statements = identityStatements(s.json).map((x) => x.statement);
+    const keys = statements.find((st) => st.Sid === 'ReadCertificateKeys');
+    expect(asArray(keys?.Action).sort()).toEqual([...SECRET_READ_ACTIONS].sort());
+    expect(keys?.Resource).toEqual({ Ref: certId });
+    // Read-only: no statement that can write, stage or delete names it, and no other statement names it at all.
+    const naming = statements.filter((st) => JSON.stringify(st.Resource ?? null).includes(JSON.stringify({ Ref: certId })));
+    expect(naming).toEqual([keys]);
+    expect(asArray(keys?.Action).some((a) => /Put|Update|Delete|Rotate|Create|\*/.test(a))).toBe(false);
+  });
+
+  it('alarms on every credential’s client-secret days left, and on the Adobe secret when its date is configured', () => {
+    const expiry = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').filter(([, r]) => r.Properties?.MetricName === metricNames.CLIENT_SECRET_DAYS_LEFT);
+    const dimensionOf = (r: (typeof expiry)[number][1]) => (r.Properties?.Dimensions as Array<{ Name: string; Value: string }>).find((d) => d.Name === 'credential')?.Value;
+    expect(expiry.map(([, r]) => dimensionOf(r)).sort()).toEqual([metricNames.ADOBE_CREDENTIAL_DIMENSION, 'gmail-relay', 'mail-ch', 'mail-de']);
+    for (const [, r] of expiry) expect(r.Properties).toMatchObject({ Threshold: 14, ComparisonOperator: 'LessThanThreshold', Statistic: 'Minimum', TreatMissingData: 'notBreaching' });
+    // The certificate credential's alarm says why its secret still matters.
+    const de = expiry.find(([, r]) => dimensionOf(r) === 'mail-de')?.[1];
+    expect(String(de?.Properties?.AlarmDescription)).toContain('AEM redeems the token with this secret');
+    // Each look-back follows its own schedule (the Adobe secret the run of mail-ch, the first credential with targets).
+    const lookback = (gapMinutes: number) => Math.ceil((gapMinutes + NO_SUCCESS_GRACE.toMinutes()) / 60);
+    expect(Object.fromEntries(expiry.map(([, r]) => [dimensionOf(r), r.Properties?.EvaluationPeriods]))).toEqual({
+      'mail-ch': lookback(720),
+      'mail-de': lookback(3 * 1440),
+      'gmail-relay': lookback(1440),
+      adobe: lookback(720),
+    });
+    const body = JSON.stringify(resourcesOfType(s.json, 'AWS::CloudWatch::Dashboard')[0]?.[1].Properties?.DashboardBody);
+    expect(body).toContain('Client secrets: days left');
+  });
+
   it('authorizes alert mail for the sender and, for the SES sandbox, the recipients, From pinned to the sender', () => {
     const st = identityStatements(s.json).find(({ statement }) => statement.Sid === 'AlertMailFromSender')?.statement;
     const resources = JSON.stringify(st?.Resource);
@@ -394,6 +468,25 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
     expect(resources).toContain('identity/oncall@example.org');
     expect(st?.Condition).toEqual({ StringEquals: { 'ses:FromAddress': 'alerts@example.org' } });
     s.template.resourcePropertiesCountIs('AWS::SNS::Subscription', { Protocol: 'email' }, 2);
+  });
+});
+
+describe('certificate key document named by ARN', () => {
+  it('is not created but granted read-only, with the suffix wildcard of a partial ARN', () => {
+    const doc = JSON.parse(readFileSync('config.example.json', 'utf8')) as { credentials: Array<Record<string, unknown>> };
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pki/aem-mail-key';
+    Object.assign(doc.credentials[0]!, { credentialType: 'certificate', certificate: { secretId: arn } });
+    const s = synth(parseConfig(doc), {}, false);
+    try {
+      const names = resourcesOfType(s.json, 'AWS::SecretsManager::Secret').map(([, r]) => r.Properties?.Name);
+      expect(names.some((n) => String(n).includes('certificate') || String(n).includes('pki/'))).toBe(false);
+      const keys = identityStatements(s.json).find(({ statement }) => statement.Sid === 'ReadCertificateKeys')?.statement;
+      expect(keys?.Resource).toBe(`${arn}-??????`);
+      expect(asArray(keys?.Action).sort()).toEqual([...SECRET_READ_ACTIONS].sort());
+      expect(wildcardSecretOrMailGrants(s.json)).toEqual([]);
+    } finally {
+      s.cleanup();
+    }
   });
 });
 
@@ -493,6 +586,12 @@ describe('configuration errors fail synth, naming the credential', () => {
 });
 
 describe('metric names are one contract', () => {
+  it('the function emits ClientSecretDaysLeft under the name the alarms watch', () => {
+    expect(MetricName.ClientSecretDaysLeft).toBe(metricNames.CLIENT_SECRET_DAYS_LEFT);
+    expect(metricNames.CLIENT_SECRET_DAYS_LEFT).toBe('ClientSecretDaysLeft');
+    expect(metricNames.ADOBE_CREDENTIAL_DIMENSION).toBe('adobe');
+  });
+
   it('the alarms watch exactly the names lib/metric-names.ts exports', () => {
     expect(SERVICE).toEqual({ service: 'token-refresher' });
     expect([metricNames.ROTATION_SUCCESS, metricNames.ROTATION_FAILURE, metricNames.VALIDATION_FAILURE, metricNames.TOKEN_AGE_DAYS, metricNames.STAGE_DURATION_MS]).toEqual([
