@@ -53,6 +53,9 @@ export const CLIENT_SECRET_DAYS_LEFT = 'ClientSecretDaysLeft';
 /** The `credential` dimension value of the Adobe secret's CLIENT_SECRET_DAYS_LEFT. */
 export const ADOBE_CREDENTIAL_DIMENSION = 'adobe';
 
+/** Count, 1 per alert mail SES refused or could not take; the failure is still logged. Dimensions: [service, credential]. */
+export const ALERT_FAILURE = 'AlertFailure';
+
 /** Milliseconds spent in one pipeline stage. Dimensions: [service, credential, stage]. */
 export const STAGE_DURATION_MS = 'StageDurationMs';
 

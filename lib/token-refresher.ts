@@ -28,11 +28,11 @@ import { parseSchedule, type ParsedSchedule } from './schedule.ts';
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
- * Starting values until the benchmark (issue 6) measures a rotation on Lambda and replaces them. 256 MB: Node 24 with the
- * bundled SDK clients, undici and nodemailer stays well under 150 MB resident, and on arm64 CPU share grows with memory, which
- * shortens the TLS handshakes a run is made of. 5 minutes: a run is a handful of remote calls (token endpoint, SMTP, IMS,
- * Cloud Manager per target), each with its own deadline and retries honouring Retry-After; 5 minutes leaves room for a busy
- * Cloud Manager without letting a hung run hold the credential's lease for long.
+ * Set from `npm run bench` (bench/README.md). 256 MB: one rotation peaks at 128 MB resident (102 MB of it loaded code) and a
+ * run of 1,000 credentials at 151 MB; 256 MB is the smallest size with 1.5x headroom, and on arm64 CPU share grows with
+ * memory, which shortens the TLS handshakes a run is made of. 300 s: a healthy rotation takes about 5 s cold, but one
+ * credential whose token endpoint and Cloud Manager both retry (4 attempts of 10 s, backoff or Retry-After up to 30 s, a
+ * 60 s test-send deadline) can need 2 to 4 minutes; the lease outlives the timeout by 30 s, so a hung run cannot hold it long.
  */
 export const DEFAULT_MEMORY_MB = 256;
 export const DEFAULT_TIMEOUT = Duration.minutes(5);
@@ -569,6 +569,18 @@ export class TokenRefresher extends Construct {
         alarmName: `${prefix}: new token failed validation`,
         alarmDescription: `A freshly redeemed token of ${id} could not authenticate or send mail over SMTP; it was kept, not promoted. The alert mail names the SMTP reply and the fix.`,
         metric: this.metric(metricNames.VALIDATION_FAILURE, id, { statistic: cloudwatch.Stats.SUM, period: Duration.hours(1) }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    alarms.push(
+      new cloudwatch.Alarm(this, `AlertFailure-${id}`, {
+        alarmName: `${prefix}: alert mail could not be sent`,
+        alarmDescription: `SES refused or could not take an alert mail about ${id} (unverified sender or recipient in the sandbox, throttling). The failure is in the function log; this alarm is the remaining channel.`,
+        metric: this.metric(metricNames.ALERT_FAILURE, id, { statistic: cloudwatch.Stats.SUM, period: Duration.hours(1) }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

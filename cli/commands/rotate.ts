@@ -53,8 +53,9 @@ function report(ctx: Context, results: RotationSummary[], doc: unknown): ExitCod
 }
 
 async function invokeWithSdk(p: { functionName: string; region?: string; payload: unknown }): Promise<{ payload: unknown; functionError?: string }> {
-  // A rotation of many credentials can take minutes: the socket must outlive the function's own timeout.
-  const client = new LambdaClient({ region: p.region, requestHandler: { requestTimeout: 16 * 60_000, connectionTimeout: 10_000 } });
+  // A rotation of many credentials can take minutes: the socket must outlive the function's own timeout, and then end
+  // (throwOnRequestTimeout: without it the SDK's HTTP handler only warns when requestTimeout passes).
+  const client = new LambdaClient({ region: p.region, requestHandler: { requestTimeout: 16 * 60_000, connectionTimeout: 10_000, throwOnRequestTimeout: true } });
   try {
     const r = await client.send(new InvokeCommand({ FunctionName: p.functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(p.payload)) }));
     const text = r.Payload ? new TextDecoder().decode(r.Payload) : '';

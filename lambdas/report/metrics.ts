@@ -10,10 +10,10 @@ export const MetricName = {
   ValidationFailure: names.VALIDATION_FAILURE,
   TokenAgeDays: names.TOKEN_AGE_DAYS,
   StageDurationMs: names.STAGE_DURATION_MS,
-  AlertFailure: 'AlertFailure',
+  AlertFailure: names.ALERT_FAILURE,
   PushSuccess: 'PushSuccess',
   /** Days until a client secret expires (dimension credential, or "adobe"), from clientSecretExpiresAt. */
-  ClientSecretDaysLeft: 'ClientSecretDaysLeft',
+  ClientSecretDaysLeft: names.CLIENT_SECRET_DAYS_LEFT,
 } as const;
 
 export interface MetricSink {

@@ -291,7 +291,18 @@ describe('the example configuration (config.example.json)', () => {
       Threshold: 0,
       AlarmActions: [topic],
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'TokenRefresher',
+      MetricName: 'AlertFailure',
+      Dimensions: [
+        { Name: 'credential', Value: 'aem-mail' },
+        { Name: 'service', Value: 'token-refresher' },
+      ],
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 1,
+      AlarmActions: [topic],
+    });
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic] });
   });
 
