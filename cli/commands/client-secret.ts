@@ -22,16 +22,20 @@ import { describeExpiry, inspectKeyDocument, WARN_DAYS } from '../expiry.ts';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+function readFile(ctx: Context, file: string): string {
+  try {
+    return readFileSync(resolve(ctx.io.cwd, file), 'utf8');
+  } catch (e) {
+    throw usageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
 /** The value from --from-file, a hidden prompt on a terminal, or the whole of piped stdin; never from the command line. */
 async function readValue(ctx: Context, what: string): Promise<string> {
   const file = str(ctx.values, 'from-file');
   let raw: string;
   if (file) {
-    try {
-      raw = readFileSync(resolve(ctx.io.cwd, file), 'utf8');
-    } catch (e) {
-      throw usageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
+    raw = readFile(ctx, file);
   } else if (ctx.io.stdin.isTTY) {
     ctx.io.stderr.write(`${what} (input hidden): `);
     raw = await readHiddenLine(ctx.io.stdin, (s) => ctx.io.stderr.write(s));
@@ -53,11 +57,7 @@ async function readDocument(ctx: Context): Promise<string> {
   const file = str(ctx.values, 'from-file');
   let raw: string;
   if (file) {
-    try {
-      raw = readFileSync(resolve(ctx.io.cwd, file), 'utf8');
-    } catch (e) {
-      throw usageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
+    raw = readFile(ctx, file);
   } else if (ctx.io.stdin.isTTY) {
     throw usageError('a certificate key document is not typed at a prompt', 'Pipe it (`cat key.pem cert.pem | token-refresher client-secret ... --certificate`) or pass --from-file FILE.');
   } else {
