@@ -56,13 +56,56 @@ const expiryDate = z
   .union([z.iso.date(), z.iso.datetime({ offset: true })])
   .describe('ISO date (2027-03-31) or date-time when the client secret expires; alerts go out 30, 14 and 3 days before');
 
+/** Key id (optionally multi-Region mrk-), key ARN, alias name or alias ARN: every form KMS Sign accepts as KeyId. */
+const KMS_KEY_ID = /^((mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias\/[A-Za-z0-9/_-]{1,250}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key\/[A-Za-z0-9-]+|alias\/[A-Za-z0-9/_-]+))$/;
+
 export const certificateSchema = z
   .object({
     secretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/certificate; holds {"privateKey": PEM, "certificate": PEM} or the two PEM blocks'),
     algorithm: z.enum(['PS256', 'RS256']).default('PS256').describe('PS256 with the x5t#S256 header (current Entra guidance) or RS256 with x5t (SHA-1)'),
     thumbprintHeader: z.enum(['x5t#S256', 'x5t']).optional().describe('default: x5t#S256 for PS256, x5t for RS256'),
+    kmsKeyId: z
+      .string()
+      .regex(KMS_KEY_ID, 'a KMS key id, key ARN, alias name (alias/...) or alias ARN')
+      .optional()
+      .describe('the private key is an asymmetric AWS KMS key (RSA_2048/3072/4096, SIGN_VERIFY) instead of a key document in Secrets Manager; give the certificate\'s thumbprint too'),
+    thumbprintSha256: z
+      .string()
+      .regex(/^(([0-9a-fA-F]{2}:?){32}|[A-Za-z0-9_-]{43})$/, '64 hex digits or 43 base64url characters')
+      .optional()
+      .describe('with kmsKeyId: SHA-256 thumbprint of the certificate (header x5t#S256)'),
+    thumbprint: z
+      .string()
+      .regex(/^([0-9a-fA-F]{2}:?){20}$/, '40 hex digits (the SHA-1 thumbprint Entra shows)')
+      .optional()
+      .describe('with kmsKeyId: SHA-1 thumbprint of the certificate as Entra shows it (header x5t)'),
   })
   .strict();
+
+/**
+ * Where a KMS-held certificate key is read from. The key document in Secrets Manager and a KMS key are alternatives:
+ * each problem names its path, so the operator sees which field to drop or add.
+ */
+function checkCertificate(cert: z.infer<typeof certificateSchema>, ctx: z.RefinementCtx): void {
+  const at = (field: string) => ['certificate', field];
+  if (!cert.kmsKeyId) {
+    for (const f of ['thumbprint', 'thumbprintSha256'] as const) {
+      if (cert[f]) ctx.addIssue({ code: 'custom', path: at(f), message: `only with certificate.kmsKeyId; a key document in Secrets Manager carries its own "${f}"` });
+    }
+    return;
+  }
+  if (cert.secretId) {
+    ctx.addIssue({ code: 'custom', path: at('secretId'), message: 'certificate.kmsKeyId and certificate.secretId exclude each other: the key is either in KMS or in a key document, not both' });
+  }
+  const algorithm = cert.algorithm ?? 'PS256';
+  const header = cert.thumbprintHeader ?? (algorithm === 'PS256' ? 'x5t#S256' : 'x5t');
+  if (header === 'x5t#S256' && !cert.thumbprintSha256) {
+    ctx.addIssue({ code: 'custom', path: at('thumbprintSha256'), message: `required with certificate.kmsKeyId for the x5t#S256 header (${algorithm}): the certificate's SHA-256 thumbprint (openssl x509 -noout -fingerprint -sha256)` });
+  }
+  if (header === 'x5t' && !cert.thumbprint) {
+    ctx.addIssue({ code: 'custom', path: at('thumbprint'), message: "required with certificate.kmsKeyId for the x5t header: the certificate's SHA-1 thumbprint as Entra shows it" });
+  }
+}
 
 export const graphSchema = z
   .object({
@@ -147,6 +190,7 @@ export const credentialSchema = z
     if (c.credentialType !== 'certificate' && c.certificate) {
       ctx.addIssue({ code: 'custom', path: ['certificate'], message: 'only for credentialType "certificate"' });
     }
+    if (c.certificate) checkCertificate(c.certificate, ctx);
     if (c.validation.graphDiagnostic && c.provider !== 'microsoft') {
       ctx.addIssue({ code: 'custom', path: ['validation', 'graphDiagnostic'], message: 'Microsoft Graph is for provider "microsoft" only' });
     }

@@ -27,6 +27,8 @@ export interface WiringOptions {
   leaseTtlMs?: number;
   hooks?: RotationDeps['hooks'];
   useLease?: boolean;
+  /** Signs for certificate credentials with certificate.kmsKeyId (tests: a client on moto); default one per key region. */
+  kms?: ProviderOptions['kms'];
 }
 
 export async function readSecretValue(store: SecretStore, secretId: string): Promise<string> {
@@ -89,6 +91,7 @@ export function wire(o: WiringOptions): RotationDeps {
     // Certificate credentials read their key document on first use; it never passes through the pipeline itself.
     readSecret: (id) => readSecretValue(o.store, id),
     certificateSecretId: c.credentialType === 'certificate' ? certificateSecretId(o.config, c) : undefined,
+    kms: o.kms,
   });
   return {
     config: o.config,

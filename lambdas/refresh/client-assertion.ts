@@ -44,7 +44,7 @@ function invalid(secretId: string, what: string, remote: Remote): RefresherError
   });
 }
 
-function hexToBase64url(hex: string): string {
+export function hexToBase64url(hex: string): string {
   return Buffer.from(hex.replace(/[^0-9a-f]/gi, ''), 'hex').toString('base64url');
 }
 
@@ -154,17 +154,29 @@ export function headerFor(settings: Pick<CertificateSettings, 'algorithm' | 'thu
   return { algorithm, header: settings?.thumbprintHeader ?? (algorithm === 'PS256' ? 'x5t#S256' : 'x5t') };
 }
 
-/** The signed client assertion: header {alg, typ, x5t#S256|x5t}, claims aud, iss = sub = client id, jti, nbf, iat, exp. */
-export function buildClientAssertion(key: KeyMaterial, p: AssertionParams): string {
-  const thumb = p.header === 'x5t#S256' ? key.x5tS256 : key.x5t;
+const THUMBPRINT_IN_DOCUMENT = {
+  where: 'the key document',
+  fix: 'Add the certificate itself to the key document (both thumbprints are computed from it), or set certificate.thumbprintHeader to the header whose thumbprint is given.',
+};
+
+/** The thumbprints a key source can name its certificate by (KeyMaterial carries them; a KMS key has them from config). */
+export type Thumbprints = Pick<KeyMaterial, 'x5tS256' | 'x5t'>;
+
+/**
+ * The JWS signing input "<header>.<claims>" of a client assertion: header {alg, typ, x5t#S256|x5t}, claims aud,
+ * iss = sub = client id, jti, nbf, iat, exp. Every key source signs exactly this, so Entra sees the same assertion
+ * whichever holds the key.
+ */
+export function assertionSigningInput(thumbs: Thumbprints, p: AssertionParams, missing: { where: string; fix: string } = THUMBPRINT_IN_DOCUMENT): string {
+  const thumb = p.header === 'x5t#S256' ? thumbs.x5tS256 : thumbs.x5t;
   if (!thumb) {
     throw new RefresherError({
       class: 'configuration',
       code: 'CERTIFICATE_THUMBPRINT_MISSING',
       remote: 'entra',
       stage: 'refresh',
-      message: `the key document gives no ${p.header === 'x5t#S256' ? 'SHA-256' : 'SHA-1'} thumbprint for the ${p.header} header`,
-      fix: 'Add the certificate itself to the key document (both thumbprints are computed from it), or set certificate.thumbprintHeader to the header whose thumbprint is given.',
+      message: `${missing.where} gives no ${p.header === 'x5t#S256' ? 'SHA-256' : 'SHA-1'} thumbprint for the ${p.header} header`,
+      fix: missing.fix,
     });
   }
   const nowSec = Math.floor(p.now.getTime() / 1000);
@@ -178,16 +190,26 @@ export function buildClientAssertion(key: KeyMaterial, p: AssertionParams): stri
     iat: nowSec,
     exp: nowSec + Math.min(p.lifetimeSec ?? ASSERTION_LIFETIME_SEC, 600),
   };
-  const input = `${b64urlJson(header)}.${b64urlJson(claims)}`;
+  return `${b64urlJson(header)}.${b64urlJson(claims)}`;
+}
+
+/** Appends the signature to the signing input; the result is a credential from then on. */
+export function finishAssertion(input: string, signature: Uint8Array): string {
+  const jwt = `${input}.${Buffer.from(signature).toString('base64url')}`;
+  // Replayable until it expires: treated like any other secret in logs and errors.
+  registerSecret(jwt);
+  return jwt;
+}
+
+/** The signed client assertion, signed here with the key from a key document. */
+export function buildClientAssertion(key: KeyMaterial, p: AssertionParams): string {
+  const input = assertionSigningInput(key, p);
   const signature =
     p.algorithm === 'PS256'
       ? // RFC 7518 3.5: RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a salt as long as the hash.
         sign('sha256', Buffer.from(input), { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
       : sign('sha256', Buffer.from(input), { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING });
-  const jwt = `${input}.${signature.toString('base64url')}`;
-  // Replayable until it expires: treated like any other secret in logs and errors.
-  registerSecret(jwt);
-  return jwt;
+  return finishAssertion(input, signature);
 }
 
 /** Produces client assertions for one credential; the key is read once, on first use. */

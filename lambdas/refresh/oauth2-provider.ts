@@ -1,3 +1,4 @@
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
 import type { Credential } from '../config/schema.ts';
 import { RefresherError, type Remote } from '../core/errors.ts';
@@ -7,6 +8,7 @@ import type { DeviceCodeGrant, DevicePoll, TokenProvider, TokenSet } from '../co
 import { isRetryableOAuthResponse, type OAuthErrorBody } from './classify-entra.ts';
 import { classifyTokenError, type ProviderErrorBody } from './classify-oauth2.ts';
 import { JWT_BEARER_ASSERTION_TYPE, secretKeyAssertionSource, type ClientAssertionSource } from './client-assertion.ts';
+import { kmsAssertionSource, kmsClient, kmsKeyRegion } from './kms-assertion.ts';
 import { DiscoveryCache } from './discovery.ts';
 
 export interface ProviderEndpoints {
@@ -100,6 +102,8 @@ export interface ProviderOptions {
   assertion?: ClientAssertionSource;
   readSecret?: (secretId: string) => Promise<string>;
   certificateSecretId?: string;
+  /** certificate.kmsKeyId: the KMS client that signs (tests point it at moto); default one for the key's region. */
+  kms?: Pick<KMSClient, 'send'>;
   now?: () => Date;
 }
 
@@ -130,9 +134,16 @@ export class OAuth2Provider implements TokenProvider {
     this.assertions =
       credential.credentialType === 'certificate'
         ? (opts.assertion ??
-          (opts.readSecret && opts.certificateSecretId
-            ? secretKeyAssertionSource({ credential, secretId: opts.certificateSecretId, readSecret: opts.readSecret, now: opts.now, remote: this.remote })
-            : undefined))
+          (credential.certificate?.kmsKeyId
+            ? kmsAssertionSource({
+                credential,
+                client: opts.kms ?? kmsClient({ timeoutMs: opts.timeoutMs, region: kmsKeyRegion(credential.certificate.kmsKeyId) }),
+                now: opts.now,
+                remote: this.remote,
+              })
+            : opts.readSecret && opts.certificateSecretId
+              ? secretKeyAssertionSource({ credential, secretId: opts.certificateSecretId, readSecret: opts.readSecret, now: opts.now, remote: this.remote })
+              : undefined))
         : undefined;
   }
 
@@ -237,7 +248,12 @@ export class OAuth2Provider implements TokenProvider {
         clientId: this.credential.clientId,
         tenant: this.credential.tenant,
         // For certificate credentials the fixes name where the key lives.
-        clientSecretRef: this.credential.credentialType === 'certificate' ? (this.opts.certificateSecretId ?? this.opts.clientSecretRef) : this.opts.clientSecretRef,
+        clientSecretRef:
+          this.credential.credentialType !== 'certificate'
+            ? this.opts.clientSecretRef
+            : this.credential.certificate?.kmsKeyId
+              ? `KMS key ${this.credential.certificate.kmsKeyId}`
+              : (this.opts.certificateSecretId ?? this.opts.clientSecretRef),
         remote: this.remote,
         scopes: this.scope,
       },
