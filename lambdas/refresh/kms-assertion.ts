@@ -1,4 +1,4 @@
-import { KMSClient, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
+import { KMSClient, SignCommand, type KMSClientConfig, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import type { Credential } from '../config/schema.ts';
 import { RefresherError, type Remote } from '../core/errors.ts';
 import { assertionSigningInput, finishAssertion, headerFor, hexToBase64url, type AssertionAlgorithm, type ClientAssertionSource, type Thumbprints } from './client-assertion.ts';
@@ -24,9 +24,11 @@ export function kmsKeyRegion(keyId: string): string | undefined {
  * A KMS client whose deadline ends the request. throwOnRequestTimeout: since @smithy/node-http-handler 4.x a
  * requestTimeout alone only logs a warning and the request waits on until the function's own timeout.
  */
-export function kmsClient(o: { timeoutMs: number; region?: string; maxAttempts?: number }): KMSClient {
+export function kmsClient(o: { timeoutMs: number; region?: string; maxAttempts?: number } & Pick<KMSClientConfig, 'endpoint' | 'credentials'>): KMSClient {
   return new KMSClient({
     ...(o.region ? { region: o.region } : {}),
+    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    ...(o.credentials ? { credentials: o.credentials } : {}),
     maxAttempts: o.maxAttempts ?? 3,
     requestHandler: { requestTimeout: o.timeoutMs, connectionTimeout: o.timeoutMs, throwOnRequestTimeout: true },
   });
