@@ -216,7 +216,8 @@ export class TokenRefresher extends Construct {
         clientSecret: this.secret(ids.clientSecret, 'read', RemovalPolicy.RETAIN, `OAuth client secret of credential ${credential.id} (put by the operator, read by the function)`, ISSUED_BY_ADMIN),
         // Certificate credentials only: the key document never leaves this secret except as signed client assertions.
         certificate:
-          credential.credentialType === 'certificate'
+          // A key in KMS has no key document: nothing to create or read in Secrets Manager.
+          credential.credentialType === 'certificate' && !credential.certificate?.kmsKeyId
             ? this.secret(
                 certificateSecretId(config, credential),
                 'read',
@@ -367,6 +368,7 @@ export class TokenRefresher extends Construct {
     });
 
     this.grantSecrets();
+    this.grantCertificateKeys();
     this.grantMail();
 
     // --- schedules -----------------------------------------------------------------------------------------------------
@@ -501,6 +503,52 @@ export class TokenRefresher extends Construct {
           conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
         }),
       );
+    }
+  }
+
+  /**
+   * kms:Sign on the KMS keys of certificate credentials (certificate.kmsKeyId), nothing else: GetPublicKey is not used.
+   * A key ARN or key id names the key itself. An alias cannot be a resource of Sign (IAM evaluates the key it points to),
+   * so an alias is granted as "any key of that account and region, when the request names it by this alias"
+   * (kms:RequestAlias): moving the alias to a new key keeps working, and no other key of the account is usable.
+   */
+  private grantCertificateKeys(): void {
+    const stack = Stack.of(this);
+    const keyArns = new Set<string>();
+    const aliases = new Map<string, Set<string>>();
+    for (const c of this.config.credentials) {
+      const id = c.credentialType === 'certificate' ? c.certificate?.kmsKeyId : undefined;
+      if (!id) continue;
+      const arn = /^arn:([^:]+):kms:([^:]+):(\d{12}):(key|alias)\/(.+)$/.exec(id);
+      if (arn?.[4] === 'key') keyArns.add(id);
+      else if (arn) {
+        const any = `arn:${arn[1]}:kms:${arn[2]}:${arn[3]}:key/*`;
+        aliases.set(any, (aliases.get(any) ?? new Set()).add(`alias/${arn[5]}`));
+      } else if (id.startsWith('alias/')) {
+        const any = stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
+        aliases.set(any, (aliases.get(any) ?? new Set()).add(id));
+      } else keyArns.add(stack.formatArn({ service: 'kms', resource: 'key', resourceName: id }));
+    }
+    if (keyArns.size > 0) {
+      this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'SignWithCertificateKeys', actions: ['kms:Sign'], resources: [...keyArns].sort() }));
+    }
+    [...aliases].forEach(([resource, names], i) => {
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: `SignWithCertificateKeyAliases${i === 0 ? '' : i + 1}`,
+          actions: ['kms:Sign'],
+          resources: [resource],
+          conditions: { StringEquals: { 'kms:RequestAlias': [...names].sort() } },
+        }),
+      );
+    });
+    if (aliases.size > 0) {
+      for (const resource of aliases.keys()) {
+        Validations.of(this.role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${resource.replace(/\$\{Token\[AWS\.Partition\.\d+\]\}/, '<AWS::Partition>')}]`,
+          reason: 'kms:Sign on "key/*" is limited by the kms:RequestAlias condition to the aliases named in certificate.kmsKeyId: only the key an alias points to can sign, and only when called by that alias.',
+        });
+      }
     }
   }
 

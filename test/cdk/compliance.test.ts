@@ -7,7 +7,7 @@ import { AwsSolutionsChecks, NagPack, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addComplianceChecks } from '../../lib/compliance.ts';
-import { loadFixtureConfig, synth, type Synthesized } from './support.ts';
+import { kmsCertificateConfig, loadFixtureConfig, synth, type Synthesized } from './support.ts';
 
 interface Acknowledgement {
   path: string;
@@ -67,6 +67,7 @@ const variants: Array<[string, () => Synthesized]> = [
         sesIdentityArn: 'arn:aws:ses:eu-west-1:123456789012:identity/example.org',
       }),
   ],
+  ['certificate keys in KMS (key ARN, key id, alias, alias ARN)', () => synth(kmsCertificateConfig())],
 ];
 
 describe.each(variants)('%s', (_name, make) => {

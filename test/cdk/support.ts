@@ -137,3 +137,21 @@ export function wildcardSecretOrMailGrants(t: CfnTemplate): Array<{ resource: st
       (statement.Resource === undefined || asArray(statement.Resource).some((r) => literalParts(r).some((s) => s.includes('*')))),
   );
 }
+
+/** Key ARN, bare key id, alias name and alias ARN of certificate credentials whose keys are in KMS (stack and nag tests). */
+export const KMS_KEYS = {
+  arn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  id: '0000aaaa-1111-2222-3333-444455556666',
+  alias: 'alias/token-refresher-cert',
+  aliasArn: 'arn:aws:kms:eu-central-1:210987654321:alias/shared-cert',
+} as const;
+
+/** config-multi.json plus one certificate credential per form of certificate.kmsKeyId. */
+export function kmsCertificateConfig(): Config {
+  const doc = JSON.parse(readFileSync(path.join(FIXTURES, 'config-multi.json'), 'utf8')) as { credentials: Array<Record<string, unknown>> };
+  const base = doc.credentials.find((c) => c.id === 'mail-de')!;
+  for (const [name, kmsKeyId] of Object.entries(KMS_KEYS)) {
+    doc.credentials.push({ ...base, id: `kms-${name.toLowerCase()}`, certificate: { kmsKeyId, thumbprintSha256: 'ab'.repeat(32) } });
+  }
+  return parseConfig(doc, 'kmsCertificateConfig');
+}
