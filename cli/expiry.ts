@@ -57,6 +57,8 @@ export interface CertificateInfo {
   thumbprint?: string;
   /** Whether the certificate itself is stored, so the key was checked against it. */
   certificateChecked?: boolean;
+  /** The key lives in AWS KMS (certificate.kmsKeyId): nothing to read here, and the certificate's expiry is not known. */
+  kmsKeyId?: string;
   /** Why the document cannot be used (CERTIFICATE_INVALID, CERTIFICATE_EXPIRED, CERTIFICATE_THUMBPRINT_MISSING). */
   error?: { code: string; message: string; fix: string };
 }
@@ -109,6 +111,8 @@ function errorOf(e: RefresherError): NonNullable<CertificateInfo['error']> {
 
 /** The certificate credential's key document as stored; a read failure of the store is thrown, a bad document reported. */
 export async function readCertificate(config: Config, store: SecretStore, c: Credential, now: Date): Promise<CertificateInfo> {
+  // A KMS-held key never leaves KMS and the certificate is not stored: only the pipeline's signing proves it works.
+  if (c.certificate?.kmsKeyId) return { secretId: `kms:${c.certificate.kmsKeyId}`, stored: true, kmsKeyId: c.certificate.kmsKeyId };
   const secretId = certificateSecretId(config, c);
   const v = await store.getValue(secretId, 'AWSCURRENT');
   if (!v || !v.value.trim()) {

@@ -89,6 +89,9 @@ async function certificate(ctx: Context, c: Credential): Promise<ExitCode> {
       'Set "credentialType": "certificate" on the credential (and deploy, so the stack creates and grants the certificate secret) before storing its key.',
     );
   }
+  if (c.certificate?.kmsKeyId) {
+    throw usageError(`credential ${c.id} signs with the KMS key ${c.certificate.kmsKeyId}; there is no key document to store`, 'Upload a new certificate for that key to the app in Entra ID and update certificate.thumbprintSha256 in the configuration.');
+  }
   const secretId = certificateSecretId(ctx.config(), c);
   const doc = await readDocument(ctx);
   // Checked exactly as the function will use it; nothing is stored unless it would work.

@@ -173,7 +173,9 @@ function printSecrets(ui: Ui, s: CredentialStatus, row: (k: string, v: string) =
   const cert = s.certificate;
   if (cert) {
     const dates = cert.notAfter && cert.daysLeft !== undefined ? `expires ${daysText(ui, cert.notAfter, cert.daysLeft)}` : 'expiry unknown (only a thumbprint stored)';
-    if (cert.error) {
+    if (cert.kmsKeyId) {
+      row('certificate', `key in AWS KMS (${cert.kmsKeyId}); its certificate's expiry is not known here: watch it where the certificate was issued`);
+    } else if (cert.error) {
       row('certificate', `${ui.c('red', cert.error.code)}: ${cert.error.message}${cert.notAfter ? ` (${dates})` : ''}`);
       row('what to do', cert.error.fix);
     } else {

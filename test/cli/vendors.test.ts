@@ -368,4 +368,20 @@ describe('client-secret expiry', () => {
     expect(d.code).toBe(0);
     expect(finding(d.findings, 'client secret expiry')).toMatchObject({ status: 'skip', fix: expect.stringContaining('clientSecretExpiresAt') });
   });
+
+  it('a KMS-held certificate key: status and doctor say so, client-secret --certificate has nothing to store', async () => {
+    const kmsKeyId = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
+    const e = (env = await startCliEnv({
+      patch: () => ({ credentialType: 'certificate', certificate: { kmsKeyId, algorithm: 'RS256', thumbprint: 'A'.repeat(40) } }),
+    }));
+    await e.seed();
+    const s = await statusOf(e);
+    expect(s.certificate).toMatchObject({ kmsKeyId, stored: true });
+    expect((await e.run(['status'])).stdout).toContain(`key in AWS KMS (${kmsKeyId})`);
+    const { findings } = await doctor(e, ['--no-redeem']);
+    expect(findings.find((f) => f.check === 'certificate')).toMatchObject({ status: 'ok' });
+    const refused = await e.run(['client-secret', '--credential', 'aem-mail', '--certificate'], { input: 'anything' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`signs with the KMS key ${kmsKeyId}`);
+  });
 });
