@@ -1,12 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secretIds } from '../../lambdas/config/load.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
-import { startHarness, type Harness } from '../support/harness.ts';
+import { setHandlerEnvironment, startHarness, type Harness } from '../support/harness.ts';
 import { findLeaks, secretsOf } from './support/invariants.ts';
 import { writeFigures } from './support/results.ts';
 
@@ -43,15 +42,7 @@ describe('redaction: every output of a run with hostile remotes, scanned for eve
   beforeAll(async () => {
     h = await startHarness();
     await h.seed();
-    const dir = mkdtempSync(join(tmpdir(), 'tr-security-'));
-    const caFile = join(dir, 'ca.pem');
-    writeFileSync(caFile, h.smtpCa);
-    process.env.TOKEN_REFRESHER_CONFIG = JSON.stringify(h.config);
-    process.env.TOKEN_REFRESHER_SMTP_CA_FILE = caFile;
-    process.env.AWS_ENDPOINT_URL = h.aws.endpoint;
-    process.env.AWS_ACCESS_KEY_ID = 'testing';
-    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
-    process.env.AWS_REGION = 'eu-west-1';
+    setHandlerEnvironment(h);
     // Metrics on: their EMF lines are outputs too, and are scanned with the logs.
     process.env.POWERTOOLS_METRICS_DISABLED = 'false';
     ({ handler } = await import('../../lambdas/schedule/handler.ts'));

@@ -1,9 +1,6 @@
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Context } from 'aws-lambda';
-import { assertNoSecrets, startHarness, type Harness } from '../support/harness.ts';
+import { assertNoSecrets, setHandlerEnvironment, startHarness, type Harness } from '../support/harness.ts';
 
 let h: Harness;
 let handler: (event: unknown, context: Context) => Promise<unknown>;
@@ -14,16 +11,7 @@ const context = (id: string) => ({ awsRequestId: id, getRemainingTimeInMillis: (
 beforeAll(async () => {
   h = await startHarness();
   await h.seed();
-  // The function reads everything from its environment, as in Lambda: the document, Secrets Manager and SES via moto.
-  const dir = mkdtempSync(join(tmpdir(), 'tr-handler-'));
-  const caFile = join(dir, 'ca.pem');
-  writeFileSync(caFile, h.smtpCa);
-  process.env.TOKEN_REFRESHER_CONFIG = JSON.stringify(h.config);
-  process.env.TOKEN_REFRESHER_SMTP_CA_FILE = caFile;
-  process.env.AWS_ENDPOINT_URL = h.aws.endpoint;
-  process.env.AWS_ACCESS_KEY_ID = 'testing';
-  process.env.AWS_SECRET_ACCESS_KEY = 'testing';
-  process.env.AWS_REGION = 'eu-west-1';
+  setHandlerEnvironment(h);
   ({ handler } = await import('../../lambdas/schedule/handler.ts'));
 });
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { vi } from 'vitest';
 import { startLocalEnv, type LocalEnv, type LocalEnvOptions } from '../../demo/local-env.ts';
 import type { WiringOptions } from '../../lambdas/pipeline/wiring.ts';
@@ -76,4 +79,19 @@ export function assertNoSecrets(haystacks: Record<string, string>, secrets: stri
       if (s.length >= 8 && text.includes(s)) throw new Error(`a secret value (${s.length} chars, starts ${s.slice(0, 3)}…) appears in ${where}`);
     }
   }
+}
+
+/**
+ * The function reads everything from its environment, as in Lambda: the document inline, Secrets Manager and SES via
+ * moto, and the stand-ins' CA for the test send. Call before importing the handler (it caches on first use).
+ */
+export function setHandlerEnvironment(h: Harness): void {
+  const caFile = join(mkdtempSync(join(tmpdir(), 'tr-handler-')), 'ca.pem');
+  writeFileSync(caFile, h.smtpCa);
+  process.env.TOKEN_REFRESHER_CONFIG = JSON.stringify(h.config);
+  process.env.TOKEN_REFRESHER_SMTP_CA_FILE = caFile;
+  process.env.AWS_ENDPOINT_URL = h.aws.endpoint;
+  process.env.AWS_ACCESS_KEY_ID = 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+  process.env.AWS_REGION = 'eu-west-1';
 }
