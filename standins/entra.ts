@@ -5,7 +5,7 @@ import { constants, createHash, randomBytes, randomUUID, verify, X509Certificate
 import { readFileSync } from 'node:fs';
 import { Clock } from './clock.ts';
 import { Faults } from './faults.ts';
-import { formOf, html, json, randomId, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
+import { basicAuth, formOf, html, json, randomId, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
 
 export const DEFAULT_TENANT = 'contoso.onmicrosoft.com';
 export const DEFAULT_TENANT_ID = '7a3c0f4e-5b1d-4c2a-9e8f-0d6b2a1c3e4f';
@@ -407,15 +407,6 @@ function loopbackMatch(registered: string, requested: string): boolean {
   // Microsoft ignores the port of http://localhost redirect URIs, which is what lets a CLI listen on any free port.
   const loopback = r.protocol === 'http:' && (r.hostname === 'localhost' || r.hostname === '127.0.0.1');
   return loopback && !r.port && q.protocol === r.protocol && q.hostname === r.hostname && q.pathname === r.pathname;
-}
-
-function basicAuth(req: StandinRequest): { id: string; secret: string } | undefined {
-  const h = req.headers.authorization;
-  if (!h?.startsWith('Basic ')) return undefined;
-  const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
-  const i = decoded.indexOf(':');
-  if (i < 0) return undefined;
-  return { id: decodeURIComponent(decoded.slice(0, i)), secret: decodeURIComponent(decoded.slice(i + 1)) };
 }
 
 function userCode(): string {

@@ -261,3 +261,13 @@ export async function serveHttp(opts: ServeOptions): Promise<HttpServing> {
     },
   };
 }
+
+/** client_secret_basic (RFC 6749 2.3.1): the client id and secret, form-encoded, in a Basic Authorization header. */
+export function basicAuth(req: StandinRequest): { id: string; secret: string } | undefined {
+  const h = req.headers.authorization;
+  if (!h?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i < 0) return undefined;
+  return { id: decodeURIComponent(decoded.slice(0, i)), secret: decodeURIComponent(decoded.slice(i + 1)) };
+}

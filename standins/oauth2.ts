@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Clock } from './clock.ts';
 import { Faults } from './faults.ts';
-import { formOf, html, json, randomId, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
+import { basicAuth, formOf, html, json, randomId, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
 
 export const GOOGLE_CLIENT_ID = '123456789012-t0kenrefresher0standin0example0.apps.googleusercontent.com';
 export const GOOGLE_CLIENT_SECRET = 'GOCSPX-test-only-client-secret-not-real';
@@ -132,15 +132,6 @@ function escapeHtml(s: string): string {
 
 function unescapeHtml(s: string): string {
   return s.replace(/&#(\d+);/g, (_m, n: string) => String.fromCharCode(Number(n)));
-}
-
-function basicAuth(req: StandinRequest): { id: string; secret: string } | undefined {
-  const h = req.headers.authorization;
-  if (!h?.startsWith('Basic ')) return undefined;
-  const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
-  const i = decoded.indexOf(':');
-  if (i < 0) return undefined;
-  return { id: decodeURIComponent(decoded.slice(0, i)), secret: decodeURIComponent(decoded.slice(i + 1)) };
 }
 
 interface Txn {
