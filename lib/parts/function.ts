@@ -1,0 +1,132 @@
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Config } from '../../lambdas/config/schema.ts';
+import * as metricNames from '../metric-names.ts';
+import type { AlertsPart } from './alerts.ts';
+import type { PartScope, RefresherContext } from './context.ts';
+
+/** The repository root: the default entry, lock file and project root are found from here, not from the caller's cwd. */
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Set from `npm run bench` (bench/README.md). 256 MB: one rotation peaks at 128 MB resident (102 MB of it loaded code) and a
+ * run of 1,000 credentials at 151 MB; 256 MB is the smallest size with 1.5x headroom, and on arm64 CPU share grows with
+ * memory, which shortens the TLS handshakes a run is made of. 300 s: a healthy rotation takes about 5 s cold, but one
+ * credential whose token endpoint and Cloud Manager both retry (4 attempts of 10 s, backoff or Retry-After up to 30 s, a
+ * 60 s test-send deadline) can need 2 to 4 minutes; the lease outlives the timeout by 30 s, so a hung run cannot hold it long.
+ */
+export const DEFAULT_MEMORY_MB = 256;
+export const DEFAULT_TIMEOUT = Duration.minutes(5);
+
+/** Log retention: long enough to look back over two scheduled rotations (7 days apart by default) and a holiday. */
+export const DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
+/**
+ * Lambda's own retry of a failed asynchronous (scheduled) run. One retry absorbs a transient failure a minute later; the
+ * next scheduled run is the real retry, and every attempt alerts only on a change of state, so retries do not spam.
+ */
+export const ASYNC_RETRY_ATTEMPTS = 1;
+export const ASYNC_MAX_EVENT_AGE = Duration.hours(1);
+
+export type FunctionPart = Pick<RefresherContext, 'function' | 'role' | 'logGroup'>;
+
+/**
+ * The rotation function: its log group, a role with no permission yet (lib/parts/grants.ts and later parts add them) and
+ * the ESM bundle with the validated configuration written next to it.
+ */
+export function addFunction(part: PartScope, alerts: AlertsPart): FunctionPart {
+  const { scope, config, props } = part;
+  const logGroup = new logs.LogGroup(scope, 'LogGroup', {
+    retention: props.logRetention ?? DEFAULT_LOG_RETENTION,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+
+  // An explicit role so the only log permissions are on this log group (the managed basic-execution policy allows all).
+  const role = new iam.Role(scope, 'FunctionRole', {
+    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    description: 'token-refresher function: its own secrets, its log group, mail from the alert sender',
+  });
+  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'OwnLogGroup', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
+
+  const fn = new nodejs.NodejsFunction(scope, 'Function', {
+    entry: props.entry ?? path.join(REPO_ROOT, 'lambdas/schedule/handler.ts'),
+    handler: 'handler',
+    depsLockFilePath: props.depsLockFilePath ?? path.join(REPO_ROOT, 'package-lock.json'),
+    projectRoot: REPO_ROOT,
+    runtime: lambda.Runtime.NODEJS_24_X,
+    architecture: lambda.Architecture.ARM_64,
+    memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
+    timeout: props.timeout ?? DEFAULT_TIMEOUT,
+    role,
+    logGroup,
+    tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
+    reservedConcurrentExecutions: props.reservedConcurrency,
+    retryAttempts: ASYNC_RETRY_ATTEMPTS,
+    maxEventAge: ASYNC_MAX_EVENT_AGE,
+    onFailure: new destinations.SqsDestination(alerts.deadLetterQueue),
+    description: `token-refresher: rotates ${config.credentials.map((c) => c.id).join(', ')}`,
+    environment: {
+      TOKEN_REFRESHER_CONFIG_FILE: 'config.json',
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: metricNames.SERVICE_NAME,
+      POWERTOOLS_METRICS_NAMESPACE: metricNames.METRICS_NAMESPACE,
+    },
+    bundling: {
+      format: nodejs.OutputFormat.ESM,
+      target: 'node24',
+      mainFields: ['module', 'main'],
+      // CommonJS dependencies call require(); an ESM bundle has none unless it is recreated from import.meta.url.
+      banner: "import { createRequire as __trCreateRequire } from 'node:module'; const require = __trCreateRequire(import.meta.url);",
+      minify: true,
+      sourceMap: true,
+      // Stack traces need line mappings, not the sources; leaving them out keeps the bundle small.
+      sourcesContent: false,
+      // Ship the SDK versions the tests ran against instead of whatever the runtime image carries that day.
+      bundleAwsSDK: true,
+      forceDockerBundling: false,
+      commandHooks: {
+        beforeBundling: () => [],
+        beforeInstall: () => [],
+        afterBundling: (_inputDir: string, outputDir: string) => [configFileCommand(config, path.join(outputDir, 'config.json'))],
+      },
+    },
+  });
+  if (!props.tracing) {
+    Validations.of(fn).acknowledge({
+      id: 'Serverless-LambdaTracing',
+      reason: 'X-Ray is opt-in (prop "tracing"): a run is a few sequential remote calls whose durations are already the StageDurationMs metric and log fields.',
+    });
+  } else {
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions; added only because tracing was switched on.',
+    });
+  }
+  Validations.of(fn).acknowledge({
+    id: 'Serverless-LambdaDLQ',
+    reason:
+      'Failed asynchronous runs go to the on-failure destination (the same dead-letter queue), which records the error with the event; a DeadLetterConfig as well would deliver each failure twice.',
+  });
+  return { function: fn, role, logGroup };
+}
+
+/**
+ * The afterBundling command that writes the configuration next to the bundle. The document is re-serialized from the parsed
+ * object (defaults filled in, unknown keys impossible) and passed base64-encoded, so no quoting of its content can break the
+ * shell command; it holds no secret values, only where they live.
+ */
+function configFileCommand(config: Config, target: string): string {
+  const b64 = Buffer.from(`${JSON.stringify(config, null, 2)}\n`, 'utf8').toString('base64');
+  const script = "require('node:fs').writeFileSync(process.argv[1], Buffer.from(process.argv[2], 'base64'))";
+  return [process.execPath, '-e', script, target, b64].map(shellQuote).join(' ');
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
