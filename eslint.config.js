@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', 'coverage/**', '**/*.d.ts', 'bin/*.mjs'] },
+  { ignores: ['node_modules/**', 'cdk.out/**', 'coverage/**', '**/*.d.ts', 'bin/*.mjs', 'dist/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -24,12 +24,15 @@ export const GLOBAL_HELP = `Global options:
   -v, --verbose        show the pipeline's log lines on stderr
   -h, --help           help for the command`;
 
-/** Splits off the command name, then parses strictly with the global options and the command's own. */
-export function findCommand(argv: readonly string[], allOptions: ParseArgsOptionsConfig): string | undefined {
-  // Lenient first pass: only to know which token is the command (option values such as `--config x` are skipped).
-  const { tokens } = parseArgs({ args: [...argv], options: allOptions, strict: false, allowPositionals: true, tokens: true });
-  const first = tokens.find((t) => t.kind === 'positional');
-  return first?.kind === 'positional' ? first.value : undefined;
+/**
+ * Splits off the command name (one of `names`). Only the global options are known before the command is loaded, so the
+ * lenient first pass may take a command option's value (`--credential aem-mail rotate`) for a positional: the first
+ * positional that names a command wins, else the first positional (reported as an unknown command).
+ */
+export function findCommand(argv: readonly string[], names: readonly string[]): string | undefined {
+  const { tokens } = parseArgs({ args: [...argv], options: GLOBAL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const positionals = tokens.flatMap((t) => (t.kind === 'positional' ? [t.value] : []));
+  return positionals.find((p) => names.includes(p)) ?? positionals[0];
 }
 
 export function parseCommandArgs(argv: readonly string[], options: ParseArgsOptionsConfig): { values: Values; positionals: string[] } {

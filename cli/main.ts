@@ -1,26 +1,22 @@
 /**
  * token-refresher: the operator's command line. `main()` takes its argv and an Io so tests run it in-process; run as a
- * program (tsx cli/main.ts, npm run cli, bin/token-refresher.mjs) it uses the real process.
+ * program (tsx cli/main.ts, npm run cli, bin/token-refresher.mjs on the bundle in dist/cli) it uses the real process.
+ *
+ * Only what every invocation needs is imported here: the commands and the context (which hold the AWS SDK, undici, zod
+ * and nodemailer) are imported when a command runs, so `--help` starts in about the time of Node itself.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ParseArgsOptionsConfig } from 'node:util';
 import { isRefresherError } from '../lambdas/core/errors.ts';
 import { redactText } from '../lambdas/core/redact.ts';
-import { bool, findCommand, GLOBAL_HELP, GLOBAL_OPTIONS, parseCommandArgs } from './args.ts';
-import type { Command } from './command.ts';
-import { clientSecretCommand } from './commands/client-secret.ts';
-import { doctorCommand } from './commands/doctor.ts';
-import { osgiCommand } from './commands/osgi.ts';
-import { regenerateCommand } from './commands/regenerate.ts';
-import { rotateCommand } from './commands/rotate.ts';
-import { statusCommand } from './commands/status.ts';
-import { Context } from './context.ts';
+import { bool, findCommand, GLOBAL_HELP, parseCommandArgs } from './args.ts';
+import { COMMAND_CATALOG } from './commands/index.ts';
 import { CliError, Exit, exitCodeFor, type ExitCode } from './errors.ts';
 import { processIo, type Io } from './io.ts';
 import { Ui } from './ui.ts';
 
-export const COMMANDS: readonly Command[] = [regenerateCommand, rotateCommand, statusCommand, osgiCommand, doctorCommand, clientSecretCommand];
+const COMMANDS = COMMAND_CATALOG;
+const NAMES = [...COMMANDS.map((c) => c.name), 'help'];
 
 const EXIT_HELP = `Exit codes: 0 ok, 1 the operation failed, 2 usage or configuration error, 3 a person must sign in again
 (run regenerate), 4 another run holds the credential's lease.`;
@@ -43,16 +39,14 @@ Secrets are never printed, not even with --json.`;
 
 export async function main(argv: readonly string[], partialIo: Partial<Io> = {}): Promise<ExitCode> {
   const io: Io = { ...processIo(), ...partialIo };
-  const allOptions: ParseArgsOptionsConfig = { ...GLOBAL_OPTIONS };
-  for (const c of COMMANDS) Object.assign(allOptions, c.options);
   let ui = new Ui(io, { json: argv.includes('--json'), noColor: argv.includes('--no-color') });
   try {
-    let name = findCommand(argv, allOptions);
+    let name = findCommand(argv, NAMES);
     let args = [...argv];
     if (name === 'help') {
       // `help regenerate` is `regenerate --help`.
       const rest = args.filter((a) => a !== 'help');
-      name = findCommand(rest, allOptions);
+      name = findCommand(rest, NAMES);
       args = [...rest, '--help'];
     }
     if (!name) {
@@ -60,8 +54,9 @@ export async function main(argv: readonly string[], partialIo: Partial<Io> = {})
       io.stdout.write(`${mainHelp()}\n`);
       return bool(values, 'help') ? Exit.ok : Exit.usage;
     }
-    const command = COMMANDS.find((c) => c.name === name);
-    if (!command) throw new CliError(`unknown command "${name}"`, Exit.usage, `One of: ${COMMANDS.map((c) => c.name).join(', ')}. See --help.`, 'USAGE');
+    const entry = COMMANDS.find((c) => c.name === name);
+    if (!entry) throw new CliError(`unknown command "${name}"`, Exit.usage, `One of: ${COMMANDS.map((c) => c.name).join(', ')}. See --help.`, 'USAGE');
+    const command = await entry.load();
     const { values, positionals } = parseCommandArgs(args, command.options);
     ui = new Ui(io, { json: bool(values, 'json'), noColor: bool(values, 'no-color') });
     if (bool(values, 'help')) {
@@ -69,6 +64,7 @@ export async function main(argv: readonly string[], partialIo: Partial<Io> = {})
       return Exit.ok;
     }
     if (positionals.length > 1) throw new CliError(`unexpected argument "${positionals[1]}"`, Exit.usage, `See \`token-refresher ${name} --help\`.`, 'USAGE');
+    const { Context } = await import('./context.ts');
     return await command.run(new Context(io, ui, values));
   } catch (e) {
     const code = exitCodeFor(e);
