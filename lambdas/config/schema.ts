@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deliveryProblems, deliverySettingsSchema, effectiveDelivery } from './delivery-schema.ts';
 
 /**
  * The configuration document: credentials and shared settings. It holds no secret values, only where they live,
@@ -33,6 +34,8 @@ export const targetSchema = z
     clientSecretVariable: variableName.default('SECRET_SMTP_OAUTH_CLIENT_SECRET'),
     pushClientSecret: z.boolean().default(false).describe('also push the client secret (normally set once by `token-refresher client-secret`)'),
     service: z.enum(['author', 'publish', 'preview']).optional().describe('absent = all services'),
+    stage: z.string().min(1).max(40).optional().describe('rollout stage of this target, one of the credential\'s delivery.stages (e.g. dev, stage, prod)'),
+    delivery: deliverySettingsSchema.optional().describe('overrides the credential\'s delivery settings for this target'),
   })
   .strict();
 
@@ -161,6 +164,17 @@ export const credentialSchema = z
       })
       .strict(),
     targets: z.array(targetSchema).default([]),
+    delivery: deliverySettingsSchema
+      .extend({
+        stages: z
+          .array(z.string().min(1).max(40))
+          .min(1)
+          .optional()
+          .describe('ordered rollout stages: a stage is pushed only after every target of the earlier stages is confirmed and has soaked'),
+      })
+      .strict()
+      .optional()
+      .describe('when targets receive a new copy: age, maintenance windows, staged rollout, confirmation'),
     rotation: z
       .object({
         maxAgeDays: z.number().positive().max(89).default(7).describe('rotate when the stored token is older than this'),
@@ -194,6 +208,7 @@ export const credentialSchema = z
     if (c.validation.graphDiagnostic && c.provider !== 'microsoft') {
       ctx.addIssue({ code: 'custom', path: ['validation', 'graphDiagnostic'], message: 'Microsoft Graph is for provider "microsoft" only' });
     }
+    checkDelivery(c, ctx);
     const seen = new Set<string>();
     c.targets.forEach((t, i) => {
       const key = `${t.programId}/${t.environmentId}/${t.service ?? 'all'}`;
@@ -201,6 +216,32 @@ export const credentialSchema = z
       seen.add(key);
     });
   });
+
+/**
+ * Refuses delivery settings that cannot keep every copy under the token lifetime, naming the field where it is set
+ * (on the target, else on the credential, else the target whose defaults fail).
+ */
+function checkDelivery(
+  c: { delivery?: z.infer<typeof deliverySettingsSchema> & { stages?: string[] }; targets: Array<z.infer<typeof targetSchema>>; rotation: { maxAgeDays: number } },
+  ctx: z.RefinementCtx,
+): void {
+  const reported = new Set<string>();
+  c.targets.forEach((t, j) => {
+    if (t.stage !== undefined && !(c.delivery?.stages ?? []).includes(t.stage)) {
+      ctx.addIssue({ code: 'custom', path: ['targets', j, 'stage'], message: `"${t.stage}" is not one of delivery.stages (${(c.delivery?.stages ?? []).join(', ') || 'none set'})` });
+    }
+    if (c.delivery?.stages && t.stage === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['targets', j, 'stage'], message: `required when delivery.stages is set (one of ${c.delivery.stages.join(', ')})` });
+    }
+    for (const p of deliveryProblems(effectiveDelivery(c.delivery, t.delivery), { rotationMaxAgeDays: c.rotation.maxAgeDays })) {
+      const path = t.delivery?.[p.field] !== undefined || c.delivery?.[p.field] === undefined ? ['targets', j, 'delivery', p.field] : ['delivery', p.field];
+      const key = path.join('.');
+      if (reported.has(key)) continue;
+      reported.add(key);
+      ctx.addIssue({ code: 'custom', path, message: p.message });
+    }
+  });
+}
 
 export const configSchema = z
   .object({

@@ -54,6 +54,8 @@ export interface DeliveryRecord {
   /** Daily "AEM still sends" check: per service, how far its aemerror log was read. */
   logCursor?: Record<string, LogCursor>;
   lastLogCheckAt?: string;
+  /** The last delivery alert about this target, for de-duplication. */
+  lastAlert?: { code: string; at: string };
   /** Optimistic concurrency: the revision this record was read at (absent for a new record). */
   rev?: number;
 }
