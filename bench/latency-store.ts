@@ -2,7 +2,7 @@ import type { SecretStore, SecretVersion, VersionInfo } from '../lambdas/core/ty
 
 /** One store call as the benchmark saw it: what, on which secret, when it started and ended (ms since `origin`). */
 export interface StoreCall {
-  op: 'getValue' | 'listVersions' | 'putValue' | 'moveStage';
+  op: 'getValue' | 'listVersions' | 'putValue' | 'moveStage' | 'removeStage';
   secretId: string;
   detail: string;
   start: number;
@@ -60,5 +60,9 @@ export class LatencyStore implements SecretStore {
 
   moveStage(secretId: string, stage: string, p: { toVersionId: string; fromVersionId?: string }): Promise<void> {
     return this.exchange('moveStage', secretId, stage, () => this.inner.moveStage(secretId, stage, p));
+  }
+
+  removeStage(secretId: string, stage: string, fromVersionId: string): Promise<void> {
+    return this.exchange('removeStage', secretId, stage, () => this.inner.removeStage(secretId, stage, fromVersionId));
   }
 }

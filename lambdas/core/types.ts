@@ -87,6 +87,8 @@ export interface SecretStore {
    * 'conflict' when the label is no longer on fromVersionId.
    */
   moveStage(secretId: string, stage: string, p: { toVersionId: string; fromVersionId?: string }): Promise<void>;
+  /** Detaches a staging label from the version holding it (AWSPENDING after promotion); absent already is fine. */
+  removeStage(secretId: string, stage: string, fromVersionId: string): Promise<void>;
 }
 
 export interface PushValues {

@@ -133,6 +133,17 @@ export class FileStore implements SecretStore {
     });
   }
 
+  async removeStage(secretId: string, stage: string, fromVersionId: string): Promise<void> {
+    await this.exclusive(secretId, async () => {
+      const doc = await this.read(secretId);
+      const v = doc?.versions[fromVersionId];
+      if (!doc || !v || !v.stages.includes(stage)) return;
+      v.stages = v.stages.filter((s) => s !== stage);
+      this.prune(doc);
+      await this.write(secretId, doc);
+    });
+  }
+
   /** Removes a label from whichever version holds it; moving AWSCURRENT leaves AWSPREVIOUS behind, as Secrets Manager does. */
   private detach(doc: FileSecret, stage: string): void {
     for (const v of Object.values(doc.versions)) {

@@ -139,4 +139,14 @@ export class SecretsManagerStore implements SecretStore {
       throw storeError(e, secretId, 'UpdateSecretVersionStage');
     }
   }
+
+  async removeStage(secretId: string, stage: string, fromVersionId: string): Promise<void> {
+    try {
+      await this.client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: stage, RemoveFromVersionId: fromVersionId }));
+    } catch (e) {
+      // Already detached (a retry after a lost answer, or another run cleared it): the outcome we wanted.
+      if (errorName(e) === 'InvalidParameterException') return;
+      throw storeError(e, secretId, 'UpdateSecretVersionStage');
+    }
+  }
 }

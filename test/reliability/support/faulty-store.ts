@@ -84,4 +84,7 @@ export class FaultyStore implements SecretStore {
   moveStage(secretId: string, stage: string, p: { toVersionId: string; fromVersionId?: string }): Promise<void> {
     return (this.shouldFail('moveStage', secretId, stage) ? this.failing : this.inner).moveStage(secretId, stage, p);
   }
+  removeStage(secretId: string, stage: string, fromVersionId: string): Promise<void> {
+    return this.inner.removeStage(secretId, stage, fromVersionId);
+  }
 }
