@@ -1,9 +1,24 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { httpRequest, parseJson, type HttpResponse } from '../core/http.ts';
-import { asRefresherError, RefresherError } from '../core/errors.ts';
+import { asRefresherError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
-import { safeIdentifier, scrubRemoteText, trimSlash, type HttpTuning } from './common.ts';
+import { trimSlash, type HttpTuning } from './common.ts';
+import { badResponse, classifyCloudManagerFailure, cmShouldRetry, describeTarget, type CallContext } from './cloud-manager-errors.ts';
+import {
+  environmentLogsSchema,
+  environmentSchema,
+  executionListSchema,
+  executionSchema,
+  pipelineListSchema,
+  redirectSchema,
+  REL_LOGS_DOWNLOAD,
+  REL_LOGS_TAIL,
+  variableListSchema,
+  type CmExecution,
+  type CmPipeline,
+} from './cloud-manager-schemas.ts';
 
+export type { CmExecution, CmPipeline } from './cloud-manager-schemas.ts';
 export type VariableType = 'string' | 'secretString';
 export type VariableService = 'author' | 'publish' | 'preview';
 
@@ -34,6 +49,18 @@ export interface CmEnvironment {
   status?: string;
 }
 
+/** One day's file of one log of one service, from the logs listing (EnvironmentLog). */
+export interface CmLogFile {
+  service: string;
+  name: string;
+  /** YYYY-MM-DD; Cloud Manager's log days are UTC days (its CLI restarts a tail at UTC midnight). */
+  date: string;
+  /** Cloud Manager's download link (answers a redirect to the gzip file). */
+  downloadHref?: string;
+  /** Direct link to the uncompressed file as it is being written, on the storage host; readable with Range. */
+  tailHref?: string;
+}
+
 export interface CloudManagerClientOptions extends HttpTuning {
   /** https://cloudmanager.adobe.io (config adobe.cloudManagerEndpoint). */
   endpoint: string;
@@ -51,56 +78,23 @@ export interface CloudManagerClientOptions extends HttpTuning {
   retries: number;
 }
 
-const idLike = z.union([z.string().min(1), z.number()]).transform(String);
-
-const environmentSchema = z.object({
-  id: idLike,
-  programId: idLike.optional(),
-  name: z.string().optional(),
-  type: z.string().optional(),
-  status: z.string().optional(),
-});
-
-const variableSchema = z.object({
-  name: z.string().min(1),
-  // The spec: "Default `string` if missing".
-  type: z.string().default('string'),
-  service: z.string().optional(),
-  status: z.string().optional(),
-});
-
-const variableListSchema = z.object({
-  // An environment without variables may come without _embedded; anything present must have the documented shape.
-  _embedded: z.object({ variables: z.array(variableSchema).default([]) }).optional(),
-});
-
-/**
- * Cloud Manager rejects changes while a pipeline runs on the environment: 412 "busy" has been seen, and 409 is the
- * natural status for the same condition. Both clear by themselves, like 429 and 5xx, so they are retried with backoff.
- */
-function isBusy(status: number): boolean {
-  return status === 409 || status === 412;
-}
-
-function cmShouldRetry(res: HttpResponse): boolean {
-  return isBusy(res.status) || res.status === 429 || res.status >= 500;
-}
-
-interface Call {
+interface Call extends CallContext {
   method: 'GET' | 'PATCH';
-  programId: string;
-  environmentId: string;
-  path: '' | '/variables';
+  /** Below /api/program/{programId}, e.g. `/environment/2/variables`; the query is in `query`. */
+  path: string;
+  query?: Record<string, string | number>;
   body?: string;
-  /** Values that went out in the body: cut from any text the remote sends back. */
-  sent: string[];
-  /** For messages: "list the variables of". */
-  action: string;
+  /** Non-2xx statuses the caller handles itself (404: no current execution; 307: a log redirect). */
+  pass?: readonly number[];
 }
 
+const PIPELINE_PAGE = 500;
+const MAX_PIPELINE_PAGES = 20;
+
 /**
- * The three Cloud Manager calls the push needs. Unlike Adobe's own client it retries what is worth retrying, has a
- * deadline on every attempt, validates what comes back, and its errors carry neither the token nor any value.
+ * The Cloud Manager calls of the push and of delivery. Unlike Adobe's own client it retries what is worth retrying, has
+ * a deadline on every attempt, validates what comes back, and its errors carry neither the token nor any value. The
+ * IMS token and the API key go only to the configured endpoint: log files live on another host (see cloud-manager-logs.ts).
  */
 export class CloudManagerClient {
   readonly #opts: CloudManagerClientOptions;
@@ -109,16 +103,24 @@ export class CloudManagerClient {
     this.#opts = opts;
   }
 
+  get endpoint(): string {
+    return trimSlash(this.#opts.endpoint);
+  }
+
+  /** Tuning for the log-file reads, which go to another host without the token. */
+  get tuning(): HttpTuning & { timeoutMs: number; retries: number } {
+    const o = this.#opts;
+    return { timeoutMs: o.timeoutMs, retries: o.retries, baseDelayMs: o.baseDelayMs, maxDelayMs: o.maxDelayMs, maxRetryAfterMs: o.maxRetryAfterMs, dispatcher: o.dispatcher, onRetry: o.onRetry };
+  }
+
   async getEnvironment(programId: string, environmentId: string): Promise<CmEnvironment> {
-    const call: Call = { method: 'GET', programId, environmentId, path: '', sent: [], action: 'read' };
-    const res = await this.#send(call);
-    return this.#parse(res, environmentSchema, call);
+    const call = envCall(programId, environmentId, '', 'read');
+    return this.#parse(await this.#send(call), environmentSchema, call);
   }
 
   async listVariables(programId: string, environmentId: string): Promise<CmVariable[]> {
-    const call: Call = { method: 'GET', programId, environmentId, path: '/variables', sent: [], action: 'list the variables of' };
-    const res = await this.#send(call);
-    const list = this.#parse(res, variableListSchema, call);
+    const call = envCall(programId, environmentId, '/variables', 'list the variables of');
+    const list = this.#parse(await this.#send(call), variableListSchema, call);
     return (list._embedded?.variables ?? []).map((v) => ({
       name: v.name,
       type: v.type,
@@ -136,14 +138,77 @@ export class CloudManagerClient {
     const body = vars.map((v) => ({ name: v.name, value: v.value, type: v.type, ...(v.service ? { service: v.service } : {}) }));
     for (const v of vars) if (v.type === 'secretString') registerSecret(v.value);
     await this.#send({
+      ...envCall(programId, environmentId, '/variables', `set ${vars.map((v) => v.name).join(', ')} on`),
       method: 'PATCH',
-      programId,
-      environmentId,
-      path: '/variables',
       body: JSON.stringify(body),
       sent: vars.map((v) => v.value),
-      action: `set ${vars.map((v) => v.name).join(', ')} on`,
     });
+  }
+
+  /** Every pipeline of the program (GET /api/program/{p}/pipelines), following the start/limit pagination. */
+  async listPipelines(programId: string): Promise<CmPipeline[]> {
+    const out: CmPipeline[] = [];
+    for (let page = 0; page < MAX_PIPELINE_PAGES; page++) {
+      const call: Call = { method: 'GET', programId, path: '/pipelines', query: { start: out.length, limit: PIPELINE_PAGE }, sent: [], action: 'list the pipelines of' };
+      const list = this.#parse(await this.#send(call), pipelineListSchema, call);
+      const got = list._embedded?.pipelines ?? [];
+      out.push(...got);
+      const total = list._totalNumberOfItems ?? out.length;
+      if (got.length === 0 || out.length >= total) break;
+    }
+    return out;
+  }
+
+  /** The pipeline's current execution (GET .../pipeline/{id}/execution), undefined when it has none (404). */
+  async currentExecution(programId: string, pipelineId: string): Promise<CmExecution | undefined> {
+    const call: Call = { method: 'GET', programId, pipelineId, path: `/pipeline/${enc(pipelineId)}/execution`, sent: [], action: 'read the current execution of', pass: [404] };
+    const res = await this.#send(call);
+    return res.status === 404 ? undefined : this.#parse(res, executionSchema, call);
+  }
+
+  /** The newest executions of the pipeline, newest first (GET .../pipeline/{id}/executions). */
+  async listExecutions(programId: string, pipelineId: string, limit = 5): Promise<CmExecution[]> {
+    const call: Call = { method: 'GET', programId, pipelineId, path: `/pipeline/${enc(pipelineId)}/executions`, query: { start: 0, limit }, sent: [], action: 'list the executions of' };
+    return this.#parse(await this.#send(call), executionListSchema, call)._embedded?.executions ?? [];
+  }
+
+  /** The day files of one log of one service for the last `days` days (GET .../environment/{e}/logs). */
+  async listLogs(programId: string, environmentId: string, p: { service: string; name: string; days: number }): Promise<CmLogFile[]> {
+    const call = { ...envCall(programId, environmentId, '/logs', `list the ${p.service} ${p.name} logs of`), query: { service: p.service, name: p.name, days: p.days } };
+    const list = this.#parse(await this.#send(call), environmentLogsSchema, call);
+    return (list._embedded?.downloads ?? []).map((d) => {
+      const download = d._links?.[REL_LOGS_DOWNLOAD]?.[0];
+      const tail = d._links?.[REL_LOGS_TAIL]?.[0];
+      return { service: d.service, name: d.name, date: d.date, ...(download ? { downloadHref: download } : {}), ...(tail ? { tailHref: tail } : {}) };
+    });
+  }
+
+  /**
+   * Where the gzip file of one day's log is (GET .../logs/download): asked with Accept: application/json, Cloud Manager
+   * answers a Redirect body; without it a 307 with Location. Both are read and the redirect is never followed here,
+   * so that the token stays on the Cloud Manager host. The link is built from the path parameters rather than taken
+   * from the listing, so a listing can never make us send the token elsewhere.
+   */
+  async logFileLocation(programId: string, environmentId: string, p: { service: string; name: string; date: string }): Promise<URL> {
+    const call: Call = {
+      ...envCall(programId, environmentId, '/logs/download', `download the ${p.service} ${p.name} log of ${p.date} of`),
+      query: { service: p.service, name: p.name, date: p.date },
+      pass: [301, 302, 303, 307, 308],
+    };
+    const res = await this.#send(call);
+    const target = res.status >= 300 ? res.headers.location : this.#parse(res, redirectSchema, call).redirect;
+    let url: URL | undefined;
+    try {
+      url = target ? new URL(target, this.endpoint) : undefined;
+    } catch {
+      url = undefined;
+    }
+    if (!url || !(url.protocol === 'https:' || url.protocol === new URL(this.endpoint).protocol)) {
+      throw badResponse(res.status, `Cloud Manager answered the request to ${call.action} ${describeTarget(call)} without a usable redirect to the log file`);
+    }
+    // A storage link carries its signature in the query: treat it like a credential in anything we print.
+    for (const v of url.searchParams.values()) registerSecret(v);
+    return url;
   }
 
   async #send(call: Call): Promise<HttpResponse> {
@@ -155,7 +220,7 @@ export class CloudManagerClient {
   }
 
   #accept(res: HttpResponse, call: Call): HttpResponse {
-    if (res.status >= 200 && res.status < 300) return res;
+    if ((res.status >= 200 && res.status < 300) || call.pass?.includes(res.status)) return res;
     throw classifyCloudManagerFailure(res, call, this.#opts.orgId);
   }
 
@@ -175,11 +240,12 @@ export class CloudManagerClient {
       Accept: 'application/json',
     };
     if (call.body !== undefined) headers['Content-Type'] = 'application/json';
+    const query = call.query ? `?${new URLSearchParams(Object.entries(call.query).map(([k, v]): [string, string] => [k, String(v)])).toString()}` : '';
     const res = await httpRequest({
       remote: 'cloudmanager',
       stage: 'push',
       method: call.method,
-      url: `${trimSlash(o.endpoint)}/api/program/${encodeURIComponent(call.programId)}/environment/${encodeURIComponent(call.environmentId)}${call.path}`,
+      url: `${this.endpoint}/api/program/${enc(call.programId)}${call.path}${query}`,
       headers,
       body: call.body,
       timeoutMs: o.timeoutMs,
@@ -210,150 +276,9 @@ export class CloudManagerClient {
   }
 }
 
-function describeTarget(call: Pick<Call, 'programId' | 'environmentId'>): string {
-  return `program ${call.programId} / environment ${call.environmentId}`;
+const enc = encodeURIComponent;
+
+function envCall(programId: string, environmentId: string, path: string, action: string): Call {
+  return { method: 'GET', programId, environmentId, path: `/environment/${enc(environmentId)}${path}`, sent: [], action };
 }
 
-function badResponse(status: number, message: string): RefresherError {
-  return new RefresherError({
-    class: 'transient',
-    code: 'CM_BAD_RESPONSE',
-    remote: 'cloudmanager',
-    stage: 'push',
-    status,
-    message,
-    fix: 'Retried on the next run; if it persists, check that adobe.cloudManagerEndpoint points at https://cloudmanager.adobe.io and not at a proxy or login page.',
-  });
-}
-
-function asRecord(v: unknown): Record<string, unknown> | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-
-function firstString(o: Record<string, unknown>, keys: readonly string[]): string | undefined {
-  for (const k of keys) {
-    const v = o[k];
-    if (typeof v === 'string' && v) return v;
-  }
-  return undefined;
-}
-
-/**
- * Reads the reasons out of a 400: problem+json `errors[]` (validation-exception), the spec's BadRequestError
- * `invalidParams[]`/`missingParams[]`, else title/detail. Each reason is scrubbed of everything we sent.
- */
-function validationReasons(body: unknown, sent: readonly string[]): string[] {
-  const o = asRecord(body);
-  if (!o) return [];
-  const items = [o.errors, o.invalidParams, o.missingParams].flatMap((a) => (Array.isArray(a) ? (a as unknown[]) : []));
-  const reasons: string[] = [];
-  for (const item of items) {
-    const rec = asRecord(item);
-    let text: string | undefined;
-    if (typeof item === 'string') text = item;
-    else if (rec) {
-      const field = firstString(rec, ['field', 'name', 'path', 'property', 'param', 'pointer']);
-      const why = firstString(rec, ['message', 'reason', 'detail', 'title', 'code', 'type']);
-      text = field && why ? `${field}: ${why}` : (field ?? why);
-    }
-    if (text) reasons.push(scrubRemoteText(text, sent));
-  }
-  if (reasons.length === 0) {
-    const summary = firstString(o, ['detail', 'title', 'message']);
-    if (summary) reasons.push(scrubRemoteText(summary, sent));
-  }
-  const shown = reasons.slice(0, 10);
-  if (reasons.length > shown.length) shown.push(`and ${reasons.length - shown.length} more`);
-  return shown;
-}
-
-/** The API gateway answers auth failures as {error_code, message}; Cloud Manager itself as problem+json. */
-function gatewayDetail(body: unknown, sent: readonly string[]): string {
-  const o = asRecord(body);
-  if (!o) return '';
-  const code = safeIdentifier(o.error_code) ?? safeIdentifier(typeof o.error_code === 'number' ? String(o.error_code) : undefined);
-  const text = firstString(o, ['message', 'title', 'detail']);
-  const parts = [code, text ? scrubRemoteText(text, sent) : undefined].filter(Boolean);
-  return parts.length ? `, ${parts.join(': ')}` : '';
-}
-
-function classifyCloudManagerFailure(res: HttpResponse, call: Call, orgId: string): RefresherError {
-  const where = describeTarget(call);
-  const attempts = `${res.attempts} attempt${res.attempts > 1 ? 's' : ''}`;
-  const body = parseJson(res.text);
-  const base = { remote: 'cloudmanager' as const, stage: 'push' as const, status: res.status };
-
-  if (res.status === 400) {
-    const reasons = validationReasons(body, call.sent);
-    return new RefresherError({
-      ...base,
-      class: 'configuration',
-      code: 'CM_VALIDATION',
-      message: `Cloud Manager refused to ${call.action} ${where} (HTTP 400)${reasons.length ? `:\n${reasons.map((r) => `  - ${r}`).join('\n')}` : ' without naming a reason'}`,
-      fix: 'Check the target variable names (2-100 characters [a-zA-Z_][a-zA-Z_0-9]*, not starting INTERNAL_, ADOBE_ or CONST_), that an existing variable of the same name is not of type "string" (a type cannot change: delete it in Cloud Manager first), and that the environment has fewer than 200 variables.',
-    });
-  }
-  if (res.status === 401) {
-    return new RefresherError({
-      ...base,
-      class: 'configuration',
-      code: 'CM_UNAUTHORIZED',
-      message: `Cloud Manager did not accept the IMS token to ${call.action} ${where} (HTTP 401${gatewayDetail(body, call.sent)})`,
-      fix: `Check that the Developer Console project has the Cloud Manager API with an OAuth Server-to-Server credential, that adobe.clientId (sent as x-api-key) is that credential's client id, and that adobe.imsOrgId (${orgId}) is the organization owning the project.`,
-    });
-  }
-  if (res.status === 403) {
-    return new RefresherError({
-      ...base,
-      class: 'configuration',
-      code: 'CM_FORBIDDEN',
-      message: `Cloud Manager does not allow the technical account to ${call.action} ${where} (HTTP 403${gatewayDetail(body, call.sent)})`,
-      fix: 'In the Adobe Developer Console project, add the Cloud Manager product profile "Deployment Manager" to the technical account of the OAuth Server-to-Server credential (it is required to change environment variables), and check that the program belongs to that organization.',
-    });
-  }
-  if (res.status === 404) {
-    return new RefresherError({
-      ...base,
-      class: 'configuration',
-      code: 'CM_NOT_FOUND',
-      message: `Cloud Manager has no ${where} visible to the technical account (HTTP 404 while trying to ${call.action} it)`,
-      fix: `Check programId ${call.programId} and environmentId ${call.environmentId} in the target (both are in the Cloud Manager URL of the environment) and that the program belongs to ${orgId}.`,
-    });
-  }
-  if (isBusy(res.status)) {
-    return new RefresherError({
-      ...base,
-      class: 'transient',
-      code: 'CM_BUSY',
-      message: `Cloud Manager reported ${where} busy (HTTP ${res.status}, ${attempts})`,
-      fix: 'A pipeline or an update is probably running on the environment; Cloud Manager accepts variable changes again when it ends. The next run retries; nothing to do unless it persists.',
-      retryAfterMs: res.retryAfterMs,
-    });
-  }
-  if (res.status === 429) {
-    return new RefresherError({
-      ...base,
-      class: 'transient',
-      code: 'CM_THROTTLED',
-      message: `Cloud Manager throttled the request to ${call.action} ${where} (HTTP 429, ${attempts})`,
-      fix: 'The next run retries; nothing to do unless it persists (then spread the schedules of the credentials).',
-      retryAfterMs: res.retryAfterMs,
-    });
-  }
-  if (res.status >= 500) {
-    return new RefresherError({
-      ...base,
-      class: 'transient',
-      code: 'CM_UNAVAILABLE',
-      message: `Cloud Manager failed with HTTP ${res.status} trying to ${call.action} ${where} (${attempts})`,
-      fix: 'Cloud Manager is having trouble; the next run retries. Check https://status.adobe.com if it persists.',
-    });
-  }
-  return new RefresherError({
-    ...base,
-    class: 'configuration',
-    code: 'CM_UNEXPECTED_STATUS',
-    message: `Cloud Manager answered the request to ${call.action} ${where} with unexpected HTTP ${res.status}`,
-    fix: 'Check that adobe.cloudManagerEndpoint is https://cloudmanager.adobe.io (no path, no proxy that redirects).',
-  });
-}
