@@ -1,6 +1,6 @@
 /** What another CDK app imports to deploy token-refresher inside its own stack. */
 export * from './token-refresher.ts';
 export * from './token-refresher-stack.ts';
-export * from './metric-names.ts';
+export * from '../lambdas/report/metric-names.ts';
 export { parseSchedule, ScheduleError, type ParsedSchedule } from './schedule.ts';
 export { addComplianceChecks } from './compliance.ts';

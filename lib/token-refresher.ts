@@ -113,7 +113,7 @@ export class TokenRefresher extends Construct {
     );
   }
 
-  /** The metric the function emits for one credential (see lib/metric-names.ts for the dimension contract). */
+  /** The metric the function emits for one credential (see lambdas/report/metric-names.ts for the dimension contract). */
   metric(metricName: string, credentialId: string, options: MetricOptions = {}): cloudwatch.Metric {
     return this.context.metric(metricName, credentialId, options);
   }

@@ -1,8 +1,8 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
-import * as names from '../../lib/metric-names.ts';
+import * as names from './metric-names.ts';
 
-/** Names shared with the CDK alarms and dashboard (lib/metric-names.ts is the contract). */
+/** Names shared with the CDK alarms and dashboard (metric-names.ts beside this file is the contract; lib/ imports it). */
 export const METRIC_NAMESPACE = names.METRICS_NAMESPACE;
 export const MetricName = {
   RotationSuccess: names.ROTATION_SUCCESS,

@@ -2,7 +2,7 @@ import { Annotations, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { Credential } from '../../lambdas/config/schema.ts';
-import * as metricNames from '../metric-names.ts';
+import * as metricNames from '../../lambdas/report/metric-names.ts';
 import type { ParsedSchedule } from '../schedule.ts';
 import type { RefresherContext } from './context.ts';
 import { TOKEN_AGE_ALARM_DAYS, TOKEN_LIFETIME_DAYS, type SchedulesPart } from './schedules.ts';

@@ -8,7 +8,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { Config } from '../../lambdas/config/schema.ts';
-import * as metricNames from '../metric-names.ts';
+import * as metricNames from '../../lambdas/report/metric-names.ts';
 import type { Secrets } from './secrets.ts';
 
 /**
@@ -68,7 +68,7 @@ export interface PartScope {
   readonly alarms: cloudwatch.Alarm[];
   /** Alarm names are unique per account and region: the stack name, and the construct id if it is not the default. */
   readonly alarmNamePrefix: string;
-  /** The metric the function emits for one credential (lib/metric-names.ts is the dimension contract). */
+  /** The metric the function emits for one credential (lambdas/report/metric-names.ts is the dimension contract). */
   metric(metricName: string, credentialId: string, options?: MetricOptions): cloudwatch.Metric;
 }
 

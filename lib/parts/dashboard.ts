@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { EXPIRY_THRESHOLDS_DAYS } from '../../lambdas/report/secret-expiry.ts';
-import * as metricNames from '../metric-names.ts';
+import * as metricNames from '../../lambdas/report/metric-names.ts';
 import { CLIENT_SECRET_ALARM_DAYS } from './alarms.ts';
 import type { RefresherContext } from './context.ts';
 import { TOKEN_AGE_ALARM_DAYS, TOKEN_LIFETIME_DAYS } from './schedules.ts';

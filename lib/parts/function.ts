@@ -7,7 +7,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Config } from '../../lambdas/config/schema.ts';
-import * as metricNames from '../metric-names.ts';
+import * as metricNames from '../../lambdas/report/metric-names.ts';
 import type { AlertsPart } from './alerts.ts';
 import type { PartScope, RefresherContext } from './context.ts';
 

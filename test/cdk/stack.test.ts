@@ -6,7 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
 import type { Config } from '../../lambdas/config/schema.ts';
-import * as metricNames from '../../lib/metric-names.ts';
+import * as metricNames from '../../lambdas/report/metric-names.ts';
 import { MetricName } from '../../lambdas/report/metrics.ts';
 import {
   CLIENT_SECRET_ALARM_DAYS,
@@ -603,7 +603,7 @@ describe('metric names are one contract', () => {
     expect(metricNames.ADOBE_CREDENTIAL_DIMENSION).toBe('adobe');
   });
 
-  it('the alarms watch exactly the names lib/metric-names.ts exports', () => {
+  it('the alarms watch exactly the names lambdas/report/metric-names.ts exports', () => {
     expect(SERVICE).toEqual({ service: 'token-refresher' });
     expect([metricNames.ROTATION_SUCCESS, metricNames.ROTATION_FAILURE, metricNames.VALIDATION_FAILURE, metricNames.TOKEN_AGE_DAYS, metricNames.STAGE_DURATION_MS]).toEqual([
       'RotationSuccess',

@@ -1,4 +1,4 @@
-import type { FailureClass } from '../lambdas/core/errors.ts';
+import type { FailureClass } from '../core/errors.ts';
 
 /**
  * The metric contract between the function (which emits these with Powertools EMF) and the stack (whose alarms and
