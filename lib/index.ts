@@ -2,5 +2,5 @@
 export * from './token-refresher.ts';
 export * from './token-refresher-stack.ts';
 export * from '../lambdas/report/metric-names.ts';
-export { parseSchedule, ScheduleError, type ParsedSchedule } from './schedule.ts';
+export { parseSchedule, ScheduleError, type ParsedSchedule } from '../lambdas/config/schedule.ts';
 export { addComplianceChecks } from './compliance.ts';

@@ -17,7 +17,7 @@ import { addFunction } from './parts/function.ts';
 import { addGrants } from './parts/grants.ts';
 import { addSchedules } from './parts/schedules.ts';
 import { addSecrets, type SecretRef } from './parts/secrets.ts';
-import type { ParsedSchedule } from './schedule.ts';
+import type { ParsedSchedule } from '../lambdas/config/schedule.ts';
 
 // The public surface stays here: the constants and types each part defines are re-exported under their old names.
 export { CLIENT_SECRET_ALARM_DAYS, NO_SUCCESS_GRACE } from './parts/alarms.ts';

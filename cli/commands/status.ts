@@ -10,7 +10,7 @@ import { str } from '../args.ts';
 import type { Command } from '../command.ts';
 import { Exit } from '../errors.ts';
 import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, readCertificate, WARN_DAYS, type CertificateInfo, type SecretExpiryInfo } from '../expiry.ts';
-import { nextRun } from '../schedule.ts';
+import { nextRun } from '../../lambdas/config/schedule.ts';
 import type { Ui } from '../ui.ts';
 
 /** Microsoft refresh tokens die after 90 days without use (AADSTS700082); the others have no fixed lifetime. */

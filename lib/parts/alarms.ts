@@ -3,7 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { Credential } from '../../lambdas/config/schema.ts';
 import * as metricNames from '../../lambdas/report/metric-names.ts';
-import type { ParsedSchedule } from '../schedule.ts';
+import type { ParsedSchedule } from '../../lambdas/config/schedule.ts';
 import type { RefresherContext } from './context.ts';
 import { TOKEN_AGE_ALARM_DAYS, TOKEN_LIFETIME_DAYS, type SchedulesPart } from './schedules.ts';
 

@@ -4,7 +4,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type { Credential } from '../../lambdas/config/schema.ts';
-import { parseSchedule, type ParsedSchedule } from '../schedule.ts';
+import { parseSchedule, type ParsedSchedule } from '../../lambdas/config/schedule.ts';
 import type { RefresherContext } from './context.ts';
 
 /** Scheduler's retry when it cannot hand the event to Lambda (throttling, service errors), within SCHEDULER_MAX_EVENT_AGE. */

@@ -1,7 +1,7 @@
 // The CLI's pure pieces: next scheduled run, redirect parsing and checks, exit codes, colour rules.
 import { describe, expect, it } from 'vitest';
 import { exitCodeForSummary, worstExit } from '../../cli/errors.ts';
-import { nextRun } from '../../cli/schedule.ts';
+import { nextRun } from '../../lambdas/config/schedule.ts';
 import { accountOf, checkTokens, interpretRedirect, parsePastedRedirect, signInScopes } from '../../cli/sign-in.ts';
 import { Ui } from '../../cli/ui.ts';
 import { processIo } from '../../cli/io.ts';

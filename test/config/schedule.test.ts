@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSchedule, ScheduleError } from '../../lib/schedule.ts';
+import { parseSchedule, ScheduleError } from '../../lambdas/config/schedule.ts';
 
 const DAY = 1440;
 

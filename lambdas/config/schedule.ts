@@ -1,11 +1,24 @@
 /**
- * Reads a credential's `schedule.expression` (EventBridge Scheduler syntax, `rate(...)` or `cron(...)`) at synth time, so a
- * typo fails `cdk synth` with the credential named instead of failing the deployment, and works out the longest time
- * between two runs: the "no successful rotation" alarm has to look back at least that far.
+ * A credential's `schedule.expression` in EventBridge Scheduler syntax: `rate(n unit)` or six-field
+ * `cron(min hour day-of-month month day-of-week year)` in the schedule's time zone
+ * (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html). The one parser of it:
+ * - `parseSchedule` (the stack, at synth): strict, so a typo fails `cdk synth` with the credential named instead of failing
+ *   the deployment, and works out the longest time between two runs, which the "no successful rotation" alarm must cover;
+ * - `nextRun` (the CLI's `status`): when it fires next, for plain fields; the special day forms (L, W, #) are not computed
+ *   there, and then only the expression is shown.
  */
 
 const MINUTES_PER_UNIT = { minute: 1, hour: 60, day: 1440 } as const;
 type RateUnit = keyof typeof MINUTES_PER_UNIT;
+
+const RATE = /^rate\(\s*(\d+)\s+(minutes?|hours?|days?)\s*\)$/;
+const CRON = /^cron\((.*)\)$/;
+
+/** The fields of a cron expression, or undefined if it is not one. */
+function cronFields(text: string): string[] | undefined {
+  const cron = CRON.exec(text);
+  return cron ? (cron[1] ?? '').trim().split(/\s+/) : undefined;
+}
 
 export interface ParsedSchedule {
   /** The expression EventBridge Scheduler gets: rates re-rendered canonically (`rate(1 day)`, `rate(2 days)`), crons as written. */
@@ -26,7 +39,7 @@ export class ScheduleError extends Error {
 export function parseSchedule(expression: string, timeZone: string, where = 'schedule'): ParsedSchedule {
   checkTimeZone(timeZone, `${where}.timeZone`);
   const text = expression.trim();
-  const rate = /^rate\(\s*(\d+)\s+(minutes?|hours?|days?)\s*\)$/.exec(text);
+  const rate = RATE.exec(text);
   if (rate) {
     const value = Number(rate[1]);
     const unit = (rate[2] ?? '').replace(/s$/, '') as RateUnit;
@@ -38,9 +51,8 @@ export function parseSchedule(expression: string, timeZone: string, where = 'sch
       maxGapMinutes: value * MINUTES_PER_UNIT[unit],
     };
   }
-  const cron = /^cron\((.*)\)$/.exec(text);
-  if (cron) {
-    const fields = (cron[1] ?? '').trim().split(/\s+/);
+  const fields = cronFields(text);
+  if (fields) {
     return { expression: `cron(${fields.join(' ')})`, timeZone, kind: 'cron', maxGapMinutes: cronMaxGapMinutes(fields, `${where}.expression`) };
   }
   throw new ScheduleError(
@@ -173,4 +185,88 @@ function cronMaxGapMinutes(fields: string[], where: string): number {
   }
   if (maxGap === 0) throw new ScheduleError(where, 'the expression fires fewer than twice in two years');
   return maxGap;
+}
+
+export type NextRun =
+  | { kind: 'at'; at: Date; note?: string }
+  | { kind: 'expression'; note: string };
+
+/** When the schedule fires next after `now`; a rate schedule counts from the last run (the scheduler alone knows its start). */
+export function nextRun(schedule: { expression: string; timeZone: string }, lastRunAt: string | undefined, now: Date): NextRun {
+  const text = schedule.expression.trim();
+  const rate = RATE.exec(text);
+  if (rate) {
+    const every = Number(rate[1]) * MINUTES_PER_UNIT[(rate[2] ?? '').replace(/s$/, '') as RateUnit] * 60_000;
+    const last = lastRunAt ? Date.parse(lastRunAt) : NaN;
+    // A rate schedule counts from when it was created, which only the scheduler knows; the last run is the best anchor.
+    if (Number.isNaN(last)) return { kind: 'expression', note: `${text} (no run recorded yet to count from)` };
+    // rate(0 ...) never fires (parseSchedule refuses it); counting up by 0 would never end.
+    if (every > 0) {
+      let at = last + every;
+      while (at < now.getTime()) at += every;
+      return { kind: 'at', at: new Date(at), note: `about, ${text} after the last run` };
+    }
+  }
+  const fields = cronFields(text);
+  if (fields && fields.length === 6 && !fields.some((f) => /[LW#]/.test(f))) {
+    try {
+      const at = nextCron(fields, schedule.timeZone, now);
+      if (at) return { kind: 'at', at, note: `${text} ${schedule.timeZone}` };
+    } catch {
+      // fall through: shown as the expression
+    }
+  }
+  return { kind: 'expression', note: `${text} ${schedule.timeZone}` };
+}
+
+/** A field's values for nextRun; `*` and `?` match everything (undefined). */
+function anyOrSet(field: string, min: number, max: number, names?: string[]): Set<number> | undefined {
+  return field === '?' || field === '*' ? undefined : parseSet(field, min, max, names, 'schedule.expression');
+}
+
+/** Wall-clock parts of an instant in a time zone. */
+function zoned(t: number, timeZone: string): { y: number; mo: number; d: number; h: number; mi: number } {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' }).formatToParts(new Date(t));
+  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  return { y: get('year'), mo: get('month'), d: get('day'), h: get('hour'), mi: get('minute') };
+}
+
+/** The instant a wall-clock time in a time zone denotes (two passes settle the offset, also across DST changes). */
+function fromZoned(y: number, mo: number, d: number, h: number, mi: number, timeZone: string): number {
+  const wall = Date.UTC(y, mo - 1, d, h, mi);
+  let t = wall;
+  for (let i = 0; i < 2; i++) {
+    const z = zoned(t, timeZone);
+    t += wall - Date.UTC(z.y, z.mo - 1, z.d, z.h, z.mi);
+  }
+  return t;
+}
+
+function nextCron(fields: string[], timeZone: string, now: Date): Date | undefined {
+  const [minF = '', hourF = '', domF = '', monF = '', dowF = '', yearF = ''] = fields;
+  const minutes = [...(anyOrSet(minF, 0, 59) ?? new Set(Array.from({ length: 60 }, (_, i) => i)))].sort((a, b) => a - b);
+  const hours = [...(anyOrSet(hourF, 0, 23) ?? new Set(Array.from({ length: 24 }, (_, i) => i)))].sort((a, b) => a - b);
+  const dom = anyOrSet(domF, 1, 31);
+  const months = anyOrSet(monF, 1, 12, MONTHS);
+  const dow = anyOrSet(dowF, 1, 7, WEEKDAYS);
+  const years = anyOrSet(yearF, 1970, 2199);
+  const start = zoned(now.getTime(), timeZone);
+  // Day by day in wall-clock terms, for at most a little over a year.
+  for (let i = 0; i < 400; i++) {
+    const day = new Date(Date.UTC(start.y, start.mo - 1, start.d + i));
+    const y = day.getUTCFullYear();
+    const mo = day.getUTCMonth() + 1;
+    const d = day.getUTCDate();
+    if (years && !years.has(y)) continue;
+    if (months && !months.has(mo)) continue;
+    if (dom && !dom.has(d)) continue;
+    if (dow && !dow.has(day.getUTCDay() + 1)) continue;
+    for (const h of hours) {
+      for (const mi of minutes) {
+        const t = fromZoned(y, mo, d, h, mi, timeZone);
+        if (t > now.getTime()) return new Date(t);
+      }
+    }
+  }
+  return undefined;
 }
