@@ -147,6 +147,12 @@ export const credentialSchema = z
       .enum(['client_secret_post', 'client_secret_basic'])
       .optional()
       .describe('default client_secret_post: how the client secret is sent (RFC 6749 2.3.1); some OAuth2 servers accept only client_secret_basic'),
+    refreshTokenReuse: z
+      .enum(['revokes', 'allowed'])
+      .optional()
+      .describe(
+        'default "revokes" for oauth2, "allowed" for microsoft and google: whether the provider revokes the grant when a used refresh token is presented again (rotation with reuse detection, RFC 9700 4.14.2). With "revokes" a refresh request that may have reached the provider is never sent again',
+      ),
     tokenSecretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/refresh-token'),
     stateSecretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/state'),
     scopes: z.array(z.string().min(1)).min(1),

@@ -29,6 +29,8 @@ export interface WiringOptions {
   useLease?: boolean;
   /** Signs for certificate credentials with certificate.kmsKeyId (tests: a client on moto); default one per key region. */
   kms?: ProviderOptions['kms'];
+  /** The invocation's end, less the time to store a token: how long a sent refresh request is awaited (see refreshDeadline). */
+  deadlineAt?: number;
 }
 
 export async function readSecretValue(store: SecretStore, secretId: string): Promise<string> {
@@ -92,6 +94,7 @@ export function wire(o: WiringOptions): RotationDeps {
     readSecret: (id) => readSecretValue(o.store, id),
     certificateSecretId: c.credentialType === 'certificate' ? certificateSecretId(o.config, c) : undefined,
     kms: o.kms,
+    deadlineAt: o.deadlineAt,
   });
   return {
     config: o.config,

@@ -2,7 +2,7 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
 import type { Credential } from '../config/schema.ts';
 import { RefresherError, type Remote } from '../core/errors.ts';
-import { formBody, httpRequest, parseJson, type HttpResponse } from '../core/http.ts';
+import { formBody, httpRequest, parseJson, type AmbiguousFailure, type HttpRequest, type HttpResponse } from '../core/http.ts';
 import { registerSecret } from '../core/redact.ts';
 import type { DeviceCodeGrant, DevicePoll, TokenProvider, TokenSet } from '../core/types.ts';
 import { isRetryableOAuthResponse, type OAuthErrorBody } from './classify-entra.ts';
@@ -105,6 +105,33 @@ export interface ProviderOptions {
   /** certificate.kmsKeyId: the KMS client that signs (tests point it at moto); default one for the key's region. */
   kms?: Pick<KMSClient, 'send'>;
   now?: () => Date;
+  /**
+   * The latest time (ms since the epoch) the caller can wait for the answer to a refresh request that was sent to a
+   * provider that revokes the grant on reuse: the Lambda function's remaining time less what storing the token needs.
+   * Without it (the CLI), DEFAULT_SENT_WAIT_MS.
+   */
+  deadlineAt?: number;
+}
+
+/**
+ * Whether presenting a used refresh token again makes the provider revoke the grant. Microsoft ("old ones are not
+ * revoked", https://learn.microsoft.com/entra/identity-platform/refresh-tokens) and Google keep the previous token
+ * valid, so a lost answer is repaired by asking again; servers with rotation and reuse detection (RFC 9700 4.14.2:
+ * Okta, Auth0, Keycloak's "revoke refresh token", oidc-provider) treat the second request as theft.
+ */
+/**
+ * The deadlineAt of a Lambda invocation: its remaining time less what is needed after the answer arrives, which is
+ * writing the new token as pending (one Secrets Manager call with its retries: two attempt timeouts and a margin),
+ * so a token that arrives late is still stored. Never more than half the remaining time is kept back.
+ */
+export function refreshDeadline(remainingMs: number | undefined, timeoutMs: number, now = Date.now()): number | undefined {
+  if (!remainingMs || remainingMs <= 0) return undefined;
+  const reserve = Math.min(remainingMs / 2, 2 * timeoutMs + 2_000);
+  return Math.round(now + remainingMs - reserve);
+}
+
+export function refreshTokenReuseRevokes(c: Pick<Credential, 'provider' | 'refreshTokenReuse'>): boolean {
+  return (c.refreshTokenReuse ?? (c.provider === 'oauth2' ? 'revokes' : 'allowed')) === 'revokes';
 }
 
 function remoteOf(c: Credential): Remote {
@@ -206,9 +233,10 @@ export class OAuth2Provider implements TokenProvider {
     return { fields: { client_id: clientId, client_secret: secret }, headers: {} };
   }
 
-  private async post(url: string, fields: Record<string, string | undefined>, retry = true, publicClient = false): Promise<HttpResponse> {
+  private async post(url: string, fields: Record<string, string | undefined>, retry = true, publicClient = false, extra: Partial<HttpRequest> = {}): Promise<HttpResponse> {
     const auth = await this.clientAuth(url, publicClient);
     return httpRequest({
+      ...extra,
       remote: this.remote,
       stage: 'refresh',
       method: 'POST',
@@ -216,7 +244,8 @@ export class OAuth2Provider implements TokenProvider {
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...auth.headers },
       body: formBody({ ...auth.fields, ...fields }),
       timeoutMs: this.opts.timeoutMs,
-      // A refresh POST is safe to repeat: the old refresh token stays valid until it is used successfully and kept.
+      // A refresh POST to Microsoft or Google is safe to repeat: the old refresh token stays valid. For providers that
+      // revoke on reuse the caller passes replayable: false, and only failures before sending are retried.
       retries: retry ? this.opts.retries : 0,
       baseDelayMs: this.opts.baseDelayMs,
       maxRetryAfterMs: this.opts.maxRetryAfterMs,
@@ -293,8 +322,46 @@ export class OAuth2Provider implements TokenProvider {
     registerSecret(refreshToken);
     // Always send scope: Entra answers AADSTS900144/90009 without it.
     const url = await this.tokenEndpoint('refresh');
-    const res = await this.post(url, { grant_type: 'refresh_token', refresh_token: refreshToken, scope: this.scope });
+    const fields = { grant_type: 'refresh_token', refresh_token: refreshToken, scope: this.scope };
+    if (!refreshTokenReuseRevokes(this.credential)) return this.parseTokens(await this.post(url, fields));
+    const res = await this.post(url, fields, true, false, {
+      replayable: false,
+      sentDeadlineAt: this.opts.deadlineAt,
+      ambiguous: (info) => this.outcomeUnknown(info),
+    });
+    // A gateway's 502/504, or a 5xx that is not an OAuth2 error, may stand for a request the server did act on.
+    if (res.status >= 500 && res.status !== 503) {
+      const body = parseJson(res.text) as ProviderErrorBody | undefined;
+      if (!body || typeof body !== 'object' || typeof body.error !== 'string') {
+        throw this.outcomeUnknown({ kind: 'connection', code: `HTTP_${res.status}`, waitedMs: 0, host: hostOf(url), attempts: res.attempts });
+      }
+    }
     return this.parseTokens(res);
+  }
+
+  /** A refresh request that may have rotated the token at a provider that revokes on reuse, without its answer. */
+  private outcomeUnknown(info: AmbiguousFailure): RefresherError {
+    const c = this.credential;
+    const what =
+      info.kind === 'timeout'
+        ? `no answer came within ${Math.round(info.waitedMs / 1000)} s of sending it`
+        : info.code.startsWith('HTTP_')
+          ? `a gateway answered ${info.code.replace('HTTP_', 'HTTP ')} instead of the token endpoint`
+          : `the connection failed (${info.code}) after the request was sent`;
+    return new RefresherError({
+      class: 'transient',
+      code: 'REFRESH_OUTCOME_UNKNOWN',
+      remote: this.remote,
+      stage: 'refresh',
+      message:
+        `the refresh request for credential ${c.id} may have reached ${info.host}, but ${what}. It was not sent again: ` +
+        'this provider revokes the whole grant when a used refresh token is presented twice (refreshTokenReuse "revokes")',
+      fix:
+        `The stored refresh token is unchanged. If ${info.host} never received the request, the next run rotates it as usual. ` +
+        `If it did, it issued a new token that was lost in transit and will refuse the stored one (and may have revoked the grant): ` +
+        `then run \`token-refresher regenerate --credential ${c.id}\` and sign in as ${c.mailbox}. ` +
+        `If ${info.host} keeps old tokens valid after rotation, set "refreshTokenReuse": "allowed" on the credential so such requests are retried.`,
+    });
   }
 
   authorizationUrl(p: { redirectUri: string; state: string; codeChallenge: string; loginHint?: string }): string {

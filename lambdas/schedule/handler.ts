@@ -9,6 +9,7 @@ import { redact, redactText } from '../core/redact.ts';
 import type { Alerter } from '../core/types.ts';
 import { runRotation, type RunResult } from '../pipeline/run.ts';
 import { wire } from '../pipeline/wiring.ts';
+import { refreshDeadline } from '../refresh/oauth2-provider.ts';
 import { createLogger, powertoolsLog } from '../report/logger.ts';
 import { powertoolsMetrics } from '../report/metrics.ts';
 import { SesAlerter } from '../report/ses-alerter.ts';
@@ -41,6 +42,8 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
       smtpCa,
       // The lease must outlive this invocation, never the other way round.
       leaseTtlMs: remaining ? remaining + 30_000 : undefined,
+      // A refresh request that must not be replayed is awaited up to the end of this invocation.
+      deadlineAt: refreshDeadline(remaining, config.http.timeoutMs),
     });
     const result = await runRotation(deps, { credentials: credentialList(inv), force: inv.force, source: inv.source, runId: context?.awsRequestId });
     return redact(result);

@@ -62,4 +62,29 @@ describe('http', () => {
     const err = await httpRequest({ remote: 'ims', method: 'GET', url, timeoutMs: 2000, retries: 2, maxBodyBytes: 1000 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'RESPONSE_TOO_LARGE', remote: 'ims' });
   });
+
+  it('replayable false: a refused connection (nothing sent) is retried', async () => {
+    // A port that was free a moment ago: connect fails with ECONNREFUSED before any byte of the request is written.
+    const url = await serve(() => {});
+    await new Promise<void>((r) => server!.close(() => r()));
+    server = undefined;
+    const retries: string[] = [];
+    const err = await httpRequest({ remote: 'oauth2', method: 'POST', url, body: 'x', timeoutMs: 500, retries: 2, baseDelayMs: 5, replayable: false, onRetry: (i) => retries.push(i.reason) }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ class: 'transient', code: 'ECONNREFUSED' });
+    expect(retries).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);
+  });
+
+  it('replayable false: a 500 is returned, not retried (the server may have acted); a 429 is retried', async () => {
+    let n = 0;
+    const url = await serve((_req, res) => void res.writeHead(n++ === 0 ? 429 : 500, { 'retry-after': '0' }).end());
+    const r = await httpRequest({ remote: 'oauth2', method: 'POST', url, body: 'x', timeoutMs: 1000, retries: 3, baseDelayMs: 5, replayable: false });
+    expect(r.status).toBe(500);
+    expect(r.attempts).toBe(2);
+  });
+
+  it('timer values past 2^31-1 ms do not overflow into an immediate timeout', async () => {
+    const url = await serve((_req, res) => void setTimeout(() => res.end('ok'), 50));
+    const r = await httpRequest({ remote: 'oauth2', method: 'GET', url, timeoutMs: 3 * 715_827_883, retries: 0 });
+    expect(r.status).toBe(200);
+  });
 });

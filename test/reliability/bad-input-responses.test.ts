@@ -246,7 +246,11 @@ describe('bad input: Cloud Manager responses', () => {
 
 describe('every response is size-limited, every connection has a deadline', () => {
   // Each case has its own server, so the cases (mostly waiting for deadlines) run concurrently.
-  const provider = (url: string) => new OAuth2Provider(credential(`${url}/token`), { clientSecret: 'client-secret-value', clientSecretRef: 'prop/client-secret', timeoutMs: 250, retries: 1, baseDelayMs: 1 });
+  // Microsoft's token endpoint: a refresh POST may be repeated there, so the per-attempt deadline applies.
+  const provider = (url: string) => new OAuth2Provider(credential(`${url}/token`, 'microsoft'), { clientSecret: 'client-secret-value', clientSecretRef: 'prop/client-secret', timeoutMs: 250, retries: 1, baseDelayMs: 1 });
+  // A provider that revokes the grant on reuse: a sent refresh request is awaited up to the caller's deadline, once.
+  const rotating = (url: string, deadlineMs: number) =>
+    new OAuth2Provider(credential(`${url}/token`, 'oauth2'), { clientSecret: 'client-secret-value', clientSecretRef: 'prop/client-secret', timeoutMs: 250, retries: 1, baseDelayMs: 1, deadlineAt: Date.now() + deadlineMs });
   const ims = (url: string) =>
     new ImsTokenSource({ endpoint: url, clientId: 'c', clientSecret: async () => 'ims-client-secret', scopes: ['openid'], timeoutMs: 250, retries: 1, baseDelayMs: 1 });
   const cm = (url: string) => new CloudManagerClient({ endpoint: url, apiKey: 'k', orgId: 'O@AdobeOrg', token: async () => 'ims-token-123456', timeoutMs: 250, retries: 1, baseDelayMs: 1 });
@@ -296,6 +300,20 @@ describe('every response is size-limited, every connection has a deadline', () =
           expect(r.ms).toBeLessThan(2 * 250 + 1_500);
         },
       ),
+    );
+
+    it.each([
+      ['no answer', () => undefined],
+      ['trickling body', endlessBody(Buffer.from(' '), 100)],
+    ] as Array<[string, ScriptedHttp['respond']]>)('token endpoint of a provider that revokes on reuse (oauth2): %s ends at the invocation deadline, sent once', (name, respond) =>
+      withServer(respond, async (srv) => {
+        const r = await measure(srv, 'token endpoint, rotating provider (deadline 1 s)', name, () => rotating(srv.url, 1_000).redeemRefreshToken('rt-value-123456'));
+        expect(r.outcome).toBe('REFRESH_OUTCOME_UNKNOWN');
+        expect(r.attempts).toBe(1);
+        // Not at the 250 ms per-attempt deadline: at the caller's deadline.
+        expect(r.ms).toBeGreaterThanOrEqual(600);
+        expect(r.ms).toBeLessThan(1_000 + 1_500);
+      }),
     );
 
     it.each(clients)('%s: a body trickling one byte every 100 ms ends at the deadline', (name, fn) =>
