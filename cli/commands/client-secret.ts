@@ -17,8 +17,8 @@ import type { Context } from '../context.ts';
 import { CliError, Exit, usageError, type ExitCode } from '../errors.ts';
 import { readAll, readHiddenLine } from '../io.ts';
 import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
-import { expiryInstant } from '../../lambdas/report/secret-expiry.ts';
-import { describeExpiry, inspectKeyDocument, WARN_DAYS } from '../expiry.ts';
+import { describeExpiry, expiryInstant, WARN_DAYS } from '../../lambdas/report/secret-expiry.ts';
+import { inspectKeyDocument } from '../certificate.ts';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -16,7 +16,8 @@ import type { Command } from '../command.ts';
 import { clientSecretValue } from '../../lambdas/store/records.ts';
 import type { Context } from '../context.ts';
 import { Exit, exitCodeForClass, worstExit, type ExitCode } from '../errors.ts';
-import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, readCertificate, WARN_DAYS, type SecretExpiryInfo } from '../expiry.ts';
+import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, WARN_DAYS, type SecretExpiryInfo } from '../../lambdas/report/secret-expiry.ts';
+import { readCertificate } from '../certificate.ts';
 
 export type FindingStatus = 'ok' | 'warn' | 'fail' | 'skip';
 

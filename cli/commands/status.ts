@@ -9,7 +9,8 @@ import { clientSecretValue, parseState, parseTokenRecord, tokenAgeDays, type Cre
 import { str } from '../args.ts';
 import type { Command } from '../command.ts';
 import { Exit } from '../errors.ts';
-import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, readCertificate, WARN_DAYS, type CertificateInfo, type SecretExpiryInfo } from '../expiry.ts';
+import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, WARN_DAYS, type SecretExpiryInfo } from '../../lambdas/report/secret-expiry.ts';
+import { readCertificate, type CertificateInfo } from '../certificate.ts';
 import { nextRun } from '../../lambdas/config/schedule.ts';
 import type { Ui } from '../ui.ts';
 

@@ -6,10 +6,16 @@ import type { Alert } from '../core/types.ts';
  * redeem fails with AADSTS7000222 until someone creates a new one. Each run computes the days left and mails once per
  * threshold (30, 14, 3 days, and once more when it has expired), remembering the last threshold mailed in the state
  * secret per expiry date, so a new date (a replaced secret) starts over.
+ *
+ * The one expiry module: the function's run (lambdas/pipeline/expiry.ts, which only applies these decisions), the CLI
+ * (status, doctor, client-secret) and the stack's dashboard read the dates, thresholds and days left from here.
  */
 
 export const EXPIRY_THRESHOLDS_DAYS = [30, 14, 3] as const;
 const DAY_MS = 86_400_000;
+
+/** Below this many days the CLI flags a date (the function's first reminder mail goes out at the same point). */
+export const WARN_DAYS: number = EXPIRY_THRESHOLDS_DAYS[0];
 
 export type ExpiringKey = 'client-secret' | 'adobe';
 
@@ -61,9 +67,8 @@ export function expiresAtInSecret(raw: string | undefined): string | undefined {
  */
 export function watchedExpiries(config: Config, c: Credential, clientSecretRaw: string | undefined): SecretExpiry[] {
   const out: SecretExpiry[] = [];
-  const fromSecret = expiresAtInSecret(clientSecretRaw);
-  const own = fromSecret ?? c.clientSecretExpiresAt;
-  if (own) out.push({ key: 'client-secret', expiresAt: expiryInstant(own).toISOString(), source: fromSecret ? 'secret' : 'configuration' });
+  const own = ownExpiry(c, clientSecretRaw);
+  if (own) out.push({ key: 'client-secret', expiresAt: expiryInstant(own.value).toISOString(), source: own.source });
   const adobeOwner = config.credentials.find((x) => x.targets.length > 0);
   if (config.adobe?.clientSecretExpiresAt && adobeOwner?.id === c.id) {
     out.push({ key: 'adobe', expiresAt: expiryInstant(config.adobe.clientSecretExpiresAt).toISOString(), source: 'configuration' });
@@ -73,6 +78,56 @@ export function watchedExpiries(config: Config, c: Credential, clientSecretRaw: 
 
 export function daysLeft(expiresAt: string, now: Date): number {
   return (Date.parse(expiresAt) - now.getTime()) / DAY_MS;
+}
+
+/** The client secret's expiry as written and where it came from: the stored document's date wins over the configuration's. */
+function ownExpiry(c: Pick<Credential, 'clientSecretExpiresAt'>, clientSecretRaw: string | undefined): { value: string; source: SecretExpiry['source'] } | undefined {
+  const fromSecret = expiresAtInSecret(clientSecretRaw);
+  if (fromSecret) return { value: fromSecret, source: 'secret' };
+  return c.clientSecretExpiresAt ? { value: c.clientSecretExpiresAt, source: 'configuration' } : undefined;
+}
+
+/** What the CLI shows of an expiry date. */
+export interface SecretExpiryInfo {
+  /** ISO instant. */
+  expiresAt: string;
+  /** The client-secret document's own date wins over the configuration's, as in the function. */
+  source: 'configuration' | 'secret';
+  daysLeft: number;
+  /** Under WARN_DAYS (or already past). */
+  warn: boolean;
+}
+
+/** Days to one decimal, as the CLI shows them. */
+export const roundDays = (n: number) => Math.round(n * 10) / 10;
+
+function expiryInfo(value: string, source: SecretExpiryInfo['source'], now: Date): SecretExpiryInfo {
+  const expiresAt = expiryInstant(value).toISOString();
+  const days = roundDays(daysLeft(expiresAt, now));
+  return { expiresAt, source, daysLeft: days, warn: days < WARN_DAYS };
+}
+
+/** The client secret's expiry, from `{"clientSecret","expiresAt"}` in the store or `clientSecretExpiresAt`; undefined when neither says. */
+export function clientSecretExpiry(c: Pick<Credential, 'clientSecretExpiresAt'>, clientSecretRaw: string | undefined, now: Date): SecretExpiryInfo | undefined {
+  const own = ownExpiry(c, clientSecretRaw);
+  return own ? expiryInfo(own.value, own.source, now) : undefined;
+}
+
+/** The Adobe OAuth Server-to-Server secret's expiry (configuration only). */
+export function adobeSecretExpiry(config: Config, now: Date): SecretExpiryInfo | undefined {
+  const v = config.adobe?.clientSecretExpiresAt;
+  return v ? expiryInfo(v, 'configuration', now) : undefined;
+}
+
+/** "2027-06-30 (12 days left)", "2026-01-01 (expired 3 days ago)". */
+export function describeExpiry(iso: string, days: number): string {
+  const day = iso.slice(0, 10);
+  if (days <= 0) {
+    const ago = Math.floor(-days);
+    return `${day} (expired${ago >= 1 ? ` ${ago} day${ago === 1 ? '' : 's'} ago` : ''})`;
+  }
+  const whole = Math.floor(days);
+  return `${day} (${whole} day${whole === 1 ? '' : 's'} left)`;
 }
 
 export function thresholdFor(days: number): number | undefined {

@@ -1,47 +1,14 @@
 /**
- * What status, doctor and client-secret say about the app's own credentials: when the client secret expires (from the
- * secret document or the configuration, as the function decides it) and what the certificate key document holds.
- * Nothing here prints a value: the key document is parsed only to learn its dates and thumbprints.
+ * What status, doctor and client-secret say about a certificate credential's key document: what it holds, when its
+ * certificate ends and whether it carries the thumbprint the configured header needs (the client secret's expiry is in
+ * lambdas/report/secret-expiry.ts, shared with the function). Nothing here prints a value: the key document is parsed only
+ * to learn its dates and thumbprints.
  */
 import type { Config, Credential } from '../lambdas/config/schema.ts';
 import { isRefresherError, type RefresherError } from '../lambdas/core/errors.ts';
 import type { SecretStore } from '../lambdas/core/types.ts';
 import { certificateSecretId, headerFor, parseKeyDocument, type KeyMaterial } from '../lambdas/refresh/client-assertion.ts';
-import { daysLeft, EXPIRY_THRESHOLDS_DAYS, expiresAtInSecret, expiryInstant } from '../lambdas/report/secret-expiry.ts';
-
-/** Below this many days a date is flagged (the function's first reminder mail goes out at the same point). */
-export const WARN_DAYS: number = EXPIRY_THRESHOLDS_DAYS[0];
-
-const round = (n: number) => Math.round(n * 10) / 10;
-
-export interface SecretExpiryInfo {
-  /** ISO instant. */
-  expiresAt: string;
-  /** The client-secret document's own date wins over the configuration's, as in the function. */
-  source: 'configuration' | 'secret';
-  daysLeft: number;
-  /** Under WARN_DAYS (or already past). */
-  warn: boolean;
-}
-
-function expiryInfo(value: string, source: SecretExpiryInfo['source'], now: Date): SecretExpiryInfo {
-  const expiresAt = expiryInstant(value).toISOString();
-  const days = round(daysLeft(expiresAt, now));
-  return { expiresAt, source, daysLeft: days, warn: days < WARN_DAYS };
-}
-
-/** The client secret's expiry, from `{"clientSecret","expiresAt"}` in the store or `clientSecretExpiresAt`; undefined when neither says. */
-export function clientSecretExpiry(c: Pick<Credential, 'clientSecretExpiresAt'>, clientSecretRaw: string | undefined, now: Date): SecretExpiryInfo | undefined {
-  const fromSecret = expiresAtInSecret(clientSecretRaw);
-  if (fromSecret) return expiryInfo(fromSecret, 'secret', now);
-  return c.clientSecretExpiresAt ? expiryInfo(c.clientSecretExpiresAt, 'configuration', now) : undefined;
-}
-
-/** The Adobe OAuth Server-to-Server secret's expiry (configuration only). */
-export function adobeSecretExpiry(config: Config, now: Date): SecretExpiryInfo | undefined {
-  const v = config.adobe?.clientSecretExpiresAt;
-  return v ? expiryInfo(v, 'configuration', now) : undefined;
-}
+import { daysLeft, roundDays, WARN_DAYS } from '../lambdas/report/secret-expiry.ts';
 
 export interface CertificateInfo {
   secretId: string;
@@ -89,7 +56,7 @@ export function inspectKeyDocument(raw: string, secretId: string, c: Pick<Creden
   info.certificateChecked = key.notAfter !== undefined;
   if (key.notAfter) {
     info.notAfter = key.notAfter.toISOString();
-    info.daysLeft = round(daysLeft(info.notAfter, now));
+    info.daysLeft = roundDays(daysLeft(info.notAfter, now));
     info.warn = info.daysLeft < WARN_DAYS;
   }
   if (!info.error) {
@@ -127,15 +94,4 @@ export async function readCertificate(config: Config, store: SecretStore, c: Cre
     };
   }
   return inspectKeyDocument(v.value, secretId, c, now);
-}
-
-/** "2027-06-30 (12 days left)", "2026-01-01 (expired 3 days ago)". */
-export function describeExpiry(iso: string, days: number): string {
-  const day = iso.slice(0, 10);
-  if (days <= 0) {
-    const ago = Math.floor(-days);
-    return `${day} (expired${ago >= 1 ? ` ${ago} day${ago === 1 ? '' : 's'} ago` : ''})`;
-  }
-  const whole = Math.floor(days);
-  return `${day} (${whole} day${whole === 1 ? '' : 's'} left)`;
 }
