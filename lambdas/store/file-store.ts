@@ -1,8 +1,9 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RefresherError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
 import type { SecretStore, SecretVersion, VersionInfo } from '../core/types.ts';
+import { FileLocks } from './file-lock.ts';
 
 interface FileVersion {
   value: string;
@@ -22,7 +23,10 @@ const MAX_UNLABELED = 20;
  */
 export class FileStore implements SecretStore {
   readonly kind = 'file' as const;
-  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly locks = new FileLocks(
+    (lock) =>
+      new RefresherError({ class: 'transient', code: 'FILE_STORE_LOCKED', remote: 'secretsmanager', message: `local store file ${lock} is locked by another process`, fix: `Retry; remove ${lock} if no other token-refresher runs.` }),
+  );
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -50,38 +54,9 @@ export class FileStore implements SecretStore {
     renameSync(tmp, file);
   }
 
-  /** Serializes read-modify-write per secret: in-process by a promise chain, across processes by an exclusive lock file. */
-  private async exclusive<T>(secretId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.chains.get(secretId) ?? Promise.resolve();
-    const run = prev.catch(() => undefined).then(async () => {
-      const lock = `${this.path(secretId)}.lock`;
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        try {
-          closeSync(openSync(lock, 'wx', 0o600));
-          break;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-          let st: { mtimeMs: number } | undefined;
-          try {
-            st = statSync(lock);
-          } catch {
-            st = undefined;
-          }
-          // A lock older than 30 s belongs to a process that died holding it.
-          if (st && Date.now() - st.mtimeMs > 30_000) rmSync(lock, { force: true });
-          else if (Date.now() > deadline) throw new RefresherError({ class: 'transient', code: 'FILE_STORE_LOCKED', remote: 'secretsmanager', message: `local store for ${secretId} is locked by another process`, fix: `Retry; remove ${lock} if no other token-refresher runs.` });
-          else await new Promise((r) => setTimeout(r, 20));
-        }
-      }
-      try {
-        return await fn();
-      } finally {
-        rmSync(lock, { force: true });
-      }
-    });
-    this.chains.set(secretId, run);
-    return run;
+  /** Serializes read-modify-write per secret, in-process and across processes (lambdas/store/file-lock.ts). */
+  private exclusive<T>(secretId: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(`${this.path(secretId)}.lock`, fn);
   }
 
   async getValue(secretId: string, stage: string): Promise<SecretVersion | undefined> {
