@@ -2,12 +2,17 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RefresherError } from '../../lambdas/core/errors.ts';
 import { DynamoStateStore } from '../../lambdas/store/dynamo-state-store.ts';
 import { FileStateStore } from '../../lambdas/store/file-state-store.ts';
 import type { DeliveryRecord, StateStore } from '../../lambdas/store/state-store.ts';
-import { createStateTable, dynamoClient, dynamoStore } from '../support/dynamo.ts';
+import { createStateTable, dynamoClient, faultProxy, type FaultProxy } from '../support/dynamo.ts';
+
+const proxies: FaultProxy[] = [];
+afterAll(async () => {
+  for (const p of proxies) await p.close();
+});
 
 /**
  * One contract, two implementations: `open()` gives a fresh, empty store; `second()` gives another store on the same
@@ -23,14 +28,11 @@ const subjects: Subject[] = [
     name: 'DynamoStateStore on moto',
     open: async () => {
       const tableName = await createStateTable();
-      const a = await dynamoStore({ tableName });
-      const others: StateStore[] = [];
-      for (let i = 0; i < 2; i++) others.push(await dynamoStore({ tableName }));
-      return {
-        a,
-        second: () => others.shift() ?? a,
-        page: (size) => new DynamoStateStore({ tableName, client: dynamoClient(), scanPageSize: size }),
-      };
+      // Through a proxy that hands moto one request at a time: see faultProxy (moto's conditional writes are not atomic).
+      const proxy = await faultProxy(undefined, { serialize: true });
+      proxies.push(proxy);
+      const store = () => new DynamoStateStore({ tableName, client: dynamoClient(proxy.url) });
+      return { a: store(), second: store, page: (size) => new DynamoStateStore({ tableName, client: dynamoClient(proxy.url), scanPageSize: size }) };
     },
   },
   {

@@ -58,7 +58,14 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-export async function faultProxy(upstream = inject('motoUrl')): Promise<FaultProxy> {
+/**
+ * moto_server answers on many threads and applies a conditional PutItem/DeleteItem without a lock, so two concurrent
+ * conditional writes can both pass their condition there; DynamoDB applies each one atomically
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html). With
+ * `serialize` the proxy lets one request at a time reach moto: the clients still race, moto is made atomic.
+ */
+export async function faultProxy(upstream = inject('motoUrl'), opts: { serialize?: boolean } = {}): Promise<FaultProxy> {
+  let inFlight: Promise<void> = Promise.resolve();
   const queue: Array<{ fault: Fault; op?: string; left: number }> = [];
   const seen: string[] = [];
   const held: ServerResponse[] = [];
@@ -83,12 +90,14 @@ export async function faultProxy(upstream = inject('motoUrl')): Promise<FaultPro
         return;
       }
       const body = Buffer.concat(chunks);
+      const forward = () => new Promise<void>((done) => {
       const fwd = request(
         { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: { ...req.headers, host: up.host } },
         (ur) => {
           const parts: Buffer[] = [];
           ur.on('data', (c: Buffer) => parts.push(c));
           ur.on('end', () => {
+            done();
             if (fault === 'lose-answer') {
               held.push(res);
               return;
@@ -98,8 +107,14 @@ export async function faultProxy(upstream = inject('motoUrl')): Promise<FaultPro
           });
         },
       );
-      fwd.on('error', () => res.destroy());
+      fwd.on('error', () => {
+        done();
+        res.destroy();
+      });
       fwd.end(body);
+      });
+      if (opts.serialize) inFlight = inFlight.then(forward);
+      else void forward();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
