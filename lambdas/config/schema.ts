@@ -110,6 +110,44 @@ function checkCertificate(cert: z.infer<typeof certificateSchema>, ctx: z.Refine
   }
 }
 
+const chatId = (what: string) => z.string().regex(/^[A-Za-z0-9:_.@-]{1,256}$/, `${what} as AWS Chatbot shows it`);
+
+export const chatbotSchema = z
+  .object({
+    slack: z
+      .array(z.object({ workspaceId: chatId('Slack workspace id (T...)'), channelId: chatId('Slack channel id (C...)') }).strict())
+      .max(10)
+      .default([]),
+    teams: z
+      .array(
+        z
+          .object({
+            tenantId: z.string().uuid().describe('Microsoft Entra tenant id of the team'),
+            teamId: z.string().uuid().describe('Microsoft Teams team id (after the team is authorized in the AWS Chatbot console)'),
+            channelId: chatId('Teams channel id (19:...@thread.tacv2)'),
+          })
+          .strict(),
+      )
+      .max(10)
+      .default([]),
+  })
+  .strict();
+
+export const webhookSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'lower-case letters, digits and dashes (used in metrics)'),
+    url: httpsOrLocalUrl.describe('receives POST application/json {credential, kind, class, code, stage, subject, text, fix, link}'),
+    format: z.enum(['json', 'pagerduty']).default('json').describe('json: the alert document; pagerduty: a PagerDuty Events API v2 event'),
+    signingSecret: secretRef
+      .optional()
+      .describe('HMAC-SHA256 key read from Secrets Manager: header X-Token-Refresher-Signature: v1=<hex of HMAC(timestamp + "." + body)>'),
+    routingKey: secretRef.optional().describe('format pagerduty: the integration (routing) key, read from Secrets Manager'),
+    timeoutMs: z.number().int().min(100).max(30_000).default(5_000),
+    retries: z.number().int().min(0).max(5).default(3),
+  })
+  .strict()
+  .refine((w) => w.format !== 'pagerduty' || w.routingKey, { message: 'format "pagerduty" needs routingKey', path: ['routingKey'] });
+
 export const graphSchema = z
   .object({
     endpoint: httpsOrLocalUrl.default('https://graph.microsoft.com').describe('Microsoft Graph host (national clouds differ)'),
@@ -131,6 +169,9 @@ export const credentialSchema = z
         token: httpsOrLocalUrl.optional(),
         authorize: httpsOrLocalUrl.optional(),
         deviceCode: httpsOrLocalUrl.optional(),
+        userinfo: httpsOrLocalUrl
+          .optional()
+          .describe('OpenID Connect userinfo endpoint: names the signed-in account for the recovery endpoint when the ID token does not'),
       })
       .strict()
       .default({}),
@@ -277,9 +318,25 @@ export const configSchema = z
         from: z.string().email(),
         to: z.array(z.string().email()).min(1),
         remindAfterHours: z.number().positive().default(24),
+        sns: z
+          .boolean()
+          .optional()
+          .describe('default false (true when chatbot is set): also publish every alert as JSON to an SNS topic the stack creates (output AlertTopicArn)'),
+        chatbot: chatbotSchema.optional().describe('Slack channels and Microsoft Teams channels that show the alert topic through AWS Chatbot'),
+        webhooks: z.array(webhookSchema).max(10).optional().describe('HTTPS endpoints that receive every alert as a JSON POST'),
       })
       .strict()
       .optional(),
+    recovery: z
+      .object({
+        enabled: z.boolean().default(true).describe('false: no recovery endpoint (no public URL); reauthorize alerts name the CLI command'),
+        linkTtlHours: z.number().positive().max(168).default(72).describe('how long the sign-in link of an alert stays valid'),
+        maxLinkUsesPerDay: z.number().int().min(1).max(100).default(10).describe('sign-ins started from links per credential and 24 hours'),
+        reservedConcurrency: z.number().int().min(1).max(20).default(2).describe("the endpoint's reserved concurrency: bounds abuse and cost"),
+      })
+      .strict()
+      .optional()
+      .describe('the one-click sign-in endpoint for reauthorize alerts (a Lambda Function URL); enabled by default'),
     http: z
       .object({
         timeoutMs: z.number().int().positive().default(10_000),
@@ -292,6 +349,11 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    const hooks = new Set<string>();
+    c.alerts?.webhooks?.forEach((w, i) => {
+      if (hooks.has(w.name)) ctx.addIssue({ code: 'custom', path: ['alerts', 'webhooks', i, 'name'], message: `duplicate webhook name "${w.name}"` });
+      hooks.add(w.name);
+    });
     const ids = new Set<string>();
     c.credentials.forEach((cred, i) => {
       if (ids.has(cred.id)) ctx.addIssue({ code: 'custom', path: ['credentials', i, 'id'], message: `duplicate credential id "${cred.id}"` });
@@ -309,6 +371,13 @@ export type Target = z.infer<typeof targetSchema>;
 export type SmtpSettings = z.infer<typeof smtpSchema>;
 export type CertificateSettings = z.infer<typeof certificateSchema>;
 export type GraphSettings = z.infer<typeof graphSchema>;
+export type WebhookSettings = z.infer<typeof webhookSchema>;
+export type RecoverySettings = NonNullable<Config['recovery']>;
+
+/** The recovery endpoint is on unless switched off; its settings with defaults filled in. */
+export function recoverySettings(c: Pick<Config, 'recovery'>): RecoverySettings & { enabled: boolean } {
+  return { enabled: true, linkTtlHours: 72, maxLinkUsesPerDay: 10, reservedConcurrency: 2, ...c.recovery };
+}
 
 export function configJsonSchema(): unknown {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });

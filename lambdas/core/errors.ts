@@ -8,7 +8,7 @@
  */
 export type FailureClass = 'reauthorize' | 'configuration' | 'transient' | 'conflict' | 'input';
 
-export type Remote = 'entra' | 'google' | 'oauth2' | 'smtp' | 'secretsmanager' | 'dynamodb' | 'ims' | 'cloudmanager' | 'ses' | 'config' | 'event' | 'lambda' | 'browser';
+export type Remote = 'entra' | 'google' | 'oauth2' | 'smtp' | 'secretsmanager' | 'dynamodb' | 'ims' | 'cloudmanager' | 'ses' | 'sns' | 'webhook' | 'config' | 'event' | 'lambda' | 'browser';
 
 export type Stage = 'load' | 'lease' | 'read' | 'refresh' | 'store' | 'validate' | 'promote' | 'push' | 'report' | 'regenerate';
 

@@ -112,9 +112,17 @@ export interface Alert {
   failureClass?: FailureClass;
   code?: string;
   subject: string;
+  /** May hold ALERT_LINK_PLACEHOLDER (lambdas/report/alert-text.ts): each channel puts the link there after redacting. */
   text: string;
+  /** What to do, in one sentence (the error's fix): for channels that show fields (SNS JSON, webhooks, chat). */
+  fix?: string;
+  /** The sign-in link of a `reauthorize` alert: kept apart from the text so redaction cannot mask it, and logged nowhere. */
+  link?: string;
+  linkExpiresAt?: string;
 }
 
 export interface Alerter {
+  /** Names the channel in metrics and logs ("ses", "sns", "webhook:<name>"). */
+  readonly channel?: string;
   send(alert: Alert): Promise<void>;
 }

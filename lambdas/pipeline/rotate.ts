@@ -7,6 +7,7 @@ import type { Alerter, MailValidator, PushTarget, SecretStore, SecretVersion, To
 import { decideAlert, type AlertDecision } from '../report/alert-policy.ts';
 import { composeAlert } from '../report/alert-text.ts';
 import type { Log } from '../report/logger.ts';
+import { linkForAlert, type LinkIssuer } from '../report/recovery-link.ts';
 import { MetricName, type MetricSink } from '../report/metrics.ts';
 import { acquireLease, releaseLease, type Lease } from '../store/lease.ts';
 import { clientSecretValue, parseTokenRecord, serializeTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../store/records.ts';
@@ -29,6 +30,8 @@ export interface RotationDeps {
   log: Log;
   metrics: MetricSink;
   alerter?: Alerter;
+  /** Sign-in links for `reauthorize` alerts (lambdas/report/recovery-link.ts); absent: the alert names the CLI command. */
+  linkIssuer?: LinkIssuer;
   provider: (c: Credential, clientSecret: string | undefined, clientSecretRef: string) => TokenProvider;
   validator: (c: Credential) => MailValidator;
   /** Targets of a credential; they share one IMS token per run. */
@@ -492,7 +495,8 @@ async function report(
   );
   state.failure = next && !outcome.ok ? { ...next, message: redactText(outcome.err.message), fix: redactText(outcome.err.fix) } : next;
   if (decision === 'none' || !deps.alerter) return decision;
-  const alert = composeAlert(credential, decision, outcome.ok ? undefined : outcome.err, previous, now);
+  const err = outcome.ok ? undefined : outcome.err;
+  const alert = composeAlert(credential, decision, err, previous, now, await linkForAlert(deps.linkIssuer, credential, decision, err));
   try {
     await deps.alerter.send(alert);
     log('info', `alert sent: ${decision}`, { alert: decision });

@@ -17,6 +17,8 @@ export interface WiringOptions {
   log: Log;
   metrics: MetricSink;
   alerter?: Alerter;
+  /** Sign-in links for `reauthorize` alerts (createLinkIssuer in lambdas/report/recovery-link.ts). */
+  linkIssuer?: RotationDeps['linkIssuer'];
   /** Extra certificate authority for the test send (local stand-ins only; verification stays on). */
   smtpCa?: string;
   now?: () => Date;
@@ -102,6 +104,7 @@ export function wire(o: WiringOptions): RotationDeps {
     log: o.log,
     metrics: o.metrics,
     alerter: o.alerter,
+    linkIssuer: o.linkIssuer,
     now: o.now,
     leaseTtlMs: o.leaseTtlMs,
     useLease: o.useLease,

@@ -56,6 +56,18 @@ export const ADOBE_CREDENTIAL_DIMENSION = 'adobe';
 /** Count, 1 per alert mail SES refused or could not take; the failure is still logged. Dimensions: [service, credential]. */
 export const ALERT_FAILURE = 'AlertFailure';
 
+/**
+ * Count, 1 per alert one channel (SES, SNS, a webhook) could not take while the alert went out at all; the other channels
+ * are not held up. Dimensions: [service, credential = ALERT_CHANNEL_CREDENTIAL_DIMENSION, channel].
+ */
+export const ALERT_CHANNEL_FAILURE = 'AlertChannelFailure';
+export const ALERT_CHANNEL_CREDENTIAL_DIMENSION = 'alerts';
+/** "ses", "sns" or "webhook:<name>". */
+export const DIMENSION_CHANNEL = 'channel';
+
+/** Count, per sign-in refused by the recovery endpoint. Dimensions: [service, credential, reason]. */
+export const RECOVERY_REFUSED = 'RecoveryRefused';
+
 /** Milliseconds spent in one pipeline stage. Dimensions: [service, credential, stage]. */
 export const STAGE_DURATION_MS = 'StageDurationMs';
 

@@ -11,6 +11,7 @@ export const MetricName = {
   TokenAgeDays: names.TOKEN_AGE_DAYS,
   StageDurationMs: names.STAGE_DURATION_MS,
   AlertFailure: names.ALERT_FAILURE,
+  AlertChannelFailure: names.ALERT_CHANNEL_FAILURE,
   PushSuccess: 'PushSuccess',
   /** Days until a client secret expires (dimension credential, or "adobe"), from clientSecretExpiresAt. */
   ClientSecretDaysLeft: names.CLIENT_SECRET_DAYS_LEFT,

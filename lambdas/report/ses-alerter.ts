@@ -2,6 +2,7 @@ import { SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
 import { RefresherError } from '../core/errors.ts';
 import { redactText } from '../core/redact.ts';
 import type { Alert, Alerter } from '../core/types.ts';
+import { renderAlertText } from './alert-text.ts';
 
 export interface SesAlerterOptions {
   from: string;
@@ -12,6 +13,7 @@ export interface SesAlerterOptions {
 
 /** Alert mail through Amazon SES: a channel that does not depend on the mailbox whose token may be dead. */
 export class SesAlerter implements Alerter {
+  readonly channel = 'ses';
   private readonly client: SESClient;
 
   constructor(private readonly opts: SesAlerterOptions) {
@@ -29,7 +31,7 @@ export class SesAlerter implements Alerter {
           Destination: { ToAddresses: this.opts.to },
           Message: {
             Subject: { Data: redactText(alert.subject), Charset: 'UTF-8' },
-            Body: { Text: { Data: redactText(alert.text), Charset: 'UTF-8' } },
+            Body: { Text: { Data: renderAlertText(alert), Charset: 'UTF-8' } },
           },
         }),
       );
@@ -51,6 +53,6 @@ export class SesAlerter implements Alerter {
 export class MemoryAlerter implements Alerter {
   readonly sent: Alert[] = [];
   async send(alert: Alert): Promise<void> {
-    this.sent.push({ ...alert, subject: redactText(alert.subject), text: redactText(alert.text) });
+    this.sent.push({ ...alert, subject: redactText(alert.subject), text: renderAlertText(alert) });
   }
 }

@@ -65,6 +65,8 @@ const stateSchema = z.object({
   lastValidation: z.object({ at: z.string(), ok: z.boolean(), response: z.string().optional(), code: z.string().optional() }).optional(),
   /** Per expiring secret ("client-secret", "adobe"): the smallest alert threshold (days) already mailed for that expiry date. */
   secretExpiry: z.record(z.string(), z.object({ expiresAt: z.string(), threshold: z.number(), alertedAt: z.string() })).optional(),
+  /** Sign-ins started from recovery links in the current 24-hour window (lambdas/recover/limit.ts). */
+  recovery: z.object({ windowStart: z.string(), uses: z.number() }).optional(),
   failure: z
     .object({
       fingerprint: z.string(),
