@@ -17,7 +17,7 @@ import type { LocalEnvOptions } from '../../demo/local-env.ts';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { startHarness, type Harness } from '../support/harness.ts';
 import { serveFunctionUrl, type FunctionUrlServer } from '../support/function-url.ts';
-import { MemoryStateStore } from './memory-state-store.ts';
+import { FileStateStore } from '../../lambdas/store/file-state-store.ts';
 
 export interface RecoveryWorld extends Harness {
   state: StateStore;
@@ -44,7 +44,7 @@ export async function startRecoveryWorld(o: Partial<LocalEnvOptions> & { recover
     },
   });
   await h.seed();
-  const state: StateStore = new MemoryStateStore(join(mkdtempSync(join(tmpdir(), 'tr-recover-')), 'state'));
+  const state: StateStore = new FileStateStore(join(mkdtempSync(join(tmpdir(), 'tr-recover-')), 'state'));
   const log = powertoolsLog(createLogger('token-refresher-recover-test'));
   // The handler needs the endpoint's address and the endpoint the handler: the box breaks the cycle.
   const box: { handler?: ReturnType<typeof createRecoveryHandler> } = {};
