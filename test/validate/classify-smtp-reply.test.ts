@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { registerSecret } from '../../lambdas/core/redact.ts';
-import { classifySmtpReply } from '../../lambdas/validate/smtp-validator.ts';
+import { classifySmtpReply } from '../../lambdas/validate/classify-smtp.ts';
 
 const ctx = { mailbox: 'aem@contoso.example', credentialId: 'aem-prod' };
 
