@@ -9,7 +9,7 @@
  * Plain Node 24 runs this file (type stripping), so a fresh clone needs no TypeScript loader to build.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { functionBuildOptions } from '../lib/parts/function-asset.ts';
@@ -33,10 +33,20 @@ function rewriteDeclarationImports(dir: string): void {
 }
 
 async function main(): Promise<void> {
-  rmSync(DIST, { recursive: true, force: true });
-  run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json']);
-  rewriteDeclarationImports(DIST);
-  await Promise.all([build(functionBuildOptions('lambdas/schedule/handler.ts', join(DIST, 'function'))), build(cliBuildOptions(join(DIST, 'cli')))]);
+  // Built beside dist/ and swapped in at the end, so a test or a CLI that runs from dist/ meanwhile never sees half a build.
+  const next = `${DIST}.next-${process.pid}`;
+  const old = `${DIST}.old-${process.pid}`;
+  rmSync(next, { recursive: true, force: true });
+  run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', next]);
+  rewriteDeclarationImports(next);
+  await Promise.all([build(functionBuildOptions('lambdas/schedule/handler.ts', join(next, 'function'))), build(cliBuildOptions(join(next, 'cli')))]);
+  try {
+    renameSync(DIST, old);
+  } catch {
+    // No dist/ yet.
+  }
+  renameSync(next, DIST);
+  rmSync(old, { recursive: true, force: true });
 }
 
 await main();

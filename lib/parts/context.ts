@@ -2,7 +2,7 @@ import { Stack, type Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -21,10 +21,11 @@ export type SecretsEncryption = 'aws-managed' | 'customer-managed' | kms.IKey;
 export interface TokenRefresherProps {
   /** The configuration document, already validated (`loadConfig` / `parseConfig`); it is validated again here and bundled. */
   readonly config: Config;
-  /** The handler module. Default: lambdas/schedule/handler.ts of this repository. */
+  /**
+   * Another handler module (TypeScript), bundled at synth with the function's esbuild options (needs esbuild installed).
+   * Default: the function this package ships (dist/function; in a source checkout lambdas/schedule/handler.ts, built).
+   */
   readonly entry?: string;
-  /** Lock file for the bundle's dependency versions. Default: package-lock.json of this repository. */
-  readonly depsLockFilePath?: string;
   /** Default: 'aws-managed'. */
   readonly secretsEncryption?: SecretsEncryption;
   /**
@@ -87,7 +88,7 @@ export interface RefresherContext extends PartScope {
   readonly deadLetterQueue: sqs.Queue;
   /** CloudWatch alarms notify this topic. */
   readonly alarmTopic: sns.Topic;
-  readonly function: nodejs.NodejsFunction;
+  readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
 }

@@ -1,18 +1,18 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AssetHashType, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Config } from '../../lambdas/config/schema.ts';
 import * as metricNames from '../../lambdas/report/metric-names.ts';
 import type { AlertsPart } from './alerts.ts';
+import { FUNCTION_NODE_OPTIONS, prebuiltAssetDir, writeFunctionAsset } from './function-asset.ts';
 import type { PartScope, RefresherContext } from './context.ts';
 
-/** The repository root: the default entry, lock file and project root are found from here, not from the caller's cwd. */
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The handler of a source checkout (this file is lib/parts/function.ts there); an installed package ships it built. */
+const DEFAULT_ENTRY = fileURLToPath(new URL('../../lambdas/schedule/handler.ts', import.meta.url));
 
 /**
  * Set from `npm run bench` (bench/README.md). 256 MB: one rotation peaks at 128 MB resident (102 MB of it loaded code) and a
@@ -54,11 +54,10 @@ export function addFunction(part: PartScope, alerts: AlertsPart): FunctionPart {
   });
   role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'OwnLogGroup', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
 
-  const fn = new nodejs.NodejsFunction(scope, 'Function', {
-    entry: props.entry ?? path.join(REPO_ROOT, 'lambdas/schedule/handler.ts'),
-    handler: 'handler',
-    depsLockFilePath: props.depsLockFilePath ?? path.join(REPO_ROOT, 'package-lock.json'),
-    projectRoot: REPO_ROOT,
+  const fn = new lambda.Function(scope, 'Function', {
+    code: functionCode(config, props.entry),
+    // The asset's entry is index.mjs (lib/parts/function-asset.ts).
+    handler: 'index.handler',
     runtime: lambda.Runtime.NODEJS_24_X,
     architecture: lambda.Architecture.ARM_64,
     memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
@@ -73,28 +72,9 @@ export function addFunction(part: PartScope, alerts: AlertsPart): FunctionPart {
     description: `token-refresher: rotates ${config.credentials.map((c) => c.id).join(', ')}`,
     environment: {
       TOKEN_REFRESHER_CONFIG_FILE: 'config.json',
-      NODE_OPTIONS: '--enable-source-maps',
+      NODE_OPTIONS: FUNCTION_NODE_OPTIONS,
       POWERTOOLS_SERVICE_NAME: metricNames.SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: metricNames.METRICS_NAMESPACE,
-    },
-    bundling: {
-      format: nodejs.OutputFormat.ESM,
-      target: 'node24',
-      mainFields: ['module', 'main'],
-      // CommonJS dependencies call require(); an ESM bundle has none unless it is recreated from import.meta.url.
-      banner: "import { createRequire as __trCreateRequire } from 'node:module'; const require = __trCreateRequire(import.meta.url);",
-      minify: true,
-      sourceMap: true,
-      // Stack traces need line mappings, not the sources; leaving them out keeps the bundle small.
-      sourcesContent: false,
-      // Ship the SDK versions the tests ran against instead of whatever the runtime image carries that day.
-      bundleAwsSDK: true,
-      forceDockerBundling: false,
-      commandHooks: {
-        beforeBundling: () => [],
-        beforeInstall: () => [],
-        afterBundling: (_inputDir: string, outputDir: string) => [configFileCommand(config, path.join(outputDir, 'config.json'))],
-      },
     },
   });
   if (!props.tracing) {
@@ -117,16 +97,26 @@ export function addFunction(part: PartScope, alerts: AlertsPart): FunctionPart {
 }
 
 /**
- * The afterBundling command that writes the configuration next to the bundle. The document is re-serialized from the parsed
- * object (defaults filled in, unknown keys impossible) and passed base64-encoded, so no quoting of its content can break the
- * shell command; it holds no secret values, only where they live.
+ * The function's asset: the code (the package's prebuilt dist/function, or `entry` / the handler of a source checkout
+ * built with the same esbuild options, lib/parts/function-asset.ts) and `config.json` beside it. The configuration is
+ * re-serialized from the parsed object (defaults filled in, unknown keys impossible); it holds no secret values, only
+ * where they live. Built in this process (CDK's local bundling), so neither Docker nor a shell is involved; the asset
+ * hash is that of the output, so a change of configuration or code is a new asset and nothing else is.
  */
-function configFileCommand(config: Config, target: string): string {
-  const b64 = Buffer.from(`${JSON.stringify(config, null, 2)}\n`, 'utf8').toString('base64');
-  const script = "require('node:fs').writeFileSync(process.argv[1], Buffer.from(process.argv[2], 'base64'))";
-  return [process.execPath, '-e', script, target, b64].map(shellQuote).join(' ');
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+function functionCode(config: Config, entry: string | undefined): lambda.Code {
+  const configJson = `${JSON.stringify(config, null, 2)}\n`;
+  const source = entry === undefined ? (prebuiltAssetDir() ?? path.dirname(DEFAULT_ENTRY)) : path.dirname(entry);
+  return lambda.Code.fromAsset(source, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Never used: the local bundler below always succeeds or throws. CDK requires an image to fall back to.
+      image: lambda.Runtime.NODEJS_24_X.bundlingImage,
+      local: {
+        tryBundle(outputDir: string): boolean {
+          writeFunctionAsset({ outDir: outputDir, entry, defaultEntry: DEFAULT_ENTRY, configJson });
+          return true;
+        },
+      },
+    },
+  });
 }
