@@ -1,18 +1,30 @@
-// Stand-in for the three Cloud Manager operations token-refresher uses (FACTS section 5), checked against
-// contracts/cloudmanager-api.yaml at startup so it cannot drift from the contract the client is written to.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+// Stand-in for the Cloud Manager operations token-refresher uses: environment status (with the restart a variables
+// update causes), variables, pipelines and their executions, AEM's logs (listing, download redirect to a separate
+// storage host with gzip files, tail link with byte ranges). Checked against contracts/cloudmanager-api.yaml at
+// startup (routes and definitions) and on every delivery answer, so it cannot drift from the contract.
 import { Faults } from './faults.ts';
-import { json, serveHttp, type Reply, type RequestRecord, type RouteDef, type StandinRequest } from './http.ts';
+import { json, serveHttp, type Reply, type RouteDef, type StandinRequest } from './http.ts';
 import { DEFAULT_IMS_CLIENT_ID, DEFAULT_IMS_ORG_ID } from './ims.ts';
+import { assertDefinitionsInSpec, assertInSpec, assertRoutesInSpec, environmentStatuses, isRecord, loadCloudManagerSpec, variableRules } from './cloudmanager-spec.ts';
+import { DELIVERY_DEFINITIONS, DELIVERY_ROUTES, deliveryHandlers } from './cloudmanager-delivery.ts';
+import { createLogStore, formatAemLine, startLogFileServer, utcDay, type LogKey } from './cloudmanager-logs.ts';
+import { PipelineBook } from './cloudmanager-pipelines.ts';
+import { SERVICES, type CloudManagerStandin, type CloudManagerStandinOptions, type EnvironmentSeed, type Service, type StoredVariable, type VariableType } from './cloudmanager-types.ts';
+
+export { assertRoutesInSpec, loadCloudManagerSpec, specViolations, DEFAULT_SPEC_PATH, type CloudManagerSpec } from './cloudmanager-spec.ts';
+export { aemTimestamp, formatAemLine, LOG_FILE_ROUTE, LOG_TAIL_ROUTE, type AemLogEntry } from './cloudmanager-logs.ts';
+export type { ExecutionStatus, PipelineSeed } from './cloudmanager-pipelines.ts';
+export * from './cloudmanager-types.ts';
 
 export const DEFAULT_PROGRAM_ID = '12345';
 export const DEFAULT_ENVIRONMENT_ID = '67890';
-export const DEFAULT_SPEC_PATH = fileURLToPath(new URL('../contracts/cloudmanager-api.yaml', import.meta.url));
 export const VALIDATION_TYPE = 'http://ns.adobe.com/adobecloud/validation-exception';
-export const SERVICES = ['author', 'publish', 'preview'] as const;
 export const RESERVED_PREFIXES = ['INTERNAL_', 'ADOBE_', 'CONST_'] as const;
+/**
+ * Default restart after a variables update: none. The suites written before delivery push to one environment
+ * back-to-back and would get 412s; delivery tests and the year simulation set updateDurationMs (or setUpdateDuration).
+ */
+export const DEFAULT_UPDATE_DURATION_MS = 0;
 
 const ENV_PATH = '/api/program/{programId}/environment/{environmentId}';
 const VARS_PATH = '/api/program/{programId}/environment/{environmentId}/variables';
@@ -22,142 +34,8 @@ export const CLOUD_MANAGER_ROUTES = [
   { name: 'environment-get', method: 'GET', pattern: ENV_PATH },
   { name: 'variables-get', method: 'GET', pattern: VARS_PATH },
   { name: 'variables-patch', method: 'PATCH', pattern: VARS_PATH },
+  ...DELIVERY_ROUTES,
 ] as const;
-
-export type VariableType = 'string' | 'secretString';
-export type Service = (typeof SERVICES)[number];
-export type VariableStatus = 'creating' | 'ready' | 'deleting' | 'deleted' | 'updating' | 'failed' | 'deleted_failed';
-
-export interface StoredVariable {
-  name: string;
-  type: VariableType;
-  service?: Service;
-  value: string;
-  /** Stand-in clock (ms) at which the variable stops being 'creating'/'updating'. */
-  readyAt: number;
-  created: boolean;
-}
-
-export interface EnvironmentSeed {
-  programId: string;
-  environmentId: string;
-  status?: string;
-  name?: string;
-  type?: string;
-}
-
-export interface CloudManagerStandinOptions {
-  /** Expected x-api-key (the IMS client id); default DEFAULT_IMS_CLIENT_ID. */
-  apiKey?: string;
-  /** Expected x-gw-ims-org-id; default DEFAULT_IMS_ORG_ID. */
-  orgId?: string;
-  /** Bearer token check, normally ims.isValidToken. Default: any non-empty token passes. */
-  isValidToken?: (token: string) => boolean;
-  /** Default: one environment DEFAULT_PROGRAM_ID / DEFAULT_ENVIRONMENT_ID. */
-  environments?: EnvironmentSeed[];
-  /** secretString value limit. The spec text says < 500, AEM docs say 2048; default 2048. */
-  maxSecretLength?: number;
-  maxVariables?: number;
-  /** Answer PATCH with 200 and the VariableList (seen in the wild) instead of the documented 204. */
-  patchReturns200?: boolean;
-  /** After a PATCH the environment reports 'updating' (and changed variables 'updating') this long. Default 0. */
-  updateDurationMs?: number;
-  /** false: the technical account lacks the "Deployment Manager" profile, PATCH answers 403. Default true. */
-  deploymentManager?: boolean;
-  specPath?: string;
-  latencyMs?: number;
-}
-
-export interface CloudManagerStandin {
-  url: string;
-  faults: Faults;
-  latencyMs: number;
-  inject: Faults['inject'];
-  requests: RequestRecord[];
-  /** Successful PATCHes. */
-  readonly patchCount: number;
-  addEnvironment(programId: string, environmentId: string, extra?: Omit<EnvironmentSeed, 'programId' | 'environmentId'>): void;
-  setEnvironmentStatus(programId: string, environmentId: string, status: string): void;
-  /** Next n PATCHes answer 412 (environment status 'updating' meanwhile), then PATCHes succeed again. */
-  setBusy(n: number): void;
-  setDeploymentManager(allowed: boolean): void;
-  /** Stored value, secrets included (test introspection; the API never returns secret values). */
-  valueOf(programId: string, environmentId: string, name: string, service?: string): string | undefined;
-  variables(programId: string, environmentId: string): StoredVariable[];
-  /** Seed a variable without going through the API. */
-  setVariable(programId: string, environmentId: string, v: { name: string; value: string; type?: VariableType; service?: Service }): void;
-  close(): Promise<void>;
-}
-
-// ---- spec access -------------------------------------------------------------------------------------------
-
-interface SchemaProperty {
-  type?: string;
-  minLength?: number;
-  maxLength?: number;
-  pattern?: string;
-  enum?: string[];
-}
-
-export interface CloudManagerSpec {
-  paths: Record<string, Record<string, unknown>>;
-  definitions: Record<string, { properties?: Record<string, SchemaProperty> }>;
-}
-
-const specCache = new Map<string, CloudManagerSpec>();
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function loadCloudManagerSpec(path = DEFAULT_SPEC_PATH): CloudManagerSpec {
-  const cached = specCache.get(path);
-  if (cached) return cached;
-  const doc: unknown = parse(readFileSync(path, 'utf8'));
-  if (!isRecord(doc) || !isRecord(doc.paths) || !isRecord(doc.definitions)) {
-    throw new Error(`${path} is not a Swagger 2.0 document with paths and definitions`);
-  }
-  // The checks above establish the shape the rest of this module reads.
-  const spec = doc as unknown as CloudManagerSpec;
-  specCache.set(path, spec);
-  return spec;
-}
-
-/** Throws unless every route exists in the spec's paths with that method. */
-export function assertRoutesInSpec(spec: CloudManagerSpec, routes: ReadonlyArray<{ method: string; pattern: string }>): void {
-  const missing = routes.filter((r) => !isRecord(spec.paths[r.pattern]?.[r.method.toLowerCase()]));
-  if (missing.length > 0) {
-    throw new Error(`Cloud Manager stand-in serves routes the spec does not define: ${missing.map((r) => `${r.method} ${r.pattern}`).join(', ')}`);
-  }
-}
-
-interface VariableRules {
-  nameMin: number;
-  nameMax: number;
-  namePattern: RegExp;
-  namePatternText: string;
-  valueMax: number;
-  types: string[];
-}
-
-function variableRules(spec: CloudManagerSpec): VariableRules {
-  const props = spec.definitions.EnvironmentVariableUpdate?.properties;
-  const name = props?.name;
-  const value = props?.value;
-  const type = props?.type;
-  if (!name?.pattern || name.minLength === undefined || name.maxLength === undefined || value?.maxLength === undefined || !type?.enum) {
-    throw new Error('spec definition EnvironmentVariableUpdate lacks the name/value/type constraints the stand-in enforces');
-  }
-  return {
-    nameMin: name.minLength,
-    nameMax: name.maxLength,
-    // Swagger patterns are unanchored; the description ("can only consist of") means the whole name.
-    namePattern: new RegExp(`^(?:${name.pattern})$`),
-    namePatternText: name.pattern,
-    valueMax: value.maxLength,
-    types: type.enum,
-  };
-}
 
 // ---- the stand-in -----------------------------------------------------------------------------------------
 
@@ -188,18 +66,24 @@ function gateway(status: number, errorCode: string, message: string): Reply {
 export async function startCloudManagerStandin(opts: CloudManagerStandinOptions = {}): Promise<CloudManagerStandin> {
   const spec = loadCloudManagerSpec(opts.specPath);
   assertRoutesInSpec(spec, CLOUD_MANAGER_ROUTES);
+  assertDefinitionsInSpec(spec, [...DELIVERY_DEFINITIONS, 'Environment']);
   const rules = variableRules(spec);
+  const statuses = environmentStatuses(spec);
+  const now = opts.now ?? Date.now;
   const apiKey = opts.apiKey ?? DEFAULT_IMS_CLIENT_ID;
   const orgId = opts.orgId ?? DEFAULT_IMS_ORG_ID;
   const isValidToken = opts.isValidToken ?? ((t: string) => t.length > 0);
   const maxSecretLength = opts.maxSecretLength ?? 2048;
   const maxVariables = opts.maxVariables ?? 200;
-  const updateDurationMs = opts.updateDurationMs ?? 0;
+  let updateDurationMs = opts.updateDurationMs ?? DEFAULT_UPDATE_DURATION_MS;
   let deploymentManager = opts.deploymentManager ?? true;
   const faults = new Faults({ latencyMs: opts.latencyMs });
   const envs = new Map<string, EnvState>();
   let busy = 0;
   let patchCount = 0;
+  const book = new PipelineBook(now);
+  const logs = createLogStore();
+  const files = await startLogFileServer(logs, faults);
 
   const addEnvironment = (seed: EnvironmentSeed): void => {
     envs.set(`${seed.programId}/${seed.environmentId}`, {
@@ -215,7 +99,7 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
   (opts.environments ?? [{ programId: DEFAULT_PROGRAM_ID, environmentId: DEFAULT_ENVIRONMENT_ID }]).forEach(addEnvironment);
 
   const envOf = (programId: string, environmentId: string): EnvState | undefined => envs.get(`${programId}/${environmentId}`);
-  const statusOf = (env: EnvState): string => (busy > 0 || Date.now() < env.updatingUntil ? 'updating' : env.status);
+  const statusOf = (env: EnvState): string => (busy > 0 || now() < env.updatingUntil ? 'updating' : env.status);
 
   function gate(req: StandinRequest): Reply | undefined {
     const key = req.headers['x-api-key'];
@@ -262,13 +146,13 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
   }
 
   function variableListBody(env: EnvState): Record<string, unknown> {
-    const now = Date.now();
+    const at = now();
     const variables = [...env.vars.values()].map((v) => ({
       name: v.name,
       type: v.type,
       ...(v.type === 'string' ? { value: v.value } : {}),
       ...(v.service ? { service: v.service } : {}),
-      status: now < v.readyAt ? (v.created ? 'creating' : 'updating') : 'ready',
+      status: at < v.readyAt ? (v.created ? 'creating' : 'updating') : 'ready',
     }));
     const base = `/api/program/${env.programId}/environment/${env.environmentId}`;
     return {
@@ -286,7 +170,10 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     const denied = gate(req);
     if (denied) return denied;
     const env = findEnv(req);
-    return 'vars' in env ? json(200, environmentBody(env)) : env;
+    if (!('vars' in env)) return env;
+    const body = environmentBody(env);
+    assertInSpec(spec, 'Environment', body);
+    return json(200, body);
   }
 
   function getVariables(req: StandinRequest): Reply {
@@ -344,9 +231,11 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
         detail: `Content type '${contentType}' not supported`,
       });
     }
-    if (busy > 0) {
-      busy--;
-      // Adobe documents that a refused update "will not indicate the specific reason", hence the vague detail.
+    // Adobe: an update "may not succeed when a pipeline is in use ... it will not indicate the specific reason"; the
+    // restart of the previous update keeps the environment busy too. Hence one vague 412 for all of them.
+    const refused = busy > 0 || now() < env.updatingUntil || book.runningAgainst(env.programId, env.environmentId) !== undefined;
+    if (refused) {
+      if (busy > 0) busy--;
       return problem(412, 'http://ns.adobe.com/adobecloud/problem/precondition-failed', 'Precondition Failed', {
         detail: 'The environment is not in a state that allows this operation. Try again later.',
       });
@@ -364,7 +253,7 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     const errors = items.flatMap((item, i) => validateItem(item, i));
     // Applied to a copy so that a PATCH with any invalid item changes nothing.
     const next = new Map(env.vars);
-    const now = Date.now();
+    const at = now();
     if (errors.length === 0) {
       items.forEach((item, i) => {
         // validateItem accepted every item, so each is an object with string name/value and known type/service.
@@ -383,21 +272,38 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
           errors.push(`variables[${i}].type: the type of variable ${name} cannot be changed from ${existing.type} to ${type}; delete it first`);
           return;
         }
-        next.set(key, { name, type, value, readyAt: now + updateDurationMs, created: !existing, ...(service ? { service } : {}) });
+        next.set(key, { name, type, value, readyAt: at + updateDurationMs, created: !existing, ...(service ? { service } : {}) });
       });
       if (next.size > maxVariables) errors.push(`An environment can have at most ${maxVariables} variables (would have ${next.size})`);
     }
     if (errors.length > 0) return problem(400, VALIDATION_TYPE, 'Validation Failed', { errors });
     env.vars = next;
-    env.updatingUntil = now + updateDurationMs;
+    env.updatingUntil = at + updateDurationMs;
     patchCount++;
     return opts.patchReturns200 ? json(200, variableListBody(env)) : { status: 204 };
   }
 
+  const notFound = (detail: string) => problem(404, 'http://ns.adobe.com/adobecloud/problem/not-found', 'Not Found', { detail });
+  let apiUrl = '';
   const handlers: Record<(typeof CLOUD_MANAGER_ROUTES)[number]['name'], RouteDef['handler']> = {
     'environment-get': getEnvironment,
     'variables-get': getVariables,
     'variables-patch': patchVariables,
+    ...deliveryHandlers({
+      spec,
+      now,
+      book,
+      store: logs,
+      files,
+      apiUrl: () => apiUrl,
+      gate,
+      findEnv: (req) => {
+        const env = findEnv(req);
+        return 'vars' in env ? { programId: env.programId, environmentId: env.environmentId } : env;
+      },
+      programKnown: (programId) => [...envs.values()].some((e) => e.programId === programId),
+      notFound,
+    }),
   };
   const serving = await serveHttp({
     faults,
@@ -405,6 +311,12 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     methodNotAllowed: () => problem(405, 'http://ns.adobe.com/adobecloud/problem/method-not-allowed', 'Method Not Allowed'),
     routes: CLOUD_MANAGER_ROUTES.map((r) => ({ ...r, handler: handlers[r.name] })),
   });
+
+  apiUrl = serving.url;
+  const logKey = (programId: string, environmentId: string, service: string, date: string, name = 'aemerror'): LogKey => {
+    mustEnv(programId, environmentId);
+    return { programId, environmentId, service, name, date };
+  };
 
   const mustEnv = (programId: string, environmentId: string): EnvState => {
     const env = envOf(programId, environmentId);
@@ -430,8 +342,40 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
       addEnvironment({ ...extra, programId, environmentId });
     },
     setEnvironmentStatus(programId, environmentId, status) {
+      if (!statuses.includes(status)) throw new Error(`"${status}" is not an environment status of the spec (${statuses.join(', ')})`);
       mustEnv(programId, environmentId).status = status;
     },
+    setUpdating(programId, environmentId, ms) {
+      mustEnv(programId, environmentId).updatingUntil = now() + ms;
+    },
+    setUpdateDuration(ms) {
+      updateDurationMs = ms;
+    },
+    environmentStatus(programId, environmentId) {
+      return statusOf(mustEnv(programId, environmentId));
+    },
+    addPipeline(programId, seed) {
+      for (const e of seed.deploysTo) mustEnv(programId, e);
+      return book.add(programId, seed);
+    },
+    startExecution(programId, pipelineId, status) {
+      return book.start(programId, pipelineId, status);
+    },
+    setExecutionStatus(programId, pipelineId, status) {
+      book.setStatus(programId, pipelineId, status);
+    },
+    appendLog(programId, environmentId, service, line, o = {}) {
+      const text = typeof line === 'string' ? line : formatAemLine(line, now());
+      const day = o.date ?? (typeof line === 'string' ? utcDay(now()) : utcDay(line.at ?? now()));
+      logs.append(logKey(programId, environmentId, service, day, o.name), text);
+    },
+    appendLogStream(programId, environmentId, service, date, source, name) {
+      return logs.appendStream(logKey(programId, environmentId, service, date, name), source);
+    },
+    logSize(programId, environmentId, service, date, name) {
+      return logs.size(logKey(programId, environmentId, service, date, name));
+    },
+    logFiles: { url: files.url, requests: files.requests, bytesSent: files.bytesSent },
     setBusy(n) {
       busy = n;
     },
@@ -455,6 +399,9 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
         ...(v.service ? { service: v.service } : {}),
       });
     },
-    close: () => serving.close(),
+    close: async () => {
+      await Promise.all([serving.close(), files.close()]);
+      logs.close();
+    },
   };
 }
