@@ -37,8 +37,10 @@ const ACCESS_TOKEN_MARGIN_MS = 2 * 60_000;
 
 class Findings {
   readonly all: Finding[] = [];
+  constructor(private readonly onAdd?: (f: Finding) => void) {}
   add(f: Finding): void {
     this.all.push(f);
+    this.onAdd?.(f);
   }
   fromError(subject: string, check: string, e: unknown, remote: Parameters<typeof asRefresherError>[1]): void {
     const err = asRefresherError(e, remote);
@@ -363,7 +365,9 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
 
   async run(ctx) {
     const ui = ctx.ui;
-    const f = new Findings();
+    // Ended before the report is printed; a thrown error ends it too (Ui.failure).
+    const waiting = ui.wait('checking (the network checks can take a while)');
+    const f = new Findings((x) => waiting.update(`checked ${x.subject}: ${x.check}`));
     const config = ctx.config();
     f.add({ subject: 'configuration', check: 'document', status: 'ok', message: `valid, ${config.credentials.length} credential${config.credentials.length === 1 ? '' : 's'}` });
     const id = str(ctx.values, 'credential');
@@ -452,6 +456,7 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
     }
     await cloudManager(ctx, f, config, credentials, lengths);
 
+    waiting.stop();
     const failed = f.all.filter((x) => x.status === 'fail');
     if (ui.json) ui.emit({ ok: failed.length === 0, findings: f.all });
     else {

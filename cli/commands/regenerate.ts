@@ -23,6 +23,7 @@ import {
   type RedirectParams,
 } from '../sign-in.ts';
 import { printSummary } from '../summary.ts';
+import type { Waiting } from '../ui.ts';
 
 const DEFAULT_TIMEOUT_SEC = 300;
 
@@ -201,17 +202,22 @@ async function readPasted(ctx: Context, signal: AbortSignal): Promise<RedirectPa
 async function deviceCodeSignIn(ctx: Context, provider: TokenProvider, credential: Credential): Promise<TokenSet> {
   const ui = ctx.ui;
   let polls = 0;
-  return deviceCodeFlow(provider, credential, {
-    sleep: (ms) => ctx.io.sleep(ms),
-    now: () => ctx.io.now(),
-    onCode: (c) => {
-      ui.err(`Sign in as ${ui.ce('bold', credential.mailbox)}: open ${c.verificationUri} and enter the code ${ui.ce('bold', c.userCode)}`);
-      ui.progress('info', `waiting for the sign-in (the code expires in ${Math.round(c.expiresInSec / 60)} min)`);
-    },
-    onPoll: (status, intervalMs) => {
-      polls++;
-      if (status === 'slow_down') ui.progress('info', `the provider asked to poll more slowly; now every ${intervalMs / 1000} s`);
-      else if (polls % 12 === 0) ui.progress('info', 'still waiting for the sign-in');
-    },
-  });
+  let waiting: Waiting | undefined;
+  try {
+    return await deviceCodeFlow(provider, credential, {
+      sleep: (ms) => ctx.io.sleep(ms),
+      now: () => ctx.io.now(),
+      onCode: (c) => {
+        ui.err(`Sign in as ${ui.ce('bold', credential.mailbox)}: open ${c.verificationUri} and enter the code ${ui.ce('bold', c.userCode)}`);
+        waiting = ui.wait(`waiting for the sign-in (the code expires in ${Math.round(c.expiresInSec / 60)} min)`);
+      },
+      onPoll: (status, intervalMs) => {
+        polls++;
+        if (status === 'slow_down') ui.progress('info', `the provider asked to poll more slowly; now every ${intervalMs / 1000} s`);
+        else if (polls % 12 === 0) ui.progress('info', 'still waiting for the sign-in');
+      },
+    });
+  } finally {
+    waiting?.stop();
+  }
 }

@@ -91,9 +91,14 @@ async function remote(ctx: Context, ids: string[], force: boolean): Promise<Exit
     );
   }
   const payload = { action: 'rotate', ...(ids.length === 1 ? { credential: ids[0] } : ids.length ? { credential: ids } : {}), force, source: 'cli' };
-  ctx.ui.progress('info', `invoking ${functionName} (${ids.length ? ids.join(', ') : 'all credentials'}${force ? ', forced' : ''}); this waits for the run to end`);
   const invoke: NonNullable<Io['invokeLambda']> = ctx.io.invokeLambda ?? invokeWithSdk;
-  const r = await invoke({ functionName, region: str(ctx.values, 'region'), payload });
+  const waiting = ctx.ui.wait(`invoking ${functionName} (${ids.length ? ids.join(', ') : 'all credentials'}${force ? ', forced' : ''}); this waits for the run to end`);
+  let r: Awaited<ReturnType<typeof invoke>>;
+  try {
+    r = await invoke({ functionName, region: str(ctx.values, 'region'), payload });
+  } finally {
+    waiting.stop();
+  }
   if (r.functionError) {
     const body = r.payload as { errorMessage?: unknown; errorType?: unknown } | undefined;
     const message = typeof body?.errorMessage === 'string' ? body.errorMessage : JSON.stringify(r.payload);
