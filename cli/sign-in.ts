@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Credential } from '../lambdas/config/schema.ts';
 import { RefresherError } from '../lambdas/core/errors.ts';
-import { registerSecret } from '../lambdas/core/redact.ts';
+import { redactAndCut, registerSecret } from '../lambdas/core/redact.ts';
 import type { TokenProvider, TokenSet } from '../lambdas/core/types.ts';
 
 export interface Pkce {
@@ -50,7 +50,7 @@ export function interpretRedirect(p: RedirectParams, expectedState: string, cred
   const again = `Run \`token-refresher regenerate --credential ${credential.id}\` again`;
   if (p.error) {
     // error_description carries AADSTS codes and Microsoft's text, never a secret; it is shown as the provider sent it.
-    const described = p.errorDescription ? `: ${p.errorDescription.replace(/\s+/g, ' ').slice(0, 300)}` : '';
+    const described = p.errorDescription ? `: ${redactAndCut(p.errorDescription.replace(/\s+/g, ' '), 300)}` : '';
     if (p.error === 'access_denied') {
       throw signInError(
         'SIGN_IN_DENIED',

@@ -1,4 +1,5 @@
 import { RefresherError, type FailureClass, type Remote } from '../core/errors.ts';
+import { redactAndCut } from '../core/redact.ts';
 
 /**
  * Entra ID error bodies (FACTS section 2). We act on `error`, `error_codes` and `suberror`, never on the description text,
@@ -113,7 +114,8 @@ export function classifyOAuthError(status: number, untrusted: OAuthErrorBody | u
   else fix = 'An administrator must check the app registration (client id, secret, tenant, scopes) against the configuration.';
 
   // Quote only the first line of the description: the rest is trace and correlation data, useful in logs but not in a mail.
-  const description = body?.error_description?.split(/\r?\n/)[0]?.slice(0, 300);
+  // Redacted before the cut, so a token echoed across it is masked whole.
+  const description = body?.error_description === undefined ? undefined : redactAndCut(body.error_description.split(/\r?\n/)[0] ?? '', 300);
   const message = `${ctx.remote} token endpoint answered HTTP ${status}${error ? ` ${error}` : ''}${first !== undefined ? ` (${code})` : ''}${description ? `: ${description}` : ''}${body?.correlation_id ? ` [correlation ${body.correlation_id}]` : ''}`;
   return new RefresherError({ class: cls, code, remote: ctx.remote, stage: 'refresh', status, message, fix, retryAfterMs });
 }

@@ -1,6 +1,7 @@
 import type { Credential } from '../config/schema.ts';
 import { RefresherError, type FailureClass } from '../core/errors.ts';
 import { classifyOAuthError, oauthErrorBody, type ClassifyContext, type OAuthErrorBody } from './classify-entra.ts';
+import { redactAndCut } from '../core/redact.ts';
 
 /**
  * Token-endpoint errors of providers other than Entra ID. Standard servers speak RFC 6749 section 5.2 (plus the
@@ -20,8 +21,9 @@ const CONFIGURATION = new Set(['invalid_client', 'unauthorized_client', 'invalid
 const TRANSIENT_FIX = 'Nothing to do if it clears: the next run retries. If it persists for hours, check the provider\'s service status.';
 
 function describe(ctx: ClassifyContext, status: number, body: ProviderErrorBody | undefined): string {
-  // The first line only: providers append trace data; 300 characters are enough to name the problem.
-  const description = body?.error_description?.split(/\r?\n/)[0]?.slice(0, 300);
+  // The first line only: providers append trace data; 300 characters are enough to name the problem. Redacted before
+  // the cut: a token echoed across the cut would no longer be recognisable whole.
+  const description = body?.error_description === undefined ? undefined : redactAndCut(body.error_description.split(/\r?\n/)[0] ?? '', 300);
   const sub = body?.error_subtype ? ` (${body.error_subtype})` : '';
   return `${ctx.remote} token endpoint answered HTTP ${status}${body?.error ? ` ${body.error}${sub}` : ''}${description ? `: ${description}` : ''}`;
 }

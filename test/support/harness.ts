@@ -9,6 +9,7 @@ import { MemoryMetrics } from '../../lambdas/report/metrics.ts';
 import { SesAlerter } from '../../lambdas/report/ses-alerter.ts';
 import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { motoClients, uniqueRecipient } from './aws.ts';
+import { scanForSecrets } from './leaks.ts';
 
 /**
  * A local world on real peers: moto's Secrets Manager and SES, the stand-ins, the real Powertools logger (its output
@@ -72,13 +73,10 @@ export async function startHarness(opts: Partial<LocalEnvOptions> = {}): Promise
   };
 }
 
-/** Fails with the place where a secret leaked, never with the secret itself. */
+/** Fails with the place where a secret leaked (whole, a piece, or encoded), never with the secret itself. */
 export function assertNoSecrets(haystacks: Record<string, string>, secrets: string[]): void {
-  for (const [where, text] of Object.entries(haystacks)) {
-    for (const s of secrets) {
-      if (s.length >= 8 && text.includes(s)) throw new Error(`a secret value (${s.length} chars, starts ${s.slice(0, 3)}…) appears in ${where}`);
-    }
-  }
+  const leaks = scanForSecrets(haystacks, secrets);
+  if (leaks.length > 0) throw new Error(leaks.join('\n'));
 }
 
 /**

@@ -4,6 +4,7 @@ import type { SecretStore, VersionInfo } from '../../../lambdas/core/types.ts';
 import { parseTokenRecord, type TokenRecord } from '../../../lambdas/store/records.ts';
 import { xoauth2InitialResponse } from '../../../lambdas/validate/smtp-validator.ts';
 import { DEFAULT_CLIENT_SECRET, type AllStandins } from '../../../standins/index.ts';
+import { scanForSecrets } from '../../support/leaks.ts';
 
 /** What the invariants need of a local world; a Harness (moto) and a FileStore LocalEnv both have it. */
 export interface World {
@@ -109,16 +110,7 @@ export function secretsOf(w: Pick<World, 'standins' | 'config'>): string[] {
   return [...entra.issuedRefreshTokens(), ...access, DEFAULT_CLIENT_SECRET, ims.clientSecret, ...imsTokens, ...xoauth2];
 }
 
-/** Where a secret leaked, never the secret itself. */
+/** Where a secret leaked (whole, a piece of 24 characters, its first or last 16, or encoded), never the secret itself. */
 export function findLeaks(haystacks: Record<string, string>, secrets: string[]): string[] {
-  const out: string[] = [];
-  for (const [where, text] of Object.entries(haystacks)) {
-    for (const s of secrets) {
-      if (s.length >= 8 && text.includes(s)) {
-        out.push(`a secret (${s.length} chars) appears in ${where}`);
-        break;
-      }
-    }
-  }
-  return out;
+  return scanForSecrets(haystacks, secrets);
 }
