@@ -29,7 +29,7 @@ import {
   type SeenAssertion,
 } from './entra/model.ts';
 import { authorize, consentDecision, deviceLoginPage, deviceLoginSubmit, findDevice, openidConfiguration } from './entra/pages.ts';
-import { Faults } from './faults.ts';
+import { Faults, withFaultControls, type FaultControls } from './faults.ts';
 import { html, serveHttp, type Reply, type RequestRecord } from './http.ts';
 
 export {
@@ -56,7 +56,7 @@ export function testClientCertificate(name: 'app' | 'other' = 'app'): { certific
   return { certificate: readFileSync(new URL(`${name}.pem`, dir), 'utf8'), privateKey: readFileSync(new URL(`${name}.key`, dir), 'utf8') };
 }
 
-export interface EntraStandin {
+export interface EntraStandin extends FaultControls {
   url: string;
   tenant: string;
   tenantId: string;
@@ -65,9 +65,6 @@ export interface EntraStandin {
   tokenUrl: string;
   authorizeUrl: string;
   deviceCodeUrl: string;
-  faults: Faults;
-  latencyMs: number;
-  inject: Faults['inject'];
   clock: Clock;
   requests: RequestRecord[];
   registerClient(clientId: string, secret?: string, extra?: Omit<EntraClient, 'clientId' | 'clientSecret'>): void;
@@ -164,7 +161,7 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
     return first.value;
   };
 
-  return {
+  return withFaultControls<EntraStandin>(faults, {
     url: baseUrl,
     tenant,
     tenantId,
@@ -172,14 +169,6 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
     tokenUrl: `${authority}/oauth2/v2.0/token`,
     authorizeUrl: `${authority}/oauth2/v2.0/authorize`,
     deviceCodeUrl: `${authority}/oauth2/v2.0/devicecode`,
-    faults,
-    get latencyMs() {
-      return faults.latencyMs;
-    },
-    set latencyMs(ms: number) {
-      faults.latencyMs = ms;
-    },
-    inject: faults.inject.bind(faults),
     clock,
     requests: serving.requests,
     registerClient(clientId, secret, extra = {}) {
@@ -265,6 +254,5 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
       return location;
     },
     close: () => serving.close(),
-  };
+  });
 }
-

@@ -146,3 +146,30 @@ export function htmlFaultPage(status: number): string {
     `<body><h1>${title}</h1><p>The upstream service could not be reached. Please try again later.</p></body></html>\n`
   );
 }
+
+/** What every HTTP stand-in exposes of its faults: the queue itself, a shortcut to inject and the latency (read/write). */
+export interface FaultControls {
+  faults: Faults;
+  /** Fixed delay added to every exchange ({@link Faults.latencyMs}); may be changed while the stand-in runs. */
+  latencyMs: number;
+  inject: Faults['inject'];
+}
+
+/**
+ * Adds the fault controls to a stand-in's handle. Defined as properties rather than spread, because `latencyMs` must stay
+ * an accessor of the one Faults instance (a spread would copy its value once).
+ */
+export function withFaultControls<T extends FaultControls>(faults: Faults, standin: Omit<T, keyof FaultControls>): T {
+  return Object.defineProperties(standin, {
+    faults: { value: faults, writable: true, enumerable: true, configurable: true },
+    inject: { value: faults.inject.bind(faults), writable: true, enumerable: true, configurable: true },
+    latencyMs: {
+      get: () => faults.latencyMs,
+      set: (ms: number) => {
+        faults.latencyMs = ms;
+      },
+      enumerable: true,
+      configurable: true,
+    },
+  }) as T;
+}

@@ -1,7 +1,7 @@
 // Stand-in for Microsoft Graph `POST /v1.0/me/sendMail` (FACTS section 3): 202 for a token whose audience is Graph and
 // which carries Mail.Send; the errors Graph answers otherwise. A token for SMTP (audience outlook.office.com) is refused
 // here exactly as a Graph token is refused by SMTP AUTH: one token, one audience.
-import { Faults } from './faults.ts';
+import { Faults, withFaultControls, type FaultControls } from './faults.ts';
 import { json, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
 
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
@@ -27,10 +27,8 @@ export interface GraphSentMessage {
   at: number;
 }
 
-export interface GraphStandin {
+export interface GraphStandin extends FaultControls {
   url: string;
-  faults: Faults;
-  inject: Faults['inject'];
   requests: RequestRecord[];
   messages: GraphSentMessage[];
   /** The account's mailbox answers 404 MailboxNotEnabledForRESTAPI (no Exchange Online licence, or on-premises). */
@@ -79,13 +77,11 @@ export async function startGraphStandin(opts: GraphStandinOptions): Promise<Grap
     methodNotAllowed: () => graphError(405, 'Request_BadRequest', 'Specified HTTP method is not allowed for the request target.'),
     routes: [{ name: 'sendMail', method: 'POST', pattern: '/v1.0/me/sendMail', handler: sendMail }],
   });
-  return {
+  return withFaultControls<GraphStandin>(faults, {
     url: serving.url,
-    faults,
-    inject: faults.inject.bind(faults),
     requests: serving.requests,
     messages,
     disableMailbox: (account) => void disabled.add(account.toLowerCase()),
     close: () => serving.close(),
-  };
+  });
 }

@@ -2,7 +2,7 @@
 // client_credentials; tokens are what the Cloud Manager stand-in accepts.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Clock } from './clock.ts';
-import { Faults } from './faults.ts';
+import { Faults, withFaultControls, type FaultControls } from './faults.ts';
 import { json, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
 
 export const DEFAULT_IMS_CLIENT_ID = 'cm-test-client-id-0f1e2d3c';
@@ -30,15 +30,12 @@ export interface ImsTokenInfo {
   expiresAt: number;
 }
 
-export interface ImsStandin {
+export interface ImsStandin extends FaultControls {
   url: string;
   tokenUrl: string;
   orgId: string;
   clientId: string;
   clientSecret: string;
-  faults: Faults;
-  latencyMs: number;
-  inject: Faults['inject'];
   clock: Clock;
   requests: RequestRecord[];
   /** Tokens issued so far. */
@@ -122,20 +119,12 @@ export async function startImsStandin(opts: ImsStandinOptions = {}): Promise<Ims
     routes: [{ name: 'ims-token', method: 'POST', pattern: '/ims/token/v3', handler: tokenEndpoint }],
   });
 
-  return {
+  return withFaultControls<ImsStandin>(faults, {
     url: serving.url,
     tokenUrl: `${serving.url}/ims/token/v3`,
     orgId,
     clientId,
     clientSecret,
-    faults,
-    get latencyMs() {
-      return faults.latencyMs;
-    },
-    set latencyMs(ms: number) {
-      faults.latencyMs = ms;
-    },
-    inject: faults.inject.bind(faults),
     clock,
     requests: serving.requests,
     get tokensIssued() {
@@ -156,5 +145,5 @@ export async function startImsStandin(opts: ImsStandinOptions = {}): Promise<Ims
       tokens.clear();
     },
     close: () => serving.close(),
-  };
+  });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Faults } from '../../standins/faults.ts';
+import { Faults, withFaultControls, type FaultControls } from '../../standins/faults.ts';
 
 describe('Faults', () => {
   it('serves queued faults per route in order, `times` each, then the wildcard queue', () => {
@@ -34,5 +34,19 @@ describe('Faults', () => {
     f.resetStats();
     expect(f.count('x')).toBe(0);
     expect(f.maxInFlight('x')).toBe(2);
+  });
+
+  it('withFaultControls gives a stand-in handle the shared faults, inject and a latencyMs that writes through', () => {
+    const f = new Faults({ latencyMs: 7 });
+    const handle = withFaultControls<FaultControls & { url: string }>(f, { url: 'http://x' });
+    expect(handle.faults).toBe(f);
+    expect(handle.latencyMs).toBe(7);
+    handle.latencyMs = 40;
+    expect(f.latencyMs).toBe(40);
+    f.latencyMs = 3;
+    expect(handle.latencyMs).toBe(3);
+    handle.inject('token', { kind: 'reset' });
+    expect(f.pending('token')).toBe(1);
+    expect(Object.keys(handle).sort()).toEqual(['faults', 'inject', 'latencyMs', 'url']);
   });
 });
