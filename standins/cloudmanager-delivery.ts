@@ -37,6 +37,8 @@ export interface DeliveryContext {
   findEnv(req: StandinRequest): { programId: string; environmentId: string } | Reply;
   programKnown(programId: string): boolean;
   notFound(detail: string): Reply;
+  /** false: the listing gives no tail links, so today's file too is only available as gzip. */
+  tailLinks(): boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -146,7 +148,7 @@ export function deliveryHandlers(ctx: DeliveryContext): Record<DeliveryRouteName
                 _links: {
                   'http://ns.adobe.com/adobecloud/rel/logs/download': { href: download },
                   // Only the file still being written has a tail link (Adobe's CLI tails today's file).
-                  ...(date === today ? { 'http://ns.adobe.com/adobecloud/rel/logs/tail': { href: ctx.files.tailUrl(key) } } : {}),
+                  ...(date === today && ctx.tailLinks() ? { 'http://ns.adobe.com/adobecloud/rel/logs/tail': { href: ctx.files.tailUrl(key) } } : {}),
                 },
               };
             }),

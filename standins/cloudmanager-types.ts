@@ -52,6 +52,8 @@ export interface CloudManagerStandinOptions {
   now?: () => number;
   /** false: the technical account lacks the "Deployment Manager" profile, PATCH answers 403. Default true. */
   deploymentManager?: boolean;
+  /** false: the logs listing gives no tail links (today's file is then only downloadable as gzip). Default true. */
+  tailLinks?: boolean;
   specPath?: string;
   latencyMs?: number;
 }
@@ -86,6 +88,8 @@ export interface CloudManagerStandin {
   appendLog(programId: string, environmentId: string, service: Service, line: string | AemLogEntry, opts?: { name?: string; date?: string }): void;
   /** Streams generated text into a day's log file without holding it (for logs of hundreds of MB). */
   appendLogStream(programId: string, environmentId: string, service: Service, date: string, source: Iterable<string | Buffer> | AsyncIterable<string | Buffer>, name?: string): Promise<void>;
+  /** Whether the logs listing gives today's file a tail link. */
+  setTailLinks(on: boolean): void;
   /** Size in bytes of a day's (uncompressed) log file. */
   logSize(programId: string, environmentId: string, service: Service, date: string, name?: string): number;
   /** The storage host log files are served from (not the API host): its requests and body bytes sent per route. */

@@ -81,6 +81,7 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
   const envs = new Map<string, EnvState>();
   let busy = 0;
   let patchCount = 0;
+  let tailLinks = opts.tailLinks ?? true;
   const book = new PipelineBook(now);
   const logs = createLogStore();
   const files = await startLogFileServer(logs, faults);
@@ -303,6 +304,7 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
       },
       programKnown: (programId) => [...envs.values()].some((e) => e.programId === programId),
       notFound,
+      tailLinks: () => tailLinks,
     }),
   };
   const serving = await serveHttp({
@@ -374,6 +376,9 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     },
     logSize(programId, environmentId, service, date, name) {
       return logs.size(logKey(programId, environmentId, service, date, name));
+    },
+    setTailLinks(on) {
+      tailLinks = on;
     },
     logFiles: { url: files.url, requests: files.requests, bytesSent: files.bytesSent },
     setBusy(n) {

@@ -13,6 +13,8 @@
  *   next day, so a finished file is read at most once after the day it was cut short in.
  * Only complete lines move the cursor: a line AEM is still writing is read whole by the next check.
  * `bytesRead` counts bytes received from the storage host (compressed for gzip), which is what the byte bound limits.
+ * `cutShort` is set when the byte bound or the deadline stopped the scan, and also when the storage host kept dropping
+ * the connection after some lines were examined (those stand; the next check goes on from the cursor).
  */
 import { pipeline } from 'node:stream/promises';
 import { Transform, Writable } from 'node:stream';
@@ -120,18 +122,32 @@ async function scanService(s: ServiceScan): Promise<{ failures: string[]; cursor
     .filter((f) => f.service === s.service && f.name === s.logName && f.date >= cur.date)
     .sort((a, b) => a.date.localeCompare(b.date));
   for (const file of files) {
-    const offset = file.date === cur.date ? cur.offset : 0;
-    const budget = s.maxBytes - bytesRead;
-    if (budget <= 0 || Date.now() >= s.deadlineMs) return { failures, cursor: cur, bytesRead, cutShort: true };
+    let offset = file.date === cur.date ? cur.offset : 0;
     // A file of an earlier day is complete: its last line counts even without a newline.
     const finished = file.date < today;
-    // One scanner per file: a line cut at the end of one file must not be glued to the first line of the next.
-    const scanner = new MailAuthScanner({ sinceMs: s.since.getTime(), maxLines: s.maxLines - failures.length });
-    const r = await readFile(s, file, offset, budget, scanner, finished);
-    failures.push(...scanner.failures);
-    bytesRead += r.wireBytes;
-    cur = !r.stopped && finished ? { date: nextDay(file.date), offset: 0 } : { date: file.date, offset: r.position };
-    if (r.stopped) return { failures, cursor: cur, bytesRead, cutShort: true };
+    for (let attempt = 0; ; attempt++) {
+      const budget = s.maxBytes - bytesRead;
+      if (budget <= 0 || Date.now() >= s.deadlineMs) return { failures, cursor: cur, bytesRead, cutShort: true };
+      // One scanner per read: a line cut at the end of one file must not be glued to the first line of the next.
+      const scanner = new MailAuthScanner({ sinceMs: s.since.getTime(), maxLines: s.maxLines - failures.length });
+      const r = await readFile(s, file, offset, budget, scanner, finished);
+      failures.push(...scanner.failures);
+      bytesRead += r.wireBytes;
+      cur = !r.stopped && finished ? { date: nextDay(file.date), offset: 0 } : { date: file.date, offset: r.position };
+      if (r.failed) {
+        // The connection dropped midway: go on from the last complete line (the storage host serves ranges, and a
+        // gzip file is read again up to there). Out of attempts, what was examined is kept and the scan is cut short;
+        // with nothing examined at all, the failure is the result.
+        if (attempt < s.client.tuning.retries) {
+          offset = r.position;
+          continue;
+        }
+        if (bytesRead > 0 || failures.length > 0) return { failures, cursor: cur, bytesRead, cutShort: true };
+        throw r.failed;
+      }
+      if (r.stopped) return { failures, cursor: cur, bytesRead, cutShort: true };
+      break;
+    }
   }
   return { failures, cursor: cur, bytesRead, cutShort: false };
 }
@@ -142,6 +158,8 @@ interface FileRead {
   wireBytes: number;
   /** The byte budget or the deadline ended the read before the end of the file. */
   stopped: boolean;
+  /** The storage host's connection failed midway (what was examined up to `position` stands). */
+  failed?: RefresherError;
 }
 
 /** Counts bytes off the wire; once the budget is spent it calls `stop` (which destroys the body) and passes nothing more. */
@@ -214,17 +232,18 @@ async function readFile(s: ServiceScan, file: CmLogFile, offset: number, budget:
       },
     });
     let aborted = false;
+    let failed: RefresherError | undefined;
     try {
       await (gz ? pipeline(body, meter, createGunzip(), sink, { signal: abort.signal }) : pipeline(body, meter, sink, { signal: abort.signal }));
     } catch (e) {
       // Our own stops (deadline, byte budget) end the streams early; what the scanner examined up to then stands.
       if (abort.signal.aborted) aborted = true;
-      else if (!meter.overBudget) throw readFailure(url, e);
+      else if (!meter.overBudget) failed = readFailure(url, e);
     }
     const moreOnServer = res.status === 206 && res.total !== undefined && startsAt + meter.bytes < res.total;
-    const stopped = aborted || meter.overBudget || moreOnServer;
+    const stopped = aborted || meter.overBudget || moreOnServer || failed !== undefined;
     if (!stopped && finished) scanner.finish();
-    return { position: feedStart + scanner.consumed, wireBytes: meter.bytes, stopped };
+    return { position: feedStart + scanner.consumed, wireBytes: meter.bytes, stopped, ...(failed ? { failed } : {}) };
   } finally {
     clearTimeout(timer);
   }

@@ -203,6 +203,45 @@ describe('mail-auth failures in AEM log', () => {
     expect(cm.logFiles.requests.some((q) => q.route === 'log-file')).toBe(true);
   });
 
+  it('a connection dropped midway is resumed from the last complete line; one that keeps failing is cut short, not lost', async () => {
+    for (let i = 0; i < 3_000; i++) cm.appendLog(P, E, 'author', { at: t - HOUR + i, level: 'INFO', logger: 'org.apache.sling.Filler', message: `filler ${i} ${'y'.repeat(60)}` });
+    cm.appendLog(P, E, 'author', { at: t - 60_000, message: AUTH_ERROR });
+    const size = cm.logSize(P, E, 'author', day());
+    cm.inject('log-tail', { kind: 'truncated' });
+    const seen = cm.logFiles.requests.length;
+    const r = await scan();
+    expect([r.cutShort, r.failures.length, r.cursor.author]).toEqual([false, 1, { date: day(), offset: size }]);
+    const ranges = cm.logFiles.requests.slice(seen).map((q) => Number(/^bytes=(\d+)-/.exec(String(q.headers.range))?.[1]));
+    expect(ranges).toHaveLength(2);
+    expect(ranges[0]).toBe(0);
+    // The second read starts after the data of the first, at a line boundary: nothing was read twice in full.
+    expect(ranges[1]).toBeGreaterThan(0);
+    expect(r.bytesRead).toBeLessThan(size + 64 * 1024);
+
+    cm.appendLog(P, E, 'author', { at: t - 30_000, message: `${AUTH_ERROR} again` });
+    cm.inject('log-tail', { kind: 'reset' }, 4);
+    await expect(scan({ cursor: r.cursor })).rejects.toMatchObject({ code: 'CM_LOG_UNAVAILABLE', class: 'transient' });
+    cm.faults.clear('log-tail');
+  });
+
+  it("without tail links today's file is read as gzip, skipping what the cursor says was read", async () => {
+    cm.setTailLinks(false);
+    try {
+      cm.appendLog(P, E, 'author', { at: t - 30 * 60_000, message: `${AUTH_ERROR} (first)` });
+      const first = await scan();
+      expect(first.failures).toEqual([expect.stringContaining('(first)')]);
+      const size1 = cm.logSize(P, E, 'author', day());
+      expect(first.cursor.author).toEqual({ date: day(), offset: size1 });
+      cm.appendLog(P, E, 'author', { at: t - 10 * 60_000, message: `${AUTH_ERROR} (second)` });
+      const second = await scan({ cursor: first.cursor });
+      expect(second.failures).toEqual([expect.stringContaining('(second)')]);
+      expect(second.cursor.author).toEqual({ date: day(), offset: cm.logSize(P, E, 'author', day()) });
+      expect(cm.logFiles.requests.at(-1)?.route).toBe('log-file');
+    } finally {
+      cm.setTailLinks(true);
+    }
+  });
+
   it('no returned line holds a secret: registered ones whole or in part, and token-like text nobody registered', async () => {
     const refresh = '0.AUEA6Wg7sJ3nZkqLmPqRsTuVwXyZ0123456789abcdefGHIJKLmnopQRSTuvwxYZ_-0987654321AbCdEf';
     const secret = 'Q8x~abcDEF123ghiJKL456mnoPQR789stu';
