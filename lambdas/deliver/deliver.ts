@@ -75,7 +75,12 @@ export interface TargetDelivery {
   phase?: DeliveryRecord['phase'];
   copyAgeDays?: number;
   events?: string[];
+  /** The push failure itself, for the run's report (not part of the summary). */
+  error?: RefresherError;
 }
+
+/** Look-before-push deferrals: transient by nature, retried in the window, never a failure of the run. */
+export const DEFERRAL_CODES: ReadonlySet<string> = new Set(['CM_ENV_NOT_READY', 'CM_PIPELINE_RUNNING']);
 
 const DAY = 86_400_000;
 /** A token older than this is redeemed before it is pushed, so the copy starts its 90 days at the push. */
@@ -236,7 +241,8 @@ async function deliverOne(
     if (plan.reason === 'deadline' || plan.reason === 'dead-copy' || err.class !== 'transient') {
       notices.push({ kind: 'push-blocked', target: t.label, code: err.code, message: `${plan.why}; but the push failed: ${redactText(err.message)}`, fix: err.fix });
     }
-    return { ...base(), status: err.class === 'transient' ? 'deferred' : 'failed', reason: plan.reason, code: err.code, why: redactText(err.message) };
+    const deferred = DEFERRAL_CODES.has(err.code);
+    return { ...base(), status: deferred ? 'deferred' : 'failed', reason: plan.reason, code: err.code, why: redactText(err.message), error: deferred ? undefined : err };
   }
   const pushedAt = now().toISOString();
   let r: DeliveryRecord = {

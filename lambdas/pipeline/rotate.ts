@@ -1,18 +1,24 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config, Credential } from '../config/schema.ts';
 import { secretIds } from '../config/load.ts';
-import { asRefresherError, isRefresherError, RefresherError, type FailureClass, type Stage } from '../core/errors.ts';
+import { effectiveDelivery } from '../config/delivery-schema.ts';
+import { asRefresherError, RefresherError, type FailureClass, type Stage } from '../core/errors.ts';
 import { redact, redactText, registerSecret } from '../core/redact.ts';
-import type { Alerter, MailValidator, PushTarget, SecretStore, SecretVersion, TokenProvider, TokenSet, ValidationResult, VersionInfo } from '../core/types.ts';
-import { decideAlert, type AlertDecision } from '../report/alert-policy.ts';
-import { composeAlert } from '../report/alert-text.ts';
+import type { Alerter, MailValidator, SecretStore, TokenProvider, TokenSet, ValidationResult } from '../core/types.ts';
+import { DEFERRAL_CODES, deliverCredential, type CurrentToken, type DeliverableTarget, type DeliveryDeps, type DeliveryStatus } from '../deliver/deliver.ts';
+import { copyAgeDays, planDelivery, stageGate } from '../deliver/policy.ts';
+import type { EnvironmentProbe } from '../deliver/probe.ts';
+import type { AlertDecision } from '../report/alert-policy.ts';
 import type { Log } from '../report/logger.ts';
-import { linkForAlert, type LinkIssuer } from '../report/recovery-link.ts';
+import type { LinkIssuer } from '../report/recovery-link.ts';
 import { MetricName, type MetricSink } from '../report/metrics.ts';
-import { acquireLease, releaseLease, type Lease } from '../store/lease.ts';
-import { clientSecretValue, parseTokenRecord, serializeTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../store/records.ts';
+import { checkState, clientSecretValue, serializeTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../store/records.ts';
+import type { StateStore } from '../store/state-store.ts';
 import type { GraphDiagnosticResult, SmtpOutcome } from '../validate/graph-diagnostic.ts';
 import { checkSecretExpiries, type ExpirySummary } from './expiry.ts';
+import { promote } from './promote.ts';
+import { report } from './report-step.ts';
+import { CURRENT, PENDING, viewTokens, type StoredToken } from './token-read.ts';
 
 /** Points between stages where a test (or a real crash) can stop the run; each must leave the store resumable. */
 export type Step = 'read' | 'redeem' | 'store' | 'validate' | 'promote' | 'push-target';
@@ -27,6 +33,8 @@ export class SimulatedCrash extends Error {
 export interface RotationDeps {
   config: Config;
   store: SecretStore;
+  /** Lease, credential state and delivery records (lambdas/store/state-store.ts). */
+  state: StateStore;
   log: Log;
   metrics: MetricSink;
   alerter?: Alerter;
@@ -35,14 +43,23 @@ export interface RotationDeps {
   provider: (c: Credential, clientSecret: string | undefined, clientSecretRef: string) => TokenProvider;
   validator: (c: Credential) => MailValidator;
   /** Targets of a credential; they share one IMS token per run. */
-  targets: (c: Credential) => PushTarget[];
+  targets: (c: Credential) => DeliverableTarget[];
+  /** Environment status, running pipelines and AEM's log, for the delivery stage (absent: no look-before-push). */
+  probe?: EnvironmentProbe;
   /** Starts work every push will need (the IMS token) so it overlaps the refresh. */
   prefetchPush?: () => void;
   now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+  /** Absolute Date.now() by which delivery follow-ups must stop (the function's remaining time less a margin). */
+  deadlineMs?: () => number;
   /** The lease lives as long as a run may (the function's timeout); a crashed run's lease expires after it. */
   leaseTtlMs?: number;
   useLease?: boolean;
   pushConcurrency?: number;
+  /** Delivery tuning (tests and the year simulation): log bytes per check, waiting for the restart, poll interval. */
+  delivery?: Pick<DeliveryDeps, 'maxLogBytes' | 'waitForReadyMs' | 'pollMs'>;
+  /** Reads the layout before the state table (state secret, TR_PUSHED_ labels) into the table, once per credential. */
+  upgrade?: (c: Credential) => Promise<void>;
   hooks?: { afterStep?: (step: Step, credentialId: string) => void | Promise<void> };
   /** validation.graphDiagnostic: a Graph sendMail after the SMTP check, reported only (lambdas/validate/graph-diagnostic.ts). */
   graphDiagnostic?: (
@@ -57,17 +74,25 @@ export interface RotationOptions {
   source?: 'schedule' | 'manual' | 'cli' | 'regenerate';
   /**
    * Tokens obtained by a new sign-in (regenerate): they take the place of the redeem, and the rest of the pipeline
-   * (store pending, validate, promote, push, report) runs unchanged. An empty secret is fine then.
+   * (store pending, validate, promote, deliver, report) runs unchanged. An empty secret is fine then.
    */
   newTokens?: TokenSet & { account?: string };
+  /** 'deliver': a delivery run (the 30-minute schedule); the token is redeemed only to give a push a fresh copy. */
+  mode?: 'rotate' | 'deliver';
+  /** Target keys, or 'all', to push now whatever the policy says (CLI `rotate --push-now`). */
+  pushNow?: readonly string[] | 'all';
 }
 
 export type Outcome = 'rotated' | 'resumed' | 'pushed' | 'up-to-date' | 'skipped' | 'failed';
 
 export interface TargetSummary {
   target: string;
-  status: 'pushed' | 'up-to-date' | 'failed' | 'not-attempted';
+  status: DeliveryStatus | 'not-attempted';
   code?: string;
+  reason?: string;
+  why?: string;
+  phase?: string;
+  copyAgeDays?: number;
 }
 
 export interface RotationSummary {
@@ -90,36 +115,24 @@ export interface RotationSummary {
   durationsMs: Record<string, number>;
 }
 
-const CURRENT = 'AWSCURRENT';
-const PENDING = 'AWSPENDING';
-/** Staging label on the token version a target holds: Secrets Manager itself records what each target has. */
+/** The staging label that recorded which version a target held in the layout before the state table (upgrade reads it). */
 export const pushedLabel = (targetKey: string) => `TR_PUSHED_${targetKey}`.slice(0, 256);
 /** An access token this close to expiry is not worth a test send: redeem instead. */
 const ACCESS_TOKEN_MARGIN_MS = 5 * 60_000;
+/** A token older than this is redeemed before a push, so the copy a target gets starts its 90 days at the push. */
+const FRESH_FOR_PUSH_DAYS = 1;
+const COPY_LIFETIME_DAYS = 90;
 
 /** ClientRequestToken derived from the run and the token, so a retried put of the same token is the same version. */
 function versionToken(runId: string, refreshToken: string): string {
   return createHash('sha256').update(`${runId}\0${refreshToken}`).digest('hex').slice(0, 64);
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(workers);
-  return out;
-}
-
 /**
- * One rotation of one credential: read -> (resume | redeem) -> store pending -> validate -> promote -> push -> report.
- * The newest refresh token is written as a pending version before anything else uses it, the promotion is a
- * compare-and-swap, and which version each target holds is a staging label, so a run stopped anywhere is finished by
- * the next one without redeeming twice.
+ * One run of one credential: lease -> read -> (resume | redeem) -> store pending -> validate -> promote -> deliver ->
+ * report. The newest refresh token is written as a pending version before anything else uses it, the promotion is a
+ * compare-and-swap, and each target's delivery record says which version it holds and where its delivery stands, so a
+ * run stopped anywhere is finished by the next one without redeeming twice or restarting an environment twice.
  */
 export async function rotateCredential(deps: RotationDeps, credential: Credential, opts: RotationOptions = {}): Promise<RotationSummary> {
   const now = deps.now ?? (() => new Date());
@@ -141,53 +154,55 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
 
   const summary: RotationSummary = { credential: credential.id, runId, outcome: 'failed', redeemed: false, promoted: false, targets: [], alert: 'none', durationsMs: durations };
   let stage: Stage = 'lease';
-  let lease: Lease | undefined;
+  let leased = false;
+  let stateRev: number | undefined;
   let state: CredentialState = { v: 1 };
   let validator: MailValidator | undefined;
   const validatorOf = () => (validator ??= deps.validator(credential));
-  // Set once a token is about to be validated: the optional Graph diagnostic runs after the SMTP check, passed or failed.
   let diagnose: ((smtp: SmtpOutcome) => Promise<void>) | undefined;
+  const deliveryMode = opts.mode === 'deliver';
+  const targets = credential.targets.length > 0 ? deps.targets(credential) : [];
 
   try {
-    // Lease, token versions and client secret are independent reads: overlap them, and the IMS token with them.
-    if (credential.targets.length > 0) deps.prefetchPush?.();
-    const useLease = deps.useLease ?? true;
-    const currentRead = deps.store.getValue(ids.token, CURRENT);
-    const pendingRead = deps.store.getValue(ids.token, PENDING);
-    // The test send's connection up to AUTH (greeting, EHLO, STARTTLS) needs no token: once the token reads show that a
-    // test send is coming, open it, so that it overlaps the rest of the lease and the refresh.
-    Promise.all([currentRead, pendingRead]).then(
-      ([c, p]) => {
-        if (testSendAhead(credential, opts, c, p, ids.token, now())) validatorOf().preconnect?.();
-      },
-      () => undefined,
-    );
-    // allSettled, not all: a failed read must not return before the lease is known, or the lease is left taken behind
-    // the run's back and the failure is reported without the state that remembers earlier alerts (one mail per run).
-    const reads = await timed('read', () =>
-      Promise.allSettled([
-        useLease ? acquireLease(deps.store, ids.state, runId, deps.leaseTtlMs ?? 6 * 60_000, now()) : Promise.resolve(undefined),
-        deps.store.listVersions(ids.token),
-        currentRead,
-        pendingRead,
-        deps.store.getValue(ids.clientSecret, CURRENT),
-      ] as const),
-    );
-    const settled = <T>(r: PromiseSettledResult<T>): T => {
-      if (r.status === 'rejected') throw r.reason;
-      return r.value;
-    };
-    const leaseResult = settled(reads[0]);
-    if (leaseResult && 'heldBy' in leaseResult) {
-      summary.outcome = 'skipped';
-      summary.note = `another run (${leaseResult.heldBy}) holds the lease until ${leaseResult.until}`;
-      log('info', 'skipped: another run of this credential is in progress', { heldBy: leaseResult.heldBy, until: leaseResult.until });
-      return summary;
+    if (deps.useLease ?? true) {
+      const lease = await timed('lease', () => deps.state.acquireLease(credential.id, runId, deps.leaseTtlMs ?? 6 * 60_000, now()));
+      if (!lease.acquired) {
+        summary.outcome = 'skipped';
+        summary.note = `another run (${lease.heldBy}) holds the lease until ${lease.until}`;
+        log('info', 'skipped: another run of this credential is in progress', { heldBy: lease.heldBy, until: lease.until });
+        return summary;
+      }
+      leased = true;
     }
-    lease = leaseResult;
-    if (lease) state = lease.state;
+    if (targets.length > 0) deps.prefetchPush?.();
     stage = 'read';
-    const [versions, currentRaw, pendingRaw, secretRaw] = [settled(reads[1]), settled(reads[2]), settled(reads[3]), settled(reads[4])];
+    // Token versions, client secret, state and delivery records are independent reads: overlap them.
+    const [versions, currentRaw, pendingRaw, secretRaw, stateRead, records] = await timed('read', async () => {
+      let st = await deps.state.getState(credential.id);
+      if (!st && deps.upgrade) {
+        await deps.upgrade(credential);
+        st = await deps.state.getState(credential.id);
+      }
+      return Promise.all([
+        deps.store.listVersions(ids.token),
+        deps.store.getValue(ids.token, CURRENT),
+        deps.store.getValue(ids.token, PENDING),
+        deps.store.getValue(ids.clientSecret, CURRENT),
+        Promise.resolve(st),
+        targets.length > 0 ? deps.state.listDeliveries(credential.id) : Promise.resolve([]),
+      ] as const);
+    });
+    if (stateRead) {
+      stateRev = stateRead.rev;
+      const checked = checkState(stateRead.state);
+      state = checked.state;
+      if (checked.problem) {
+        // Alert history is lost with it: say so rather than start afresh in silence.
+        deps.metrics.count('StateRecordInvalid', credential.id);
+        log('error', 'the credential state record is unreadable and was replaced; alert de-duplication starts afresh', { code: 'STATE_RECORD_INVALID', fields: checked.problem });
+        summary.note = `STATE_RECORD_INVALID: the state record could not be read (${checked.problem}) and was replaced`;
+      }
+    }
     summary.secretExpiry = await checkSecretExpiries(deps, credential, state, secretRaw?.value, now(), log);
     if (!currentRaw && !opts.newTokens) {
       throw new RefresherError({
@@ -212,33 +227,37 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         fix: `Store the app's client secret value with \`token-refresher client-secret --credential ${credential.id}\`.`,
       });
     }
-    // With new tokens and an empty secret there is no current version: the first put becomes current by itself.
-    let current: { versionId: string; record: TokenRecord } = currentRaw
-      ? { versionId: currentRaw.versionId, record: parseTokenRecord(currentRaw.value, ids.token) }
-      : { versionId: '', record: { v: 1, refreshToken: '', obtainedAt: new Date(0).toISOString(), runId: 'none', source: 'import' } };
-    const pending =
-      !opts.newTokens && pendingRaw && pendingRaw.versionId !== current.versionId
-        ? { versionId: pendingRaw.versionId, record: parseTokenRecord(pendingRaw.value, ids.token) }
-        : undefined;
+    const view = await viewTokens({ store: deps.store, secretId: ids.token, currentRaw, pendingRaw, versions, ignorePending: opts.newTokens !== undefined, now: now() }, (m, e) =>
+      log('warn', m, e),
+    );
+    let current: StoredToken = view.current;
     await step('read');
 
-    // Resume: a pending version newer than current was stored by a run that stopped before promoting it.
-    let candidate: { versionId: string; record: TokenRecord } | undefined;
+    let candidate: StoredToken | undefined;
     let accessToken: string | undefined;
-    const resumable = pending && Date.parse(pending.record.obtainedAt) > Date.parse(current.record.obtainedAt) ? pending : undefined;
-    const age = tokenAgeDays(current.record, now());
-    if (currentRaw) summary.tokenAgeDays = Math.round(age * 100) / 100;
-    const due = opts.newTokens !== undefined || opts.force || credential.rotation.force || age >= credential.rotation.maxAgeDays;
+    if (currentRaw) summary.tokenAgeDays = view.ageDays === undefined ? undefined : Math.round(view.ageDays * 100) / 100;
+    if (currentRaw && view.ageDays === undefined) {
+      // An age we cannot compute must never mean "fresh": rotate now and say why.
+      log('warn', 'the current token record has no readable obtainedAt; it is rotated now', { code: 'TOKEN_AGE_UNKNOWN' });
+      summary.note = 'TOKEN_AGE_UNKNOWN: the stored token could not be aged and was treated as due';
+    }
+    const ageDue = view.ageDays === undefined || view.ageDays >= credential.rotation.maxAgeDays;
+    // A push is coming and the token is not fresh: redeem first, so the copy starts its lifetime at the push.
+    const pushSoon = currentRaw !== undefined && (view.ageDays === undefined || view.ageDays > FRESH_FOR_PUSH_DAYS) && pushImminent(credential, targets, records, current, secretRaw?.versionId, opts, now());
+    const due = opts.newTokens !== undefined || opts.force || credential.rotation.force || (!deliveryMode && ageDue) || pushSoon;
 
-    if (resumable) {
-      candidate = resumable;
-      const exp = resumable.record.accessTokenExpiresAt ? Date.parse(resumable.record.accessTokenExpiresAt) : 0;
-      if (resumable.record.accessToken && exp - now().getTime() > ACCESS_TOKEN_MARGIN_MS) accessToken = resumable.record.accessToken;
+    // The test send's connection up to AUTH (greeting, EHLO, STARTTLS) needs no token: open it now so that it overlaps
+    // the refresh. An unused one is closed at the end of the run.
+    if (due || view.resumable) validatorOf().preconnect?.();
+    if (view.resumable) {
+      candidate = view.resumable;
+      const exp = candidate.record.accessTokenExpiresAt ? Date.parse(candidate.record.accessTokenExpiresAt) : 0;
+      if (candidate.record.accessToken && exp - now().getTime() > ACCESS_TOKEN_MARGIN_MS) accessToken = candidate.record.accessToken;
       summary.outcome = 'resumed';
-      log('info', 'resuming a pending version stored by an earlier run', { pendingVersion: resumable.versionId, fromRun: resumable.record.runId });
+      log('info', 'resuming a pending version stored by an earlier run', { pendingVersion: candidate.versionId, fromRun: candidate.record.runId });
     }
 
-    if (!resumable && !due) {
+    if (!view.resumable && !due) {
       summary.outcome = 'up-to-date';
     } else if (!accessToken) {
       // Redeem: the pending token when resuming after its access token expired, else the current one.
@@ -253,7 +272,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       const record: TokenRecord = {
         v: 1,
         refreshToken: rotated ? (tokens.refreshToken as string) : base.record.refreshToken,
-        obtainedAt: rotated ? now().toISOString() : base.record.obtainedAt,
+        obtainedAt: rotated || !Number.isFinite(Date.parse(base.record.obtainedAt)) ? now().toISOString() : base.record.obtainedAt,
         runId: rotated ? runId : base.record.runId,
         source: opts.newTokens ? 'regenerate' : rotated ? 'rotate' : base.record.source,
         scope: tokens.scope ?? base.record.scope,
@@ -263,17 +282,17 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       };
       diagnose = diagnoser(deps, credential, record.refreshToken, clientSecret, ids.clientSecret, runId, summary, timed, log);
       stage = 'store';
-      const storePending = rotated
+      // A record that cannot be aged is rewritten even without rotation, so its age is known from now on.
+      const rewrite = rotated || record.obtainedAt !== base.record.obtainedAt;
+      const storePending = rewrite
         ? timed('store', () =>
-            deps.store.putValue(ids.token, serializeTokenRecord(record), { clientRequestToken: versionToken(runId, record.refreshToken), stages: [PENDING] }),
+            deps.store.putValue(ids.token, serializeTokenRecord(record), { clientRequestToken: versionToken(runId, `${record.refreshToken}\0${record.obtainedAt}`), stages: [PENDING] }),
           ).then(async (versionId) => {
             candidate = { versionId, record };
             await step('store');
           })
         : Promise.resolve();
-      if (!rotated && !candidate) {
-        log('info', 'the provider returned no new refresh token; the current one is kept');
-      }
+      if (!rotated && !candidate) log('info', 'the provider returned no new refresh token; the current one is kept');
       if (!accessToken) {
         await storePending;
         throw new RefresherError({
@@ -302,68 +321,64 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     if (summary.validation) state.lastValidation = { at: now().toISOString(), ok: true, response: summary.validation.response };
     if (summary.validation) await diagnose?.({ ok: true });
 
-    // Promote: compare-and-swap of AWSCURRENT from the version we read.
-    let labelsAfterPromote: Promise<VersionInfo[]> | undefined;
     if (candidate && candidate.versionId !== current.versionId) {
       stage = 'promote';
-      // The push reads which version holds each target's label. Moving AWSCURRENT leaves those labels where they are, so
-      // the listing runs beside the swap instead of after it; it is only used when the swap succeeds.
-      labelsAfterPromote = deps.store.listVersions(ids.token);
-      labelsAfterPromote.catch(() => undefined);
-      try {
-        const first = current.versionId === '';
-        // The first version of a secret is current from the start; otherwise compare-and-swap from what we read.
-        if (!first) await timed('promote', () => deps.store.moveStage(ids.token, CURRENT, { toVersionId: candidate!.versionId, fromVersionId: current.versionId }));
-        summary.promoted = true;
-        current = candidate;
-        log('info', 'promoted the new token to AWSCURRENT', { versionId: candidate.versionId });
-      } catch (e) {
-        if (!(isRefresherError(e) && e.class === 'conflict')) throw e;
-        // Another run promoted first: its version is current; finish by pushing that one.
-        const winner = await deps.store.getValue(ids.token, CURRENT);
-        if (!winner) throw e;
-        current = { versionId: winner.versionId, record: parseTokenRecord(winner.value, ids.token) };
-        summary.note = 'another run promoted first; its version is pushed';
-        log('warn', 'lost the promotion race; pushing the winner', { versionId: winner.versionId });
+      const p = await promote(deps.store, ids.token, current, candidate, timed);
+      current = p.current;
+      summary.promoted = p.promoted;
+      if (p.promoted) log('info', 'promoted the new token to AWSCURRENT', { versionId: current.versionId });
+      else {
+        summary.note = p.note;
+        log('warn', 'lost the promotion race; delivering the winner', { versionId: current.versionId });
       }
       await step('promote');
     }
     summary.currentVersionId = current.versionId;
-    summary.tokenAgeDays = Math.round(tokenAgeDays(current.record, now()) * 100) / 100;
+    const age = tokenAgeDays(current.record, now());
+    summary.tokenAgeDays = Number.isFinite(age) ? Math.round(age * 100) / 100 : undefined;
+    state.current = { versionId: current.versionId, issuedAt: current.record.obtainedAt };
 
-    // Push: every target whose label is not on the current version receives it.
     stage = 'push';
-    const targets = deps.targets(credential);
-    const holders = new Map<string, string>();
-    const afterPromote = summary.promoted && labelsAfterPromote ? await labelsAfterPromote : versions;
-    for (const v of afterPromote) for (const s of v.stages) if (s.startsWith('TR_PUSHED_')) holders.set(s, v.versionId);
-    let firstPushError: RefresherError | undefined;
-    summary.targets = await timed('push', () =>
-      mapLimit(targets, deps.pushConcurrency ?? 4, async (t): Promise<TargetSummary> => {
-        const label = pushedLabel(t.key);
-        const held = holders.get(label);
-        if (held === current.versionId) return { target: t.label, status: 'up-to-date' };
-        try {
-          await t.push({ refreshToken: current.record.refreshToken, clientSecret });
-          await recordPush(deps.store, ids.token, label, current.versionId, held);
-          await step('push-target');
-          deps.metrics.count(MetricName.PushSuccess, credential.id);
-          return { target: t.label, status: 'pushed' };
-        } catch (e) {
-          if (e instanceof SimulatedCrash) throw e;
-          const err = asRefresherError(e, 'cloudmanager', 'push');
-          firstPushError ??= err;
-          log('error', 'push to a Cloud Manager target failed', { target: t.label, error: err.toJSON() });
-          return { target: t.label, status: 'failed', code: err.code };
-        }
-      }),
+    const familyRevoked = opts.newTokens !== undefined && (state.failure?.class === 'reauthorize' || state.familyDeadSince !== undefined);
+    const delivered = await timed('push', () =>
+      deliverCredential(
+        {
+          state: deps.state,
+          probe: deps.probe ?? alwaysReady,
+          log: deps.log,
+          metrics: deps.metrics,
+          alerter: deps.alerter,
+          now,
+          sleep: deps.sleep,
+          deadlineMs: deps.deadlineMs?.(),
+          remindAfterHours: deps.config.alerts?.remindAfterHours,
+          concurrency: deps.pushConcurrency,
+          ...deps.delivery,
+        },
+        {
+          credential,
+          targets: targets.map((t) => ({ ...t, push: async (v) => {
+            await t.push(v);
+            await step('push-target');
+          } })),
+          current: tokenOf(current),
+          clientSecret: clientSecret !== undefined && secretRaw ? { value: clientSecret, versionId: secretRaw.versionId } : undefined,
+          pushNow: opts.pushNow,
+          familyRevoked,
+          runId,
+        },
+      ),
     );
+    if (familyRevoked) delete state.familyDeadSince;
+    summary.targets = delivered.map(({ error: _e, ...t }) => t);
+    emitCopyMetrics(deps, credential, targets, await deps.state.listDeliveries(credential.id).catch(() => []), now());
     if (summary.targets.some((t) => t.status === 'pushed') && summary.outcome === 'up-to-date') summary.outcome = 'pushed';
-    if (firstPushError) throw firstPushError;
+    const pushError = delivered.find((t) => t.error && !DEFERRAL_CODES.has(t.error.code))?.error;
+    if (pushError) throw pushError;
 
     state.lastSuccess = { runId, at: now().toISOString(), versionId: current.versionId };
     deps.metrics.count(MetricName.RotationSuccess, credential.id);
-    summary.alert = await report(deps, credential, state, { ok: true }, now(), log);
+    summary.alert = await report(reportDeps(deps), credential, state, { ok: true }, now(), log);
     log('info', `rotation finished: ${summary.outcome}`, { outcome: summary.outcome, redeemed: summary.redeemed, promoted: summary.promoted, targets: summary.targets });
   } catch (e) {
     // A crash stops the process where it stands: no state write, no alert, the lease runs out on its own.
@@ -376,26 +391,90 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       deps.metrics.count(MetricName.ValidationFailure, credential.id);
       await diagnose?.({ ok: false, code: err.code });
     }
+    if (err.class === 'reauthorize' && currentTokenExists(summary)) state.familyDeadSince ??= now().toISOString();
     deps.metrics.count(MetricName.RotationFailure, credential.id, 1, { class: err.class });
     log(err.class === 'transient' ? 'warn' : 'error', `rotation failed at ${summary.failure.stage}: ${err.code}`, { failure: summary.failure });
-    summary.alert = await report(deps, credential, state, { ok: false, err }, now(), log);
+    summary.alert = await report(reportDeps(deps), credential, state, { ok: false, err }, now(), log);
   } finally {
     // A connection opened for a test send that did not happen (the refresh failed) is closed here.
     validator?.close?.();
-    if (lease) {
+    if (summary.outcome !== 'skipped' && (leased || !(deps.useLease ?? true))) {
       state.lastRun = { runId, at: now().toISOString(), outcome: summary.outcome };
       try {
-        if (summary.outcome !== 'skipped') await releaseLease(deps.store, ids.state, lease, state);
+        await deps.state.putState(credential.id, state, stateRev);
       } catch (e) {
-        log('warn', 'could not write the state secret; alert de-duplication may repeat one mail', { error: redact(asRefresherError(e, 'secretsmanager').toJSON()) });
+        log('warn', 'could not write the credential state; alert de-duplication may repeat one mail', { error: redact(asRefresherError(e, 'dynamodb').toJSON()) });
       }
+      if (leased) await deps.state.releaseLease(credential.id, runId).catch(() => undefined);
     }
-    // Token age on every run that could read the token, healthy or not: the age alarm must see a dying token.
+    // Token age on every run that could read the token, healthy or not: the age alarm must see a dying token. An age
+    // that cannot be computed is reported as the whole lifetime, so the alarm fires rather than stays silent.
     if (summary.tokenAgeDays !== undefined) deps.metrics.gauge(MetricName.TokenAgeDays, credential.id, summary.tokenAgeDays, 'None');
+    else if (summary.note?.startsWith('TOKEN_AGE_UNKNOWN')) deps.metrics.gauge(MetricName.TokenAgeDays, credential.id, COPY_LIFETIME_DAYS, 'None');
     durations.total = Date.now() - started;
     for (const [s, ms] of Object.entries(durations)) deps.metrics.gauge(MetricName.StageDurationMs, credential.id, ms, 'Milliseconds', { stage: s });
   }
   return summary;
+}
+
+function currentTokenExists(s: RotationSummary): boolean {
+  return s.failure?.stage === 'refresh';
+}
+
+function reportDeps(deps: RotationDeps) {
+  return { alerter: deps.alerter, linkIssuer: deps.linkIssuer, metrics: deps.metrics, remindAfterHours: deps.config.alerts?.remindAfterHours ?? 24 };
+}
+
+function tokenOf(t: StoredToken): CurrentToken {
+  return { versionId: t.versionId, refreshToken: t.record.refreshToken, issuedAt: t.record.obtainedAt };
+}
+
+/** Without a probe (no Cloud Manager reads configured in a test), every environment counts as ready and quiet. */
+const alwaysReady: EnvironmentProbe = {
+  environmentStatus: async () => 'ready',
+  runningPipeline: async () => undefined,
+  scanMailLog: async (_p, _e, q) => ({ failures: [], cursor: q.cursor ?? {}, bytesRead: 0, cutShort: false }),
+};
+
+/** Whether the delivery stage will push some target in this run, decided from the records alone (policy.ts). */
+function pushImminent(
+  c: Credential,
+  targets: DeliverableTarget[],
+  records: readonly import('../store/state-store.ts').DeliveryRecord[],
+  current: StoredToken,
+  clientSecretVersionId: string | undefined,
+  opts: RotationOptions,
+  now: Date,
+): boolean {
+  if (targets.length === 0) return false;
+  const byKey = new Map(records.map((r) => [r.targetKey, r]));
+  const members = targets.map((t) => ({ stage: t.target.stage, record: byKey.get(t.key), settings: effectiveDelivery(c.delivery, t.target.delivery), label: t.label }));
+  return targets.some((t, i) => {
+    const m = members[i]!;
+    // A target that never received a copy gets whatever is current: no reason to redeem for it.
+    if (!m.record?.versionId) return false;
+    const plan = planDelivery({
+      record: m.record,
+      current: { versionId: current.versionId, issuedAt: current.record.obtainedAt },
+      clientSecretVersionId: t.target.pushClientSecret ? clientSecretVersionId : undefined,
+      settings: m.settings,
+      now,
+      forced: opts.pushNow === 'all' || (Array.isArray(opts.pushNow) && opts.pushNow.includes(t.key)),
+      stage: stageGate(t.target.stage, c.delivery?.stages, members, now),
+    });
+    return plan.action === 'push';
+  });
+}
+
+/** Per target: how old its copy is and how long it has to live (the copy-death alarm watches the second). */
+function emitCopyMetrics(deps: RotationDeps, c: Credential, targets: DeliverableTarget[], records: readonly import('../store/state-store.ts').DeliveryRecord[], now: Date): void {
+  for (const t of targets) {
+    const r = records.find((x) => x.targetKey === t.key);
+    const age = copyAgeDays(r, now);
+    if (age === undefined) continue;
+    deps.metrics.gauge(MetricName.CopyAgeDays, c.id, Math.round(age * 100) / 100, 'None', { target: t.key });
+    deps.metrics.gauge(MetricName.CopyDaysToLive, c.id, Math.round((COPY_LIFETIME_DAYS - age) * 100) / 100, 'None', { target: t.key });
+  }
 }
 
 /** The Graph diagnostic for one token, when configured; never throws and never changes the outcome. */
@@ -423,40 +502,6 @@ function diagnoser(
   };
 }
 
-/**
- * Whether the token reads alone say this run will make a test send: new tokens, a forced or due rotation, or a newer
- * pending version to resume (the decision below, made early). A wrong guess costs nothing but a connection: an unused
- * one is closed at the end of the run, and a missing one is opened by validate() itself.
- */
-function testSendAhead(credential: Credential, opts: RotationOptions, currentRaw: SecretVersion | undefined, pendingRaw: SecretVersion | undefined, secretId: string, now: Date): boolean {
-  if (opts.newTokens) return true;
-  if (!currentRaw) return false;
-  if (opts.force || credential.rotation.force) return true;
-  try {
-    const current = parseTokenRecord(currentRaw.value, secretId);
-    if (pendingRaw && pendingRaw.versionId !== currentRaw.versionId && Date.parse(parseTokenRecord(pendingRaw.value, secretId).obtainedAt) > Date.parse(current.obtainedAt)) return true;
-    return tokenAgeDays(current, now) >= credential.rotation.maxAgeDays;
-  } catch {
-    return false; // an unreadable record fails the run below
-  }
-}
-
-/**
- * Moves a target's label onto the version it now holds. Real Secrets Manager wants RemoveFromVersionId whenever the label
- * is attached elsewhere; if a concurrent run moved it meanwhile, look where it is now and move it from there (or stop if
- * it is already on our version).
- */
-async function recordPush(store: SecretStore, secretId: string, label: string, toVersionId: string, held: string | undefined): Promise<void> {
-  try {
-    await store.moveStage(secretId, label, { toVersionId, fromVersionId: held });
-  } catch (e) {
-    if (!(isRefresherError(e) && e.class === 'conflict')) throw e;
-    const now = (await store.listVersions(secretId)).find((v) => v.stages.includes(label))?.versionId;
-    if (now === toVersionId) return;
-    await store.moveStage(secretId, label, { toVersionId, fromVersionId: now });
-  }
-}
-
 async function validate(
   validator: MailValidator,
   credential: Credential,
@@ -475,38 +520,4 @@ async function validate(
       text: `This message proves that the rotated OAuth2 token of credential "${credential.id}" can send mail through ${v.smtp.host} with SMTP XOAUTH2, the way AEM does.\nRun: ${runId}\n`,
     }),
   );
-}
-
-async function report(
-  deps: RotationDeps,
-  credential: Credential,
-  state: CredentialState,
-  outcome: { ok: true } | { ok: false; err: RefresherError },
-  now: Date,
-  log: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void,
-): Promise<AlertDecision | 'failed-to-send'> {
-  const remindAfterHours = deps.config.alerts?.remindAfterHours ?? 24;
-  const previous = state.failure;
-  const { decision, next } = decideAlert(
-    previous,
-    outcome.ok ? { ok: true } : { ok: false, class: outcome.err.class, code: outcome.err.code, stage: outcome.err.stage ?? 'unknown' },
-    now,
-    { remindAfterHours },
-  );
-  state.failure = next && !outcome.ok ? { ...next, message: redactText(outcome.err.message), fix: redactText(outcome.err.fix) } : next;
-  if (decision === 'none' || !deps.alerter) return decision;
-  const err = outcome.ok ? undefined : outcome.err;
-  const alert = composeAlert(credential, decision, err, previous, now, await linkForAlert(deps.linkIssuer, credential, decision, err));
-  try {
-    await deps.alerter.send(alert);
-    log('info', `alert sent: ${decision}`, { alert: decision });
-    return decision;
-  } catch (e) {
-    const err = asRefresherError(e, 'ses', 'report');
-    deps.metrics.count(MetricName.AlertFailure, credential.id);
-    log('error', 'the alert could not be sent', { error: err.toJSON() });
-    // Forget that we alerted, so the next run tries again.
-    if (state.failure) delete state.failure.lastAlertAt;
-    return 'failed-to-send';
-  }
 }

@@ -10,10 +10,20 @@ import type { MetricSink } from '../report/metrics.ts';
 import { graphCredential, graphDiagnostic } from '../validate/graph-diagnostic.ts';
 import { validatorFor } from '../validate/smtp-validator.ts';
 import type { RotationDeps } from './rotate.ts';
+import type { StateStore } from '../store/state-store.ts';
+import type { EnvironmentProbe } from '../deliver/probe.ts';
 
 export interface WiringOptions {
   config: Config;
   store: SecretStore;
+  /** Lease, credential state and delivery records. */
+  state: StateStore;
+  /** Environment status, pipelines and AEM's log (the Cloud Manager probe by default when there are targets). */
+  probe?: EnvironmentProbe;
+  sleep?: (ms: number) => Promise<void>;
+  deadlineMs?: () => number;
+  delivery?: RotationDeps['delivery'];
+  upgrade?: RotationDeps['upgrade'];
   log: Log;
   metrics: MetricSink;
   alerter?: Alerter;
@@ -101,6 +111,12 @@ export function wire(o: WiringOptions): RotationDeps {
   return {
     config: o.config,
     store: o.store,
+    state: o.state,
+    probe: o.probe,
+    sleep: o.sleep,
+    deadlineMs: o.deadlineMs,
+    delivery: o.delivery,
+    upgrade: o.upgrade,
     log: o.log,
     metrics: o.metrics,
     alerter: o.alerter,
@@ -127,7 +143,7 @@ export function wire(o: WiringOptions): RotationDeps {
     },
     validator: (c: Credential) => validatorFor(c, { ca: o.smtpCa }),
     targets: (c: Credential) =>
-      targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
+      targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, target: t.target, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
     prefetchPush: () => cm().ims.prefetch(),
   };
 }

@@ -13,6 +13,12 @@ export const MetricName = {
   AlertFailure: names.ALERT_FAILURE,
   AlertChannelFailure: names.ALERT_CHANNEL_FAILURE,
   PushSuccess: 'PushSuccess',
+  /** Per target (dimension target): days since the copy it holds was issued, and days until that copy dies. */
+  CopyAgeDays: 'CopyAgeDays',
+  CopyDaysToLive: 'CopyDaysToLive',
+  /** Delivery alerts by code (dimension code), and pushes deferred by look-before-push or failed (dimension code). */
+  DeliveryNotice: 'DeliveryNotice',
+  DeliveryDeferred: 'DeliveryDeferred',
   /** Days until a client secret expires (dimension credential, or "adobe"), from clientSecretExpiresAt. */
   ClientSecretDaysLeft: names.CLIENT_SECRET_DAYS_LEFT,
 } as const;

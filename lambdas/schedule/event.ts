@@ -8,9 +8,13 @@ import { RefresherError } from '../core/errors.ts';
  */
 export const invocationSchema = z
   .object({
-    action: z.literal('rotate'),
+    action: z.enum(['rotate', 'deliver']).describe('rotate: refresh, validate, store and deliver; deliver: only the delivery stage (the 30-minute schedule)'),
     credential: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional().describe('absent or "all": every credential'),
     force: z.boolean().default(false),
+    pushNow: z
+      .union([z.literal(true), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe('push to every target (true) or to the listed target keys now, whatever the delivery policy says'),
     source: z.enum(['schedule', 'manual', 'cli']).default('manual'),
   })
   .strict();
@@ -26,7 +30,7 @@ export function parseInvocation(event: unknown): Invocation {
     code: 'EVENT_INVALID',
     remote: 'event',
     message: `the invocation event is malformed (${problems})`,
-    fix: 'Invoke with {"action":"rotate","credential":"<id>","force":false}; "credential" may be omitted to rotate every credential.',
+    fix: 'Invoke with {"action":"rotate","credential":"<id>","force":false} or {"action":"deliver"}; "credential" may be omitted for every credential, "pushNow": true pushes at once.',
   });
 }
 

@@ -62,6 +62,10 @@ const stateSchema = z.object({
   lease: z.object({ runId: z.string(), until: z.string() }).optional(),
   lastRun: z.object({ runId: z.string(), at: z.string(), outcome: z.string() }).optional(),
   lastSuccess: z.object({ runId: z.string(), at: z.string(), versionId: z.string() }).optional(),
+  /** The token version that is current and when it was issued: the delivery runs plan from the table alone. */
+  current: z.object({ versionId: z.string(), issuedAt: z.string() }).optional(),
+  /** Set when the last failure was a dead token family (reauthorize): the next sign-in marks every older copy dead. */
+  familyDeadSince: z.string().optional(),
   lastValidation: z.object({ at: z.string(), ok: z.boolean(), response: z.string().optional(), code: z.string().optional() }).optional(),
   /** Per expiring secret ("client-secret", "adobe"): the smallest alert threshold (days) already mailed for that expiry date. */
   secretExpiry: z.record(z.string(), z.object({ expiresAt: z.string(), threshold: z.number(), alertedAt: z.string() })).optional(),
@@ -85,6 +89,14 @@ export type CredentialState = z.infer<typeof stateSchema> & { failure?: FailureS
 
 export function emptyState(): CredentialState {
   return { v: 1 };
+}
+
+/** A state record read from the table, checked: a record we cannot read is reported, not silently replaced. */
+export function checkState(doc: unknown): { state: CredentialState; problem?: string } {
+  if (doc === undefined) return { state: emptyState() };
+  const r = stateSchema.safeParse(doc);
+  if (r.success) return { state: r.data };
+  return { state: emptyState(), problem: r.error.issues.map((i) => i.path.join('.') || 'record').join(', ') };
 }
 
 export function parseState(value: string | undefined): CredentialState {
