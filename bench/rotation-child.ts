@@ -11,6 +11,7 @@ import { registeredSecretCount } from '../lambdas/core/redact.ts';
 import { runRotation } from '../lambdas/pipeline/run.ts';
 import { wire } from '../lambdas/pipeline/wiring.ts';
 import { handler } from '../lambdas/schedule/handler.ts';
+import { FileStateStore } from '../lambdas/store/file-state-store.ts';
 import { FileStore } from '../lambdas/store/file-store.ts';
 import { LatencyStore, type StoreCall } from './latency-store.ts';
 
@@ -60,9 +61,10 @@ async function main(): Promise<void> {
   const job = JSON.parse(readFileSync(process.argv[2] as string, 'utf8')) as ChildJob;
   const config = parseConfig(job.config, 'benchmark configuration');
   const store = new LatencyStore(new FileStore(job.storeDir), job.latencyMs);
+  const state = new FileStateStore(`${job.storeDir}/state`);
   const runs: ChildRun[] = [];
   for (let i = 0; i < job.warmup + job.runs; i++) {
-    const deps = wire({ config, store, log: silent, metrics: noMetrics, smtpCa: job.smtpCa, baseDelayMs: 20 });
+    const deps = wire({ config, store, state, log: silent, metrics: noMetrics, smtpCa: job.smtpCa, baseDelayMs: 20 });
     store.resetTrace();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();

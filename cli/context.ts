@@ -1,3 +1,7 @@
+import { join } from 'node:path';
+import { DynamoStateStore, stateTableName } from '../lambdas/store/dynamo-state-store.ts';
+import { FileStateStore } from '../lambdas/store/file-state-store.ts';
+import type { StateStore } from '../lambdas/store/state-store.ts';
 import { chmodSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { findCredential, loadConfig } from '../lambdas/config/load.ts';
@@ -35,6 +39,7 @@ class TerminalAlerter implements Alerter {
 export class Context {
   #config: Config | undefined;
   #store: SecretStore | undefined;
+  #state: StateStore | undefined;
   /** One OpenID configuration fetch per issuer and command, as the function has one per run. */
   readonly #discovery = new DiscoveryCache();
 
@@ -83,6 +88,18 @@ export class Context {
     const kind = str(this.values, 'store') ?? this.io.env.TOKEN_REFRESHER_STORE ?? 'secretsmanager';
     if (kind !== 'secretsmanager' && kind !== 'file') throw usageError(`--store must be "secretsmanager" or "file", got "${kind}"`);
     return kind;
+  }
+
+  /** Lease, state and delivery records: files beside the file store, or the stack's DynamoDB table. */
+  state(): StateStore {
+    if (this.#state) return this.#state;
+    if (this.storeKind === 'file') {
+      const dir = resolve(this.io.cwd, str(this.values, 'store-dir') ?? this.io.env.TOKEN_REFRESHER_STORE_DIR ?? '.token-refresher');
+      this.#state = new FileStateStore(join(dir, 'state'));
+    } else {
+      this.#state = new DynamoStateStore({ tableName: stateTableName(this.config(), this.io.env), timeoutMs: this.config().http.timeoutMs });
+    }
+    return this.#state;
   }
 
   store(): SecretStore {
@@ -149,6 +166,7 @@ export class Context {
     return wire({
       config: this.config(),
       store: this.store(),
+      state: this.state(),
       log: this.log(),
       metrics: NO_METRICS,
       alerter: this.alerter(),

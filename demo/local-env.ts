@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfig, secretIds, adobeSecretId } from '../lambdas/config/load.ts';
 import type { Config, ConfigInput } from '../lambdas/config/schema.ts';
 import type { SecretStore } from '../lambdas/core/types.ts';
 import { wire, type WiringOptions } from '../lambdas/pipeline/wiring.ts';
 import type { RotationDeps } from '../lambdas/pipeline/rotate.ts';
 import { serializeTokenRecord } from '../lambdas/store/records.ts';
+import { FileStateStore } from '../lambdas/store/file-state-store.ts';
+import type { StateStore } from '../lambdas/store/state-store.ts';
 import { DEFAULT_ACCOUNT, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SMTP_SEND_SCOPE } from '../standins/entra.ts';
 import { startAllStandins, type AllStandins, type AllStandinsOptions } from '../standins/index.ts';
 import { testCa } from '../standins/smtp.ts';
@@ -15,6 +20,8 @@ import { testCa } from '../standins/smtp.ts';
  */
 export interface LocalEnvOptions {
   store: SecretStore;
+  /** Lease, state and delivery records; default a FileStateStore in a fresh temporary directory. */
+  state?: StateStore;
   /** Creates an empty secret (Secrets Manager needs the secret to exist, as the stack creates it). */
   createSecret?: (secretId: string) => Promise<void>;
   credentials?: number;
@@ -30,6 +37,7 @@ export interface LocalEnv {
   standins: AllStandins;
   config: Config;
   store: SecretStore;
+  state: StateStore;
   smtpCa: string;
   /** Creates the secrets and puts a first refresh token (as `regenerate` would) and the client secrets. */
   seed(): Promise<void>;
@@ -73,6 +81,7 @@ export async function startLocalEnv(o: LocalEnvOptions): Promise<LocalEnv> {
   o.configure?.(doc);
   const config = parseConfig(doc, 'local configuration');
   const smtpCa = testCa();
+  const state = o.state ?? new FileStateStore(mkdtempSync(join(tmpdir(), 'tr-state-')));
 
   const seed = async () => {
     const adobe = adobeSecretId(config);
@@ -81,7 +90,7 @@ export async function startLocalEnv(o: LocalEnvOptions): Promise<LocalEnv> {
     await Promise.all(
       config.credentials.map(async (c) => {
         const ids = secretIds(config, c);
-        await Promise.all([o.createSecret?.(ids.token), o.createSecret?.(ids.state), o.createSecret?.(ids.clientSecret)]);
+        await Promise.all([o.createSecret?.(ids.token), o.createSecret?.(ids.clientSecret)]);
         const refreshToken = entra.issueRefreshToken({ account: c.mailbox });
         const record = { v: 1 as const, refreshToken, obtainedAt: new Date(Date.now() - 8 * 86_400_000).toISOString(), runId: 'seed', source: 'regenerate' as const, account: c.mailbox };
         await o.store.putValue(ids.token, serializeTokenRecord(record), { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
@@ -94,12 +103,14 @@ export async function startLocalEnv(o: LocalEnvOptions): Promise<LocalEnv> {
     standins,
     config,
     store: o.store,
+    state,
     smtpCa,
     seed,
     deps: (over = {}) =>
       wire({
         config,
         store: o.store,
+        state,
         log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
         metrics: { count: () => {}, gauge: () => {}, flush: () => {} },
         smtpCa,

@@ -58,8 +58,9 @@ export interface DeliveryRequest {
   pushNow?: readonly string[] | 'all';
   /** The token family of every older copy was revoked (a new sign-in after a reauthorize failure). */
   familyRevoked?: boolean;
-  /** Only follow up and check logs; no new pushes (the `rotate` action before the delivery windows were checked). */
   runId: string;
+  /** Called after each push is recorded (tests stop the process there); its errors are not caught. */
+  afterPush?: (targetKey: string) => Promise<void>;
 }
 
 export type DeliveryStatus = 'pushed' | 'up-to-date' | 'waiting' | 'held' | 'deferred' | 'failed' | 'confirming';
@@ -262,6 +263,7 @@ async function deliverOne(
   };
   r = await save(deps, r);
   records.set(t.key, r);
+  await req.afterPush?.(t.key);
   deps.metrics.count('PushSuccess', req.credential.id, 1, { reason: plan.reason });
   log('info', `pushed the current token to ${t.label}`, { target: t.label, reason: plan.reason, outsideWindow: plan.outsideWindow, why: plan.why });
   if (plan.outsideWindow) notices.push({ kind: 'pushed-outside-window', target: t.label, code: plan.reason === 'deadline' ? 'DELIVERY_DEADLINE_PUSH' : plan.reason === 'dead-copy' ? 'DELIVERY_DEAD_COPY_PUSH' : 'DELIVERY_FORCED_PUSH', message: `pushed outside its maintenance windows: ${plan.why}` });

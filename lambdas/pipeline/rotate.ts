@@ -357,10 +357,8 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         },
         {
           credential,
-          targets: targets.map((t) => ({ ...t, push: async (v) => {
-            await t.push(v);
-            await step('push-target');
-          } })),
+          targets,
+          afterPush: () => step('push-target'),
           current: tokenOf(current),
           clientSecret: clientSecret !== undefined && secretRaw ? { value: clientSecret, versionId: secretRaw.versionId } : undefined,
           pushNow: opts.pushNow,

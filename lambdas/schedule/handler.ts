@@ -14,6 +14,7 @@ import { createLogger, powertoolsLog } from '../report/logger.ts';
 import { powertoolsMetrics } from '../report/metrics.ts';
 import { SesAlerter } from '../report/ses-alerter.ts';
 import { SecretsManagerStore } from '../store/secrets-manager-store.ts';
+import { DynamoStateStore, stateTableName } from '../store/dynamo-state-store.ts';
 import { credentialList, parseInvocation } from './event.ts';
 
 // Created once per container and reused by every invocation: SDK clients keep their connections warm.
@@ -21,6 +22,7 @@ const logger = createLogger();
 const log = powertoolsLog(logger);
 let config: Config | undefined;
 let store: SecretsManagerStore | undefined;
+let state: DynamoStateStore | undefined;
 let alerter: Alerter | undefined;
 let smtpCa: string | undefined;
 
@@ -29,6 +31,7 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
     const inv = parseInvocation(event);
     config ??= loadConfig();
     store ??= new SecretsManagerStore({ timeoutMs: config.http.timeoutMs });
+    state ??= new DynamoStateStore({ tableName: stateTableName(config), timeoutMs: config.http.timeoutMs });
     if (config.alerts && !alerter) alerter = new SesAlerter({ from: config.alerts.from, to: config.alerts.to });
     // A private CA for an internal SMTP relay: added to the trusted roots, verification stays on.
     if (process.env.TOKEN_REFRESHER_SMTP_CA_FILE && smtpCa === undefined) smtpCa = readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8');
@@ -36,6 +39,9 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
     const deps = wire({
       config,
       store,
+      state,
+      // Follow-ups (restart, AEM's log) stop a minute before the function's own timeout; the next run continues them.
+      deadlineMs: () => Date.now() + Math.max(10_000, (context?.getRemainingTimeInMillis?.() ?? 300_000) - 60_000),
       log,
       metrics: powertoolsMetrics(),
       alerter,
@@ -45,7 +51,14 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
       // A refresh request that must not be replayed is awaited up to the end of this invocation.
       deadlineAt: refreshDeadline(remaining, config.http.timeoutMs),
     });
-    const result = await runRotation(deps, { credentials: credentialList(inv), force: inv.force, source: inv.source, runId: context?.awsRequestId });
+    const result = await runRotation(deps, {
+      credentials: credentialList(inv),
+      force: inv.force,
+      source: inv.source,
+      runId: context?.awsRequestId,
+      mode: inv.action,
+      pushNow: inv.pushNow === true ? 'all' : inv.pushNow,
+    });
     return redact(result);
   } catch (e) {
     const err = asRefresherError(e, 'lambda', 'load');

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { secretIds } from '../../lambdas/config/load.ts';
-import { rotateCredential, SimulatedCrash, pushedLabel, type RotationSummary, type Step } from '../../lambdas/pipeline/rotate.ts';
+import { rotateCredential, SimulatedCrash, type RotationSummary, type Step } from '../../lambdas/pipeline/rotate.ts';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
 import { targetKey } from '../../lambdas/push/cloud-manager-target.ts';
@@ -73,11 +73,16 @@ describe('rotation pipeline on real peers (moto, smtp-server, stand-ins)', () =>
     // The value Cloud Manager holds is the current token, in every target.
     expect(cmValue(h, 0)).toBe(newest);
     expect(cmValue(h, 1)).toBe(newest);
-    // Each target's label sits on the current version.
+    // Each target's delivery record holds the current version, issued when the token was obtained.
+    const records = await h.state.listDeliveries('aem-mail');
     for (const t of h.config.credentials[0]!.targets) {
-      const v = after.versions.find((x) => x.stages.includes(pushedLabel(targetKey(t))));
-      expect(v?.versionId).toBe(after.currentVersionId);
+      const r = records.find((x) => x.targetKey === targetKey(t));
+      expect(r?.versionId).toBe(after.currentVersionId);
+      expect(r?.issuedAt).toBe(after.current?.obtainedAt);
+      expect(r?.pushReason).toBe('first');
     }
+    // AWSPENDING is detached after the promotion (the rotation protocol's last step).
+    expect(after.pending).toBeUndefined();
     // The mail that arrived names the credential and the run, and came through an authenticated session.
     const mail = h.standins.smtp.messages.at(-1)!;
     expect(mail.subject).toContain('aem-mail');
@@ -89,7 +94,9 @@ describe('rotation pipeline on real peers (moto, smtp-server, stand-ins)', () =>
     const again = await runRotation(h.wiring(), {});
     expect(again.results[0]!.outcome).toBe('up-to-date');
     expect(again.results[0]!.redeemed).toBe(false);
-    expect(again.results[0]!.targets.map((t) => t.status)).toEqual(['up-to-date', 'up-to-date']);
+    // The targets hold the current token and wait for AEM's quiet period to confirm it: no second push.
+    expect(again.results[0]!.targets.map((t) => t.status)).toEqual(['confirming', 'confirming']);
+    expect(h.metrics.sum('PushSuccess', 'aem-mail')).toBe(2);
   });
 
   const crashPoints: Array<{ step: Step; redeemNext: boolean }> = [

@@ -42,7 +42,7 @@ describe('redaction: every output of a run with hostile remotes, scanned for eve
   beforeAll(async () => {
     h = await startHarness();
     await h.seed();
-    setHandlerEnvironment(h);
+    await setHandlerEnvironment(h);
     // Metrics on: their EMF lines are outputs too, and are scanned with the logs.
     process.env.POWERTOOLS_METRICS_DISABLED = 'false';
     ({ handler } = await import('../../lambdas/schedule/handler.ts'));

@@ -11,7 +11,7 @@ const context = (id: string) => ({ awsRequestId: id, getRemainingTimeInMillis: (
 beforeAll(async () => {
   h = await startHarness();
   await h.seed();
-  setHandlerEnvironment(h);
+  await setHandlerEnvironment(h);
   ({ handler } = await import('../../lambdas/schedule/handler.ts'));
 });
 

@@ -10,6 +10,7 @@ import { SesAlerter } from '../../lambdas/report/ses-alerter.ts';
 import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { motoClients, uniqueRecipient } from './aws.ts';
 import { scanForSecrets } from './leaks.ts';
+import { createStateTable } from './dynamo.ts';
 
 /**
  * A local world on real peers: moto's Secrets Manager and SES, the stand-ins, the real Powertools logger (its output
@@ -83,7 +84,7 @@ export function assertNoSecrets(haystacks: Record<string, string>, secrets: stri
  * The function reads everything from its environment, as in Lambda: the document inline, Secrets Manager and SES via
  * moto, and the stand-ins' CA for the test send. Call before importing the handler (it caches on first use).
  */
-export function setHandlerEnvironment(h: Harness): void {
+export async function setHandlerEnvironment(h: Harness): Promise<void> {
   const caFile = join(mkdtempSync(join(tmpdir(), 'tr-handler-')), 'ca.pem');
   writeFileSync(caFile, h.smtpCa);
   process.env.TOKEN_REFRESHER_CONFIG = JSON.stringify(h.config);
@@ -92,4 +93,5 @@ export function setHandlerEnvironment(h: Harness): void {
   process.env.AWS_ACCESS_KEY_ID = 'testing';
   process.env.AWS_SECRET_ACCESS_KEY = 'testing';
   process.env.AWS_REGION = 'eu-west-1';
+  process.env.TOKEN_REFRESHER_STATE_TABLE = await createStateTable();
 }

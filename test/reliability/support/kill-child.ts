@@ -9,6 +9,7 @@ import { wire } from '../../../lambdas/pipeline/wiring.ts';
 import { createLogger, powertoolsLog } from '../../../lambdas/report/logger.ts';
 import { MemoryMetrics } from '../../../lambdas/report/metrics.ts';
 import { FileStore } from '../../../lambdas/store/file-store.ts';
+import { FileStateStore } from '../../../lambdas/store/file-state-store.ts';
 import { testCa } from '../../../standins/smtp.ts';
 import { READY_MARKER } from './peers.ts';
 
@@ -20,6 +21,7 @@ setTimeout(() => process.exit(3), 30_000).unref();
 const deps = wire({
   config,
   store,
+  state: new FileStateStore(`${process.env.TR_CHILD_STORE ?? ''}/state`),
   log: powertoolsLog(createLogger('token-refresher-child')),
   metrics: new MemoryMetrics(),
   smtpCa: testCa(),
