@@ -111,7 +111,13 @@ export function deliveryProblems(
   if (s.pushAfterDays >= s.hardMaxAgeDays) {
     out.push({ field: 'pushAfterDays', message: `must be below hardMaxAgeDays (${s.hardMaxAgeDays}), or every push would be an emergency push outside the windows` });
   }
-  const wait = longestWaitDays(s.windows);
+  let wait = 0;
+  try {
+    wait = longestWaitDays(s.windows);
+  } catch {
+    // A window with a wrong field is reported on that field by its own schema; no proof is possible with it.
+    return out;
+  }
   if (s.windows.length > 0 && s.pushAfterDays + wait > s.hardMaxAgeDays) {
     out.push({
       field: 'windows',
