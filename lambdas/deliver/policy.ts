@@ -124,10 +124,13 @@ export function stageGate(stage: string | undefined, order: readonly string[] | 
     if (!r?.versionId || r.phase !== 'confirmed' || !r.confirmedAt) return { open: false, why: `held until the earlier stage ${m.stage} (${m.label}) is confirmed` };
     const age = copyAgeDays(r, now);
     if (age === undefined || age >= m.settings.pushAfterDays) return { open: false, why: `held until the earlier stage ${m.stage} (${m.label}) has received its own new copy` };
-    if (r.lastProblem && Date.parse(r.lastProblem.at) > Date.parse(r.confirmedAt)) {
-      return { open: false, failed: true, why: `held: the earlier stage ${m.stage} (${m.label}) reported ${r.lastProblem.code} after its confirmation` };
-    }
     const soakedAt = Date.parse(r.confirmedAt) + m.settings.soakHours * 3_600_000;
+    // A mail-auth error while the earlier stage soaks fails the soak; one found days later by the daily check is
+    // alerted on its own and does not hold the other environments' copies, which age meanwhile.
+    const problemAt = r.lastProblem ? Date.parse(r.lastProblem.at) : NaN;
+    if (problemAt > Date.parse(r.confirmedAt) && problemAt <= soakedAt) {
+      return { open: false, failed: true, why: `held: the earlier stage ${m.stage} (${m.label}) reported ${r.lastProblem?.code} while it soaked` };
+    }
     if (soakedAt > now.getTime()) return { open: false, why: `held until the earlier stage ${m.stage} (${m.label}) has soaked ${m.settings.soakHours} h (${new Date(soakedAt).toISOString()})` };
   }
   return { open: true };
