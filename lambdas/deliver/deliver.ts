@@ -238,11 +238,12 @@ async function deliverOne(
     records.set(t.key, saved);
     deps.metrics.count('DeliveryDeferred', req.credential.id, 1, { code: err.code });
     log(err.class === 'transient' ? 'warn' : 'error', `push to ${t.label} not done: ${err.code}`, { target: t.label, reason: plan.reason, error: err.toJSON() });
-    // A deadline or dead-copy push that cannot happen is a person's business; a deferred normal push retries in the window.
-    if (plan.reason === 'deadline' || plan.reason === 'dead-copy' || err.class !== 'transient') {
-      notices.push({ kind: 'push-blocked', target: t.label, code: err.code, message: `${plan.why}; but the push failed: ${redactText(err.message)}`, fix: err.fix });
-    }
     const deferred = DEFERRAL_CODES.has(err.code);
+    // A deferred deadline or dead-copy push is a person's business (a deferral is not a failure of the run, so nothing
+    // else would say it); any other push failure fails the run, which alerts through its own report.
+    if (deferred && (plan.reason === 'deadline' || plan.reason === 'dead-copy')) {
+      notices.push({ kind: 'push-blocked', target: t.label, code: err.code, message: `${plan.why}; but the push is deferred: ${redactText(err.message)}`, fix: err.fix });
+    }
     return { ...base(), status: deferred ? 'deferred' : 'failed', reason: plan.reason, code: err.code, why: redactText(err.message), error: deferred ? undefined : err };
   }
   const pushedAt = now().toISOString();

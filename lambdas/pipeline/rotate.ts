@@ -177,21 +177,25 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     if (targets.length > 0) deps.prefetchPush?.();
     stage = 'read';
     // Token versions, client secret, state and delivery records are independent reads: overlap them.
-    const [versions, currentRaw, pendingRaw, secretRaw, stateRead, records] = await timed('read', async () => {
+    // The state is read on its own so that a failing token read still reports with the alert history (one mail, not
+    // one per run).
+    const stateP = (async () => {
       let st = await deps.state.getState(credential.id);
       if (!st && deps.upgrade) {
         await deps.upgrade(credential);
         st = await deps.state.getState(credential.id);
       }
-      return Promise.all([
-        deps.store.listVersions(ids.token),
-        deps.store.getValue(ids.token, CURRENT),
-        deps.store.getValue(ids.token, PENDING),
-        deps.store.getValue(ids.clientSecret, CURRENT),
-        Promise.resolve(st),
-        targets.length > 0 ? deps.state.listDeliveries(credential.id) : Promise.resolve([]),
-      ] as const);
-    });
+      return st;
+    })();
+    const readsP = Promise.all([
+      deps.store.listVersions(ids.token),
+      deps.store.getValue(ids.token, CURRENT),
+      deps.store.getValue(ids.token, PENDING),
+      deps.store.getValue(ids.clientSecret, CURRENT),
+      targets.length > 0 ? deps.state.listDeliveries(credential.id) : Promise.resolve([]),
+    ] as const);
+    const [stateSettled, readsSettled] = await timed('read', () => Promise.allSettled([stateP, readsP]));
+    const stateRead = stateSettled.status === 'fulfilled' ? stateSettled.value : undefined;
     if (stateRead) {
       stateRev = stateRead.rev;
       const checked = checkState(stateRead.state);
@@ -203,6 +207,9 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         summary.note = `STATE_RECORD_INVALID: the state record could not be read (${checked.problem}) and was replaced`;
       }
     }
+    if (stateSettled.status === 'rejected') throw stateSettled.reason;
+    if (readsSettled.status === 'rejected') throw readsSettled.reason;
+    const [versions, currentRaw, pendingRaw, secretRaw, records] = readsSettled.value;
     summary.secretExpiry = await checkSecretExpiries(deps, credential, state, secretRaw?.value, now(), log);
     if (!currentRaw && !opts.newTokens) {
       throw new RefresherError({

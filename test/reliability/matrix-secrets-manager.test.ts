@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { secretIds } from '../../lambdas/config/load.ts';
-import { acquireLease } from '../../lambdas/store/lease.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileStateStore } from '../../lambdas/store/file-state-store.ts';
+import { FaultyStateStore, type StateMethod } from './support/faulty-state-store.ts';
 import { serializeTokenRecord } from '../../lambdas/store/records.ts';
 import { motoClients } from '../support/aws.ts';
 import type { Harness } from '../support/harness.ts';
@@ -19,7 +23,6 @@ afterAll(() => sink.flush());
 
 const group = 'Secrets Manager';
 const isToken = (id: string) => id.endsWith('/refresh-token');
-const isState = (id: string) => id.endsWith('/state');
 
 type StoreRow = Omit<RowSpec, 'group' | 'inject' | 'harness' | 'clear'> & { fault: string; storeFault: StoreFault };
 
@@ -44,6 +47,28 @@ function storeRow(r: StoreRow): RowSpec {
   };
 }
 
+type StateRow = Omit<RowSpec, 'group' | 'inject' | 'harness' | 'clear'> & { fault: string; stateFault: { method: StateMethod; nth: number; error: string } };
+
+/** The same, for the state table: a decorator of a real store that fails the nth call with the error DynamoDB's maps to. */
+function stateRow(r: StateRow): RowSpec {
+  let faulty: FaultyStateStore | undefined;
+  const { stateFault, expect: ex, ...rest } = r;
+  return {
+    ...rest,
+    group: 'DynamoDB state table',
+    harness: () => {
+      faulty = new FaultyStateStore(new FileStateStore(mkdtempSync(join(tmpdir(), 'tr-faulty-state-'))));
+      return { state: faulty };
+    },
+    inject: () => faulty!.arm(stateFault),
+    clear: () => faulty!.arm(undefined),
+    expect: {
+      ...ex,
+      extra: async (h, runs) => [...(faulty!.fired > 0 ? [] : ['the state fault never fired']), ...((await ex.extra?.(h, runs)) ?? [])],
+    },
+  };
+}
+
 const rows: RowSpec[] = [
   storeRow({
     stage: 'read',
@@ -63,12 +88,6 @@ const rows: RowSpec[] = [
     runs: 2,
     storeFault: { method: 'getValue', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'AccessDeniedException' },
     expect: { failure: { class: 'configuration', code: 'SECRET_ACCESS_DENIED' }, alerts: 1 },
-  }),
-  storeRow({
-    stage: 'lease',
-    fault: 'ThrottlingException reading the state secret (lease)',
-    storeFault: { method: 'getValue', nth: 1, match: isState, error: 'ThrottlingException' },
-    expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException' }, alerts: 0 },
   }),
   storeRow({
     stage: 'store',
@@ -95,24 +114,6 @@ const rows: RowSpec[] = [
     fault: 'InternalServiceError on the promotion',
     storeFault: { method: 'moveStage', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'InternalServiceError' },
     expect: { failure: { class: 'transient', code: 'SECRETS_InternalServiceError', stage: 'promote' }, alerts: 0, nextRedeemed: false },
-  }),
-  storeRow({
-    stage: 'push',
-    fault: 'ThrottlingException moving a target label (TR_PUSHED_) after the push',
-    storeFault: { method: 'moveStage', nth: 1, match: (id, stage) => isToken(id) && !!stage?.startsWith('TR_PUSHED_'), error: 'ThrottlingException' },
-    expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException', stage: 'push' }, alerts: 0, nextRedeemed: false },
-    note: 'Cloud Manager has the value; the next run pushes it again (idempotent PATCH) and labels it',
-  }),
-  storeRow({
-    stage: 'report',
-    fault: 'ThrottlingException writing the final state (lease release)',
-    storeFault: { method: 'putValue', nth: 2, match: isState, error: 'ThrottlingException' },
-    expect: {
-      outcome: 'rotated',
-      alerts: 0,
-      extra: (h) => (h.logs.join('').includes('could not write the state secret') ? [] : ['the failed state write was not logged']),
-    },
-    note: 'the rotation stands; the lease runs out by itself',
   }),
   {
     group,
@@ -143,14 +144,37 @@ const rows: RowSpec[] = [
   {
     group,
     stage: 'lease',
-    fault: 'concurrent run holds the lease',
+    fault: 'concurrent run holds the lease (conditional write on the state table)',
     inject: async (h: Harness) => {
-      const ids = secretIds(h.config, h.config.credentials[0]!);
-      await acquireLease(h.store, ids.state, 'another-run', 6 * 60_000, new Date());
+      await h.state.acquireLease(h.config.credentials[0]!.id, 'another-run', 6 * 60_000, new Date());
     },
     expect: { outcome: 'skipped', alerts: 0, extra: (h) => (h.standins.entra.faults.count('token') === 0 ? [] : ['redeemed although another run held the lease']) },
     note: 'the next run, after the lease ran out, rotates',
   },
+  stateRow({
+    stage: 'lease',
+    fault: 'ThrottlingException taking the lease (DynamoDB)',
+    stateFault: { method: 'acquireLease', nth: 1, error: 'ThrottlingException' },
+    expect: { failure: { class: 'transient', code: 'DYNAMODB_ThrottlingException' }, alerts: 0 },
+  }),
+  stateRow({
+    stage: 'push',
+    fault: 'ThrottlingException writing the delivery record after the push (DynamoDB)',
+    stateFault: { method: 'putDelivery', nth: 1, error: 'ThrottlingException' },
+    expect: { failure: { class: 'transient', code: 'DYNAMODB_ThrottlingException', stage: 'push' }, alerts: 0, nextRedeemed: false },
+    note: 'Cloud Manager has the value; the record does not say so, so the next run delivers again (idempotent PATCH) and records it',
+  }),
+  stateRow({
+    stage: 'report',
+    fault: 'ThrottlingException writing the final state (DynamoDB)',
+    stateFault: { method: 'putState', nth: 1, error: 'ThrottlingException' },
+    expect: {
+      outcome: 'rotated',
+      alerts: 0,
+      extra: (h) => (h.logs.join('').includes('could not write the credential state') ? [] : ['the failed state write was not logged']),
+    },
+    note: 'the rotation stands; the lease is released',
+  }),
 ];
 
 // Rows are independent worlds (own stand-ins, secrets and alert recipient): they run concurrently.
