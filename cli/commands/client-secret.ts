@@ -5,12 +5,9 @@ import { adobeSecretId, secretIds } from '../../lambdas/config/load.ts';
 import type { Credential } from '../../lambdas/config/schema.ts';
 import { asRefresherError } from '../../lambdas/core/errors.ts';
 import { registerSecret } from '../../lambdas/core/redact.ts';
-import { pushedLabel } from '../../lambdas/pipeline/rotate.ts';
-import { readSecretValue } from '../../lambdas/pipeline/wiring.ts';
-import { targetsFor } from '../../lambdas/push/cloud-manager-target.ts';
+import { runRotation } from '../../lambdas/pipeline/run.ts';
+import { targetKey } from '../../lambdas/push/cloud-manager-target.ts';
 import { ImsTokenSource } from '../../lambdas/push/ims.ts';
-import { acquireLease, releaseLease } from '../../lambdas/store/lease.ts';
-import { parseTokenRecord } from '../../lambdas/store/records.ts';
 import { bool, str } from '../args.ts';
 import type { Command } from '../command.ts';
 import type { Context } from '../context.ts';
@@ -143,43 +140,32 @@ async function adobe(ctx: Context): Promise<ExitCode> {
   return Exit.ok;
 }
 
-async function pushClientSecret(ctx: Context, c: Credential, value: string): Promise<ExitCode> {
-  const config = ctx.config();
-  const store = ctx.store();
-  const ids = secretIds(config, c);
+async function pushClientSecret(ctx: Context, c: Credential, _value: string): Promise<ExitCode> {
   const wanted = c.targets.filter((t) => t.pushClientSecret);
   if (wanted.length === 0) {
     ctx.ui.progress('skip', 'no target has pushClientSecret: true; nothing to push');
     return Exit.ok;
   }
-  const now = ctx.io.now();
-  // The token pushed along with the secret must be the current one: hold the lease so no rotation changes it meanwhile.
-  const lease = await acquireLease(store, ids.state, `cli-client-secret-${randomUUID()}`, 5 * 60_000, now);
-  if ('heldBy' in lease) throw new CliError(`another run (${lease.heldBy}) is rotating credential ${c.id} until ${lease.until}`, Exit.conflict, 'Run client-secret --push again when it has finished.', 'LEASE_HELD');
+  // The delivery stage pushes the stored secret with the current token in one PATCH per target, under the credential's
+  // lease, and records which secret version each target now holds. Each push restarts that AEM environment.
+  ctx.ui.progress('warn', `pushing the client secret to ${wanted.length} target(s) now: each push restarts its AEM environment`);
+  const result = await runRotation(ctx.deps(), { credentials: [c.id], source: 'cli', mode: 'deliver', pushNow: wanted.map((t) => targetKey(t)) });
+  const s = result.results[0];
+  if (!s) return Exit.ok;
+  if (s.outcome === 'skipped') throw new CliError(`another run is working on credential ${c.id}: ${s.note ?? ''}`, Exit.conflict, 'Run client-secret --push again when it has finished.', 'LEASE_HELD');
+  if (s.failure?.code === 'NO_TOKEN') throw new CliError(`credential ${c.id} holds no refresh token to push along with the client secret`, Exit.reauthorize, `Run \`token-refresher regenerate --credential ${c.id}\`; it pushes both.`, 'NO_TOKEN');
   let failed = 0;
-  try {
-    const current = await store.getValue(ids.token, 'AWSCURRENT');
-    if (!current) throw new CliError(`${ids.token} holds no refresh token to push along with the client secret`, Exit.reauthorize, `Run \`token-refresher regenerate --credential ${c.id}\`; it pushes both.`, 'NO_TOKEN');
-    const record = parseTokenRecord(current.value, ids.token);
-    const versions = await store.listVersions(ids.token);
-    const targets = targetsFor(config, { ...c, targets: wanted }, { readSecret: (id) => readSecretValue(store, id) });
-    for (const t of targets) {
-      try {
-        // One PATCH with both variables: the secret and the token a target holds always come from one moment.
-        await t.push({ refreshToken: record.refreshToken, clientSecret: value });
-        const label = pushedLabel(t.key);
-        const held = versions.find((v) => v.stages.includes(label))?.versionId;
-        await store.moveStage(ids.token, label, { toVersionId: current.versionId, fromVersionId: held });
-        ctx.ui.progress('ok', `pushed the client secret (and the current token) to ${t.label}`);
-      } catch (e) {
-        failed++;
-        const err = asRefresherError(e, 'cloudmanager', 'push');
-        ctx.ui.progress('fail', `${t.label}: ${err.code}: ${err.message}`);
-        ctx.ui.err(`  what to do: ${err.fix}`);
-      }
+  for (const t of s.targets) {
+    if (t.status === 'pushed') ctx.ui.progress('ok', `pushed the client secret (and the current token) to ${t.target}`);
+    else if (t.status === 'failed' || t.status === 'deferred') {
+      failed++;
+      ctx.ui.progress('fail', `${t.target}: ${t.code ?? t.status}: ${t.why ?? ''}`);
     }
-  } finally {
-    await releaseLease(store, ids.state, lease, lease.state).catch(() => false);
+  }
+  if (s.failure && failed === 0) {
+    failed++;
+    ctx.ui.progress('fail', `${s.failure.code}: ${s.failure.message}`);
+    ctx.ui.err(`  what to do: ${s.failure.fix}`);
   }
   return failed ? Exit.failure : Exit.ok;
 }

@@ -9,7 +9,7 @@ import { connectCloudManager, DEFAULT_MAX_SECRET_LENGTH, targetLabel, type Cloud
 import { trimSlash } from '../../lambdas/push/common.ts';
 import { fetchDiscovery, type DiscoveredEndpoints } from '../../lambdas/refresh/discovery.ts';
 import { endpointsFor } from '../../lambdas/refresh/oauth2-provider.ts';
-import { parseState, parseTokenRecord, type TokenRecord } from '../../lambdas/store/records.ts';
+import { parseTokenRecord, type TokenRecord } from '../../lambdas/store/records.ts';
 import { validatorFor } from '../../lambdas/validate/smtp-validator.ts';
 import { bool, str } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -388,7 +388,7 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
       let record: TokenRecord | undefined;
       let secret: string | undefined;
       try {
-        const [cur, sec, st] = await Promise.all([store.getValue(ids.token, 'AWSCURRENT'), store.getValue(ids.clientSecret, 'AWSCURRENT'), store.getValue(ids.state, 'AWSCURRENT')]);
+        const [cur, sec, st] = await Promise.all([store.getValue(ids.token, 'AWSCURRENT'), store.getValue(ids.clientSecret, 'AWSCURRENT'), ctx.state().getState(c.id)]);
         record = cur ? parseTokenRecord(cur.value, ids.token) : undefined;
         secret = clientSecretValue(sec?.value);
         lengths.set(c.id, { token: record?.refreshToken.length, secret: secret?.length });
@@ -422,7 +422,7 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
             : undefined,
         );
         if (expiry) f.add(expiry);
-        const state = parseState(st?.value);
+        const state = st?.state ?? { v: 1 as const };
         if (state.failure) {
           const fl = state.failure;
           f.add({ subject: c.id, check: 'last runs', status: fl.class === 'transient' ? 'warn' : 'fail', class: fl.class, message: `failing since ${fl.since} (${fl.runs} run${fl.runs > 1 ? 's' : ''}) at ${fl.stage}: ${fl.code}${fl.message ? `: ${fl.message}` : ''}`, fix: fl.fix });

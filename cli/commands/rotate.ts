@@ -14,17 +14,23 @@ export const rotateCommand: Command = {
   options: {
     credential: { type: 'string', multiple: true },
     force: { type: 'boolean' },
+    'push-now': { type: 'boolean' },
+    deliver: { type: 'boolean' },
     remote: { type: 'boolean' },
     'function-name': { type: 'string' },
     region: { type: 'string' },
   },
-  help: `Usage: token-refresher rotate [--credential ID]... [--force] [--remote [--function-name NAME] [--region R]]
+  help: `Usage: token-refresher rotate [--credential ID]... [--force] [--push-now | --deliver] [--remote [--function-name NAME] [--region R]]
 
 Runs the rotation pipeline now: redeem the stored refresh token, store the new one as pending, validate it, make it
-current, push it to every Cloud Manager target that lacks it. Without --force a token younger than rotation.maxAgeDays
-is left alone (targets that lack it still receive it).
+current, then deliver it to the Cloud Manager targets whose delivery policy says so (a copy older than pushAfterDays,
+in a maintenance window; a dead copy at once). Every push restarts that AEM environment. Without --force a token
+younger than rotation.maxAgeDays is left alone.
   --credential ID       one credential (repeatable); default every configured credential
   --force               rotate even if the token is young
+  --push-now            also push the current token to every target of these credentials now, outside any window
+                        (each push restarts the environment)
+  --deliver             only the delivery stage (follow-ups, AEM log checks, due pushes), as the 30-minute schedule does
   --remote              invoke the deployed function instead of running here (your AWS credentials need
                         lambda:InvokeFunction); payload {"action":"rotate","credential":ID,"force":bool,"source":"cli"}
   --function-name NAME  the function (stack output FunctionName; default $TOKEN_REFRESHER_FUNCTION_NAME)
@@ -35,13 +41,17 @@ Exit codes: 0 every credential fine, 1 a rotation failed, 2 usage or configurati
   async run(ctx) {
     const ids = strs(ctx.values, 'credential');
     const force = bool(ctx.values, 'force');
-    if (bool(ctx.values, 'remote')) return remote(ctx, ids, force);
+    const pushNow = bool(ctx.values, 'push-now') ? ('all' as const) : undefined;
+    const mode = bool(ctx.values, 'deliver') ? ('deliver' as const) : undefined;
+    if (pushNow && mode) throw usageError('--push-now and --deliver exclude each other');
+    if (bool(ctx.values, 'remote')) return remote(ctx, ids, force, pushNow !== undefined, mode);
     if (str(ctx.values, 'function-name')) throw usageError('--function-name needs --remote');
     // Unknown ids are a usage error before anything runs.
     for (const id of ids) ctx.credential(id);
     const deps = ctx.deps();
     ctx.ui.progress('info', `rotating ${ids.length ? ids.join(', ') : `all ${ctx.config().credentials.length} credential(s)`}${force ? ' (forced)' : ''}`);
-    const result = await runRotation(deps, { credentials: ids.length ? ids : undefined, force, source: 'cli' });
+    if (pushNow) ctx.ui.progress('warn', 'pushing to every target now: each push restarts its AEM environment');
+    const result = await runRotation(deps, { credentials: ids.length ? ids : undefined, force, source: 'cli', pushNow, mode });
     return report(ctx, result.results, result);
   },
 };
@@ -82,7 +92,7 @@ async function invokeWithSdk(p: { functionName: string; region?: string; payload
   }
 }
 
-async function remote(ctx: Context, ids: string[], force: boolean): Promise<ExitCode> {
+async function remote(ctx: Context, ids: string[], force: boolean, pushNow: boolean, mode: 'deliver' | undefined): Promise<ExitCode> {
   const functionName = str(ctx.values, 'function-name') ?? ctx.io.env.TOKEN_REFRESHER_FUNCTION_NAME;
   if (!functionName) {
     throw usageError(
@@ -90,7 +100,13 @@ async function remote(ctx: Context, ids: string[], force: boolean): Promise<Exit
       'Pass --function-name (the stack output FunctionName: `aws cloudformation describe-stacks --stack-name TokenRefresher`) or set TOKEN_REFRESHER_FUNCTION_NAME.',
     );
   }
-  const payload = { action: 'rotate', ...(ids.length === 1 ? { credential: ids[0] } : ids.length ? { credential: ids } : {}), force, source: 'cli' };
+  const payload = {
+    action: mode ?? 'rotate',
+    ...(ids.length === 1 ? { credential: ids[0] } : ids.length ? { credential: ids } : {}),
+    force,
+    ...(pushNow ? { pushNow: true } : {}),
+    source: 'cli',
+  };
   const invoke: NonNullable<Io['invokeLambda']> = ctx.io.invokeLambda ?? invokeWithSdk;
   const waiting = ctx.ui.wait(`invoking ${functionName} (${ids.length ? ids.join(', ') : 'all credentials'}${force ? ', forced' : ''}); this waits for the run to end`);
   let r: Awaited<ReturnType<typeof invoke>>;

@@ -68,7 +68,8 @@ describe('status', () => {
     const e = await healthy();
     expect((await e.run(['rotate'])).code).toBe(0);
     e.standins.cloudManager.setDeploymentManager(false);
-    const r = await e.run(['rotate', '--force']);
+    // A forced rotation alone leaves fresh copies where they are; pushing now is what meets the refusal.
+    const r = await e.run(['rotate', '--force', '--push-now']);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('CM_FORBIDDEN');
     const s = await statusOf(e);

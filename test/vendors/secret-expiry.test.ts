@@ -4,7 +4,6 @@ import { redact } from '../../lambdas/core/redact.ts';
 import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { decideExpiry, expiryInstant, type ExpiryMemory, type SecretExpiry } from '../../lambdas/report/secret-expiry.ts';
-import { parseState } from '../../lambdas/store/records.ts';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { scanAndClose, startVendorWorld, type VendorWorld } from './support.ts';
 
@@ -94,8 +93,8 @@ describe('client-secret expiry on real peers (moto SES, stand-ins), with an inje
     expect(days).toHaveLength(runs.length);
     expect(days[0]).toBeCloseTo(39.75, 2);
     expect(days.at(-1)).toBeLessThan(0);
-    // The threshold is remembered in the state secret, next to the failure memory.
-    const state = parseState((await w.h.store.getValue(w.ids().state, 'AWSCURRENT'))?.value);
+    // The threshold is remembered in the credential state, next to the failure memory.
+    const state = (await w.h.state.getState('aem-mail'))!.state;
     expect(state.secretExpiry?.['client-secret']).toMatchObject({ expiresAt: '2027-02-10T00:00:00.000Z', threshold: 0 });
   });
 

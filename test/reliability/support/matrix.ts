@@ -1,6 +1,5 @@
 import { Console } from 'node:console';
 import { Writable } from 'node:stream';
-import { secretIds } from '../../../lambdas/config/load.ts';
 import type { FailureClass, Stage } from '../../../lambdas/core/errors.ts';
 import type { Outcome, RotationSummary } from '../../../lambdas/pipeline/rotate.ts';
 import { runRotation } from '../../../lambdas/pipeline/run.ts';
