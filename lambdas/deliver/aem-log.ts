@@ -45,13 +45,18 @@ function looksRandom(run: string): boolean {
   return /[a-z]/.test(run) && /[A-Z]/.test(run) && /\d/.test(run);
 }
 
-/** redact.ts (registered secrets and its patterns) first, then the nets above; the result is bounded. */
+/**
+ * The nets above first, then redact.ts (registered secrets, their pieces and its patterns); the result is bounded. The
+ * nets go first because redact.ts masks pieces of known secrets: a token in the line that shares a piece with one (JWTs
+ * share their header) would otherwise be cut into runs too short for the nets to recognise.
+ */
 export function redactLogLine(line: string): string {
-  let out = redactText(line);
+  let out = line;
   out = out.replace(AUTH_HEADER, `$1$2${REDACTION_MASK}`);
   out = out.replace(SECRET_VALUE, `$1$2${REDACTION_MASK}`);
   out = out.replace(TOKEN_RUN, (run) => (looksRandom(run) ? REDACTION_MASK : run));
   out = out.replace(HEX_RUN, REDACTION_MASK);
+  out = redactText(out);
   out = out.replace(/\s+/g, ' ').trim();
   return out.length > MAX_RETURNED_LINE ? `${out.slice(0, MAX_RETURNED_LINE - 1)}…` : out;
 }

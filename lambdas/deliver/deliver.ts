@@ -105,7 +105,10 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => 
   return out;
 }
 
-/** Writes a record conditionally; a lost race re-reads and gives up this target for this run (the winner did the work). */
+/**
+ * Writes a record conditionally on the revision it was read at. A lost race (another run of the same credential without
+ * the lease, or a CLI push) throws a 'conflict' RefresherError; the caller re-reads and leaves the target to the winner.
+ */
 async function save(deps: DeliveryDeps, r: DeliveryRecord): Promise<DeliveryRecord> {
   const rev = await deps.state.putDelivery(r);
   return { ...r, rev };
@@ -149,8 +152,13 @@ export async function deliverCredential(deps: DeliveryDeps, req: DeliveryRequest
     const r = records.get(t.key);
     if (!r || !needsFollowUp(r, settingsOf(t), now())) continue;
     const { record, events } = await followUp(r, probeTarget(t), settingsOf(t), deps.probe, limits());
-    records.set(t.key, await save(deps, record));
-    noticeEvents(notices, t, events, record);
+    try {
+      records.set(t.key, await save(deps, record));
+      noticeEvents(notices, t, events, record);
+    } catch (e) {
+      if (!isConflict(e)) throw e;
+      records.set(t.key, await reread(deps, c.id, t.key));
+    }
   }
 
   const order = c.delivery?.stages;
@@ -189,7 +197,18 @@ export async function deliverCredential(deps: DeliveryDeps, req: DeliveryRequest
         log('warn', 'could not redeem a fresh token before the push; pushing the current one', { error: problemOf(e).toJSON() });
       }
     }
-    const done = await mapLimit(plans, deps.concurrency ?? 4, ({ t, plan }) => deliverOne(deps, req, t, plan, current, records, settingsOf(t), limits, probeTarget, notices, log));
+    const done = await mapLimit(plans, deps.concurrency ?? 4, async ({ t, plan }) => {
+      try {
+        return await deliverOne(deps, req, t, plan, current, records, settingsOf(t), limits, probeTarget, notices, log);
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+        // Another run wrote this target's record meanwhile: what it did stands, and this run reports it.
+        const r = await reread(deps, c.id, t.key);
+        records.set(t.key, r);
+        log('info', `another run delivered to ${t.label} meanwhile; its record stands`, { target: t.label });
+        return { target: t.label, key: t.key, status: r?.versionId === current.versionId ? ('up-to-date' as const) : ('deferred' as const), phase: r?.phase, why: 'another run delivered to this target meanwhile' };
+      }
+    });
     for (const d of done) results.set(d.key, d);
   }
 
@@ -329,6 +348,14 @@ async function sendNotices(
     deps.metrics.count('AlertFailure', c.id);
     log('error', 'the delivery alert could not be sent', { error: asRefresherError(e, 'ses', 'report').toJSON() });
   }
+}
+
+function isConflict(e: unknown): boolean {
+  return e instanceof RefresherError && e.class === 'conflict';
+}
+
+async function reread(deps: DeliveryDeps, credentialId: string, key: string): Promise<DeliveryRecord> {
+  return (await deps.state.listDeliveries(credentialId)).find((r) => r.targetKey === key) ?? { credentialId, targetKey: key };
 }
 
 function round(n: number | undefined): number | undefined {

@@ -90,6 +90,7 @@ export interface TargetSummary {
   status: DeliveryStatus | 'not-attempted';
   code?: string;
   reason?: string;
+  outsideWindow?: boolean;
   why?: string;
   phase?: string;
   copyAgeDays?: number;

@@ -12,6 +12,7 @@ import { validatorFor } from '../validate/smtp-validator.ts';
 import type { RotationDeps } from './rotate.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { EnvironmentProbe } from '../deliver/probe.ts';
+import { cloudManagerProbe } from '../deliver/cloud-manager-probe.ts';
 
 export interface WiringOptions {
   config: Config;
@@ -79,6 +80,17 @@ function limiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+/** The Cloud Manager probe, built (and its IMS token fetched) only when a delivery first asks something. */
+function lazyProbe(make: () => EnvironmentProbe): EnvironmentProbe {
+  let probe: EnvironmentProbe | undefined;
+  const get = () => (probe ??= make());
+  return {
+    environmentStatus: (p, e) => get().environmentStatus(p, e),
+    runningPipeline: (p, e) => get().runningPipeline(p, e),
+    scanMailLog: (p, e, q) => get().scanMailLog(p, e, q),
+  };
+}
+
 /**
  * Builds the pipeline's dependencies for one run. One Cloud Manager connection (one IMS token) serves every credential
  * of the run, and it is only created when some credential has targets.
@@ -112,7 +124,7 @@ export function wire(o: WiringOptions): RotationDeps {
     config: o.config,
     store: o.store,
     state: o.state,
-    probe: o.probe,
+    probe: o.probe ?? lazyProbe(() => cloudManagerProbe(cm(), { now: o.now })),
     sleep: o.sleep,
     deadlineMs: o.deadlineMs,
     delivery: o.delivery,

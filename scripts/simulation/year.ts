@@ -150,7 +150,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
   const invoke = async (event: unknown) => {
     invocations++;
     const r = (await handler(event, { ...context, awsRequestId: randomUUID() })) as RunResult;
-    for (const s of r.results) for (const t of s.targets) if (t.status === 'pushed') pushes.push({ key: envs.find((e) => e.label === t.target)!.key, at: clock.t, reason: t.reason, outside: (t as { outsideWindow?: boolean }).outsideWindow });
+    for (const s of r.results) for (const t of s.targets) if (t.status === 'pushed') pushes.push({ key: envs.find((e) => e.label === t.target)!.key, at: clock.t, reason: t.reason, outside: t.outsideWindow });
     return r;
   };
 
@@ -191,7 +191,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
       const tokens = await deps.provider(c, 'unused', 'unused').redeemRefreshToken(entra.issueRefreshToken({ account: c.mailbox }));
       invocations++;
       const s = await rotateCredential(deps, c, { newTokens: { ...tokens, account: c.mailbox }, source: 'regenerate' });
-      for (const t of s.targets) if (t.status === 'pushed') pushes.push({ key: envs.find((e) => e.label === t.target)!.key, at: clock.t, reason: t.reason, outside: t.reason === 'dead-copy' });
+      for (const t of s.targets) if (t.status === 'pushed') pushes.push({ key: envs.find((e) => e.label === t.target)!.key, at: clock.t, reason: t.reason, outside: t.outsideWindow });
       o.progress?.(`day ${day.toFixed(1)}: new sign-in, ${s.outcome}, targets ${s.targets.map((t) => `${t.status}/${t.reason ?? '-'}`).join(' ')}`);
     }
     if (o.outage && day >= o.outage[0] && day < o.outage[1] && !cloudManager.faults.pending(ANY_ROUTE)) cloudManager.inject(ANY_ROUTE, { kind: 'status', status: 503 }, 1_000_000);

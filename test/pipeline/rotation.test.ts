@@ -248,15 +248,35 @@ describe('rotation pipeline on real peers (moto, smtp-server, stand-ins)', () =>
     });
   }
 
-  it('Cloud Manager busy (412), then accepted', async () => {
+  it('Cloud Manager busy (412) on the PATCH after the environment said ready: retried, then accepted', async () => {
     h = await startHarness();
     await h.seed();
-    h.standins.cloudManager.setBusy(2);
+    h.standins.cloudManager.inject('variables-patch', { kind: 'status', status: 412 }, 2);
     const s = (await runRotation(h.wiring(), {})).results[0]!;
     record('result', s);
     expect(s.failure).toBeUndefined();
     expect(s.targets.every((t) => t.status === 'pushed')).toBe(true);
     expect(cmValue(h)).toBe(h.standins.entra.latestRefreshToken());
+  });
+
+  it('an environment that is updating is not pushed to: deferred without a failure, pushed once it is ready', async () => {
+    h = await startHarness();
+    await h.seed();
+    const t0 = h.config.credentials[0]!.targets[0]!;
+    h.standins.cloudManager.setEnvironmentStatus(t0.programId, t0.environmentId, 'updating');
+    const s = (await runRotation(h.wiring(), {})).results[0]!;
+    record('result', s);
+    expect(s.failure).toBeUndefined();
+    expect(s.targets.map((t) => [t.status, t.code])).toEqual([
+      ['deferred', 'CM_ENV_NOT_READY'],
+      ['pushed', undefined],
+    ]);
+    expect(cmValue(h, 0)).not.toBe(h.standins.entra.latestRefreshToken());
+    expect(await h.alertMails()).toHaveLength(0);
+    h.standins.cloudManager.setEnvironmentStatus(t0.programId, t0.environmentId, 'ready');
+    const next = (await runRotation(h.wiring(), { mode: 'deliver' })).results[0]!;
+    expect(next.targets[0]!.status).toBe('pushed');
+    expect(cmValue(h, 0)).toBe(h.standins.entra.latestRefreshToken());
   });
 
   it('a value over the length limit fails clearly before any Cloud Manager request', async () => {
