@@ -13,6 +13,7 @@ import { addAlarms, connectAlarms } from './parts/alarms.ts';
 import { addAlerts } from './parts/alerts.ts';
 import { partScope, type MetricOptions, type RefresherContext, type TokenRefresherProps } from './parts/context.ts';
 import { addDashboard } from './parts/dashboard.ts';
+import { addDelivery } from './parts/delivery.ts';
 import { addFunction } from './parts/function.ts';
 import { addGrants } from './parts/grants.ts';
 import { addSchedules } from './parts/schedules.ts';
@@ -71,6 +72,8 @@ export class TokenRefresher extends Construct {
   readonly adobeSecret: SecretRef | undefined;
   readonly alarms: cloudwatch.Alarm[];
   readonly dashboard: cloudwatch.Dashboard;
+  /** The 30-minute delivery schedule (lib/parts/delivery.ts); undefined when no credential has targets. */
+  readonly deliverySchedule: scheduler.Schedule | undefined;
   /** What the parts shared; a subclass or a later part of another app can add to the construct with it. */
   readonly context: RefresherContext;
 
@@ -88,9 +91,12 @@ export class TokenRefresher extends Construct {
     addGrants(ctx);
     const schedules = addSchedules(ctx);
     const alarms = addAlarms(ctx, schedules);
+    const delivery = addDelivery(ctx, schedules);
     // New parts go here (after the function and its grants, before the alarms are connected and the dashboard drawn).
     connectAlarms(ctx);
     this.dashboard = addDashboard(ctx);
+    if (delivery.widgets.length > 0) this.dashboard.addWidgets(...delivery.widgets);
+    this.deliverySchedule = delivery.schedule;
 
     this.context = ctx;
     this.config = config;

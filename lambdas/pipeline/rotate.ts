@@ -11,6 +11,7 @@ import type { EnvironmentProbe } from '../deliver/probe.ts';
 import type { AlertDecision } from '../report/alert-policy.ts';
 import type { Log } from '../report/logger.ts';
 import type { LinkIssuer } from '../report/recovery-link.ts';
+import { DIMENSION_TARGET } from '../report/metric-names.ts';
 import { MetricName, type MetricSink } from '../report/metrics.ts';
 import { checkState, clientSecretValue, serializeTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../store/records.ts';
 import type { StateStore } from '../store/state-store.ts';
@@ -478,8 +479,8 @@ function emitCopyMetrics(deps: RotationDeps, c: Credential, targets: Deliverable
     const r = records.find((x) => x.targetKey === t.key);
     const age = copyAgeDays(r, now);
     if (age === undefined) continue;
-    deps.metrics.gauge(MetricName.CopyAgeDays, c.id, Math.round(age * 100) / 100, 'None', { target: t.key });
-    deps.metrics.gauge(MetricName.CopyDaysToLive, c.id, Math.round((COPY_LIFETIME_DAYS - age) * 100) / 100, 'None', { target: t.key });
+    deps.metrics.gauge(MetricName.CopyAgeDays, c.id, Math.round(age * 100) / 100, 'None', { [DIMENSION_TARGET]: t.key });
+    deps.metrics.gauge(MetricName.CopyDaysToLive, c.id, Math.round((COPY_LIFETIME_DAYS - age) * 100) / 100, 'None', { [DIMENSION_TARGET]: t.key });
   }
 }
 

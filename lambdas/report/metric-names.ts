@@ -68,6 +68,15 @@ export const DIMENSION_CHANNEL = 'channel';
 /** Count, per sign-in refused by the recovery endpoint. Dimensions: [service, credential, reason]. */
 export const RECOVERY_REFUSED = 'RecoveryRefused';
 
+/** The Cloud Manager target (CloudManagerTarget.key, e.g. cm_12345_67890_all) of the per-target delivery metrics. */
+export const DIMENSION_TARGET = 'target';
+
+/** Gauge per target, on every run that reads its delivery record: days since the copy it holds was issued. Dimensions: [service, credential, target]. */
+export const COPY_AGE_DAYS = 'CopyAgeDays';
+
+/** Gauge per target: days until the copy it holds reaches the 90-day lifetime. Dimensions: [service, credential, target]. */
+export const COPY_DAYS_TO_LIVE = 'CopyDaysToLive';
+
 /** Milliseconds spent in one pipeline stage. Dimensions: [service, credential, stage]. */
 export const STAGE_DURATION_MS = 'StageDurationMs';
 

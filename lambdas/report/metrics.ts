@@ -14,8 +14,8 @@ export const MetricName = {
   AlertChannelFailure: names.ALERT_CHANNEL_FAILURE,
   PushSuccess: 'PushSuccess',
   /** Per target (dimension target): days since the copy it holds was issued, and days until that copy dies. */
-  CopyAgeDays: 'CopyAgeDays',
-  CopyDaysToLive: 'CopyDaysToLive',
+  CopyAgeDays: names.COPY_AGE_DAYS,
+  CopyDaysToLive: names.COPY_DAYS_TO_LIVE,
   /** Delivery alerts by code (dimension code), and pushes deferred by look-before-push or failed (dimension code). */
   DeliveryNotice: 'DeliveryNotice',
   DeliveryDeferred: 'DeliveryDeferred',

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context } from 'aws-lambda';
-import { loadConfig } from '../config/load.ts';
+import { findCredential, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { asRefresherError } from '../core/errors.ts';
 import { redact, redactText } from '../core/redact.ts';
@@ -48,6 +48,8 @@ export function createRotateHandler(o: HandlerOverrides = {}): (event: unknown, 
     try {
       const inv = parseInvocation(event);
       const cfg = o.config ?? (config ??= loadConfig());
+      // An unknown credential is the caller's mistake: refused before any AWS client is made.
+      for (const id of credentialList(inv) ?? []) findCredential(cfg, id);
       const secretStore = o.store ?? (store ??= new SecretsManagerStore({ timeoutMs: cfg.http.timeoutMs }));
       const stateStore = o.state ?? (state ??= new DynamoStateStore({ tableName: stateTableName(cfg), timeoutMs: cfg.http.timeoutMs }));
       if (cfg.alerts && !alerter && !o.alerter) alerter = new SesAlerter({ from: cfg.alerts.from, to: cfg.alerts.to });

@@ -581,6 +581,8 @@ describe('configuration errors fail synth, naming the credential', () => {
   it('a schedule that lets a Microsoft token reach its 90-day lifetime', () => {
     expect(
       build((d) => {
+        // Without targets: the delivery settings (pushAfterDays above maxAgeDays) would refuse the document first.
+        d.credentials[0]!.targets = [];
         d.credentials[0]!.rotation = { maxAgeDays: 80 };
         d.credentials[0]!.schedule = { expression: 'rate(10 days)', timeZone: 'UTC' };
       }),

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { secretIds } from '../../lambdas/config/load.ts';
-import { pushedLabel } from '../../lambdas/pipeline/rotate.ts';
 import { targetKey } from '../../lambdas/push/cloud-manager-target.ts';
 import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { assertNoSecrets, startCliEnv, type CliEnv } from './support.ts';
@@ -133,10 +132,14 @@ describe('client-secret', () => {
     expect(r.code).toBe(0);
     expect((await env.store.getValue(ids.clientSecret, 'AWSCURRENT'))?.value).toBe(value);
     const current = await env.store.getValue(ids.token, 'AWSCURRENT');
+    const secret = await env.store.getValue(ids.clientSecret, 'AWSCURRENT');
+    const records = await env.state.listDeliveries(c.id);
     for (const t of c.targets) {
       expect(env.standins.cloudManager.valueOf(t.programId, t.environmentId, 'SECRET_SMTP_OAUTH_CLIENT_SECRET')).toBe(value);
       expect(env.standins.cloudManager.valueOf(t.programId, t.environmentId, 'SECRET_SMTP_OAUTH_REFRESH_TOKEN')).toBeDefined();
-      expect(current?.stages).toContain(pushedLabel(targetKey(t)));
+      // The delivery record says which token version and which client secret version the target now holds.
+      const r = records.find((x) => x.targetKey === targetKey(t));
+      expect(r).toMatchObject({ versionId: current?.versionId, clientSecretVersionId: secret?.versionId, pushReason: 'forced' });
     }
     expect(`${r.stdout}${r.stderr}`).not.toContain(value);
     assertNoSecrets(env.outputs, [value]);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parseConfig, secretIds } from '../../lambdas/config/load.ts';
 import type { Config, Credential } from '../../lambdas/config/schema.ts';
+import { FileStateStore } from '../../lambdas/store/file-state-store.ts';
 import { FileStore } from '../../lambdas/store/file-store.ts';
 import { startLocalEnv, type LocalEnv, type LocalEnvOptions } from '../../demo/local-env.ts';
 import { DEFAULT_CLIENT_SECRET, testClientCertificate } from '../../standins/entra.ts';
@@ -86,7 +87,8 @@ export async function startCliEnv(opts: CliEnvOptions = {}): Promise<CliEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'tr-cli-'));
   const storeDir = join(dir, 'store');
   const store = new FileStore(storeDir);
-  const env = await startLocalEnv({ store, ...localOpts });
+  // The CLI with --store file keeps its state table in <store-dir>/state: the world's pipeline uses the same files.
+  const env = await startLocalEnv({ store, state: new FileStateStore(join(storeDir, 'state')), ...localOpts });
   const config: Config = patch
     ? parseConfig({ ...env.config, credentials: env.config.credentials.map((c, i) => ({ ...c, ...patch(c, i, env.standins) })) }, 'test configuration')
     : env.config;

@@ -64,7 +64,7 @@ export async function startRecoveryWorld(o: Partial<LocalEnvOptions> & { recover
     snapshot: async (i = 0) => {
       const c = credential(i);
       const ids = secretIds(h.config, c);
-      const versions = await Promise.all([ids.token, ids.state, ids.clientSecret].map(async (id) => [id, (await h.store.listVersions(id)).map((v) => ({ id: v.versionId, stages: [...v.stages].sort() }))]));
+      const versions = await Promise.all([ids.token, ids.clientSecret].map(async (id) => [id, (await h.store.listVersions(id)).map((v) => ({ id: v.versionId, stages: [...v.stages].sort() }))]));
       const cm = c.targets.map((t) => h.standins.cloudManager.variables(t.programId, t.environmentId).map((v) => `${v.name}=${v.value.length}:${v.value.slice(-12)}`));
       return JSON.stringify({ versions, cm, patches: h.standins.cloudManager.patchCount });
     },
