@@ -298,7 +298,7 @@ export const configSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)')
       .optional()
-      .describe('DynamoDB table of leases, credential state and delivery records; the stack sets TOKEN_REFRESHER_STATE_TABLE, which wins'),
+      .describe('default: <secretPrefix>-state; the DynamoDB table of leases, credential state and delivery records (TOKEN_REFRESHER_STATE_TABLE, set by the stack, wins)'),
     adobe: z
       .object({
         imsOrgId: z.string().regex(/@AdobeOrg$/, 'an IMS organization id ending in @AdobeOrg'),
