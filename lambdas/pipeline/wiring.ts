@@ -126,8 +126,11 @@ export function wire(o: WiringOptions): RotationDeps {
       });
     },
     validator: (c: Credential) => validatorFor(c, { ca: o.smtpCa }),
+    // No targets, no Cloud Manager connection: the "adobe" section is needed only with targets (the schema says so).
     targets: (c: Credential) =>
-      targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
+      c.targets.length === 0
+        ? []
+        : targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
     prefetchPush: () => cm().ims.prefetch(),
   };
 }
