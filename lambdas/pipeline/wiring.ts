@@ -7,7 +7,6 @@ import { DiscoveryCache } from '../refresh/discovery.ts';
 import { providerFor, type ProviderOptions } from '../refresh/oauth2-provider.ts';
 import type { Log } from '../report/logger.ts';
 import type { MetricSink } from '../report/metrics.ts';
-import { graphCredential, graphDiagnostic } from '../validate/graph-diagnostic.ts';
 import { validatorFor } from '../validate/smtp-validator.ts';
 import type { RotationDeps } from './rotate.ts';
 
@@ -111,8 +110,10 @@ export function wire(o: WiringOptions): RotationDeps {
     hooks: o.hooks,
     pushConcurrency: o.config.http.maxConcurrency,
     provider: (c: Credential, clientSecret, clientSecretRef) => providerFor(c, providerOptions(c, clientSecret, clientSecretRef)),
-    graphDiagnostic: (c, p) => {
+    // Imported when a credential asks for it (validation.graphDiagnostic): most runs never load it.
+    graphDiagnostic: async (c, p) => {
       const v = c.validation;
+      const { graphCredential, graphDiagnostic } = await import('../validate/graph-diagnostic.ts');
       return graphDiagnostic({
         credential: c,
         provider: providerFor(graphCredential(c), providerOptions(c, p.clientSecret, p.clientSecretRef)),

@@ -2,19 +2,33 @@ import { readFileSync } from 'node:fs';
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context } from 'aws-lambda';
-import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { asRefresherError } from '../core/errors.ts';
 import { redact, redactText } from '../core/redact.ts';
 import type { Alerter } from '../core/types.ts';
-import { runRotation, type RunResult } from '../pipeline/run.ts';
-import { wire } from '../pipeline/wiring.ts';
-import { refreshDeadline } from '../refresh/oauth2-provider.ts';
+import type { RunResult } from '../pipeline/run.ts';
 import { createLogger, powertoolsLog } from '../report/logger.ts';
-import { powertoolsMetrics } from '../report/metrics.ts';
-import { SesAlerter } from '../report/ses-alerter.ts';
 import { SecretsManagerStore } from '../store/secrets-manager-store.ts';
-import { credentialList, parseInvocation } from './event.ts';
+
+/**
+ * What a run needs beyond the logger and the store, imported on the first invocation rather than at load: the INIT
+ * phase then costs about what a minimal middy + Powertools + Secrets Manager function costs (bench/README.md, cold
+ * start). The bundle is split (lib/parts/function-asset.ts), so each of these is its own chunk; the SES alerter is
+ * imported only when alerts are configured.
+ */
+async function loadPipeline() {
+  const [{ loadConfig }, { runRotation }, { wire }, { refreshDeadline }, { powertoolsMetrics }, { credentialList, parseInvocation }] = await Promise.all([
+    import('../config/load.ts'),
+    import('../pipeline/run.ts'),
+    import('../pipeline/wiring.ts'),
+    import('../refresh/oauth2-provider.ts'),
+    import('../report/metrics.ts'),
+    import('./event.ts'),
+  ]);
+  return { loadConfig, runRotation, wire, refreshDeadline, powertoolsMetrics, credentialList, parseInvocation };
+}
+let loaded: ReturnType<typeof loadPipeline> | undefined;
+const pipeline = () => (loaded ??= loadPipeline());
 
 // Created once per container and reused by every invocation: SDK clients keep their connections warm.
 const logger = createLogger();
@@ -26,10 +40,14 @@ let smtpCa: string | undefined;
 
 async function rotate(event: unknown, context?: Partial<Context>): Promise<RunResult> {
   try {
+    const { loadConfig, runRotation, wire, refreshDeadline, powertoolsMetrics, credentialList, parseInvocation } = await pipeline();
     const inv = parseInvocation(event);
     config ??= loadConfig();
     store ??= new SecretsManagerStore({ timeoutMs: config.http.timeoutMs });
-    if (config.alerts && !alerter) alerter = new SesAlerter({ from: config.alerts.from, to: config.alerts.to });
+    if (config.alerts && !alerter) {
+      const { SesAlerter } = await import('../report/ses-alerter.ts');
+      alerter = new SesAlerter({ from: config.alerts.from, to: config.alerts.to });
+    }
     // A private CA for an internal SMTP relay: added to the trusted roots, verification stays on.
     if (process.env.TOKEN_REFRESHER_SMTP_CA_FILE && smtpCa === undefined) smtpCa = readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8');
     const remaining = context?.getRemainingTimeInMillis?.();

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Config } from '../../lambdas/config/schema.ts';
 import * as metricNames from '../../lambdas/report/metric-names.ts';
 import type { AlertsPart } from './alerts.ts';
-import { FUNCTION_NODE_OPTIONS, prebuiltAssetDir, writeFunctionAsset } from './function-asset.ts';
+import { prebuiltAssetDir, writeFunctionAsset } from './function-asset.ts';
 import type { PartScope, RefresherContext } from './context.ts';
 
 /** The handler of a source checkout (this file is lib/parts/function.ts there); an installed package ships it built. */
@@ -73,7 +73,6 @@ export function addFunction(part: PartScope, alerts: AlertsPart): FunctionPart {
     description: functionDescription(config.credentials.map((c) => c.id)),
     environment: {
       TOKEN_REFRESHER_CONFIG_FILE: 'config.json',
-      NODE_OPTIONS: FUNCTION_NODE_OPTIONS,
       POWERTOOLS_SERVICE_NAME: metricNames.SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: metricNames.METRICS_NAMESPACE,
     },
