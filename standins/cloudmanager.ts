@@ -234,6 +234,7 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     }
     // Adobe: an update "may not succeed when a pipeline is in use ... it will not indicate the specific reason"; the
     // restart of the previous update keeps the environment busy too. Hence one vague 412 for all of them.
+    // (https://experienceleague.adobe.com/en/docs/experience-manager-cloud-service/content/implementing/using-cloud-manager/environment-variables)
     const refused = busy > 0 || now() < env.updatingUntil || book.runningAgainst(env.programId, env.environmentId) !== undefined;
     if (refused) {
       if (busy > 0) busy--;
