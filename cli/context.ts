@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { DynamoStateStore, stateTableName } from '../lambdas/store/dynamo-state-store.ts';
+import { DynamoStateStore } from '../lambdas/store/dynamo-state-store.ts';
+import { stateTableName } from '../lambdas/config/load.ts';
 import { FileStateStore } from '../lambdas/store/file-state-store.ts';
 import type { StateStore } from '../lambdas/store/state-store.ts';
 import { chmodSync, readFileSync } from 'node:fs';

@@ -1,4 +1,5 @@
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -18,6 +19,7 @@ import { addFunction } from './parts/function.ts';
 import { addGrants } from './parts/grants.ts';
 import { addSchedules } from './parts/schedules.ts';
 import { addSecrets, type SecretRef } from './parts/secrets.ts';
+import { addStateTable } from './parts/state-table.ts';
 import type { ParsedSchedule } from '../lambdas/config/schedule.ts';
 
 // The public surface stays here: the constants and types each part defines are re-exported under their old names.
@@ -25,6 +27,7 @@ export { CLIENT_SECRET_ALARM_DAYS, NO_SUCCESS_GRACE } from './parts/alarms.ts';
 export type { RefresherContext, SecretsEncryption, TokenRefresherProps } from './parts/context.ts';
 export { ASYNC_MAX_EVENT_AGE, ASYNC_RETRY_ATTEMPTS, DEFAULT_LOG_RETENTION, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT } from './parts/function.ts';
 export { SECRET_READ_ACTIONS, SECRET_READ_WRITE_ACTIONS } from './parts/grants.ts';
+export { STATE_TABLE_ACTIONS, STATE_TABLE_KEY_ACTIONS } from './parts/state-table.ts';
 export { SCHEDULER_MAX_EVENT_AGE, SCHEDULER_RETRY_ATTEMPTS, scheduledEvent, TOKEN_AGE_ALARM_DAYS, TOKEN_LIFETIME_DAYS } from './parts/schedules.ts';
 export type { SecretRef } from './parts/secrets.ts';
 
@@ -74,6 +77,8 @@ export class TokenRefresher extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
   /** The 30-minute delivery schedule (lib/parts/delivery.ts); undefined when no credential has targets. */
   readonly deliverySchedule: scheduler.Schedule | undefined;
+  /** Leases, credential state and per-target delivery records (lib/parts/state-table.ts). */
+  readonly stateTable: dynamodb.Table;
   /** What the parts shared; a subclass or a later part of another app can add to the construct with it. */
   readonly context: RefresherContext;
 
@@ -89,6 +94,7 @@ export class TokenRefresher extends Construct {
     const ctx: RefresherContext = { ...part, secrets, ...alerts, ...addFunction(part, alerts) };
 
     addGrants(ctx);
+    const stateTable = addStateTable(ctx);
     const schedules = addSchedules(ctx);
     const alarms = addAlarms(ctx, schedules);
     const delivery = addDelivery(ctx, schedules);
@@ -99,6 +105,7 @@ export class TokenRefresher extends Construct {
     this.deliverySchedule = delivery.schedule;
 
     this.context = ctx;
+    this.stateTable = stateTable.table;
     this.config = config;
     this.function = ctx.function;
     this.role = ctx.role;

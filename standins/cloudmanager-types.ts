@@ -1,5 +1,5 @@
 // Types of the Cloud Manager stand-in: its options and the test-control API (see standins/cloudmanager.ts).
-import type { Faults } from './faults.ts';
+import type { FaultControls } from './faults.ts';
 import type { RequestRecord } from './http.ts';
 import type { AemLogEntry } from './cloudmanager-logs.ts';
 import type { ExecutionStatus, PipelineSeed } from './cloudmanager-pipelines.ts';
@@ -58,11 +58,8 @@ export interface CloudManagerStandinOptions {
   latencyMs?: number;
 }
 
-export interface CloudManagerStandin {
+export interface CloudManagerStandin extends FaultControls {
   url: string;
-  faults: Faults;
-  latencyMs: number;
-  inject: Faults['inject'];
   requests: RequestRecord[];
   /** Successful PATCHes. */
   readonly patchCount: number;

@@ -2,7 +2,7 @@
 // update causes), variables, pipelines and their executions, AEM's logs (listing, download redirect to a separate
 // storage host with gzip files, tail link with byte ranges). Checked against contracts/cloudmanager-api.yaml at
 // startup (routes and definitions) and on every delivery answer, so it cannot drift from the contract.
-import { Faults } from './faults.ts';
+import { Faults, withFaultControls } from './faults.ts';
 import { json, serveHttp, type Reply, type RouteDef, type StandinRequest } from './http.ts';
 import { DEFAULT_IMS_CLIENT_ID, DEFAULT_IMS_ORG_ID } from './ims.ts';
 import { assertDefinitionsInSpec, assertInSpec, assertRoutesInSpec, environmentStatuses, isRecord, loadCloudManagerSpec, variableRules } from './cloudmanager-spec.ts';
@@ -234,6 +234,7 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     }
     // Adobe: an update "may not succeed when a pipeline is in use ... it will not indicate the specific reason"; the
     // restart of the previous update keeps the environment busy too. Hence one vague 412 for all of them.
+    // (https://experienceleague.adobe.com/en/docs/experience-manager-cloud-service/content/implementing/using-cloud-manager/environment-variables)
     const refused = busy > 0 || now() < env.updatingUntil || book.runningAgainst(env.programId, env.environmentId) !== undefined;
     if (refused) {
       if (busy > 0) busy--;
@@ -326,16 +327,8 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     return env;
   };
 
-  return {
+  return withFaultControls<CloudManagerStandin>(faults, {
     url: serving.url,
-    faults,
-    get latencyMs() {
-      return faults.latencyMs;
-    },
-    set latencyMs(ms: number) {
-      faults.latencyMs = ms;
-    },
-    inject: faults.inject.bind(faults),
     requests: serving.requests,
     get patchCount() {
       return patchCount;
@@ -408,5 +401,5 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
       await Promise.all([serving.close(), files.close()]);
       logs.close();
     },
-  };
+  });
 }

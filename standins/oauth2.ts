@@ -7,7 +7,7 @@
 // authorization-code (PKCE) and device-code grants, so the pipeline and the CLI can run against them unchanged.
 import { createHash, randomBytes } from 'node:crypto';
 import { Clock } from './clock.ts';
-import { Faults } from './faults.ts';
+import { Faults, withFaultControls, type FaultControls } from './faults.ts';
 import { basicAuth, formOf, html, json, randomId, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
 
 export const GOOGLE_CLIENT_ID = '123456789012-t0kenrefresher0standin0example0.apps.googleusercontent.com';
@@ -78,7 +78,7 @@ export interface OAuth2Failure {
   retryAfterSec?: number;
 }
 
-export interface OAuth2Standin {
+export interface OAuth2Standin extends FaultControls {
   flavor: OAuth2Flavor;
   url: string;
   /** What a credential configures as "issuer". */
@@ -90,8 +90,6 @@ export interface OAuth2Standin {
   clientId: string;
   clientSecret: string;
   account: string;
-  faults: Faults;
-  inject: Faults['inject'];
   clock: Clock;
   requests: RequestRecord[];
   publishingStatus: 'testing' | 'production';
@@ -441,7 +439,7 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
 
   const firstClient = (): string => clients.keys().next().value ?? defaultClientId;
 
-  return {
+  return withFaultControls<OAuth2Standin>(faults, {
     flavor,
     url: baseUrl,
     issuer: baseUrl + prefix,
@@ -452,8 +450,6 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
     clientId: firstClient(),
     clientSecret: clients.get(firstClient()) ?? '',
     account: defaultAccount,
-    faults,
-    inject: faults.inject.bind(faults),
     clock,
     requests: serving.requests,
     get publishingStatus() {
@@ -522,5 +518,5 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
       return location;
     },
     close: () => serving.close(),
-  };
+  });
 }

@@ -88,3 +88,17 @@ export function secretIds(config: Config, c: Credential) {
 export function adobeSecretId(config: Config): string {
   return config.adobe?.clientSecret?.secretId ?? `${config.secretPrefix}/adobe/client-secret`;
 }
+
+/**
+ * The table the state lives in: TOKEN_REFRESHER_STATE_TABLE (the stack sets it on the function), else the document's
+ * stateTable, else `<secretPrefix>-state` (the name the stack gives the table), so the function, the CLI and the stack
+ * agree without being told.
+ */
+export function stateTableName(config: { stateTable?: string; secretPrefix?: string }, env: NodeJS.ProcessEnv = process.env): string {
+  return env.TOKEN_REFRESHER_STATE_TABLE || config.stateTable || defaultStateTable(config.secretPrefix ?? 'token-refresher');
+}
+
+/** DynamoDB names allow A-Z a-z 0-9 _ . - only; a secret prefix may also hold / + = @. */
+export function defaultStateTable(secretPrefix: string): string {
+  return `${secretPrefix.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '')}-state`.slice(0, 255);
+}

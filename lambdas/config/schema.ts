@@ -39,12 +39,26 @@ export const targetSchema = z
   })
   .strict();
 
+/**
+ * Longest deadline of one HTTP attempt or SMTP dialogue step. Node's timers hold a signed 32-bit count of milliseconds
+ * and fire after 1 ms past it (https://nodejs.org/api/timers.html#settimeoutcallback-delay-args); the SMTP validator
+ * multiplies its timeout by three, so 715,827,883 ms already overflowed. Five minutes is longer than any real answer.
+ */
+export const MAX_TIMEOUT_MS = 300_000;
+/** Targets per credential: each is a Cloud Manager environment (and service); more is a configuration mistake. */
+export const MAX_TARGETS = 100;
+
 export const smtpSchema = z
   .object({
-    host: z.string().min(1),
+    // A host name: no whitespace or control characters (a NUL or CR LF here would reach the SMTP dialogue and DNS).
+    host: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[^\u0000-\u0020\u007f]+$/, 'a host name or address, without spaces or control characters'),
     port: z.number().int().min(1).max(65535).default(587),
     starttls: z.boolean().default(true).describe('STARTTLS on a plain connection; false means implicit TLS (port 465)'),
-    timeoutMs: z.number().int().positive().default(20_000),
+    timeoutMs: z.number().int().positive().max(MAX_TIMEOUT_MS).default(20_000),
   })
   .strict();
 
@@ -197,7 +211,7 @@ export const credentialSchema = z
     tokenSecretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/refresh-token'),
     stateSecretId: z.string().min(1).optional().describe('default: <secretPrefix>/<id>/state'),
     scopes: z.array(z.string().min(1)).min(1),
-    mailbox: z.string().email(),
+    mailbox: z.string().max(254, 'at most 254 characters (RFC 5321 4.5.3.1.3 path limit)').email(),
     validation: z
       .object({
         mode: z.enum(['send', 'auth']).default('send').describe('send a test mail, or only authenticate'),
@@ -210,7 +224,7 @@ export const credentialSchema = z
         graph: graphSchema.optional().describe('Graph endpoint and scope of the diagnostic; defaults apply when absent'),
       })
       .strict(),
-    targets: z.array(targetSchema).default([]),
+    targets: z.array(targetSchema).max(MAX_TARGETS, `at most ${MAX_TARGETS} targets per credential`).default([]),
     delivery: deliverySettingsSchema
       .extend({
         stages: z
@@ -298,7 +312,7 @@ export const configSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)')
       .optional()
-      .describe('DynamoDB table of leases, credential state and delivery records; the stack sets TOKEN_REFRESHER_STATE_TABLE, which wins'),
+      .describe('default: <secretPrefix>-state; the DynamoDB table of leases, credential state and delivery records (TOKEN_REFRESHER_STATE_TABLE, set by the stack, wins)'),
     adobe: z
       .object({
         imsOrgId: z.string().regex(/@AdobeOrg$/, 'an IMS organization id ending in @AdobeOrg'),
@@ -339,7 +353,7 @@ export const configSchema = z
       .describe('the one-click sign-in endpoint for reauthorize alerts (a Lambda Function URL); enabled by default'),
     http: z
       .object({
-        timeoutMs: z.number().int().positive().default(10_000),
+        timeoutMs: z.number().int().positive().max(MAX_TIMEOUT_MS).default(10_000),
         retries: z.number().int().min(0).max(10).default(3),
         maxConcurrency: z.number().int().positive().default(8),
       })

@@ -59,12 +59,31 @@ export function isRefresherError(e: unknown): e is RefresherError {
   return e instanceof RefresherError;
 }
 
+/**
+ * The AWS SDK's "Region is missing" (no AWS_REGION, no profile with a region): a setting to fix, which no later run
+ * fixes by itself. Lambda always sets AWS_REGION; this is the CLI on a machine without one.
+ */
+export function missingRegionError(e: unknown, remote: Remote, stage?: Stage): RefresherError | undefined {
+  const message = (e as { message?: unknown } | undefined)?.message;
+  if (typeof message !== 'string' || !/^Region is missing\b/.test(message)) return undefined;
+  return new RefresherError({
+    class: 'configuration',
+    code: 'AWS_REGION_MISSING',
+    remote,
+    stage,
+    message: `${remote}: no AWS region is configured, so the AWS SDK cannot reach the service`,
+    fix: 'Set AWS_REGION (e.g. `export AWS_REGION=eu-west-1`, the region the stack is deployed in) or choose a profile with a region (AWS_PROFILE).',
+  });
+}
+
 /** Wraps anything thrown by code we do not own into a classified error without keeping the original object. */
 export function asRefresherError(e: unknown, remote: Remote, stage?: Stage): RefresherError {
   if (e instanceof RefresherError) {
     if (!e.stage && stage) e.stage = stage;
     return e;
   }
+  const region = missingRegionError(e, remote, stage);
+  if (region) return region;
   const err = e as { name?: string; code?: string; message?: string } | undefined;
   return new RefresherError({
     class: 'transient',

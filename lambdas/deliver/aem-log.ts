@@ -5,7 +5,8 @@
  *
  * AEM writes `01.12.2026 10:15:02.123 *ERROR* [thread] com.day.cq.mailer.impl.DefaultMailService message`, and
  * stack traces of an entry on the lines after it without a timestamp. On AEM as a Cloud Service the time is UTC (the
- * log files are per UTC day: Adobe's aio-lib-cloudmanager restarts a tail at UTC midnight). Lines are attributed to
+ * log files are per UTC day: Adobe's aio-lib-cloudmanager restarts a tail at UTC midnight, see tailLog in
+ * https://github.com/adobe/aio-lib-cloudmanager/blob/main/src/index.js). Lines are attributed to
  * the entry they belong to, so the `javax.mail.AuthenticationFailedException: 535 ...` line of a mailer entry's trace
  * counts as that entry's failure.
  */

@@ -4,10 +4,12 @@
  *
  * How a LogCursor's offset works. It is a byte position in the uncompressed log file of its UTC day, the same
  * coordinate whichever way the file is read:
- * - the tail link of the file being written (the listing gives one, Adobe's aio-lib-cloudmanager `tailLog` reads it
- *   with `Range: bytes=N-`, 206 for new bytes and 416 for none) is read from the offset with a Range request bounded
- *   by the byte budget, so a daily check downloads only what AEM wrote since the last one;
- * - a day without a tail link (a finished day) is read from the gzip file logs/download redirects to. A gzip stream
+ * - the tail link of the file being written is read from the offset with a Range request bounded by the byte budget,
+ *   so a daily check downloads only what AEM wrote since the last one. The listing gives the link; Adobe's
+ *   aio-lib-cloudmanager `tailLog` reads it with `Range: bytes=N-`, 206 for new bytes and 416 for none
+ *   (https://github.com/adobe/aio-lib-cloudmanager/blob/main/src/index.js);
+ * - a file without a tail link (a finished day, or any day if Cloud Manager gives none) is read from the gzip file
+ *   logs/download redirects to. A gzip stream
  *   cannot be entered in the middle (deflate needs everything before), so it is downloaded and decompressed from the
  *   start and the bytes before the offset are skipped; once such a day is read to its end the cursor moves to the
  *   next day, so a finished file is read at most once after the day it was cut short in.

@@ -1,3 +1,4 @@
+import { secretIds } from '../config/load.ts';
 import type { Config, Credential } from '../config/schema.ts';
 import { RefresherError } from '../core/errors.ts';
 import type { Alerter, PushValues, SecretStore } from '../core/types.ts';
@@ -7,9 +8,9 @@ import { DiscoveryCache } from '../refresh/discovery.ts';
 import { providerFor, type ProviderOptions } from '../refresh/oauth2-provider.ts';
 import type { Log } from '../report/logger.ts';
 import type { MetricSink } from '../report/metrics.ts';
-import { graphCredential, graphDiagnostic } from '../validate/graph-diagnostic.ts';
 import { validatorFor } from '../validate/smtp-validator.ts';
 import type { RotationDeps } from './rotate.ts';
+import { upgradeCredentialState } from '../store/upgrade.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { EnvironmentProbe } from '../deliver/probe.ts';
 import { cloudManagerProbe } from '../deliver/cloud-manager-probe.ts';
@@ -128,7 +129,13 @@ export function wire(o: WiringOptions): RotationDeps {
     sleep: o.sleep,
     deadlineMs: o.deadlineMs,
     delivery: o.delivery,
-    upgrade: o.upgrade,
+    // The layout before the state table (a state secret, TR_PUSHED_ labels) is read into the table on the first run.
+    upgrade:
+      o.upgrade ??
+      (async (c: Credential) => {
+        const ids = secretIds(o.config, c);
+        await upgradeCredentialState({ secrets: o.store, state: o.state, credentialId: c.id, tokenSecretId: ids.token, stateSecretId: ids.state });
+      }),
     log: o.log,
     metrics: o.metrics,
     alerter: o.alerter,
@@ -139,8 +146,10 @@ export function wire(o: WiringOptions): RotationDeps {
     hooks: o.hooks,
     pushConcurrency: o.config.http.maxConcurrency,
     provider: (c: Credential, clientSecret, clientSecretRef) => providerFor(c, providerOptions(c, clientSecret, clientSecretRef)),
-    graphDiagnostic: (c, p) => {
+    // Imported when a credential asks for it (validation.graphDiagnostic): most runs never load it.
+    graphDiagnostic: async (c, p) => {
       const v = c.validation;
+      const { graphCredential, graphDiagnostic } = await import('../validate/graph-diagnostic.ts');
       return graphDiagnostic({
         credential: c,
         provider: providerFor(graphCredential(c), providerOptions(c, p.clientSecret, p.clientSecretRef)),
@@ -154,8 +163,11 @@ export function wire(o: WiringOptions): RotationDeps {
       });
     },
     validator: (c: Credential) => validatorFor(c, { ca: o.smtpCa }),
+    // No targets, no Cloud Manager connection: the "adobe" section is needed only with targets (the schema says so).
     targets: (c: Credential) =>
-      targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, target: t.target, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
+      c.targets.length === 0
+        ? []
+        : targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, target: t.target, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
     prefetchPush: () => cm().ims.prefetch(),
   };
 }

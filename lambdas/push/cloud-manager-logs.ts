@@ -8,7 +8,8 @@ import type { HttpTuning } from './common.ts';
  * Reads of AEM log files on the storage host Cloud Manager links to: the gzip file a logs/download redirect points at,
  * and the tail link of the file being written. Those URLs are signed (the signature is in the query) and live on
  * another host than the API, so nothing of ours is sent there: no Authorization, no x-api-key, no org id. Adobe's own
- * client (aio-lib-cloudmanager, tailLog / _download) fetches them the same way, without headers.
+ * client fetches them the same way, without headers (aio-lib-cloudmanager, tailLog and _download:
+ * https://github.com/adobe/aio-lib-cloudmanager/blob/main/src/index.js).
  */
 export interface LogFileRequest extends HttpTuning {
   url: URL;

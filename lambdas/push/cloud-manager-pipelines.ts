@@ -18,7 +18,7 @@ const NOT_ENDED = new Set(['NOT_STARTED', 'RUNNING', 'CANCELLING']);
 /**
  * An execution has ended when its status says so. A status the spec does not list yet counts as not ended unless the
  * execution has a finishedAt: deferring a push by one check costs little, restarting AEM in the middle of a deployment
- * is what Adobe warns against ("may not succeed when a pipeline is in use").
+ * is what Adobe warns against: an update "may not succeed when a pipeline is in use" (https://experienceleague.adobe.com/en/docs/experience-manager-cloud-service/content/implementing/using-cloud-manager/environment-variables).
  */
 export function hasEnded(e: Pick<CmExecution, 'status' | 'finishedAt'>): boolean {
   const s = e.status.toUpperCase();

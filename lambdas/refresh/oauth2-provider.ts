@@ -8,7 +8,6 @@ import type { DeviceCodeGrant, DevicePoll, TokenProvider, TokenSet } from '../co
 import { isRetryableOAuthResponse, type OAuthErrorBody } from './classify-entra.ts';
 import { classifyTokenError, type ProviderErrorBody } from './classify-oauth2.ts';
 import { JWT_BEARER_ASSERTION_TYPE, secretKeyAssertionSource, type ClientAssertionSource } from './client-assertion.ts';
-import { kmsAssertionSource, kmsClient, kmsKeyRegion } from './kms-assertion.ts';
 import { DiscoveryCache } from './discovery.ts';
 
 export interface ProviderEndpoints {
@@ -162,11 +161,11 @@ export class OAuth2Provider implements TokenProvider {
       credential.credentialType === 'certificate'
         ? (opts.assertion ??
           (credential.certificate?.kmsKeyId
-            ? kmsAssertionSource({
-                credential,
-                client: opts.kms ?? kmsClient({ timeoutMs: opts.timeoutMs, region: kmsKeyRegion(credential.certificate.kmsKeyId) }),
-                now: opts.now,
-                remote: this.remote,
+            ? kmsAssertionSourceOnDemand(async () => {
+                // The KMS client is imported only for credentials whose key is in KMS (most runs never load it).
+                const { kmsAssertionSource, kmsClient, kmsKeyRegion } = await import('./kms-assertion.ts');
+                const keyId = credential.certificate?.kmsKeyId ?? '';
+                return kmsAssertionSource({ credential, client: opts.kms ?? kmsClient({ timeoutMs: opts.timeoutMs, region: kmsKeyRegion(keyId) }), now: opts.now, remote: this.remote });
               })
             : opts.readSecret && opts.certificateSecretId
               ? secretKeyAssertionSource({ credential, secretId: opts.certificateSecretId, readSecret: opts.readSecret, now: opts.now, remote: this.remote })
@@ -462,4 +461,13 @@ function hostOf(url: string): string {
   } catch {
     return '(no endpoint)';
   }
+}
+
+/** An assertion source created on its first use; a KMS-held key has no certificate end date to report (notAfter). */
+function kmsAssertionSourceOnDemand(create: () => Promise<ClientAssertionSource>): ClientAssertionSource {
+  let source: Promise<ClientAssertionSource> | undefined;
+  return {
+    assertion: async (audience) => (await (source ??= create())).assertion(audience),
+    notAfter: () => undefined,
+  };
 }

@@ -2,30 +2,45 @@ import { readFileSync } from 'node:fs';
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context } from 'aws-lambda';
-import { findCredential, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { asRefresherError } from '../core/errors.ts';
 import { redact, redactText } from '../core/redact.ts';
 import type { Alerter, SecretStore } from '../core/types.ts';
-import type { Log } from '../report/logger.ts';
+import type { RunResult } from '../pipeline/run.ts';
+import type { WiringOptions } from '../pipeline/wiring.ts';
+import { createLogger, powertoolsLog, type Log } from '../report/logger.ts';
 import type { MetricSink } from '../report/metrics.ts';
-import type { StateStore } from '../store/state-store.ts';
-import { runRotation, type RunResult } from '../pipeline/run.ts';
-import { wire, type WiringOptions } from '../pipeline/wiring.ts';
-import { refreshDeadline } from '../refresh/oauth2-provider.ts';
-import { createLogger, powertoolsLog } from '../report/logger.ts';
-import { powertoolsMetrics } from '../report/metrics.ts';
-import { SesAlerter } from '../report/ses-alerter.ts';
 import { SecretsManagerStore } from '../store/secrets-manager-store.ts';
-import { DynamoStateStore, stateTableName } from '../store/dynamo-state-store.ts';
-import { credentialList, parseInvocation } from './event.ts';
+import type { StateStore } from '../store/state-store.ts';
+
+/**
+ * What a run needs beyond the logger and the store, imported on the first invocation rather than at load: the INIT
+ * phase then costs about what a minimal middy + Powertools + Secrets Manager function costs (bench/README.md, cold
+ * start). The bundle is split (lib/parts/function-asset.ts), so each of these is its own chunk; the SES alerter is
+ * imported only when alerts are configured.
+ */
+async function loadPipeline() {
+  const [{ findCredential, loadConfig, stateTableName }, { runRotation }, { wire }, { refreshDeadline }, { powertoolsMetrics }, { credentialList, parseInvocation }, { DynamoStateStore }] =
+    await Promise.all([
+      import('../config/load.ts'),
+      import('../pipeline/run.ts'),
+      import('../pipeline/wiring.ts'),
+      import('../refresh/oauth2-provider.ts'),
+      import('../report/metrics.ts'),
+      import('./event.ts'),
+      import('../store/dynamo-state-store.ts'),
+    ]);
+  return { findCredential, loadConfig, runRotation, wire, refreshDeadline, powertoolsMetrics, credentialList, parseInvocation, DynamoStateStore, stateTableName };
+}
+let loaded: ReturnType<typeof loadPipeline> | undefined;
+const pipeline = () => (loaded ??= loadPipeline());
 
 // Created once per container and reused by every invocation: SDK clients keep their connections warm.
 const logger = createLogger();
 const log = powertoolsLog(logger);
 let config: Config | undefined;
-let store: SecretsManagerStore | undefined;
-let state: DynamoStateStore | undefined;
+let store: SecretStore | undefined;
+let state: StateStore | undefined;
 let alerter: Alerter | undefined;
 let smtpCa: string | undefined;
 
@@ -46,34 +61,38 @@ export interface HandlerOverrides {
 export function createRotateHandler(o: HandlerOverrides = {}): (event: unknown, context?: Partial<Context>) => Promise<RunResult> {
   return async (event, context) => {
     try {
-      const inv = parseInvocation(event);
-      const cfg = o.config ?? (config ??= loadConfig());
+      const p = await pipeline();
+      const inv = p.parseInvocation(event);
+      const cfg = o.config ?? (config ??= p.loadConfig());
       // An unknown credential is the caller's mistake: refused before any AWS client is made.
-      for (const id of credentialList(inv) ?? []) findCredential(cfg, id);
+      for (const id of p.credentialList(inv) ?? []) p.findCredential(cfg, id);
       const secretStore = o.store ?? (store ??= new SecretsManagerStore({ timeoutMs: cfg.http.timeoutMs }));
-      const stateStore = o.state ?? (state ??= new DynamoStateStore({ tableName: stateTableName(cfg), timeoutMs: cfg.http.timeoutMs }));
-      if (cfg.alerts && !alerter && !o.alerter) alerter = new SesAlerter({ from: cfg.alerts.from, to: cfg.alerts.to });
+      const stateStore = o.state ?? (state ??= new p.DynamoStateStore({ tableName: p.stateTableName(cfg), timeoutMs: cfg.http.timeoutMs }));
+      if (cfg.alerts && !alerter && !o.alerter) {
+        const { SesAlerter } = await import('../report/ses-alerter.ts');
+        alerter = new SesAlerter({ from: cfg.alerts.from, to: cfg.alerts.to });
+      }
       // A private CA for an internal SMTP relay: added to the trusted roots, verification stays on.
       if (process.env.TOKEN_REFRESHER_SMTP_CA_FILE && smtpCa === undefined) smtpCa = readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8');
       const remaining = context?.getRemainingTimeInMillis?.();
-      const deps = wire({
+      const deps = p.wire({
         config: cfg,
         store: secretStore,
         state: stateStore,
         // Follow-ups (restart, AEM's log) stop a minute before the function's own timeout; the next run continues them.
         deadlineMs: () => Date.now() + Math.max(10_000, (context?.getRemainingTimeInMillis?.() ?? 300_000) - 60_000),
         log: o.log ?? log,
-        metrics: o.metrics ?? powertoolsMetrics(),
+        metrics: o.metrics ?? p.powertoolsMetrics(),
         alerter: o.alerter ?? alerter,
         smtpCa,
         // The lease must outlive this invocation, never the other way round.
         leaseTtlMs: remaining ? remaining + 30_000 : undefined,
         // A refresh request that must not be replayed is awaited up to the end of this invocation.
-        deadlineAt: refreshDeadline(remaining, cfg.http.timeoutMs),
+        deadlineAt: p.refreshDeadline(remaining, cfg.http.timeoutMs),
         ...o.wiring,
       });
-      const result = await runRotation(deps, {
-        credentials: credentialList(inv),
+      const result = await p.runRotation(deps, {
+        credentials: p.credentialList(inv),
         force: inv.force,
         source: inv.source,
         runId: context?.awsRequestId,

@@ -332,18 +332,3 @@ export class DynamoStateStore implements StateStore {
     };
   }
 }
-
-/** The table the state lives in: the stack sets TOKEN_REFRESHER_STATE_TABLE; a document may name it (stateTable). */
-export function stateTableName(config: { stateTable?: string }, env: NodeJS.ProcessEnv = process.env): string {
-  const name = env.TOKEN_REFRESHER_STATE_TABLE || config.stateTable;
-  if (!name) {
-    throw new RefresherError({
-      class: 'configuration',
-      code: 'STATE_TABLE_UNSET',
-      remote: 'config',
-      message: 'no DynamoDB state table is configured (TOKEN_REFRESHER_STATE_TABLE is unset and the configuration has no stateTable)',
-      fix: 'Deploy with the stack (it sets TOKEN_REFRESHER_STATE_TABLE), set stateTable in the configuration, or use --store file.',
-    });
-  }
-  return name;
-}

@@ -5,7 +5,7 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { RefresherError } from '../core/errors.ts';
+import { missingRegionError, RefresherError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
 import type { SecretStore, SecretVersion, VersionInfo } from '../core/types.ts';
 
@@ -50,6 +50,8 @@ function storeError(e: unknown, secretId: string, op: string): RefresherError {
       fix: 'Allow the function kms:Decrypt/GenerateDataKey on the secret\'s key and check the key is enabled.',
     });
   }
+  const region = missingRegionError(e, 'secretsmanager');
+  if (region) return region;
   const msg = (e as { message?: string })?.message ?? '';
   return new RefresherError({
     class: 'transient',

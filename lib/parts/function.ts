@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Config } from '../../lambdas/config/schema.ts';
 import * as metricNames from '../../lambdas/report/metric-names.ts';
 import type { AlertsPart } from './alerts.ts';
-import { FUNCTION_NODE_OPTIONS, prebuiltAssetDir, writeFunctionAsset } from './function-asset.ts';
+import { prebuiltAssetDir, writeFunctionAsset } from './function-asset.ts';
 import type { PartScope, RefresherContext } from './context.ts';
 
 /** The handler of a source checkout (this file is lib/parts/function.ts there); an installed package ships it built. */
@@ -69,10 +69,10 @@ export function addFunction(part: PartScope, alerts: AlertsPart): FunctionPart {
     retryAttempts: ASYNC_RETRY_ATTEMPTS,
     maxEventAge: ASYNC_MAX_EVENT_AGE,
     onFailure: new destinations.SqsDestination(alerts.deadLetterQueue),
-    description: `token-refresher: rotates ${config.credentials.map((c) => c.id).join(', ')}`,
+    // Lambda caps a description at 256 characters: a fleet is summed up, not listed.
+    description: functionDescription(config.credentials.map((c) => c.id)),
     environment: {
       TOKEN_REFRESHER_CONFIG_FILE: 'config.json',
-      NODE_OPTIONS: FUNCTION_NODE_OPTIONS,
       POWERTOOLS_SERVICE_NAME: metricNames.SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: metricNames.METRICS_NAMESPACE,
     },
@@ -119,4 +119,18 @@ function functionCode(config: Config, entry: string | undefined): lambda.Code {
       },
     },
   });
+}
+
+/** "token-refresher: rotates a, b, c", or with a fleet too long to list "token-refresher: rotates 1000 credentials (a, b, ...)". */
+export function functionDescription(ids: readonly string[]): string {
+  const all = `token-refresher: rotates ${ids.join(', ')}`;
+  if (all.length <= 256) return all;
+  const head = `token-refresher: rotates ${ids.length} credentials (`;
+  let list = '';
+  for (const id of ids) {
+    const next = list ? `${list}, ${id}` : id;
+    if (head.length + next.length + ', ...)'.length > 256) break;
+    list = next;
+  }
+  return `${head}${list}${list ? ', ' : ''}...)`;
 }

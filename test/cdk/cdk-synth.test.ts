@@ -71,8 +71,11 @@ describe('npx cdk synth with config.example.json', () => {
     expect(r.status).toBe(0);
   });
 
-  it('bundles the real handler as minified ESM with a source map and the validated configuration', () => {
-    expect(readdirSync(assetDir).sort()).toEqual(['config.json', 'index.mjs', 'index.mjs.map']);
+  it('bundles the real handler as minified ESM split in chunks (no source map) with the validated configuration', () => {
+    expect(readdirSync(assetDir).sort()).toEqual(['chunks', 'config.json', 'index.mjs']);
+    // The stages a run may not need are chunks of their own, imported on demand.
+    expect(readdirSync(path.join(assetDir, 'chunks')).some((f) => f.startsWith('graph-diagnostic-'))).toBe(true);
+    expect(readdirSync(path.join(assetDir, 'chunks')).some((f) => f.startsWith('ses-alerter-'))).toBe(true);
     const bundled = JSON.parse(readFileSync(path.join(assetDir, 'config.json'), 'utf8')) as unknown;
     expect(bundled).toEqual(JSON.parse(JSON.stringify(loadConfig({ TOKEN_REFRESHER_CONFIG_FILE: path.join(REPO, 'config.example.json') }))));
   });
@@ -89,7 +92,6 @@ describe('npx cdk synth with config.example.json', () => {
       env: {
         PATH: process.env.PATH,
         TOKEN_REFRESHER_CONFIG_FILE: 'config.json',
-        NODE_OPTIONS: '--enable-source-maps',
         AWS_REGION: 'eu-west-1',
         AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
         AWS_ACCESS_KEY_ID: 'test',

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RefresherError } from '../../lambdas/core/errors.ts';
-import { DynamoStateStore, stateTableName } from '../../lambdas/store/dynamo-state-store.ts';
+import { stateTableName } from '../../lambdas/config/load.ts';
+import { DynamoStateStore } from '../../lambdas/store/dynamo-state-store.ts';
 import { createStateTable, dynamoClient, dynamoStore, faultProxy, type FaultProxy } from '../support/dynamo.ts';
 
 /** DynamoDB's failures as the SDK sees them on the wire: a proxy in front of moto answers, withholds or drops. */
@@ -102,16 +103,10 @@ describe('DynamoStateStore under throttling and outages', () => {
 });
 
 describe('stateTableName', () => {
-  it('takes the stack\'s environment variable over the document, and refuses to guess', () => {
+  it('takes the stack\'s environment variable, then the document, then the name the stack derives from the prefix', () => {
     expect(stateTableName({ stateTable: 'from-config' }, { TOKEN_REFRESHER_STATE_TABLE: 'from-stack' })).toBe('from-stack');
-    expect(stateTableName({ stateTable: 'from-config' }, {})).toBe('from-config');
-    let err: unknown;
-    try {
-      stateTableName({}, {});
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toMatchObject({ class: 'configuration', code: 'STATE_TABLE_UNSET' });
-    expect((err as RefresherError).fix).toContain('--store file');
+    expect(stateTableName({ stateTable: 'from-config', secretPrefix: 'p' }, {})).toBe('from-config');
+    expect(stateTableName({ secretPrefix: 'token-refresher' }, {})).toBe('token-refresher-state');
+    expect(stateTableName({ secretPrefix: 'team/mail+ops@x' }, {})).toBe('team-mail-ops-x-state');
   });
 });
