@@ -17,6 +17,7 @@ import { checkState, clientSecretValue, serializeTokenRecord, tokenAgeDays, type
 import type { StateStore } from '../store/state-store.ts';
 import type { GraphDiagnosticResult, SmtpOutcome } from '../validate/graph-diagnostic.ts';
 import { checkSecretExpiries, type ExpirySummary } from './expiry.ts';
+import { oldFamilyDead } from './family.ts';
 import { promote } from './promote.ts';
 import { report } from './report-step.ts';
 import { CURRENT, PENDING, viewTokens, type StoredToken } from './token-read.ts';
@@ -348,7 +349,15 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     state.current = { versionId: current.versionId, issuedAt: current.record.obtainedAt };
 
     stage = 'push';
-    const familyRevoked = opts.newTokens !== undefined && (state.failure?.class === 'reauthorize' || state.familyDeadSince !== undefined);
+    const familyRevoked =
+      opts.newTokens !== undefined &&
+      (await oldFamilyDead({
+        credential,
+        seenReauthorize: state.failure?.class === 'reauthorize' || state.familyDeadSince !== undefined,
+        oldCopies: records.some((r) => r.versionId !== undefined && r.versionId !== current.versionId),
+        oldRefreshToken: view.current.versionId ? view.current.record.refreshToken : undefined,
+        provider: () => deps.provider(credential, clientSecret, ids.clientSecret),
+      }));
     const delivered = await timed('push', () =>
       deliverCredential(
         {

@@ -19,6 +19,7 @@ import { createRotateHandler } from '../../lambdas/schedule/handler.ts';
 import { FileStateStore } from '../../lambdas/store/file-state-store.ts';
 import { FileStore } from '../../lambdas/store/file-store.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
+import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { ANY_ROUTE } from '../../standins/faults.ts';
 
 export interface SimulationOptions {
@@ -102,6 +103,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
     standins: { cloudManager: { now: () => clock.t, updateDurationMs: 8 * MIN }, smtp: { greetingPauseMs: 0 } },
     configure: (doc) => {
       const c = doc.credentials[0]!;
+      // Daily health: the stored token is refreshed and validated every day, so a revoked family is seen the next day.
+      c.rotation = { maxAgeDays: 1, force: false };
       c.delivery = { stages: [...STAGES] };
       const zurich = 'Europe/Zurich';
       c.targets!.forEach((t, i) => (t.stage = STAGES[i]));
@@ -188,11 +191,13 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
       signInAt = Infinity;
       // The mailbox owner signs in again (what `regenerate` or the recovery link does): the regenerate pipeline runs.
       const deps = env.deps({ ...wiring, log: silent, metrics, alerter });
-      const tokens = await deps.provider(c, 'unused', 'unused').redeemRefreshToken(entra.issueRefreshToken({ account: c.mailbox }));
+      const tokens = await deps.provider(c, DEFAULT_CLIENT_SECRET, 'simulation').redeemRefreshToken(entra.issueRefreshToken({ account: c.mailbox }));
       invocations++;
       const s = await rotateCredential(deps, c, { newTokens: { ...tokens, account: c.mailbox }, source: 'regenerate' });
       for (const t of s.targets) if (t.status === 'pushed') pushes.push({ key: envs.find((e) => e.label === t.target)!.key, at: clock.t, reason: t.reason, outside: t.outsideWindow });
-      o.progress?.(`day ${day.toFixed(1)}: new sign-in, ${s.outcome}, targets ${s.targets.map((t) => `${t.status}/${t.reason ?? '-'}`).join(' ')}`);
+      o.progress?.(
+        `day ${day.toFixed(1)}: new sign-in, ${s.outcome}${s.failure ? ` (${s.failure.code}: ${s.failure.message})` : ''}, targets ${s.targets.map((t) => `${t.status}/${t.reason ?? '-'}${t.code ? `/${t.code}` : ''}`).join(' ')}`,
+      );
     }
     if (o.outage && day >= o.outage[0] && day < o.outage[1] && !cloudManager.faults.pending(ANY_ROUTE)) cloudManager.inject(ANY_ROUTE, { kind: 'status', status: 503 }, 1_000_000);
     if (o.outage && day >= o.outage[1] && cloudManager.faults.pending(ANY_ROUTE)) cloudManager.faults.clear(ANY_ROUTE);

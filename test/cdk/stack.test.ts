@@ -127,7 +127,8 @@ describe('the example configuration (config.example.json)', () => {
   it('schedules the credential with its expression, time zone, event, retry policy and dead-letter queue', () => {
     const dlq = onlyId(s.json, 'AWS::SQS::Queue');
     const fn = onlyId(s.json, 'AWS::Lambda::Function');
-    s.template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    // The credential's rotation schedule, and the fleet's 30-minute delivery schedule (test/cdk/delivery.test.ts).
+    s.template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     s.template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(17 3 * * ? *)',
       ScheduleExpressionTimezone: 'Europe/Zurich',
@@ -303,7 +304,8 @@ describe('the example configuration (config.example.json)', () => {
       Threshold: 1,
       AlarmActions: [topic],
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    // ...and one copy-age alarm per Cloud Manager target (two in the example; test/cdk/delivery.test.ts).
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic] });
   });
 
@@ -390,9 +392,10 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
         { expression: 'rate(12 hours)', timeZone: 'UTC', input: scheduledEvent('mail-ch') },
         { expression: 'cron(0 4 ? * MON-FRI *)', timeZone: 'Europe/Berlin', input: scheduledEvent('mail-de') },
         { expression: 'rate(1 day)', timeZone: 'UTC', input: scheduledEvent('gmail-relay') },
+        { expression: 'rate(30 minutes)', timeZone: 'Etc/UTC', input: { action: 'deliver', source: 'schedule' } },
       ]),
     );
-    expect(schedules).toHaveLength(3);
+    expect(schedules).toHaveLength(4);
   });
 
   it('sizes each no-success alarm to its own schedule', () => {

@@ -167,7 +167,7 @@ const rows: RowSpec[] = [
   stateRow({
     stage: 'report',
     fault: 'ThrottlingException writing the final state (DynamoDB)',
-    stateFault: { method: 'putState', nth: 1, error: 'ThrottlingException' },
+    stateFault: { method: 'putState', nth: 2, error: 'ThrottlingException' },
     expect: {
       outcome: 'rotated',
       alerts: 0,
