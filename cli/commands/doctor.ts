@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { adobeSecretId, secretIds } from '../../lambdas/config/load.ts';
 import type { Config, Credential, Target } from '../../lambdas/config/schema.ts';
-import { asRefresherError, type FailureClass } from '../../lambdas/core/errors.ts';
+import { asRefresherError, type FailureClass, isRefresherError } from '../../lambdas/core/errors.ts';
 import { httpRequest } from '../../lambdas/core/http.ts';
 import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
 import { readSecretValue } from '../../lambdas/pipeline/wiring.ts';
@@ -294,7 +294,8 @@ async function cloudManager(ctx: Context, f: Findings, config: Config, credentia
             f.add(
               pushedByUs
                 ? { subject, check: name, status: 'warn', message: `${role} variable does not exist yet`, fix: 'The next push creates it (as secretString).' }
-                : { subject, check: name, status: 'fail', message: `${role} variable is missing and pushClientSecret is false`, fix: `Create ${name} as a secret variable in Cloud Manager, or set pushClientSecret: true and run \`token-refresher client-secret --credential ${c.id} --push\`.` },
+                : // token-refresher never writes it with pushClientSecret false: AEM's own setup, not a failure of ours.
+                  { subject, check: name, status: 'warn', message: `${role} variable does not exist, and token-refresher does not push it (pushClientSecret is false)`, fix: `AEM needs it to redeem the refresh token: create ${name} as a secret variable in Cloud Manager with the app's client secret, or set pushClientSecret: true and run \`token-refresher client-secret --credential ${c.id} --push\`.` },
             );
           } else if (v.type !== 'secretString') {
             f.add({ subject, check: name, status: 'fail', message: `${role} variable exists with type "${v.type}": a type cannot change, and a plain variable exposes the secret`, fix: `Delete ${name} in Cloud Manager; the next push recreates it as secretString.` });
@@ -392,10 +393,18 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
         record = cur ? parseTokenRecord(cur.value, ids.token) : undefined;
         secret = clientSecretValue(sec?.value);
         lengths.set(c.id, { token: record?.refreshToken.length, secret: secret?.length });
+        // No current version: either the secret does not exist (the stack is not deployed, or the name is wrong) or
+        // it exists without a token yet (a first setup). Only listing its versions tells the two apart.
+        const missing = record ? undefined : await store.listVersions(ids.token).then(
+          () => undefined,
+          (e: unknown) => (isRefresherError(e) && e.code === 'SECRET_NOT_FOUND' ? e : undefined),
+        );
         f.add(
           record
             ? { subject: c.id, check: 'refresh token', status: 'ok', message: `stored in ${ids.token}${record.account ? ` for ${record.account}` : ''}` }
-            : { subject: c.id, check: 'refresh token', status: 'fail', class: 'reauthorize', message: `${ids.token} holds no refresh token`, fix: `Run \`token-refresher regenerate --credential ${c.id}\`.` },
+            : missing
+              ? { subject: c.id, check: 'refresh token', status: 'fail', class: 'configuration', message: `secret ${ids.token} does not exist`, fix: missing.fix }
+              : { subject: c.id, check: 'refresh token', status: 'fail', class: 'reauthorize', message: `${ids.token} holds no refresh token`, fix: `Run \`token-refresher regenerate --credential ${c.id}\`.` },
         );
         if (record?.account && record.account.toLowerCase() !== c.mailbox.toLowerCase()) {
           f.add({ subject: c.id, check: 'account', status: 'fail', class: 'reauthorize', message: `the stored token belongs to ${record.account}, not the mailbox ${c.mailbox}`, fix: `Run \`token-refresher regenerate --credential ${c.id}\` and sign in as ${c.mailbox}.` });

@@ -8,7 +8,7 @@ import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
 import { clientSecretValue, parseState, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
 import { str } from '../args.ts';
 import type { Command } from '../command.ts';
-import { Exit } from '../errors.ts';
+import { Exit, worstExit, type ExitCode } from '../errors.ts';
 import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, WARN_DAYS, type SecretExpiryInfo } from '../../lambdas/report/secret-expiry.ts';
 import { readCertificate, type CertificateInfo } from '../certificate.ts';
 import { nextRun } from '../../lambdas/config/schedule.ts';
@@ -250,7 +250,8 @@ Reads the store only (changes nothing, calls no remote). Per credential:
   failure      the failure the last runs ended with, its class (who must act) and what to do
   target       which token each Cloud Manager target holds and since when; STALE when it is not the current one
   next run     when the schedule fires next (computed for rate() and plain cron(), else the expression)
-Exit codes: 0 read, 1 the store could not be read, 2 usage or configuration.`,
+Exit codes: 0 every credential healthy, 1 a credential's last run failed (or the store could not be read), 2 usage or
+configuration, 3 a credential needs a sign-in (run regenerate).`,
 
   async run(ctx) {
     const config = ctx.config();
@@ -291,6 +292,9 @@ Exit codes: 0 read, 1 the store could not be read, 2 usage or configuration.`,
         ctx.ui.out(`  ${'client secret'.padEnd(13)} expires ${daysText(ctx.ui, adobe.expiresAt, adobe.daysLeft)}${adobe.warn ? ': replace it (`token-refresher client-secret --adobe`)' : ''}`);
       }
     }
-    return failed ? Exit.failure : Exit.ok;
+    // A credential whose last run failed makes status fail too, so a script or a monitor sees it: 3 when a person
+    // must sign in again, 1 otherwise (the codes rotate uses).
+    const failing = all.map((s): ExitCode => (s.failure ? (s.failure.class === 'reauthorize' ? Exit.reauthorize : Exit.failure) : Exit.ok));
+    return worstExit([failed ? Exit.failure : Exit.ok, ...failing]);
   },
 };
