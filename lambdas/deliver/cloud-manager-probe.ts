@@ -9,10 +9,11 @@
  *   aio-lib-cloudmanager `tailLog` reads it with `Range: bytes=N-`, 206 for new bytes and 416 for none
  *   (https://github.com/adobe/aio-lib-cloudmanager/blob/main/src/index.js);
  * - a file without a tail link (a finished day, or any day if Cloud Manager gives none) is read from the gzip file
- *   logs/download redirects to. A gzip stream
- *   cannot be entered in the middle (deflate needs everything before), so it is downloaded and decompressed from the
- *   start and the bytes before the offset are skipped; once such a day is read to its end the cursor moves to the
- *   next day, so a finished file is read at most once after the day it was cut short in.
+ *   logs/download redirects to. A gzip stream cannot be entered in the middle (deflate needs everything before), so it
+ *   is downloaded and decompressed from the start and the bytes before the offset are skipped. That is the price of
+ *   the lines a day got after its last check: the next check reads that day's gzip once, then moves the cursor to the
+ *   next day. When even reaching the offset costs more than the byte budget, the rest of that day is given up
+ *   (cutShort) rather than stopping every later check at the same place.
  * Only complete lines move the cursor: a line AEM is still writing is read whole by the next check.
  * `bytesRead` counts bytes received from the storage host (compressed for gzip), which is what the byte bound limits.
  * `cutShort` is set when the byte bound or the deadline stopped the scan, and also when the storage host kept dropping
@@ -147,6 +148,12 @@ async function scanService(s: ServiceScan): Promise<{ failures: string[]; cursor
         if (bytesRead > 0 || failures.length > 0) return { failures, cursor: cur, bytesRead, cutShort: true };
         throw r.failed;
       }
+      if (r.stopped && finished && isGzip(file) && r.position <= offset && !r.deadline) {
+        // Reaching the cursor in this gzip file costs more than the whole budget: every later check would stop at the
+        // same place. The unread rest of that finished day is given up (said by cutShort) so the checks go on.
+        cur = { date: nextDay(file.date), offset: 0 };
+        return { failures, cursor: cur, bytesRead, cutShort: true };
+      }
       if (r.stopped) return { failures, cursor: cur, bytesRead, cutShort: true };
       break;
     }
@@ -162,7 +169,11 @@ interface FileRead {
   stopped: boolean;
   /** The storage host's connection failed midway (what was examined up to `position` stands). */
   failed?: RefresherError;
+  /** The deadline (not the byte budget) stopped it. */
+  deadline?: boolean;
 }
+
+const isGzip = (file: CmLogFile) => !file.tailHref;
 
 /** Counts bytes off the wire; once the budget is spent it calls `stop` (which destroys the body) and passes nothing more. */
 class WireMeter extends Transform {
@@ -209,7 +220,7 @@ async function readFile(s: ServiceScan, file: CmLogFile, offset: number, budget:
         res = await openLogFile({ ...tuning, url, range: { start: 0, end: budget - 1 } });
       }
     } catch (e) {
-      if (abort.signal.aborted) return { position: offset, wireBytes: 0, stopped: true };
+      if (abort.signal.aborted) return { position: offset, wireBytes: 0, stopped: true, deadline: true };
       throw e;
     }
     if (res.status === 404 || res.status === 416 || !res.body) return { position: from, wireBytes: 0, stopped: false };
@@ -245,7 +256,7 @@ async function readFile(s: ServiceScan, file: CmLogFile, offset: number, budget:
     const moreOnServer = res.status === 206 && res.total !== undefined && startsAt + meter.bytes < res.total;
     const stopped = aborted || meter.overBudget || moreOnServer || failed !== undefined;
     if (!stopped && finished) scanner.finish();
-    return { position: feedStart + scanner.consumed, wireBytes: meter.bytes, stopped, ...(failed ? { failed } : {}) };
+    return { position: feedStart + scanner.consumed, wireBytes: meter.bytes, stopped, ...(failed ? { failed } : {}), ...(aborted ? { deadline: true } : {}) };
   } finally {
     clearTimeout(timer);
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CloudManagerClient } from '../../lambdas/push/cloud-manager.ts';
 import { cloudManagerProbe } from '../../lambdas/deliver/cloud-manager-probe.ts';
@@ -165,6 +166,21 @@ describe('mail-auth failures in AEM log', () => {
     expect(rounds).toBe(Math.ceil(size / (64 * 1024)) + (size % (64 * 1024) === 0 ? 1 : 0));
     expect(found).toHaveLength(1);
     expect(cursor?.author?.offset).toBe(size);
+  });
+
+  it('a finished day whose gzip cannot be read up to the cursor within the budget is given up, cut short, and the checks go on', async () => {
+    const yesterday = day(t - 86_400_000);
+    // Random text: gzip cannot shrink it much, so the compressed bytes before the cursor exceed the budget.
+    for (let i = 0; i < 2_000; i++) cm.appendLog(P, E, 'author', { at: t - 86_400_000 + i, level: 'INFO', logger: 'x.Y', message: randomBytes(60).toString('hex') });
+    const cursorAt = cm.logSize(P, E, 'author', yesterday);
+    cm.appendLog(P, E, 'author', { at: t - 86_400_000 + 5_000, message: `${AUTH_ERROR} (yesterday, unread)` });
+    cm.appendLog(P, E, 'author', { at: t - 60_000, message: `${AUTH_ERROR} (today)` });
+    const since = new Date(t - 2 * 86_400_000);
+    const stuck = await scan({ since, cursor: { author: { date: yesterday, offset: cursorAt } }, maxBytes: 64 * 1024 });
+    expect([stuck.cutShort, stuck.failures, stuck.cursor.author]).toEqual([true, [], { date: day(), offset: 0 }]);
+    const next = await scan({ since, cursor: stuck.cursor, maxBytes: 64 * 1024 });
+    expect(next.cutShort).toBe(false);
+    expect(next.failures).toEqual([expect.stringContaining('(today)')]);
   });
 
   it('the deadline cuts the scan short: one already passed, and one hit while the storage host is slow', async () => {
