@@ -1,3 +1,4 @@
+import { adobeFor, adobeOrgs, defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { connect } from 'node:net';
 import { adobeSecretId, secretIds } from '../../lambdas/config/load.ts';
 import type { Config, Credential, Target } from '../../lambdas/config/schema.ts';
@@ -85,8 +86,10 @@ async function reachability(f: Findings, config: Config, credentials: Credential
     if (!endpoints.has(key)) endpoints.set(key, `SMTP (${c.id})`);
   }
   if (config.adobe && credentials.some((c) => c.targets.length > 0)) {
-    addUrl('Adobe IMS', config.adobe.imsEndpoint);
-    addUrl('Cloud Manager', config.adobe.cloudManagerEndpoint);
+    for (const org of adobeOrgs(config)) {
+      addUrl(`Adobe IMS${org.name ? ` (${org.name})` : ''}`, org.imsEndpoint);
+      addUrl(`Cloud Manager${org.name ? ` (${org.name})` : ''}`, org.cloudManagerEndpoint);
+    }
   }
   await Promise.all(
     [...endpoints].map(async ([hostPort, what]) => {
@@ -239,7 +242,7 @@ async function tokenAndSmtp(ctx: Context, f: Findings, c: Credential, record: To
 
 /** An empty update: needs the same permission as a push, changes no variable (Adobe does not document it; opt-in). */
 async function probeWrite(config: Config, conn: CloudManagerConnection, t: Target): Promise<number> {
-  const adobe = config.adobe as NonNullable<Config['adobe']>;
+  const adobe = adobeFor(config, t);
   const token = await conn.ims.token();
   const res = await httpRequest({
     remote: 'cloudmanager',
@@ -261,7 +264,7 @@ async function cloudManager(ctx: Context, f: Findings, config: Config, credentia
   const conn = connectCloudManager(config, { readSecret: (id) => readSecretValue(store, id) });
   try {
     await conn.ims.token();
-    f.add({ subject: 'Adobe IMS', check: 'server-to-server credential', status: 'ok', message: `issued a token for ${config.adobe.clientId}` });
+    f.add({ subject: 'Adobe IMS', check: 'server-to-server credential', status: 'ok', message: `issued a token for ${defaultAdobe(config)?.clientId ?? ''}` });
   } catch (e) {
     const err = asRefresherError(e, 'ims');
     f.add({

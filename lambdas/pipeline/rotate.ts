@@ -37,7 +37,7 @@ export interface RotationDeps {
   /** Targets of a credential; they share one IMS token per run. */
   targets: (c: Credential) => PushTarget[];
   /** Starts work every push will need (the IMS token) so it overlaps the refresh. */
-  prefetchPush?: () => void;
+  prefetchPush?: (credential?: Credential) => void;
   now?: () => Date;
   /** The lease lives as long as a run may (the function's timeout); a crashed run's lease expires after it. */
   leaseTtlMs?: number;
@@ -150,7 +150,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
 
   try {
     // Lease, token versions and client secret are independent reads: overlap them, and the IMS token with them.
-    if (credential.targets.length > 0) deps.prefetchPush?.();
+    if (credential.targets.length > 0) deps.prefetchPush?.(credential);
     const useLease = deps.useLease ?? true;
     const currentRead = deps.store.getValue(ids.token, CURRENT);
     const pendingRead = deps.store.getValue(ids.token, PENDING);

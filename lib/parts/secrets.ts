@@ -1,3 +1,4 @@
+import { adobeOrgs } from '../../lambdas/config/adobe.ts';
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -79,10 +80,11 @@ export function addSecrets(part: PartScope): Secrets {
         : undefined,
     });
   }
-  const adobe = config.adobe
-    ? secret(adobeSecretId(config), 'read', RemovalPolicy.RETAIN, 'Adobe Developer Console OAuth Server-to-Server client secret (put by the operator, read by the function)', ISSUED_BY_ADMIN)
-    : undefined;
-  return { key, byCredential, adobe, all: [...secrets.values()] };
+  // One secret per Adobe organization (several organizations may also name one secret: it is created once).
+  const adobeAll = adobeOrgs(config).map((org) =>
+    secret(adobeSecretId(config, org), 'read', RemovalPolicy.RETAIN, `Adobe Developer Console OAuth Server-to-Server client secret${org.name ? ` of ${org.name}` : ''} (put by the operator, read by the function)`, ISSUED_BY_ADMIN),
+  );
+  return { key, byCredential, adobe: adobeAll[0], all: [...secrets.values()] };
 }
 
 /** A key in KMS has no key document: nothing to create or read in Secrets Manager. */

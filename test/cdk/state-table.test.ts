@@ -1,3 +1,4 @@
+import { defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
 import { functionDescription } from '../../lib/parts/function.ts';
@@ -79,7 +80,7 @@ describe('state table with the stack\'s customer managed key', () => {
   });
 });
 
-describe('a fleet sharing one Entra app: 30 credentials, one client secret', () => {
+describe('a fleet sharing one Entra app: 30 credentials, one client secret, two Adobe organizations', () => {
   let s: Synthesized;
   beforeAll(() => {
     const base = loadFixtureConfig('test/cdk/fixtures/config-multi.json');
@@ -87,7 +88,11 @@ describe('a fleet sharing one Entra app: 30 credentials, one client secret', () 
     const config = parseConfig({
       secretPrefix: 'fleet',
       stateTable: 'fleet-table',
-      adobe: { imsOrgId: base.adobe!.imsOrgId, clientId: base.adobe!.clientId },
+      // Two Adobe organizations: each gets its client secret.
+      adobe: [
+        { name: 'agency-a', imsOrgId: defaultAdobe(base)!.imsOrgId, clientId: defaultAdobe(base)!.clientId },
+        { name: 'agency-b', imsOrgId: 'BBBB2222@AdobeOrg', clientId: 'client-b' },
+      ],
       credentials: Array.from({ length: 30 }, (_, i) => ({
         id: `mail-${i}`,
         tenant: template.tenant,
@@ -96,7 +101,7 @@ describe('a fleet sharing one Entra app: 30 credentials, one client secret', () 
         scopes: template.scopes,
         mailbox: `noreply-${i}@example.org`,
         validation: { smtp: { host: 'smtp.office365.com' } },
-        targets: [{ programId: String(100 + i), environmentId: '1' }],
+        targets: [{ programId: String(100 + i), environmentId: '1', adobe: i % 2 ? 'agency-b' : 'agency-a' }],
       })),
     });
     s = synth(config, {}, false);
@@ -110,8 +115,9 @@ describe('a fleet sharing one Entra app: 30 credentials, one client secret', () 
     expect(new Set(names).size).toBe(names.length);
     expect(only(s, 'AWS::DynamoDB::Table')[1].Properties?.TableName).toBe('fleet-table');
     const read = identityStatements(s.json).find(({ statement }) => statement.Sid === 'ReadClientSecrets')?.statement;
-    // The shared secret is named once in the policy too (plus the Adobe secret).
-    expect(asArray(read?.Resource)).toHaveLength(2);
+    expect(names.filter((n) => n.startsWith('fleet/adobe/'))).toEqual(['fleet/adobe/agency-a/client-secret', 'fleet/adobe/agency-b/client-secret']);
+    // The shared secret is named once in the policy too (plus the two Adobe secrets).
+    expect(asArray(read?.Resource)).toHaveLength(3);
   });
 });
 

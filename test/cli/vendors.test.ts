@@ -314,7 +314,7 @@ describe('client-secret expiry', () => {
       configure: (doc) => {
         doc.credentials[0]!.clientSecretExpiresAt = soon;
         doc.credentials[0]!.targets!.forEach((t) => (t.pushClientSecret = true));
-        doc.adobe!.clientSecretExpiresAt = '2099-12-31';
+        (doc.adobe as { clientSecretExpiresAt?: string }).clientSecretExpiresAt = '2099-12-31';
       },
     });
     const e = env;

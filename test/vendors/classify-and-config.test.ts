@@ -1,3 +1,4 @@
+import { defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
@@ -130,7 +131,7 @@ describe('configuration of the new vendors and credentials', () => {
     expect(problems(withCred({}, { adobe: { ...(example.adobe as object), clientSecretExpiresAt: 'soon' } }))).toContain('adobe.clientSecretExpiresAt');
     const cfg = parseConfig(withCred({ clientSecretExpiresAt: '2027-12-31' }, { adobe: { ...(example.adobe as object), clientSecretExpiresAt: '2028-01-15T00:00:00Z' } }));
     expect(cfg.credentials[0]!.clientSecretExpiresAt).toBe('2027-12-31');
-    expect(cfg.adobe?.clientSecretExpiresAt).toBe('2028-01-15T00:00:00Z');
+    expect(defaultAdobe(cfg)?.clientSecretExpiresAt).toBe('2028-01-15T00:00:00Z');
   });
 
   it('the Graph diagnostic is for Microsoft only', () => {
