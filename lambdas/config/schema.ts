@@ -125,7 +125,7 @@ function checkCertificate(cert: z.infer<typeof certificateSchema>, ctx: z.Refine
   }
 }
 
-const chatId = (what: string) => z.string().regex(/^[A-Za-z0-9:_.@-]{1,256}$/, `${what} as AWS Chatbot shows it`);
+const chatId = (what: string) => z.string().regex(/^[A-Za-z0-9:_.@%+=/,-]{1,256}$/, `${what} as AWS Chatbot or the channel link shows it`);
 
 export const chatbotSchema = z
   .object({
@@ -139,7 +139,7 @@ export const chatbotSchema = z
           .object({
             tenantId: z.string().uuid().describe('Microsoft Entra tenant id of the team'),
             teamId: z.string().uuid().describe('Microsoft Teams team id (after the team is authorized in the AWS Chatbot console)'),
-            channelId: chatId('Teams channel id (19:...@thread.tacv2)'),
+            channelId: chatId('Teams channel id (19:...@thread.tacv2, or URL-encoded as in the channel link)'),
           })
           .strict(),
       )

@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { asRefresherError } from '../core/errors.ts';
 import { redact, redactText } from '../core/redact.ts';
 import type { Alerter } from '../core/types.ts';
+import type { LinkIssuer } from '../report/recovery-link.ts';
 import type { RunResult } from '../pipeline/run.ts';
 import { createLogger, powertoolsLog } from '../report/logger.ts';
 import { SecretsManagerStore } from '../store/secrets-manager-store.ts';
@@ -36,6 +37,7 @@ const log = powertoolsLog(logger);
 let config: Config | undefined;
 let store: SecretsManagerStore | undefined;
 let alerter: Alerter | undefined;
+let linkIssuer: LinkIssuer | undefined;
 let smtpCa: string | undefined;
 
 async function rotate(event: unknown, context?: Partial<Context>): Promise<RunResult> {
@@ -44,9 +46,24 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
     const inv = parseInvocation(event);
     config ??= loadConfig();
     store ??= new SecretsManagerStore({ timeoutMs: config.http.timeoutMs });
+    const metrics = powertoolsMetrics();
     if (config.alerts && !alerter) {
-      const { SesAlerter } = await import('../report/ses-alerter.ts');
-      alerter = new SesAlerter({ from: config.alerts.from, to: config.alerts.to });
+      // Every channel (SES, the SNS topic AWS Chatbot reads, webhooks) behind one alerter: one decision, fanned out.
+      const { alertChannels } = await import('../report/channels.ts');
+      const secrets = store;
+      alerter = alertChannels({ config, metrics, log, readSecret: async (id) => (await secrets.getValue(id, 'AWSCURRENT'))?.value ?? '' });
+    }
+    // The stack sets TOKEN_REFRESHER_RECOVERY_URL only when the recovery endpoint exists (recovery.enabled): then
+    // reauthorize alerts carry a sign-in link whose token hash goes into the state table.
+    const recoveryUrl = process.env.TOKEN_REFRESHER_RECOVERY_URL;
+    if (recoveryUrl && !linkIssuer) {
+      const [{ createLinkIssuer }, { DynamoStateStore }, { stateTableName }] = await Promise.all([
+        import('../report/recovery-link.ts'),
+        import('../store/dynamo-state-store.ts'),
+        import('../config/load.ts'),
+      ]);
+      const state = new DynamoStateStore({ tableName: stateTableName(config), timeoutMs: config.http.timeoutMs });
+      linkIssuer = createLinkIssuer({ store: state, baseUrl: recoveryUrl, ttlHours: config.recovery?.linkTtlHours, log });
     }
     // A private CA for an internal SMTP relay: added to the trusted roots, verification stays on.
     if (process.env.TOKEN_REFRESHER_SMTP_CA_FILE && smtpCa === undefined) smtpCa = readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8');
@@ -55,8 +72,9 @@ async function rotate(event: unknown, context?: Partial<Context>): Promise<RunRe
       config,
       store,
       log,
-      metrics: powertoolsMetrics(),
+      metrics,
       alerter,
+      linkIssuer,
       smtpCa,
       // The lease must outlive this invocation, never the other way round.
       leaseTtlMs: remaining ? remaining + 30_000 : undefined,

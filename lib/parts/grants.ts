@@ -17,11 +17,15 @@ export const SECRET_READ_WRITE_ACTIONS = [
  */
 export const SECRET_READ_ACTIONS = ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:ListSecretVersionIds'] as const;
 
-/** The function's permissions on its secrets, the KMS keys of certificate credentials and the alert sender. */
-export function addGrants(ctx: RefresherContext): void {
-  grantSecrets(ctx);
-  grantCertificateKeys(ctx);
-  grantMail(ctx);
+/**
+ * The function's permissions on its secrets, the KMS keys of certificate credentials and the alert sender. `role` is
+ * another role that runs the same pipeline (the recovery endpoint's); default the rotation function's.
+ */
+export function addGrants(ctx: RefresherContext, role: iam.Role = ctx.role): void {
+  const c = { ...ctx, role };
+  grantSecrets(c);
+  grantCertificateKeys(c);
+  grantMail(c);
 }
 
 function grantSecrets({ secrets, role, stack }: RefresherContext): void {

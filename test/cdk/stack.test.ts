@@ -27,6 +27,7 @@ import {
   identityStatements,
   loadFixtureConfig,
   resourcesOfType,
+  rotationOnly,
   synth,
   wildcardSecretOrMailGrants,
   type CfnTemplate,
@@ -81,13 +82,16 @@ describe('the example configuration (config.example.json)', () => {
           NODE_OPTIONS: Match.absent(),
           POWERTOOLS_SERVICE_NAME: metricNames.SERVICE_NAME,
           POWERTOOLS_METRICS_NAMESPACE: metricNames.METRICS_NAMESPACE,
+          // Its reauthorize alerts carry sign-in links to the recovery endpoint (on by default).
+          TOKEN_REFRESHER_RECOVERY_URL: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TokenRefresherRecoveryFunctionFunctionUrl'), 'FunctionUrl'] },
         },
       },
-      LoggingConfig: { LogGroup: { Ref: onlyId(s.json, 'AWS::Logs::LogGroup') } },
+      LoggingConfig: { LogGroup: { Ref: onlyId(rotationOnly(s.json), 'AWS::Logs::LogGroup') } },
       TracingConfig: Match.absent(),
       ReservedConcurrentExecutions: Match.absent(),
     });
-    s.template.resourceCountIs('AWS::Lambda::Function', 1);
+    // The rotation function and the recovery endpoint's.
+    s.template.resourceCountIs('AWS::Lambda::Function', 2);
   });
 
   it('bundles config.json next to index.mjs, re-serialized from the parsed document', () => {
@@ -126,7 +130,7 @@ describe('the example configuration (config.example.json)', () => {
 
   it('schedules the credential with its expression, time zone, event, retry policy and dead-letter queue', () => {
     const dlq = onlyId(s.json, 'AWS::SQS::Queue');
-    const fn = onlyId(s.json, 'AWS::Lambda::Function');
+    const fn = onlyId(rotationOnly(s.json), 'AWS::Lambda::Function');
     s.template.resourceCountIs('AWS::Scheduler::Schedule', 1);
     s.template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(17 3 * * ? *)',
@@ -196,7 +200,7 @@ describe('the example configuration (config.example.json)', () => {
   it('lets the function send mail only from the alert sender', () => {
     const identity = onlyId(s.json, 'AWS::SES::EmailIdentity');
     s.template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'token-refresher@contoso.com' });
-    const mail = identityStatements(s.json).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('ses:')));
+    const mail = identityStatements(rotationOnly(s.json)).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('ses:')));
     expect(mail).toHaveLength(1);
     const st = mail[0]?.statement;
     expect(asArray(st?.Action).sort()).toEqual(['ses:SendEmail', 'ses:SendRawEmail']);
@@ -209,7 +213,7 @@ describe('the example configuration (config.example.json)', () => {
   });
 
   it('lets the scheduler role do nothing but invoke this function and write the dead-letter queue', () => {
-    const fn = onlyId(s.json, 'AWS::Lambda::Function');
+    const fn = onlyId(rotationOnly(s.json), 'AWS::Lambda::Function');
     const dlq = onlyId(s.json, 'AWS::SQS::Queue');
     const roles = resourcesOfType(s.json, 'AWS::IAM::Role').filter(([, r]) =>
       JSON.stringify(r.Properties?.AssumeRolePolicyDocument).includes('scheduler.amazonaws.com'),
@@ -238,8 +242,8 @@ describe('the example configuration (config.example.json)', () => {
   it('gives the function role no managed policy and log permissions only on its log group', () => {
     const fnRole = (resourcesOfType(s.json, 'AWS::Lambda::Function')[0]?.[1].Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
     expect(s.json.Resources[fnRole]?.Properties?.ManagedPolicyArns).toBeUndefined();
-    const logStatements = identityStatements(s.json).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('logs:')));
-    expect(logStatements.map((x) => x.statement.Resource)).toEqual([{ 'Fn::GetAtt': [onlyId(s.json, 'AWS::Logs::LogGroup'), 'Arn'] }]);
+    const logStatements = identityStatements(rotationOnly(s.json)).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('logs:')));
+    expect(logStatements.map((x) => x.statement.Resource)).toEqual([{ 'Fn::GetAtt': [onlyId(rotationOnly(s.json), 'AWS::Logs::LogGroup'), 'Arn'] }]);
   });
 
   it('alarms when no healthy run happened within the schedule gap plus grace (missing data breaching)', () => {
@@ -280,7 +284,7 @@ describe('the example configuration (config.example.json)', () => {
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
       MetricName: 'Errors',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: onlyId(s.json, 'AWS::Lambda::Function') } }],
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: onlyId(rotationOnly(s.json), 'AWS::Lambda::Function') } }],
       Threshold: 1,
       AlarmActions: [topic],
     });
@@ -303,7 +307,8 @@ describe('the example configuration (config.example.json)', () => {
       Threshold: 1,
       AlarmActions: [topic],
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    // ...and the SES channel's AlertChannelFailure alarm (lib/parts/alert-channels.ts).
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic] });
   });
 
@@ -443,7 +448,7 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
     expect(s.stack.refresher.credentials.get('mail-de')?.certificate?.secretId).toBe('tr-test/mail-de/certificate');
     expect(s.stack.refresher.credentials.get('mail-ch')?.certificate).toBeUndefined();
 
-    const statements = identityStatements(s.json).map((x) => x.statement);
+    const statements = identityStatements(rotationOnly(s.json)).map((x) => x.statement);
     const keys = statements.find((st) => st.Sid === 'ReadCertificateKeys');
     expect(asArray(keys?.Action).sort()).toEqual([...SECRET_READ_ACTIONS].sort());
     expect(keys?.Resource).toEqual({ Ref: certId });
