@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
 import { functionDescription } from '../../lib/parts/function.ts';
 import { STATE_TABLE_ACTIONS, STATE_TABLE_KEY_ACTIONS } from '../../lib/token-refresher.ts';
-import { asArray, identityStatements, loadFixtureConfig, resourcesOfType, synth, type CfnResource, type Synthesized } from './support.ts';
+import { asArray, identityStatements, loadFixtureConfig, resourcesOfType, rotationOnly, synth, type CfnResource, type Synthesized } from './support.ts';
 
 function only(s: Synthesized, type: string): [string, CfnResource] {
   const all = resourcesOfType(s.json, type);
@@ -14,7 +14,8 @@ function only(s: Synthesized, type: string): [string, CfnResource] {
 /** Every statement that names a dynamodb: action, and every one that names the table. */
 function tableStatements(s: Synthesized, tableId: string) {
   const mentions = (x: unknown): boolean => JSON.stringify(x ?? null).includes(`"${tableId}"`);
-  return identityStatements(s.json).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('dynamodb:')) || mentions(statement.Resource));
+  // The rotation function's; the recovery endpoint's narrower grant on the table is asserted in test/cdk/recovery.test.ts.
+  return identityStatements(rotationOnly(s.json)).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('dynamodb:')) || mentions(statement.Resource));
 }
 
 describe('state table, defaults (AWS managed encryption)', () => {
@@ -45,7 +46,7 @@ describe('state table, defaults (AWS managed encryption)', () => {
 
   it('tells the function its name and grants exactly the actions the store sends, on the table only', () => {
     const [tableId] = only(s, 'AWS::DynamoDB::Table');
-    const fn = resourcesOfType(s.json, 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties?.Environment ?? {}).includes('TOKEN_REFRESHER_STATE_TABLE'));
+    const fn = resourcesOfType(rotationOnly(s.json), 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties?.Environment ?? {}).includes('TOKEN_REFRESHER_STATE_TABLE'));
     expect((fn?.[1].Properties?.Environment as { Variables: Record<string, unknown> }).Variables.TOKEN_REFRESHER_STATE_TABLE).toEqual({ Ref: tableId });
     const statements = tableStatements(s, tableId);
     expect(statements.map(({ statement }) => statement)).toEqual([
