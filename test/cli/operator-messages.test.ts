@@ -3,19 +3,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../cli/commands/doctor.ts';
 import { main } from '../../cli/main.ts';
-import { assertNoSecrets, Capture, startCliEnv, type CliEnv } from './support.ts';
+import { Capture, checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
-
-afterEach(async () => {
-  if (!env) return;
-  assertNoSecrets(env.outputs, env.secrets());
-  await env.close();
-  env = undefined;
-});
+checkAndCloseAfterEach(() => env, () => (env = undefined));
 
 /** The Secrets Manager JSON protocol's answer for a secret that does not exist, to every request. */
 async function noSecretsManager(): Promise<{ url: string; close(): Promise<void> }> {

@@ -1,17 +1,11 @@
 // `status` and `doctor` against the stand-ins, healthy and broken (Cloud Manager 403, SMTP 535 5.7.139).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CredentialStatus } from '../../cli/commands/status.ts';
 import type { Finding } from '../../cli/commands/doctor.ts';
-import { assertNoSecrets, startCliEnv, type CliEnv } from './support.ts';
+import { checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
-
-afterEach(async () => {
-  if (!env) return;
-  assertNoSecrets(env.outputs, env.secrets());
-  await env.close();
-  env = undefined;
-});
+checkAndCloseAfterEach(() => env, () => (env = undefined));
 
 /** A healthy deployment: seeded, the client secret variable set by an admin in Cloud Manager, one successful run. */
 async function healthy(): Promise<CliEnv> {

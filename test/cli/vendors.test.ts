@@ -2,7 +2,7 @@
 // known by its issuer (OpenID discovery), certificate credentials without a client secret (client-secret --certificate,
 // regenerate, rotate, status, doctor, osgi), and client-secret expiry (--expires, status, doctor).
 import { randomUUID, X509Certificate } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../cli/commands/doctor.ts';
 import type { CredentialStatus } from '../../cli/commands/status.ts';
 import { secretIds } from '../../lambdas/config/load.ts';
@@ -10,19 +10,13 @@ import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, testClientCertificate } from '../../standins/entra.ts';
 import { GENERIC_CLIENT_ID, GENERIC_CLIENT_SECRET, GMAIL_SCOPE, GOOGLE_ACCOUNT, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET } from '../../standins/oauth2.ts';
-import { assertNoSecrets, startCliEnv, type CliEnv, type CliRun } from './support.ts';
+import { checkAndCloseAfterEach, type CliEnv, type CliRun, startCliEnv } from './support.ts';
 
 const OAUTH = 'com.day.cq.mailer.oauth.impl.OAuthConfigurationProviderImpl.cfg.json';
 const DAY = 86_400_000;
 
 let env: CliEnv | undefined;
-
-afterEach(async () => {
-  if (!env) return;
-  assertNoSecrets(env.outputs, env.secrets());
-  await env.close();
-  env = undefined;
-});
+checkAndCloseAfterEach(() => env, () => (env = undefined));
 
 async function put(e: CliEnv, secretId: string, value: string): Promise<void> {
   await e.store.putValue(secretId, value, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });

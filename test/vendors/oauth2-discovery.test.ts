@@ -1,19 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { DiscoveryCache } from '../../lambdas/refresh/discovery.ts';
 import { resolvedProviderFor, resolveEndpoints } from '../../lambdas/refresh/oauth2-provider.ts';
 import { GENERIC_CLIENT_ID, GENERIC_CLIENT_SECRET, type OAuth2Standin, type OAuth2StandinOptions } from '../../standins/oauth2.ts';
-import { cmValue, reconfigure, scanAndClose, startVendorWorld, type VendorWorld } from './support.ts';
+import { cmValue, reconfigure, scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 let w: VendorWorld | undefined;
-const outputs: Record<string, string> = {};
-
-afterEach(async () => {
-  await scanAndClose(w, outputs);
-  w = undefined;
-  for (const k of Object.keys(outputs)) delete outputs[k];
-});
+const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
 
 const SCOPES = ['openid', 'email', 'offline_access', 'mail.send'];
 
