@@ -78,6 +78,7 @@ describe('mail-auth failures in AEM log', () => {
     cm.appendLog(P, E, 'author', { at: t - 2 * HOUR, message: `before since: ${AUTH_ERROR}` });
     cm.appendLog(P, E, 'author', { at: t - 30 * 60_000, logger: 'com.adobe.granite.auth.oauth.impl.Something', message: 'authentication failed for some other reason' });
     cm.appendLog(P, E, 'author', { at: t - 20 * 60_000, message: 'Mail sent to 3 recipients' });
+    cm.appendLog(P, E, 'author', { at: t - 15 * 60_000, message: 'Mail sent to 535 recipients in 535 ms' });
     cm.appendLog(P, E, 'author', { at: t - 10 * 60_000, message: AUTH_ERROR });
     const r = await scan();
     expect(r.cutShort).toBe(false);
