@@ -413,7 +413,9 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
           f.add({ subject: c.id, check: 'account', status: 'fail', class: 'reauthorize', message: `the stored token belongs to ${record.account}, not the mailbox ${c.mailbox}`, fix: `Run \`token-refresher regenerate --credential ${c.id}\` and sign in as ${c.mailbox}.` });
         }
         f.add(
-          secret
+          c.tokenEndpointAuthMethod === 'none'
+            ? { subject: c.id, check: 'client secret', status: 'ok', message: 'a public client (tokenEndpointAuthMethod "none"): it has no client secret, and none is needed' }
+            : secret
             ? { subject: c.id, check: 'client secret', status: 'ok', message: `stored in ${ids.clientSecret}` }
             : certificate
               ? {

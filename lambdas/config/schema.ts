@@ -200,9 +200,9 @@ export const credentialSchema = z
     certificate: certificateSchema.optional().describe('for credentialType "certificate"; defaults apply when absent'),
     clientSecretExpiresAt: expiryDate.optional(),
     tokenEndpointAuthMethod: z
-      .enum(['client_secret_post', 'client_secret_basic'])
+      .enum(['client_secret_post', 'client_secret_basic', 'none'])
       .optional()
-      .describe('default client_secret_post: how the client secret is sent (RFC 6749 2.3.1); some OAuth2 servers accept only client_secret_basic'),
+      .describe('default client_secret_post: how the client secret is sent (RFC 6749 2.3.1); some OAuth2 servers accept only client_secret_basic; "none": a public client, which has no secret (oauth2)'),
     refreshTokenReuse: z
       .enum(['revokes', 'allowed'])
       .optional()
@@ -259,6 +259,9 @@ export const credentialSchema = z
     }
     if (c.provider === 'oauth2' && !c.endpoints.token && !c.issuer) {
       ctx.addIssue({ code: 'custom', path: ['endpoints', 'token'], message: 'required for provider "oauth2" (or set "issuer" for OpenID discovery)' });
+    }
+    if (c.tokenEndpointAuthMethod === 'none' && (c.provider !== 'oauth2' || c.credentialType === 'certificate')) {
+      ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: '"none" (a public client) is for provider "oauth2" with credentialType "secret" only' });
     }
     if (c.credentialType === 'certificate' && c.provider === 'google') {
       ctx.addIssue({ code: 'custom', path: ['credentialType'], message: 'Google OAuth clients for Gmail authenticate with a client secret only' });

@@ -32,6 +32,10 @@ export interface TokenProvider {
   redeemAuthorizationCode(p: { code: string; redirectUri: string; codeVerifier: string }): Promise<TokenSet>;
   startDeviceCode?(): Promise<DeviceCodeGrant>;
   pollDeviceCode?(deviceCode: string): Promise<DevicePoll>;
+  /** RFC 9207: the issuer the authorization response's `iss` must name, and whether the server always sends it. */
+  expectedIssuer?(): { issuer: string; required: boolean } | undefined;
+  /** OpenID Connect userinfo with an access token (Core 5.3); undefined when the provider has no userinfo endpoint. */
+  userinfo?(accessToken: string): Promise<Record<string, unknown> | undefined>;
 }
 
 export interface ValidationRequest {

@@ -25,7 +25,7 @@ function describe(ctx: ClassifyContext, status: number, body: ProviderErrorBody 
   // the cut: a token echoed across the cut would no longer be recognisable whole.
   const description = body?.error_description === undefined ? undefined : redactAndCut(body.error_description.split(/\r?\n/)[0] ?? '', 300);
   const sub = body?.error_subtype ? ` (${body.error_subtype})` : '';
-  return `${ctx.remote} token endpoint answered HTTP ${status}${body?.error ? ` ${body.error}${sub}` : ''}${description ? `: ${description}` : ''}`;
+  return `${ctx.remote} ${ctx.endpoint ?? 'token endpoint'} answered HTTP ${status}${body?.error ? ` ${body.error}${sub}` : ''}${description ? `: ${description}` : ''}`;
 }
 
 function make(cls: FailureClass, code: string, status: number, body: ProviderErrorBody | undefined, ctx: ClassifyContext, fix: string, retryAfterMs?: number): RefresherError {

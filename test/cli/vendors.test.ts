@@ -175,6 +175,19 @@ describe('an OAuth2 provider known by its issuer (OpenID discovery)', () => {
     expect(d.findings.find((f) => f.subject === 'network' && f.check === 'token endpoint (aem-mail)')).toMatchObject({ status: 'ok', message: expect.stringContaining(host) });
   });
 
+  it('a public client (tokenEndpointAuthMethod "none") has no client secret: doctor does not warn about one', async () => {
+    env = await startCliEnv({
+      standins: { oauth2: { flavor: 'generic', rotate: true }, smtp: { requiredScope: null } },
+      patch: (_c, _i, s) => ({ provider: 'oauth2', tenant: undefined, issuer: s.oauth2!.issuer, clientId: GENERIC_CLIENT_ID, tokenEndpointAuthMethod: 'none', scopes: SCOPES, mailbox: 'mailer@example.org' }),
+    });
+    await env.seed();
+    const d = await doctor(env, ['--no-redeem']);
+    const cs = d.findings.filter((f) => f.check === 'client secret');
+    expect(cs).toHaveLength(1);
+    expect(cs[0]).toMatchObject({ status: 'ok' });
+    expect(cs[0]!.message).toMatch(/public client/);
+  });
+
   it('an issuer whose document names another issuer: regenerate, osgi and doctor refuse it, nothing is signed in or stored', async () => {
     const e = await generic('https://idp.example.com/realms/mail');
     const before = await e.snapshot();

@@ -150,10 +150,11 @@ describe('any standard OAuth2 provider: endpoints from OpenID discovery, RFC 674
     const g = idp(w);
     const c = w.cred();
     // Nothing needed, nothing fetched.
-    expect(await resolveEndpoints(c, { timeoutMs: 2_000, retries: 0 }, [])).toEqual({ token: '', authorize: '', deviceCode: undefined });
+    expect(await resolveEndpoints(c, { timeoutMs: 2_000, retries: 0 }, [])).toEqual({ token: '', authorize: '', deviceCode: undefined, userinfo: undefined });
     const cache = new DiscoveryCache();
     const provider = await resolvedProviderFor(c, { clientSecret: GENERIC_CLIENT_SECRET, clientSecretRef: 'test/client-secret', timeoutMs: 2_000, retries: 0, discovery: cache });
-    expect(provider.endpoints).toEqual({ token: g.tokenUrl, authorize: g.authorizeUrl, deviceCode: g.deviceCodeUrl });
+    // The issuer and whether it sends `iss` on authorization responses (RFC 9207) come along; this one does not say so.
+    expect(provider.endpoints).toEqual({ token: g.tokenUrl, authorize: g.authorizeUrl, deviceCode: g.deviceCodeUrl, userinfo: undefined, issuer: g.issuer, issParameter: false });
     const verifier = randomBytes(32).toString('base64url');
     const url = provider.authorizationUrl({ redirectUri: 'http://localhost:53682/', state: 's1', codeChallenge: createHash('sha256').update(verifier).digest('base64url') });
     expect(url.startsWith(g.authorizeUrl)).toBe(true);
