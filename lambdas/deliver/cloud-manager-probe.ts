@@ -26,6 +26,7 @@ import { RefresherError } from '../core/errors.ts';
 import type { CloudManagerClient, CmLogFile } from '../push/cloud-manager.ts';
 import { openLogFile } from '../push/cloud-manager-logs.ts';
 import { findRunningExecution } from '../push/cloud-manager-pipelines.ts';
+import type { Target } from '../config/schema.ts';
 import type { LogCursor } from '../store/state-store.ts';
 import { MailAuthScanner } from './aem-log.ts';
 import type { AemService, EnvironmentProbe, MailLogScan, RunningPipeline } from './probe.ts';
@@ -47,9 +48,41 @@ const DAY_MS = 86_400_000;
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const nextDay = (day: string) => utcDay(Date.parse(`${day}T00:00:00Z`) + DAY_MS);
 
-/** The probe the delivery pipeline calls: `cloudManagerProbe(connection, { now })` with connectCloudManager's connection. */
+/** The probe over one Cloud Manager connection (one Adobe organization): `cloudManagerProbe(connectCloudManager(...), { now })`. */
 export function cloudManagerProbe(connection: { client: ProbeClient }, opts: CloudManagerProbeOptions = {}): EnvironmentProbe {
-  const client = connection.client;
+  return cloudManagerProbeFor(() => connection, opts);
+}
+
+/**
+ * The probe over a run's connections, several Adobe organizations: each call goes through the connection of the
+ * configured target with that program (a program belongs to exactly one organization), e.g.
+ * `cloudManagerProbeForTargets(config.credentials.flatMap((c) => c.targets), connections, { now })`.
+ */
+export function cloudManagerProbeForTargets<T extends Pick<Target, 'adobe' | 'programId'>>(
+  targets: readonly T[],
+  connections: { forTarget(t: T): { client: ProbeClient } },
+  opts: CloudManagerProbeOptions = {},
+): EnvironmentProbe {
+  const byProgram = new Map(targets.map((t) => [t.programId, t] as const));
+  return cloudManagerProbeFor((programId) => {
+    const t = byProgram.get(programId);
+    if (!t) {
+      throw new RefresherError({
+        class: 'configuration',
+        code: 'CM_NOT_CONFIGURED',
+        remote: 'config',
+        stage: 'push',
+        message: `program ${programId} is not a target of the configuration, so its Adobe organization is unknown`,
+        fix: 'Add the program as a target (with its "adobe" organization when there are several).',
+      });
+    }
+    return connections.forTarget(t);
+  }, opts);
+}
+
+/** The probe with the connection chosen per call. */
+export function cloudManagerProbeFor(connectionOf: (programId: string, environmentId: string) => { client: ProbeClient }, opts: CloudManagerProbeOptions = {}): EnvironmentProbe {
+  const clientOf = (programId: string, environmentId: string) => connectionOf(programId, environmentId).client;
   const now = opts.now ?? (() => new Date());
   const logName = opts.logName ?? 'aemerror';
   const maxLines = opts.maxLinesPerService ?? 3;
@@ -57,7 +90,7 @@ export function cloudManagerProbe(connection: { client: ProbeClient }, opts: Clo
 
   return {
     async environmentStatus(programId, environmentId) {
-      const env = await client.getEnvironment(programId, environmentId);
+      const env = await clientOf(programId, environmentId).getEnvironment(programId, environmentId);
       if (!env.status) {
         throw new RefresherError({
           class: 'transient',
@@ -72,11 +105,12 @@ export function cloudManagerProbe(connection: { client: ProbeClient }, opts: Clo
     },
 
     async runningPipeline(programId, environmentId): Promise<RunningPipeline | undefined> {
-      const r = await findRunningExecution(client, programId, environmentId);
+      const r = await findRunningExecution(clientOf(programId, environmentId), programId, environmentId);
       return r ? { pipelineId: r.pipelineId, executionId: r.executionId, status: r.status } : undefined;
     },
 
     async scanMailLog(programId, environmentId, p): Promise<MailLogScan> {
+      const client = clientOf(programId, environmentId);
       const result: MailLogScan = { failures: [], cursor: { ...(p.cursor ?? {}) }, bytesRead: 0, cutShort: false };
       const services = [...new Set(p.services)];
       for (let i = 0; i < services.length; i++) {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CloudManagerClient } from '../../lambdas/push/cloud-manager.ts';
-import { cloudManagerProbe } from '../../lambdas/deliver/cloud-manager-probe.ts';
+import { cloudManagerProbe, cloudManagerProbeForTargets } from '../../lambdas/deliver/cloud-manager-probe.ts';
 import { registerSecret } from '../../lambdas/core/redact.ts';
 import { aemTimestamp, startCloudManagerStandin, type CloudManagerStandin } from '../../standins/cloudmanager.ts';
 import type { EnvironmentProbe } from '../../lambdas/deliver/probe.ts';
@@ -290,6 +290,30 @@ describe('mail-auth failures in AEM log', () => {
     for (const line of everything.failures) {
       for (const s of [refresh, secret, access, unregistered, TOKEN]) for (const piece of pieces(s)) expect(line.includes(piece), 'a piece of a secret in a returned line').toBe(false);
       expect(line).toContain('[REDACTED]');
+    }
+  });
+});
+
+describe('probe over several Adobe organizations', () => {
+  it('each program is read through the connection of its configured organization; an unknown program is refused', async () => {
+    const a = await startCloudManagerStandin({ apiKey: 'ka', orgId: 'A@AdobeOrg', environments: [{ programId: '1', environmentId: '10' }] });
+    const b = await startCloudManagerStandin({ apiKey: 'kb', orgId: 'B@AdobeOrg', environments: [{ programId: '2', environmentId: '20', status: 'updating' }] });
+    try {
+      const connect = (url: string, apiKey: string, orgId: string) => ({ client: new CloudManagerClient({ endpoint: url, apiKey, orgId, token: async () => TOKEN, timeoutMs: 5_000, retries: 0 }) });
+      const byOrg = { a: connect(a.url, 'ka', 'A@AdobeOrg'), b: connect(b.url, 'kb', 'B@AdobeOrg') };
+      const targets = [
+        { programId: '1', adobe: 'a' },
+        { programId: '2', adobe: 'b' },
+      ];
+      const multi = cloudManagerProbeForTargets(targets, { forTarget: (x) => byOrg[x.adobe as 'a' | 'b'] });
+      expect(await multi.environmentStatus('1', '10')).toBe('ready');
+      expect(await multi.environmentStatus('2', '20')).toBe('updating');
+      expect(await multi.runningPipeline('2', '20')).toBeUndefined();
+      expect(a.requests.map((r) => r.path)).toEqual(['/api/program/1/environment/10']);
+      expect(b.requests.map((r) => r.path)).toEqual(['/api/program/2/environment/20', '/api/program/2/pipelines']);
+      await expect(multi.environmentStatus('3', '30')).rejects.toMatchObject({ code: 'CM_NOT_CONFIGURED' });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 });
