@@ -1,7 +1,7 @@
 import { adobeFor, adobeOrgs, defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { connect } from 'node:net';
 import { adobeSecretId, secretIds } from '../../lambdas/config/load.ts';
-import type { Config, Credential, Target } from '../../lambdas/config/schema.ts';
+import { recoverySettings, type Config, type Credential, type Target } from '../../lambdas/config/schema.ts';
 import { asRefresherError, type FailureClass, isRefresherError } from '../../lambdas/core/errors.ts';
 import { httpRequest } from '../../lambdas/core/http.ts';
 import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
@@ -17,6 +17,7 @@ import type { Command } from '../command.ts';
 import { clientSecretValue } from '../../lambdas/store/records.ts';
 import type { Context } from '../context.ts';
 import { Exit, exitCodeForClass, worstExit, type ExitCode } from '../errors.ts';
+import { redirectUriOf } from '../../lambdas/report/recovery-link.ts';
 import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, WARN_DAYS, type SecretExpiryInfo } from '../../lambdas/report/secret-expiry.ts';
 import { readCertificate } from '../certificate.ts';
 
@@ -67,6 +68,32 @@ function configChecks(f: Findings, c: Credential): void {
   if (c.targets.length === 0) {
     f.add({ subject: s, check: 'targets', status: 'warn', message: 'no Cloud Manager targets: rotated tokens reach no AEM environment', fix: 'Add the environments that send mail as "targets".' });
   }
+}
+
+/**
+ * Where the sign-in links of reauthorize alerts return to: the redirect URI to register on the app, exactly (from
+ * TOKEN_REFRESHER_RECOVERY_URL, the stack output RecoveryUrl) or by the name of the stack output.
+ */
+function recoveryCheck(f: Findings, config: Config, c: Credential, env: NodeJS.ProcessEnv): void {
+  if (!recoverySettings(config).enabled) {
+    f.add({ subject: c.id, check: 'recovery link', status: 'ok', message: 'the recovery endpoint is switched off (recovery.enabled false): reauthorize alerts name the regenerate command' });
+    return;
+  }
+  const base = env.TOKEN_REFRESHER_RECOVERY_URL;
+  const uri = base ? redirectUriOf(base) : 'the stack output RecoveryRedirectUri';
+  const where =
+    c.provider === 'microsoft'
+      ? `Entra ID > App registrations > ${c.clientId} > Authentication > add a platform "Web" with redirect URI ${uri} (keep http://localhost for the CLI under "Mobile and desktop applications"; one URI never under both)`
+      : c.provider === 'google'
+        ? `Google Cloud console > Google Auth Platform > Clients > ${c.clientId} > Authorized redirect URIs: add ${uri}`
+        : `register ${uri} as a redirect URI of OAuth client ${c.clientId} at the provider`;
+  f.add({
+    subject: c.id,
+    check: 'recovery link',
+    status: 'ok',
+    message: `reauthorize alerts carry a sign-in link; the sign-in returns to ${uri}`,
+    fix: `${where}.${base ? '' : ' Set TOKEN_REFRESHER_RECOVERY_URL to the stack output RecoveryUrl to see the exact URI here.'}`,
+  });
 }
 
 /** TCP reachability of every host:port the pipeline talks to (each once). */
@@ -346,6 +373,8 @@ export const doctorCommand: Command = {
 
 Checks, each reported ok / warn / fail with what to do:
   configuration    the document, scopes, tenant, targets
+  recovery link    the redirect URI the sign-in links of alerts return to, and where to register it on the app
+                   (exact with TOKEN_REFRESHER_RECOVERY_URL = the stack output RecoveryUrl)
   discovery        for an "issuer": its OpenID configuration is reachable, names that issuer, gives the endpoints
   certificate      for credentialType "certificate": the key document is readable, an RSA key >= 2048 bits that
                    matches its certificate, not expired (warned under ${WARN_DAYS} days), with the thumbprint the header needs
@@ -384,6 +413,7 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
 
     for (const c of credentials) {
       configChecks(f, c);
+      recoveryCheck(f, config, c, ctx.io.env);
       const found = discovered.get(c.id);
       if (found) f.add(found.finding);
       const certificate = c.credentialType === 'certificate';

@@ -119,6 +119,18 @@ describe('doctor', () => {
     expect(text.stdout).toContain('all checks passed');
   });
 
+  it('names the redirect URI the sign-in links of alerts return to, and where to register it (exact with TOKEN_REFRESHER_RECOVERY_URL)', async () => {
+    const e = await healthy();
+    const exact = await e.run(['doctor', '--json', '--no-redeem'], { env: { TOKEN_REFRESHER_RECOVERY_URL: 'https://abc123.lambda-url.eu-west-1.on.aws/' } });
+    const link = find((JSON.parse(exact.stdout) as { findings: Finding[] }).findings, 'recovery link')[0]!;
+    expect(link.status).toBe('ok');
+    expect(link.message).toContain('https://abc123.lambda-url.eu-west-1.on.aws/callback');
+    expect(link.fix).toMatch(/Authentication > add a platform "Web" with redirect URI https:\/\/abc123\.lambda-url\.eu-west-1\.on\.aws\/callback/);
+    const named = find((await doctor(e, '--no-redeem')).findings, 'recovery link')[0]!;
+    expect(named.message).toContain('the stack output RecoveryRedirectUri');
+    expect(named.fix).toContain('TOKEN_REFRESHER_RECOVERY_URL');
+  });
+
   it('broken: SMTP 535 5.7.139 and a Cloud Manager account without Deployment Manager -> each failure says what to do', async () => {
     const e = await healthy();
     e.standins.smtp.injectFault('535 5.7.139');
