@@ -1,5 +1,5 @@
 /**
- * The interactive sign-ins `regenerate` needs (FACTS section 2): authorization code with PKCE (S256) and a random
+ * The interactive sign-ins `regenerate` needs (docs/PROTOCOLS.md, Entra ID): authorization code with PKCE (S256) and a random
  * `state` on a loopback redirect, a pasted redirect URL for machines without a browser, and the device-code flow.
  * Every way out other than a code with the right state is a RefresherError saying what happened and what to do; none
  * of them has touched the store.

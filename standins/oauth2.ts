@@ -1,5 +1,5 @@
 // Stand-in for a standard OAuth2 / OpenID Connect provider, in two flavors:
-// - 'google' (FACTS section 4): Google's paths and error bodies, no refresh-token rotation, refresh tokens only with
+// - 'google' (docs/PROTOCOLS.md, Google): Google's paths and error bodies, no refresh-token rotation, refresh tokens only with
 //   access_type=offline (and a new one on a repeated consent only with prompt=consent), and the ways Google tokens die:
 //   revoked, 6 months unused, password change, more than 100 per account and client, 7 days while the app is "Testing";
 // - 'generic': a Keycloak-like realm with RFC 6749 error bodies and optional rotation.

@@ -1,4 +1,4 @@
-// Stand-in for smtp.office365.com:587 (FACTS section 3), or smtp.gmail.com with flavor 'google' (section 4):
+// Stand-in for smtp.office365.com:587, or smtp.gmail.com with flavor 'google' (docs/PROTOCOLS.md, Office 365 and Google):
 // STARTTLS, then SASL XOAUTH2 checked against the Entra stand-in's access tokens, with Microsoft's reply texts.
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';

@@ -55,7 +55,7 @@ export interface ValidationResult {
 }
 
 export interface MailValidator {
-  /** Throws a RefresherError classified from the SMTP reply (FACTS section 3). */
+  /** Throws a RefresherError classified from the SMTP reply (lambdas/validate/classify-smtp.ts). */
   validate(req: ValidationRequest): Promise<ValidationResult>;
   /** Starts the part of the next validate() that needs no token (connect, greeting, STARTTLS), to overlap the refresh. */
   preconnect?(): void;

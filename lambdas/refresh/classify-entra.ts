@@ -2,7 +2,7 @@ import { RefresherError, type FailureClass, type Remote } from '../core/errors.t
 import { redactAndCut } from '../core/redact.ts';
 
 /**
- * Entra ID error bodies (FACTS section 2). We act on `error`, `error_codes` and `suberror`, never on the description text,
+ * Entra ID error bodies (https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes). We act on `error`, `error_codes` and `suberror`, never on the description text,
  * which Microsoft reworded more than once. The description is still quoted to the operator after the code.
  */
 export interface OAuthErrorBody {

@@ -37,7 +37,7 @@ function regenerate(ctx: ClassifyContext): string {
 }
 
 /**
- * The ways a Google refresh token dies (FACTS section 4). The token endpoint says only "invalid_grant: Token has been
+ * The ways a Google refresh token dies (https://developers.google.com/identity/protocols/oauth2#expiration). The token endpoint says only "invalid_grant: Token has been
  * expired or revoked." for all of them, so the fix lists each cause with what prevents it next time.
  */
 export function googleInvalidGrantFix(ctx: ClassifyContext): string {

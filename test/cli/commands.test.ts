@@ -19,7 +19,7 @@ let env: CliEnv | undefined;
 checkAndCloseAfterEach(() => env, () => (env = undefined));
 
 describe('osgi', () => {
-  it('writes both files with every property FACTS section 1 names, secrets only as references', async () => {
+  it('writes both files with every property the AEM mail OAuth2 documentation names, secrets only as references', async () => {
     env = await startCliEnv();
     const out = join(env.dir, 'osgiconfig');
     const r = await env.run(['osgi', '--credential', 'aem-mail', '--out', out]);

@@ -100,7 +100,7 @@ export interface StandInOptions {
   expectedToken?: string;
   /** Rejects MAIL FROM with this reply (e.g. Microsoft's 5.7.57). */
   mailFromError?: { responseCode: number; text: string };
-  /** Reproduces Microsoft's exact reply texts (FACTS 6): no enhanced code is added by smtp-server. */
+  /** Reproduces Microsoft's exact reply texts: with hideENHANCEDSTATUSCODES smtp-server adds no enhanced code of its own. */
   hideEnhanced?: boolean;
   noStartTls?: boolean;
   /** Implicit TLS (port 465 style). */

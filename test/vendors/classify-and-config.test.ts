@@ -40,7 +40,7 @@ describe('token-endpoint errors per provider (act on error / subtype / codes, ne
     });
   }
 
-  it('google invalid_grant: the fix names all five causes of FACTS section 4 and how to avoid each', () => {
+  it('google invalid_grant: the fix names all five causes Google documents (docs/PROTOCOLS.md, Google) and how to avoid each', () => {
     const fix = classifyTokenError('google', 400, { error: 'invalid_grant' }, ctx('google')).fix;
     for (const part of ['"Testing"', '7 days', '"In production"', 'myaccount.google.com/permissions', 'password', '6 months', '100 refresh tokens', 'token-refresher regenerate --credential gmail', 'prompt=consent']) {
       expect(fix).toContain(part);
