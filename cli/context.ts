@@ -1,6 +1,6 @@
 import { chmodSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { findCredential, loadConfig } from '../lambdas/config/load.ts';
+import { findCredential, loadConfig, stateTableName } from '../lambdas/config/load.ts';
 import type { Config, Credential } from '../lambdas/config/schema.ts';
 import { isRefresherError, RefresherError } from '../lambdas/core/errors.ts';
 import { redact } from '../lambdas/core/redact.ts';
@@ -14,6 +14,7 @@ import type { Log } from '../lambdas/report/logger.ts';
 import { SesAlerter } from '../lambdas/report/ses-alerter.ts';
 import { FileStore } from '../lambdas/store/file-store.ts';
 import { SecretsManagerStore } from '../lambdas/store/secrets-manager-store.ts';
+import type { StateStore } from '../lambdas/store/state-store.ts';
 import { bool, str, type Values } from './args.ts';
 import { CliError, Exit, usageError } from './errors.ts';
 import type { Io } from './io.ts';
@@ -35,6 +36,7 @@ class TerminalAlerter implements Alerter {
 export class Context {
   #config: Config | undefined;
   #store: SecretStore | undefined;
+  #state: StateStore | undefined;
   /** One OpenID configuration fetch per issuer and command, as the function has one per run. */
   readonly #discovery = new DiscoveryCache();
 
@@ -83,6 +85,23 @@ export class Context {
     const kind = str(this.values, 'store') ?? this.io.env.TOKEN_REFRESHER_STORE ?? 'secretsmanager';
     if (kind !== 'secretsmanager' && kind !== 'file') throw usageError(`--store must be "secretsmanager" or "file", got "${kind}"`);
     return kind;
+  }
+
+  /**
+   * The state store: the DynamoDB table (stateTable, TOKEN_REFRESHER_STATE_TABLE, else <secretPrefix>-state) or, with
+   * --store file, <store-dir>/state. Loaded on first use: commands that never read state do not load the DynamoDB client.
+   */
+  async stateStore(): Promise<StateStore> {
+    if (this.#state) return this.#state;
+    if (this.storeKind === 'file') {
+      const { FileStateStore } = await import('../lambdas/store/file-state-store.ts');
+      const dir = resolve(this.io.cwd, str(this.values, 'store-dir') ?? this.io.env.TOKEN_REFRESHER_STORE_DIR ?? '.token-refresher', 'state');
+      this.#state = new FileStateStore(dir);
+    } else {
+      const { DynamoStateStore } = await import('../lambdas/store/dynamo-state-store.ts');
+      this.#state = new DynamoStateStore({ tableName: stateTableName(this.config(), this.io.env), timeoutMs: this.config().http.timeoutMs });
+    }
+    return this.#state;
   }
 
   store(): SecretStore {

@@ -6,7 +6,8 @@ import { pushedLabel } from '../../lambdas/pipeline/rotate.ts';
 import { targetKey, targetLabel } from '../../lambdas/push/cloud-manager-target.ts';
 import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
 import { clientSecretValue, parseState, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
-import { str } from '../args.ts';
+import { bool, str } from '../args.ts';
+import { fleetExit, fleetStatus, printFleet } from './fleet.ts';
 import type { Command } from '../command.ts';
 import { Exit, worstExit, type ExitCode } from '../errors.ts';
 import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, WARN_DAYS, type SecretExpiryInfo } from '../../lambdas/report/secret-expiry.ts';
@@ -237,8 +238,16 @@ function printStatus(ui: Ui, s: CredentialStatus, now: Date): void {
 export const statusCommand: Command = {
   name: 'status',
   summary: 'per credential: token age and days left, last validation and failure, what each target holds, next run',
-  options: { credential: { type: 'string' } },
+  options: { credential: { type: 'string' }, fleet: { type: 'boolean' }, program: { type: 'string' }, failing: { type: 'boolean' }, check: { type: 'boolean' } },
   help: `Usage: token-refresher status [--credential ID] [--json]
+       token-refresher status --fleet [--credential ID] [--program ID] [--failing] [--check] [--json]
+
+--fleet reads the state table once for the whole fleet (no secret, one paginated scan): a summary line (credentials,
+targets, healthy / need action / failing), then per credential its last run and test send, and per target the age of
+the copy in AEM, the day it dies (issued + 90 days for Microsoft), the last push and its confirmation. --program and
+--failing filter the rows (--program, --failing and --check imply --fleet). --check exits 3 when a credential needs a
+sign-in, 1 when anything else needs a person (a configuration failure, a dead or dying copy, a failed confirmation, a
+failure persisting over 24 hours), else 0: for monitoring scripts.
 
 Reads the store only (changes nothing, calls no remote). Per credential:
   token        age of the current refresh token and days left before the provider's limit (Microsoft: 90 days)
@@ -256,6 +265,15 @@ configuration, 3 a credential needs a sign-in (run regenerate).`,
   async run(ctx) {
     const config = ctx.config();
     const id = str(ctx.values, 'credential');
+    const program = str(ctx.values, 'program');
+    if (bool(ctx.values, 'fleet') || program || bool(ctx.values, 'failing') || bool(ctx.values, 'check')) {
+      if (id) ctx.credential(id);
+      const now = ctx.io.now();
+      const view = fleetStatus(config, await (await ctx.stateStore()).listFleet(), now, { credential: id, program, failing: bool(ctx.values, 'failing') });
+      if (ctx.ui.json) ctx.ui.emit({ at: now.toISOString(), ...view });
+      else printFleet(ctx.ui, view);
+      return bool(ctx.values, 'check') ? fleetExit(view.credentials) : Exit.ok;
+    }
     const credentials = id ? [ctx.credential(id)] : config.credentials;
     const store = ctx.store();
     const now = ctx.io.now();
