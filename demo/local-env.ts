@@ -23,7 +23,8 @@ export interface LocalEnvOptions {
   secretPrefix?: string;
   standins?: AllStandinsOptions;
   validationMode?: 'send' | 'auth';
-  configure?: (doc: ConfigInput) => void;
+  /** Changes the document before it is validated; the stand-ins are up, so their URLs can go in. */
+  configure?: (doc: ConfigInput, standins: AllStandins) => void;
 }
 
 export interface LocalEnv {
@@ -70,7 +71,7 @@ export async function startLocalEnv(o: LocalEnvOptions): Promise<LocalEnv> {
     http: { timeoutMs: 5_000, retries: 3, maxConcurrency: 8 },
     credentials,
   };
-  o.configure?.(doc);
+  o.configure?.(doc, standins);
   const config = parseConfig(doc, 'local configuration');
   const smtpCa = testCa();
 
