@@ -37,7 +37,6 @@ export interface CredentialResources {
   readonly schedule: scheduler.Schedule;
   readonly parsedSchedule: ParsedSchedule;
   readonly token: SecretRef;
-  readonly state: SecretRef;
   readonly clientSecret: SecretRef;
   /** credentialType "certificate" only: the key document the function signs client assertions with. */
   readonly certificate?: SecretRef;

@@ -153,7 +153,6 @@ describe('the example configuration (config.example.json)', () => {
       'token-refresher/adobe/client-secret',
       'token-refresher/aem-mail/client-secret',
       'token-refresher/aem-mail/refresh-token',
-      'token-refresher/aem-mail/state',
     ]);
     for (const [id, r] of secrets) {
       expect(r.Properties, id).not.toHaveProperty('SecretString');
@@ -163,15 +162,14 @@ describe('the example configuration (config.example.json)', () => {
     }
   });
 
-  it('retains the refresh token and client secrets when the stack goes, but not the run state', () => {
+  it('retains the refresh token and client secrets when the stack goes (the run state is in the table)', () => {
     const policy = (name: string) => s.json.Resources[secretIdByName(s.json, name)]?.DeletionPolicy;
     expect(policy('token-refresher/aem-mail/refresh-token')).toBe('Retain');
     expect(policy('token-refresher/aem-mail/client-secret')).toBe('Retain');
     expect(policy('token-refresher/adobe/client-secret')).toBe('Retain');
-    expect(policy('token-refresher/aem-mail/state')).toBe('Delete');
   });
 
-  it('lets the function rotate only its own token and state, and only read the client secrets', () => {
+  it('lets the function rotate only its own token, and only read the client secrets', () => {
     const statements = identityStatements(s.json).map((x) => x.statement);
     const rotate = statements.find((st) => st.Sid === 'RotateOwnSecrets');
     expect(asArray(rotate?.Action).sort()).toEqual([
@@ -181,13 +179,7 @@ describe('the example configuration (config.example.json)', () => {
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecretVersionStage',
     ]);
-    expect(rotate?.Resource).toEqual(
-      expect.arrayContaining([
-        { Ref: secretIdByName(s.json, 'token-refresher/aem-mail/refresh-token') },
-        { Ref: secretIdByName(s.json, 'token-refresher/aem-mail/state') },
-      ]),
-    );
-    expect(asArray(rotate?.Resource)).toHaveLength(2);
+    expect(asArray(rotate?.Resource)).toEqual([{ Ref: secretIdByName(s.json, 'token-refresher/aem-mail/refresh-token') }]);
     const read = statements.find((st) => st.Sid === 'ReadClientSecrets');
     expect(asArray(read?.Action).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:ListSecretVersionIds']);
     expect(asArray(read?.Resource)).toHaveLength(2);
@@ -422,19 +414,16 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
     const names = resourcesOfType(s.json, 'AWS::SecretsManager::Secret').map(([, r]) => r.Properties?.Name as string);
     expect(names.sort()).toEqual([
       'tr-test/gmail-relay/client-secret',
-      'tr-test/gmail-relay/state',
       'tr-test/mail-ch/refresh-token',
-      'tr-test/mail-ch/state',
       'tr-test/mail-de/certificate',
       'tr-test/mail-de/refresh-token',
-      'tr-test/mail-de/state',
       'tr-test/shared/adobe-s2s',
       'tr-test/shared/entra-app-1',
     ]);
     const rotate = identityStatements(s.json).find(({ statement }) => statement.Sid === 'RotateOwnSecrets')?.statement;
     expect(asArray(rotate?.Resource)).toContain('arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared/gmail-token-AbCdEf');
-    // token and state of mail-ch and mail-de, the external gmail token, the gmail state.
-    expect(asArray(rotate?.Resource)).toHaveLength(6);
+    // the tokens of mail-ch and mail-de, and the external gmail token.
+    expect(asArray(rotate?.Resource)).toHaveLength(3);
     expect(wildcardSecretOrMailGrants(s.json)).toEqual([]);
   });
 
