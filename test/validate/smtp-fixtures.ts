@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import { receiveMessage } from '../../standins/smtp.ts';
 
 export interface TlsMaterial {
   ca: string;
@@ -154,16 +155,8 @@ export async function startSmtp(opts: StandInOptions): Promise<SmtpStandIn> {
       callback();
     },
     onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        received.push({
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          to: session.envelope.rcptTo.map((r) => r.address),
-          raw,
-          subject: /^Subject: (.*)$/im.exec(raw)?.[1]?.trim(),
-        });
+      receiveMessage(stream, session, ({ from, to, raw }) => {
+        received.push({ from, to, raw, subject: /^Subject: (.*)$/im.exec(raw)?.[1]?.trim() });
         callback(null, 'Queued as 4711');
       });
     },
