@@ -28,8 +28,10 @@ export class TokenRefresherChecks extends NagPack {
 }
 
 /**
- * The rule packs the app is held to. Registered as CDK validation plugins (cdk-nag 3), so an unacknowledged error fails
- * `cdk synth`, and every finding, acknowledged or not, lands in the cloud assembly's validation report.
+ * The rule packs the app is held to. Registered as CDK validation plugins (cdk-nag 3), so an unacknowledged finding
+ * fails `cdk synth` and is written, with its rule and resource, to the cloud assembly's validation report
+ * (validation-report.json). Acknowledged findings are not in that report: each is in its resource's template Metadata
+ * (cdk_nag.rules_to_suppress) with its reason. test/cdk/least-privilege.test.ts shows both.
  */
 export function addComplianceChecks(app: IConstruct): void {
   // The acknowledgements are also written into each resource's template Metadata (cdk_nag.rules_to_suppress), so a

@@ -173,7 +173,6 @@ describe('the example configuration (config.example.json)', () => {
     const statements = identityStatements(s.json).map((x) => x.statement);
     const rotate = statements.find((st) => st.Sid === 'RotateOwnSecrets');
     expect(asArray(rotate?.Action).sort()).toEqual([
-      'secretsmanager:DescribeSecret',
       'secretsmanager:GetSecretValue',
       'secretsmanager:ListSecretVersionIds',
       'secretsmanager:PutSecretValue',
@@ -181,7 +180,7 @@ describe('the example configuration (config.example.json)', () => {
     ]);
     expect(asArray(rotate?.Resource)).toEqual([{ Ref: secretIdByName(s.json, 'token-refresher/aem-mail/refresh-token') }]);
     const read = statements.find((st) => st.Sid === 'ReadClientSecrets');
-    expect(asArray(read?.Action).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:ListSecretVersionIds']);
+    expect(asArray(read?.Action).sort()).toEqual(['secretsmanager:GetSecretValue', 'secretsmanager:ListSecretVersionIds']);
     expect(asArray(read?.Resource)).toHaveLength(2);
     // No other statement touches Secrets Manager: without a certificate credential no key may be read.
     const others = statements.filter((st) => asArray(st.Action).some((a) => a.startsWith('secretsmanager:')) && !['RotateOwnSecrets', 'ReadClientSecrets'].includes(st.Sid ?? ''));
