@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleLikeCdk } from './bundle.ts';
 import { benchColdStart } from './coldstart.ts';
-import { lambdaV8Flags } from './cost.ts';
+import { describeRequests, lambdaV8Flags, measureCost, PRICES } from './cost.ts';
 import { benchLatency } from './latency.ts';
 import { describeMachine } from './machine.ts';
 import { renderReport, type BenchResults } from './report.ts';
@@ -99,6 +99,10 @@ async function main(): Promise<void> {
       log(`scale ${n}: ${point.wallMs.toFixed(0)} ms over ${point.waves} waves (${point.msPerWave.toFixed(0)} ms/wave), peak ${(point.maxRssBytes / 2 ** 20).toFixed(0)} MB`);
     }
 
+    // The cost line: requests of a rotation and of a no-op daily run counted on moto, priced for the fleet of COST_FLEET.
+    const cost = await measureCost({ memoryMb, initMs: coldStart.handler.importMs });
+    log(cost.line);
+
     const results: BenchResults = {
       date: new Date().toISOString(),
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
@@ -113,6 +117,12 @@ async function main(): Promise<void> {
     };
     const report = renderReport(results);
     process.stdout.write(`${report}\n`);
+    process.stdout.write(
+      `\n${cost.line}\n` +
+        `  for ${cost.fleet.credentials} credentials, daily runs, ${cost.fleet.targetsPerCredential} targets each, one shared Entra client secret and one Adobe credential: ${cost.fleet.secretsCreated} secrets; list prices of ${PRICES.asOf} (${PRICES.region}, bench/cost.ts)\n` +
+        `  rotation (${cost.rotation.wallMs.toFixed(0)} ms here): ${describeRequests(cost.rotation.requests)}\n` +
+        `  no-op daily run (${cost.noop.wallMs.toFixed(0)} ms here): ${describeRequests(cost.noop.requests)}\n`,
+    );
     if (!values['no-readme']) {
       const text = readFileSync(README, 'utf8');
       const a = text.indexOf(START);

@@ -1,11 +1,6 @@
-import { join } from 'node:path';
-import { DynamoStateStore } from '../lambdas/store/dynamo-state-store.ts';
-import { stateTableName } from '../lambdas/config/load.ts';
-import { FileStateStore } from '../lambdas/store/file-state-store.ts';
-import type { StateStore } from '../lambdas/store/state-store.ts';
 import { chmodSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { findCredential, loadConfig } from '../lambdas/config/load.ts';
+import { findCredential, loadConfig, stateTableName } from '../lambdas/config/load.ts';
 import type { Config, Credential } from '../lambdas/config/schema.ts';
 import { isRefresherError, RefresherError } from '../lambdas/core/errors.ts';
 import { redact } from '../lambdas/core/redact.ts';
@@ -19,6 +14,7 @@ import type { Log } from '../lambdas/report/logger.ts';
 import { SesAlerter } from '../lambdas/report/ses-alerter.ts';
 import { FileStore } from '../lambdas/store/file-store.ts';
 import { SecretsManagerStore } from '../lambdas/store/secrets-manager-store.ts';
+import type { StateStore } from '../lambdas/store/state-store.ts';
 import { bool, str, type Values } from './args.ts';
 import { CliError, Exit, usageError } from './errors.ts';
 import type { Io } from './io.ts';
@@ -91,16 +87,41 @@ export class Context {
     return kind;
   }
 
-  /** Lease, state and delivery records: files beside the file store, or the stack's DynamoDB table. */
-  state(): StateStore {
+  /**
+   * The state store: the DynamoDB table (stateTable, TOKEN_REFRESHER_STATE_TABLE, else <secretPrefix>-state) or, with
+   * --store file, <store-dir>/state. Loaded on first use: commands that never read state do not load the DynamoDB client.
+   */
+  async stateStore(): Promise<StateStore> {
     if (this.#state) return this.#state;
     if (this.storeKind === 'file') {
-      const dir = resolve(this.io.cwd, str(this.values, 'store-dir') ?? this.io.env.TOKEN_REFRESHER_STORE_DIR ?? '.token-refresher');
-      this.#state = new FileStateStore(join(dir, 'state'));
+      const { FileStateStore } = await import('../lambdas/store/file-state-store.ts');
+      const dir = resolve(this.io.cwd, str(this.values, 'store-dir') ?? this.io.env.TOKEN_REFRESHER_STORE_DIR ?? '.token-refresher', 'state');
+      this.#state = new FileStateStore(dir);
     } else {
+      const { DynamoStateStore } = await import('../lambdas/store/dynamo-state-store.ts');
       this.#state = new DynamoStateStore({ tableName: stateTableName(this.config(), this.io.env), timeoutMs: this.config().http.timeoutMs });
     }
     return this.#state;
+  }
+
+  /**
+   * The same store for the pipeline, which takes it synchronously: each call waits for stateStore() first, so nothing
+   * is loaded until a run reads state.
+   */
+  state(): StateStore {
+    const get = () => this.stateStore();
+    return {
+      kind: this.storeKind === 'file' ? 'file' : 'dynamodb',
+      acquireLease: async (...a) => (await get()).acquireLease(...a),
+      releaseLease: async (...a) => (await get()).releaseLease(...a),
+      getState: async (...a) => (await get()).getState(...a),
+      putState: async (...a) => (await get()).putState(...a),
+      listDeliveries: async (...a) => (await get()).listDeliveries(...a),
+      putDelivery: async (...a) => (await get()).putDelivery(...a),
+      listFleet: async () => (await get()).listFleet(),
+      putOneTime: async (...a) => (await get()).putOneTime(...a),
+      consumeOneTime: async (...a) => (await get()).consumeOneTime(...a),
+    };
   }
 
   store(): SecretStore {

@@ -1,5 +1,5 @@
 /**
- * The interactive sign-ins `regenerate` needs (FACTS section 2): authorization code with PKCE (S256) and a random
+ * The interactive sign-ins `regenerate` needs (docs/PROTOCOLS.md, Entra ID): authorization code with PKCE (S256) and a random
  * `state` on a loopback redirect, a pasted redirect URL for machines without a browser, and the device-code flow.
  * Every way out other than a code with the right state is a RefresherError saying what happened and what to do; none
  * of them has touched the store.
@@ -43,11 +43,40 @@ export interface RedirectParams {
   state?: string;
   error?: string;
   errorDescription?: string;
+  /** RFC 9207: the issuer that sent the response. */
+  iss?: string;
+}
+
+/** What the `iss` of an authorization response must be; from the issuer's OpenID configuration. */
+export interface ExpectedIssuer {
+  issuer: string;
+  /** The server advertises authorization_response_iss_parameter_supported: a response without `iss` is refused. */
+  required: boolean;
+}
+
+/**
+ * RFC 9207 section 2.4: a response whose `iss` is not the issuer the request went to (a mix-up attack: another
+ * server's code delivered to our redirect), or lacks it when the server always sends it, is refused before its code is
+ * used. Trailing slashes aside, the comparison is exact (RFC 3986 simple string comparison).
+ */
+function checkIssuer(p: RedirectParams, expected: ExpectedIssuer | undefined, again: string): void {
+  if (!expected) return;
+  const norm = (u: string) => u.replace(/\/+$/, '');
+  if (p.iss === undefined ? expected.required : norm(p.iss) !== norm(expected.issuer)) {
+    throw signInError(
+      'ISSUER_MISMATCH',
+      p.iss === undefined
+        ? `the authorization response carries no "iss", though ${expected.issuer} always sends one (RFC 9207); the code was not used and nothing was stored`
+        : `the authorization response names issuer "${redactAndCut(p.iss, 200)}", not ${expected.issuer} (RFC 9207: a response from another server); the code was not used and nothing was stored`,
+      `${again} in a fresh browser window; if it repeats, another authorization server is answering for this redirect address: check the browser's extensions and the network.`,
+    );
+  }
 }
 
 /** What a redirect to the loopback address means: the code, or a classified refusal. */
-export function interpretRedirect(p: RedirectParams, expectedState: string, credential: Pick<Credential, 'id' | 'mailbox'>): string {
+export function interpretRedirect(p: RedirectParams, expectedState: string, credential: Pick<Credential, 'id' | 'mailbox'>, expectedIssuer?: ExpectedIssuer): string {
   const again = `Run \`token-refresher regenerate --credential ${credential.id}\` again`;
+  checkIssuer(p, expectedIssuer, again);
   if (p.error) {
     // error_description carries AADSTS codes and Microsoft's text, never a secret; it is shown as the provider sent it.
     const described = p.errorDescription ? `: ${redactAndCut(p.errorDescription.replace(/\s+/g, ' '), 300)}` : '';
@@ -105,6 +134,7 @@ function paramsOf(q: URLSearchParams): RedirectParams {
     state: q.get('state') ?? undefined,
     error: q.get('error') ?? undefined,
     errorDescription: q.get('error_description') ?? undefined,
+    iss: q.get('iss') ?? undefined,
   };
 }
 
@@ -204,23 +234,59 @@ export function accountOf(idToken: string | undefined): string | undefined {
  * so consent given by the wrong account is caught before anything is stored. Resource scopes stay first: the access
  * token's audience is the first resource scope's.
  */
-export function signInScopes(c: Pick<Credential, 'provider' | 'scopes'>): string[] {
-  if (c.provider === 'oauth2') return c.scopes;
+export function signInScopes(c: Pick<Credential, 'provider' | 'scopes' | 'issuer'>): string[] {
+  // A plain OAuth2 server (no issuer) may refuse OpenID scopes it does not know; an OpenID provider names the account.
+  if (c.provider === 'oauth2' && !c.issuer) return c.scopes;
+  if (c.provider === 'oauth2') return [...c.scopes, ...['openid', 'email'].filter((s) => !c.scopes.includes(s))];
   const oidc = c.provider === 'google' ? ['openid', 'email'] : ['openid', 'email', 'profile'];
   return [...c.scopes, ...oidc.filter((s) => !c.scopes.includes(s))];
 }
 
-/** Refuses tokens that belong to someone else or cannot be rotated; returns the signed-in account. */
-export function checkTokens(tokens: TokenSet, credential: Pick<Credential, 'id' | 'mailbox' | 'provider'>): string {
-  const account = accountOf(tokens.idToken);
+function claimsOf(idToken: string | undefined): Record<string, unknown> | undefined {
+  const part = idToken?.split('.')[1];
+  if (!part) return undefined;
+  try {
+    return JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The signed-in account: from the ID token, else from userinfo (OpenID Connect Core 5.4: with an access token issued,
+ * the claims of the email scope come from userinfo, not the ID token). Core 5.3.2: the userinfo `sub` must be the ID
+ * token's, or the answer is about someone else and is ignored.
+ */
+export async function accountFor(tokens: TokenSet, provider: Pick<TokenProvider, 'userinfo'>): Promise<string | undefined> {
+  const fromIdToken = accountOf(tokens.idToken);
+  if (fromIdToken || !provider.userinfo || !tokens.accessToken) return fromIdToken;
+  const info = await provider.userinfo(tokens.accessToken);
+  if (!info) return undefined;
+  const sub = claimsOf(tokens.idToken)?.sub;
+  if (sub !== undefined && info.sub !== sub) return undefined;
+  for (const k of ['email', 'preferred_username', 'upn']) {
+    const v = info[k];
+    if (typeof v === 'string' && v.includes('@')) return v;
+  }
+  return undefined;
+}
+
+/**
+ * Refuses tokens that belong to someone else or cannot be rotated; returns the signed-in account. `account` is what
+ * accountFor found (the ID token's claims when not given).
+ */
+export function checkTokens(tokens: TokenSet, credential: Pick<Credential, 'id' | 'mailbox' | 'provider'> & { issuer?: string }, account: string | undefined = accountOf(tokens.idToken)): string {
   if (!account) {
+    const plainOAuth2 = credential.provider === 'oauth2' && !credential.issuer;
     throw new RefresherError({
       class: 'configuration',
       code: 'NO_ID_TOKEN',
       remote: 'browser',
       stage: 'regenerate',
-      message: 'the token response carries no id_token naming the signed-in account, so it cannot be checked against the mailbox; nothing was stored',
-      fix: `Add "openid" (and "email") to the scopes of credential ${credential.id} so the provider names the account, then run regenerate again.`,
+      message: `neither ${tokens.idToken ? 'the ID token' : 'an ID token'} nor the provider's userinfo names the signed-in account by e-mail, so it cannot be checked against the mailbox; nothing was stored`,
+      fix: plainOAuth2
+        ? `Credential ${credential.id} has no "issuer", so the provider is not asked who signed in: set "issuer" to the provider's OpenID issuer (token-refresher then asks for openid and email), or "endpoints.userinfo", then run regenerate again.`
+        : `The sign-in asked for the openid and email scopes. Make the provider release the email claim to the app of credential ${credential.id} (in the ID token or from its userinfo endpoint; set "endpoints.userinfo" if discovery does not name it), then run regenerate again.`,
     });
   }
   if (account.trim().toLowerCase() !== credential.mailbox.trim().toLowerCase()) {

@@ -30,7 +30,8 @@ export interface LocalEnvOptions {
   secretPrefix?: string;
   standins?: AllStandinsOptions;
   validationMode?: 'send' | 'auth';
-  configure?: (doc: ConfigInput) => void;
+  /** Changes the document before it is validated; the stand-ins are up, so their URLs can go in. */
+  configure?: (doc: ConfigInput, standins: AllStandins) => void;
 }
 
 export interface LocalEnv {
@@ -78,7 +79,7 @@ export async function startLocalEnv(o: LocalEnvOptions): Promise<LocalEnv> {
     http: { timeoutMs: 5_000, retries: 3, maxConcurrency: 8 },
     credentials,
   };
-  o.configure?.(doc);
+  o.configure?.(doc, standins);
   const config = parseConfig(doc, 'local configuration');
   const smtpCa = testCa();
   const state = o.state ?? new FileStateStore(mkdtempSync(join(tmpdir(), 'tr-state-')));

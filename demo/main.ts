@@ -2,6 +2,7 @@
  * `npm run demo`: the whole job on this machine, no AWS, Microsoft or Adobe account. Local stand-ins play Entra ID,
  * Office 365 SMTP, Adobe IMS and Cloud Manager; a 0600 file store plays Secrets Manager. It runs two rotations, a run
  * that crashes after storing the new token and the run that resumes it, and a failure that needs a person.
+ * `npm run demo -- --keep` then leaves the stand-ins running and prints the CLI commands to try against them (keep.ts).
  */
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { MemoryMetrics } from '../lambdas/report/metrics.ts';
 import { MemoryAlerter } from '../lambdas/report/ses-alerter.ts';
 import { FileStore } from '../lambdas/store/file-store.ts';
 import { parseTokenRecord } from '../lambdas/store/records.ts';
+import { keepDemo, keptDemoText } from './keep.ts';
 import { startLocalEnv } from './local-env.ts';
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
@@ -36,6 +38,7 @@ const STEP_TEXT: Record<Step, string> = {
 const quietLog: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 async function main(): Promise<void> {
+  const keep = process.argv.slice(2).includes('--keep');
   const dir = join(process.cwd(), '.token-refresher', 'demo-store');
   rmSync(dir, { recursive: true, force: true });
   const store = new FileStore(dir);
@@ -113,12 +116,21 @@ async function main(): Promise<void> {
   console.log(`\nmails received by the SMTP stand-in: ${smtp.messages.length} (subjects name the credential and the run)`);
   for (const m of smtp.messages) console.log(`   ${dim(m.subject)}`);
   console.log(`metrics: RotationSuccess=${metrics.sum('RotationSuccess')} RotationFailure=${metrics.sum('RotationFailure')} ValidationFailure=${metrics.sum('ValidationFailure')}`);
-  await env.close();
   if (failures) {
+    await env.close();
     console.log(red(`\n${failures} scenario(s) did not behave as expected`));
     process.exit(1);
   }
   console.log(green('\nAll scenarios behaved as expected.'));
+  if (!keep) return env.close();
+  const kept = keepDemo({ cwd: process.cwd(), dir: join(process.cwd(), '.token-refresher', 'demo'), storeDir: dir, config: env.config, smtpCa: env.smtpCa });
+  console.log(`\n${keptDemoText(kept)}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await env.close();
+  console.log('stand-ins stopped');
 }
 
 main().catch((e: unknown) => {

@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { parseConfig } from '../lambdas/config/load.ts';
 import type { Config, Credential } from '../lambdas/config/schema.ts';
 import { addAlarms, connectAlarms } from './parts/alarms.ts';
+import { addAlertChannels, type AlertChannelsPart } from './parts/alert-channels.ts';
 import { addAlerts } from './parts/alerts.ts';
 import { partScope, type MetricOptions, type RefresherContext, type TokenRefresherProps } from './parts/context.ts';
 import { addDashboard } from './parts/dashboard.ts';
@@ -18,6 +19,7 @@ import { addDelivery } from './parts/delivery.ts';
 import { addFunction } from './parts/function.ts';
 import { addGrants } from './parts/grants.ts';
 import { addSchedules } from './parts/schedules.ts';
+import { addRecovery, type RecoveryPart } from './parts/recovery.ts';
 import { addSecrets, type SecretRef } from './parts/secrets.ts';
 import { addStateTable } from './parts/state-table.ts';
 import type { ParsedSchedule } from '../lambdas/config/schedule.ts';
@@ -36,7 +38,6 @@ export interface CredentialResources {
   readonly schedule: scheduler.Schedule;
   readonly parsedSchedule: ParsedSchedule;
   readonly token: SecretRef;
-  readonly state: SecretRef;
   readonly clientSecret: SecretRef;
   /** credentialType "certificate" only: the key document the function signs client assertions with. */
   readonly certificate?: SecretRef;
@@ -79,6 +80,10 @@ export class TokenRefresher extends Construct {
   readonly deliverySchedule: scheduler.Schedule | undefined;
   /** Leases, credential state and per-target delivery records (lib/parts/state-table.ts). */
   readonly stateTable: dynamodb.Table;
+  /** The recovery endpoint (Function URL, its function and role); undefined with recovery.enabled false. */
+  readonly recovery: RecoveryPart | undefined;
+  /** The alert topic, chat channel configurations and alarmed channels. */
+  readonly alertChannels: AlertChannelsPart;
   /** What the parts shared; a subclass or a later part of another app can add to the construct with it. */
   readonly context: RefresherContext;
 
@@ -99,6 +104,9 @@ export class TokenRefresher extends Construct {
     const alarms = addAlarms(ctx, schedules);
     const delivery = addDelivery(ctx, schedules);
     // New parts go here (after the function and its grants, before the alarms are connected and the dashboard drawn).
+    this.recovery = addRecovery(ctx, { table: stateTable.table, entry: props.recoveryEntry });
+    const senders = this.recovery ? [this.recovery] : [];
+    this.alertChannels = addAlertChannels(ctx, [ctx.role, ...senders.map((r) => r.role)], [ctx.function, ...senders.map((r) => r.function)]);
     connectAlarms(ctx);
     this.dashboard = addDashboard(ctx);
     if (delivery.widgets.length > 0) this.dashboard.addWidgets(...delivery.widgets);

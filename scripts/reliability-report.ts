@@ -133,7 +133,7 @@ p(
     [
       ['Fault matrix rows', `${rows.length} (${passed} passed every check, ${rows.length - passed} did not)`],
       ['Rows where something was lost', `${lost}`],
-      ['Entra codes of FACTS section 2 classified as the facts say', sweep ? `${sweep.correct} / ${sweep.codes}` : 'not run'],
+      ['Entra codes classified as Microsoft documents them', sweep ? `${sweep.correct} / ${sweep.codes}` : 'not run'],
       [
         'Load: credentials converged after run 1 / run 2',
         load ? `${load.convergedAfterRun.map((n) => `${n}/${load.credentials}`).join(' / ')} (${load.lostAfterRun.every((n) => n === 0) ? 'none lost' : 'LOST'}; ${load.faultRate * 100}% faults)` : 'not run',
@@ -159,7 +159,7 @@ p(
   '1. **The newest refresh token the provider issued is in the store** (as AWSCURRENT or AWSPENDING). The one documented',
   '   window: when the process dies, or the answer is lost, between the provider\'s answer and the write of the pending',
   '   version, the new token existed only in flight. Microsoft does not revoke the old token when it issues a new one',
-  '   (FACTS section 2), so the row then checks that the token the store holds is still valid at the provider; the next',
+  '   (docs/PROTOCOLS.md, Entra ID), so the row then checks that the token the store holds is still valid at the provider; the next',
   '   run redeems it again. Rows marked "may be lost" in the expectation are exactly these.',
   '2. **Every Cloud Manager target converges** to the current token within the next successful run (staging labels',
   '   `TR_PUSHED_<target>` record what each target holds; the PATCH is idempotent).',
@@ -191,8 +191,8 @@ for (const group of [...new Set(rows.map((r) => r.group))]) {
 }
 
 if (sweep) {
-  p('### Entra ID: every code of FACTS section 2, classified at the provider', '');
-  p(`${sweep.correct} of ${sweep.codes} answers classified as FACTS section 2 says (the stand-in answers each the way Microsoft does).`, '');
+  p('### Entra ID: every code, classified at the provider', '');
+  p(`${sweep.correct} of ${sweep.codes} answers classified as Microsoft documents them (the stand-in answers each the way Microsoft does).`, '');
   p(table(['Code', 'Expected class', 'Observed class', 'Error code'], sweep.rows.map((r) => [r.code, r.expected, r.observed, r.errorCode])), '');
 }
 

@@ -63,6 +63,11 @@ export interface CloudManagerStandin extends FaultControls {
   requests: RequestRecord[];
   /** Successful PATCHes. */
   readonly patchCount: number;
+  /**
+   * Every successful PATCH in order, with the stand-in clock's time and the variable names: each one restarts the
+   * environment, so this is the restart history a simulation counts (per environment, inside or outside a window).
+   */
+  readonly patches: ReadonlyArray<{ programId: string; environmentId: string; at: number; names: string[] }>;
   addEnvironment(programId: string, environmentId: string, extra?: Omit<EnvironmentSeed, 'programId' | 'environmentId'>): void;
   /** The status the environment reports outside an update (must be one of the spec's Environment.status values). */
   setEnvironmentStatus(programId: string, environmentId: string, status: string): void;

@@ -81,6 +81,7 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
   const envs = new Map<string, EnvState>();
   let busy = 0;
   let patchCount = 0;
+  const patches: Array<{ programId: string; environmentId: string; at: number; names: string[] }> = [];
   let tailLinks = opts.tailLinks ?? true;
   const book = new PipelineBook(now);
   const logs = createLogStore();
@@ -282,6 +283,7 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     env.vars = next;
     env.updatingUntil = at + updateDurationMs;
     patchCount++;
+    patches.push({ programId: env.programId, environmentId: env.environmentId, at, names: items.map((item) => String((item as Record<string, unknown>).name)) });
     return opts.patchReturns200 ? json(200, variableListBody(env)) : { status: 204 };
   }
 
@@ -333,6 +335,7 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     get patchCount() {
       return patchCount;
     },
+    patches,
     addEnvironment(programId, environmentId, extra = {}) {
       addEnvironment({ ...extra, programId, environmentId });
     },

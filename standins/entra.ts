@@ -4,33 +4,14 @@
 // under standins/entra/: model (defaults, records, shared state), errors (AADSTS failures), assertions (client
 // authentication), grants (token endpoint), pages (authorize, consent, device login).
 import { readFileSync } from 'node:fs';
-import { Clock } from './clock.ts';
+import type { Clock } from './clock.ts';
 import { errorReply } from './entra/errors.ts';
 import { deviceCodeEndpoint, token } from './entra/grants.ts';
-import {
-  DAY_SEC,
-  DEFAULT_ACCOUNT,
-  DEFAULT_CLIENT_ID,
-  DEFAULT_CLIENT_SECRET,
-  DEFAULT_SCOPES,
-  DEFAULT_TENANT,
-  DEFAULT_TENANT_ID,
-  mintRefreshToken,
-  normalizeScope,
-  splitScopes,
-  unescapeHtml,
-  type AccessTokenInfo,
-  type DeviceCodeInfo,
-  type EntraClient,
-  type EntraErrorName,
-  type EntraStandinOptions,
-  type EntraWorld,
-  type RefreshTokenInfo,
-  type SeenAssertion,
-} from './entra/model.ts';
+import { addEntraClient, createWorld, DEFAULT_SCOPES, mintRefreshToken, normalizeScope, splitScopes } from './entra/model.ts';
+import type { AccessTokenInfo, DeviceCodeInfo, EntraClient, EntraErrorName, EntraStandinOptions, RefreshTokenInfo, SeenAssertion } from './entra/model.ts';
 import { authorize, consentDecision, deviceLoginPage, deviceLoginSubmit, findDevice, openidConfiguration } from './entra/pages.ts';
 import { Faults, withFaultControls, type FaultControls } from './faults.ts';
-import { html, serveHttp, type Reply, type RequestRecord } from './http.ts';
+import { consentThroughPage, html, serveHttp, type Reply, type RequestRecord } from './http.ts';
 
 export {
   DEFAULT_ACCOUNT,
@@ -102,38 +83,9 @@ export interface EntraStandin extends FaultControls {
 
 export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise<EntraStandin> {
   const faults = new Faults({ latencyMs: opts.latencyMs });
-  const w: EntraWorld = {
-    tenant: opts.tenant ?? DEFAULT_TENANT,
-    tenantId: opts.tenantId ?? DEFAULT_TENANT_ID,
-    defaultAccount: opts.account ?? DEFAULT_ACCOUNT,
-    rotate: opts.rotate ?? true,
-    rtLength: opts.refreshTokenLength ?? 1200,
-    atLifetimeSec: opts.accessTokenLifetimeSec ?? 3600,
-    rtLifetimeSec: opts.refreshTokenLifetimeSec ?? 90 * DAY_SEC,
-    deviceExpiresInSec: opts.deviceCodeExpiresInSec ?? 900,
-    deviceIntervalSec: opts.deviceCodeIntervalSec ?? 5,
-    retryAfterDefault: opts.retryAfterSec ?? 1,
-    multiTenant: opts.multiTenant === true,
-    clock: new Clock(),
-    clients: new Map(),
-    refreshTokens: new Map(),
-    accessTokens: new Map(),
-    codes: new Map(),
-    txns: new Map(),
-    devices: new Map(),
-    lastPoll: new Map(),
-    seenAssertions: [],
-    failQueue: [],
-    latestRt: undefined,
-    baseUrl: '',
-  };
+  const w = createWorld(opts);
   const { tenant, tenantId, defaultAccount, retryAfterDefault, clock, clients, refreshTokens, accessTokens, devices, seenAssertions, failQueue } = w;
-  const addClient = (c: EntraClient): void => {
-    clients.set(c.clientId, { redirectUris: ['http://localhost', 'http://localhost/'], allowPublicClientFlows: true, ...c });
-  };
-  if (Array.isArray(opts.clients)) opts.clients.forEach(addClient);
-  else if (opts.clients) for (const [clientId, clientSecret] of Object.entries(opts.clients)) addClient({ clientId, clientSecret });
-  else addClient({ clientId: DEFAULT_CLIENT_ID, clientSecret: DEFAULT_CLIENT_SECRET, name: 'token-refresher' });
+  const addClient = (c: EntraClient): void => addEntraClient(w, c);
 
   const aadNotFound = (): Reply => html(404, '<!DOCTYPE html><html><body><h1>404 - Not Found</h1></body></html>');
 
@@ -234,25 +186,7 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
     latestRefreshToken() {
       return w.latestRt;
     },
-    async consent(authorizeUrl, o = {}) {
-      const page = await fetch(authorizeUrl, { redirect: 'manual' });
-      const text = await page.text();
-      const txn = /name="txn" value="([^"]+)"/.exec(text)?.[1];
-      if (page.status !== 200 || !txn) throw new Error(`authorize page failed (${page.status}): ${text.slice(0, 300)}`);
-      const prefilled = unescapeHtml(/id="account" name="account" type="text" value="([^"]*)"/.exec(text)?.[1] ?? '');
-      const action = /<form method="post" action="([^"]+)"/.exec(text)?.[1] ?? '';
-      const body = new URLSearchParams({ txn, account: o.account ?? prefilled, decision: o.decision ?? 'accept' });
-      const res = await fetch(new URL(unescapeHtml(action), baseUrl), {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body,
-      });
-      await res.arrayBuffer();
-      const location = res.headers.get('location');
-      if (res.status !== 302 || !location) throw new Error(`consent did not redirect (${res.status})`);
-      return location;
-    },
+    consent: (authorizeUrl, o = {}) => consentThroughPage(authorizeUrl, baseUrl, o),
     close: () => serving.close(),
   });
 }

@@ -1,4 +1,4 @@
-// Stand-in for Microsoft Graph `POST /v1.0/me/sendMail` (FACTS section 3): 202 for a token whose audience is Graph and
+// Stand-in for Microsoft Graph `POST /v1.0/me/sendMail` (docs/PROTOCOLS.md, Office 365): 202 for a token whose audience is Graph and
 // which carries Mail.Send; the errors Graph answers otherwise. A token for SMTP (audience outlook.office.com) is refused
 // here exactly as a Graph token is refused by SMTP AUTH: one token, one audience.
 import { Faults, withFaultControls, type FaultControls } from './faults.ts';

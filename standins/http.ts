@@ -271,3 +271,37 @@ export function basicAuth(req: StandinRequest): { id: string; secret: string } |
   if (i < 0) return undefined;
   return { id: decodeURIComponent(decoded.slice(0, i)), secret: decodeURIComponent(decoded.slice(i + 1)) };
 }
+
+/** HTML-escapes text the stand-ins' pages show (as numeric character references). */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function unescapeHtml(s: string): string {
+  return s.replace(/&#(\d+);/g, (_m, n: string) => String.fromCharCode(Number(n)));
+}
+
+/**
+ * What a browser does on a stand-in's consent page (Entra, OAuth2): load the authorize URL, keep the account the page
+ * pre-fills unless one is given, press Accept (or Cancel) and return the redirect Location
+ * (redirect_uri?code=...&state=...). The form is posted to `action`, or to the action the page's form names.
+ */
+export async function consentThroughPage(authorizeUrl: string, baseUrl: string, o: { account?: string; decision?: 'accept' | 'cancel' } = {}, action?: string): Promise<string> {
+  const page = await fetch(authorizeUrl, { redirect: 'manual' });
+  const text = await page.text();
+  const txn = /name="txn" value="([^"]+)"/.exec(text)?.[1];
+  if (page.status !== 200 || !txn) throw new Error(`authorize page failed (${page.status}): ${text.slice(0, 300)}`);
+  const prefilled = unescapeHtml(/id="account" name="account" type="text" value="([^"]*)"/.exec(text)?.[1] ?? '');
+  const target = action ?? unescapeHtml(/<form method="post" action="([^"]+)"/.exec(text)?.[1] ?? '');
+  const res = await fetch(new URL(target, baseUrl), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ txn, account: o.account ?? prefilled, decision: o.decision ?? 'accept' }),
+  });
+  await res.arrayBuffer();
+  const location = res.headers.get('location');
+  if (res.status !== 302 || !location) throw new Error(`consent did not redirect (${res.status})`);
+  return location;
+}
+

@@ -1,4 +1,4 @@
-// Stand-in for Adobe IMS OAuth Server-to-Server (FACTS section 5): POST /ims/token/v3 with
+// Stand-in for Adobe IMS OAuth Server-to-Server (docs/PROTOCOLS.md, Adobe): POST /ims/token/v3 with
 // client_credentials; tokens are what the Cloud Manager stand-in accepts.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Clock } from './clock.ts';

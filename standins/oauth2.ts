@@ -1,5 +1,5 @@
 // Stand-in for a standard OAuth2 / OpenID Connect provider, in two flavors:
-// - 'google' (FACTS section 4): Google's paths and error bodies, no refresh-token rotation, refresh tokens only with
+// - 'google' (docs/PROTOCOLS.md, Google): Google's paths and error bodies, no refresh-token rotation, refresh tokens only with
 //   access_type=offline (and a new one on a repeated consent only with prompt=consent), and the ways Google tokens die:
 //   revoked, 6 months unused, password change, more than 100 per account and client, 7 days while the app is "Testing";
 // - 'generic': a Keycloak-like realm with RFC 6749 error bodies and optional rotation.
@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Clock } from './clock.ts';
 import { Faults, withFaultControls, type FaultControls } from './faults.ts';
-import { basicAuth, formOf, html, json, randomId, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
+import { basicAuth, consentThroughPage, escapeHtml, formOf, html, json, randomId, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
 
 export const GOOGLE_CLIENT_ID = '123456789012-t0kenrefresher0standin0example0.apps.googleusercontent.com';
 export const GOOGLE_CLIENT_SECRET = 'GOCSPX-test-only-client-secret-not-real';
@@ -122,14 +122,6 @@ const GOOGLE_TEXT: Record<string, string> = {
 
 function token(prefix: string, length: number): string {
   return prefix + randomBytes(length).toString('base64url').slice(0, length);
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function unescapeHtml(s: string): string {
-  return s.replace(/&#(\d+);/g, (_m, n: string) => String.fromCharCode(Number(n)));
 }
 
 interface Txn {
@@ -500,23 +492,7 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
       }
       throw new Error(`unknown user code ${userCode}`);
     },
-    async consent(authorizeUrl, o = {}) {
-      const page = await fetch(authorizeUrl, { redirect: 'manual' });
-      const text = await page.text();
-      const txn = /name="txn" value="([^"]+)"/.exec(text)?.[1];
-      if (page.status !== 200 || !txn) throw new Error(`authorize page failed (${page.status}): ${text.slice(0, 300)}`);
-      const prefilled = unescapeHtml(/id="account" name="account" type="text" value="([^"]*)"/.exec(text)?.[1] ?? '');
-      const res = await fetch(new URL(paths.authorize, baseUrl), {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ txn, account: o.account ?? prefilled, decision: o.decision ?? 'accept' }),
-      });
-      await res.arrayBuffer();
-      const location = res.headers.get('location');
-      if (res.status !== 302 || !location) throw new Error(`consent did not redirect (${res.status})`);
-      return location;
-    },
+    consent: (authorizeUrl, o = {}) => consentThroughPage(authorizeUrl, baseUrl, o, paths.authorize),
     close: () => serving.close(),
   });
 }

@@ -1,4 +1,4 @@
-// Stand-in for smtp.office365.com:587 (FACTS section 3), or smtp.gmail.com with flavor 'google' (section 4):
+// Stand-in for smtp.office365.com:587, or smtp.gmail.com with flavor 'google' (docs/PROTOCOLS.md, Office 365 and Google):
 // STARTTLS, then SASL XOAUTH2 checked against the Entra stand-in's access tokens, with Microsoft's reply texts.
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -305,20 +305,9 @@ export async function startSmtpStandin(opts: SmtpStandinOptions): Promise<SmtpSt
       callback();
     },
     onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        const envelope = session.envelope;
+      receiveMessage(stream, session, ({ from, to, raw }) => {
         const user = session.user as { account?: string } | undefined;
-        messages.push({
-          from: envelope.mailFrom ? envelope.mailFrom.address : '',
-          to: envelope.rcptTo.map((r) => r.address),
-          subject: subjectOf(raw),
-          raw,
-          account: user?.account ?? '',
-          at: Date.now(),
-        });
+        messages.push({ from, to, subject: subjectOf(raw), raw, account: user?.account ?? '', at: Date.now() });
         const id = randomBytes(12).toString('hex').toUpperCase();
         void sleep(latencyMs).then(() => callback(null, flavor.queued(id, hostname)));
       });
@@ -379,4 +368,14 @@ export async function startSmtpStandin(opts: SmtpStandinOptions): Promise<SmtpSt
       return closing;
     },
   };
+}
+
+/** Reads a session's DATA into the envelope's sender and recipients and the raw message (also used by test fixtures). */
+export function receiveMessage(stream: NodeJS.ReadableStream, session: SMTPServerSession, done: (m: { from: string; to: string[]; raw: string }) => void): void {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('end', () => {
+    const envelope = session.envelope;
+    done({ from: envelope.mailFrom ? envelope.mailFrom.address : '', to: envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('utf8') });
+  });
 }

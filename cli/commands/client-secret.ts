@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { adobeSecretId, secretIds } from '../../lambdas/config/load.ts';
 import type { Credential } from '../../lambdas/config/schema.ts';
 import { asRefresherError } from '../../lambdas/core/errors.ts';
@@ -114,16 +115,17 @@ async function storeValue(ctx: Context, secretId: string, value: string): Promis
 
 async function adobe(ctx: Context): Promise<ExitCode> {
   const config = ctx.config();
-  if (!config.adobe) throw usageError('the configuration has no "adobe" section', 'Add adobe.imsOrgId and adobe.clientId first.');
+  const org = defaultAdobe(config);
+  if (!org) throw usageError('the configuration has no "adobe" section', 'Add adobe.imsOrgId and adobe.clientId first.');
   const value = await readValue(ctx, 'Adobe OAuth Server-to-Server client secret');
-  const id = adobeSecretId(config);
+  const id = adobeSecretId(config, org);
   if (!bool(ctx.values, 'no-verify')) {
     // Cheap and without side effects: an IMS token proves the secret before it replaces a working one.
     const ims = new ImsTokenSource({
-      endpoint: config.adobe.imsEndpoint,
-      clientId: config.adobe.clientId,
+      endpoint: org.imsEndpoint,
+      clientId: org.clientId,
       clientSecret: async () => value,
-      scopes: config.adobe.scopes,
+      scopes: org.scopes,
       timeoutMs: config.http.timeoutMs,
       retries: config.http.retries,
     });

@@ -1,7 +1,8 @@
+import { adobeFor, adobeOrgs, defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { connect } from 'node:net';
 import { adobeSecretId, secretIds } from '../../lambdas/config/load.ts';
-import type { Config, Credential, Target } from '../../lambdas/config/schema.ts';
-import { asRefresherError, type FailureClass } from '../../lambdas/core/errors.ts';
+import { recoverySettings, type Config, type Credential, type Target } from '../../lambdas/config/schema.ts';
+import { asRefresherError, type FailureClass, isRefresherError } from '../../lambdas/core/errors.ts';
 import { httpRequest } from '../../lambdas/core/http.ts';
 import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
 import { readSecretValue } from '../../lambdas/pipeline/wiring.ts';
@@ -16,6 +17,7 @@ import type { Command } from '../command.ts';
 import { clientSecretValue } from '../../lambdas/store/records.ts';
 import type { Context } from '../context.ts';
 import { Exit, exitCodeForClass, worstExit, type ExitCode } from '../errors.ts';
+import { redirectUriOf } from '../../lambdas/report/recovery-link.ts';
 import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, WARN_DAYS, type SecretExpiryInfo } from '../../lambdas/report/secret-expiry.ts';
 import { readCertificate } from '../certificate.ts';
 
@@ -68,6 +70,32 @@ function configChecks(f: Findings, c: Credential): void {
   }
 }
 
+/**
+ * Where the sign-in links of reauthorize alerts return to: the redirect URI to register on the app, exactly (from
+ * TOKEN_REFRESHER_RECOVERY_URL, the stack output RecoveryUrl) or by the name of the stack output.
+ */
+function recoveryCheck(f: Findings, config: Config, c: Credential, env: NodeJS.ProcessEnv): void {
+  if (!recoverySettings(config).enabled) {
+    f.add({ subject: c.id, check: 'recovery link', status: 'ok', message: 'the recovery endpoint is switched off (recovery.enabled false): reauthorize alerts name the regenerate command' });
+    return;
+  }
+  const base = env.TOKEN_REFRESHER_RECOVERY_URL;
+  const uri = base ? redirectUriOf(base) : 'the stack output RecoveryRedirectUri';
+  const where =
+    c.provider === 'microsoft'
+      ? `Entra ID > App registrations > ${c.clientId} > Authentication > add a platform "Web" with redirect URI ${uri} (keep http://localhost for the CLI under "Mobile and desktop applications"; one URI never under both)`
+      : c.provider === 'google'
+        ? `Google Cloud console > Google Auth Platform > Clients > ${c.clientId} > Authorized redirect URIs: add ${uri}`
+        : `register ${uri} as a redirect URI of OAuth client ${c.clientId} at the provider`;
+  f.add({
+    subject: c.id,
+    check: 'recovery link',
+    status: 'ok',
+    message: `reauthorize alerts carry a sign-in link; the sign-in returns to ${uri}`,
+    fix: `${where}.${base ? '' : ' Set TOKEN_REFRESHER_RECOVERY_URL to the stack output RecoveryUrl to see the exact URI here.'}`,
+  });
+}
+
 /** TCP reachability of every host:port the pipeline talks to (each once). */
 async function reachability(f: Findings, config: Config, credentials: Credential[], timeoutMs: number, tokenUrls: ReadonlyMap<string, string | undefined>): Promise<void> {
   const endpoints = new Map<string, string>();
@@ -85,8 +113,10 @@ async function reachability(f: Findings, config: Config, credentials: Credential
     if (!endpoints.has(key)) endpoints.set(key, `SMTP (${c.id})`);
   }
   if (config.adobe && credentials.some((c) => c.targets.length > 0)) {
-    addUrl('Adobe IMS', config.adobe.imsEndpoint);
-    addUrl('Cloud Manager', config.adobe.cloudManagerEndpoint);
+    for (const org of adobeOrgs(config)) {
+      addUrl(`Adobe IMS${org.name ? ` (${org.name})` : ''}`, org.imsEndpoint);
+      addUrl(`Cloud Manager${org.name ? ` (${org.name})` : ''}`, org.cloudManagerEndpoint);
+    }
   }
   await Promise.all(
     [...endpoints].map(async ([hostPort, what]) => {
@@ -239,7 +269,7 @@ async function tokenAndSmtp(ctx: Context, f: Findings, c: Credential, record: To
 
 /** An empty update: needs the same permission as a push, changes no variable (Adobe does not document it; opt-in). */
 async function probeWrite(config: Config, conn: CloudManagerConnection, t: Target): Promise<number> {
-  const adobe = config.adobe as NonNullable<Config['adobe']>;
+  const adobe = adobeFor(config, t);
   const token = await conn.ims.token();
   const res = await httpRequest({
     remote: 'cloudmanager',
@@ -261,7 +291,7 @@ async function cloudManager(ctx: Context, f: Findings, config: Config, credentia
   const conn = connectCloudManager(config, { readSecret: (id) => readSecretValue(store, id) });
   try {
     await conn.ims.token();
-    f.add({ subject: 'Adobe IMS', check: 'server-to-server credential', status: 'ok', message: `issued a token for ${config.adobe.clientId}` });
+    f.add({ subject: 'Adobe IMS', check: 'server-to-server credential', status: 'ok', message: `issued a token for ${defaultAdobe(config)?.clientId ?? ''}` });
   } catch (e) {
     const err = asRefresherError(e, 'ims');
     f.add({
@@ -294,7 +324,8 @@ async function cloudManager(ctx: Context, f: Findings, config: Config, credentia
             f.add(
               pushedByUs
                 ? { subject, check: name, status: 'warn', message: `${role} variable does not exist yet`, fix: 'The next push creates it (as secretString).' }
-                : { subject, check: name, status: 'fail', message: `${role} variable is missing and pushClientSecret is false`, fix: `Create ${name} as a secret variable in Cloud Manager, or set pushClientSecret: true and run \`token-refresher client-secret --credential ${c.id} --push\`.` },
+                : // token-refresher never writes it with pushClientSecret false: AEM's own setup, not a failure of ours.
+                  { subject, check: name, status: 'warn', message: `${role} variable does not exist, and token-refresher does not push it (pushClientSecret is false)`, fix: `AEM needs it to redeem the refresh token: create ${name} as a secret variable in Cloud Manager with the app's client secret, or set pushClientSecret: true and run \`token-refresher client-secret --credential ${c.id} --push\`.` },
             );
           } else if (v.type !== 'secretString') {
             f.add({ subject, check: name, status: 'fail', message: `${role} variable exists with type "${v.type}": a type cannot change, and a plain variable exposes the secret`, fix: `Delete ${name} in Cloud Manager; the next push recreates it as secretString.` });
@@ -342,6 +373,8 @@ export const doctorCommand: Command = {
 
 Checks, each reported ok / warn / fail with what to do:
   configuration    the document, scopes, tenant, targets
+  recovery link    the redirect URI the sign-in links of alerts return to, and where to register it on the app
+                   (exact with TOKEN_REFRESHER_RECOVERY_URL = the stack output RecoveryUrl)
   discovery        for an "issuer": its OpenID configuration is reachable, names that issuer, gives the endpoints
   certificate      for credentialType "certificate": the key document is readable, an RSA key >= 2048 bits that
                    matches its certificate, not expired (warned under ${WARN_DAYS} days), with the thumbprint the header needs
@@ -380,6 +413,7 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
 
     for (const c of credentials) {
       configChecks(f, c);
+      recoveryCheck(f, config, c, ctx.io.env);
       const found = discovered.get(c.id);
       if (found) f.add(found.finding);
       const certificate = c.credentialType === 'certificate';
@@ -392,16 +426,26 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
         record = cur ? parseTokenRecord(cur.value, ids.token) : undefined;
         secret = clientSecretValue(sec?.value);
         lengths.set(c.id, { token: record?.refreshToken.length, secret: secret?.length });
+        // No current version: either the secret does not exist (the stack is not deployed, or the name is wrong) or
+        // it exists without a token yet (a first setup). Only listing its versions tells the two apart.
+        const missing = record ? undefined : await store.listVersions(ids.token).then(
+          () => undefined,
+          (e: unknown) => (isRefresherError(e) && e.code === 'SECRET_NOT_FOUND' ? e : undefined),
+        );
         f.add(
           record
             ? { subject: c.id, check: 'refresh token', status: 'ok', message: `stored in ${ids.token}${record.account ? ` for ${record.account}` : ''}` }
-            : { subject: c.id, check: 'refresh token', status: 'fail', class: 'reauthorize', message: `${ids.token} holds no refresh token`, fix: `Run \`token-refresher regenerate --credential ${c.id}\`.` },
+            : missing
+              ? { subject: c.id, check: 'refresh token', status: 'fail', class: 'configuration', message: `secret ${ids.token} does not exist`, fix: missing.fix }
+              : { subject: c.id, check: 'refresh token', status: 'fail', class: 'reauthorize', message: `${ids.token} holds no refresh token`, fix: `Run \`token-refresher regenerate --credential ${c.id}\`.` },
         );
         if (record?.account && record.account.toLowerCase() !== c.mailbox.toLowerCase()) {
           f.add({ subject: c.id, check: 'account', status: 'fail', class: 'reauthorize', message: `the stored token belongs to ${record.account}, not the mailbox ${c.mailbox}`, fix: `Run \`token-refresher regenerate --credential ${c.id}\` and sign in as ${c.mailbox}.` });
         }
         f.add(
-          secret
+          c.tokenEndpointAuthMethod === 'none'
+            ? { subject: c.id, check: 'client secret', status: 'ok', message: 'a public client (tokenEndpointAuthMethod "none"): it has no client secret, and none is needed' }
+            : secret
             ? { subject: c.id, check: 'client secret', status: 'ok', message: `stored in ${ids.clientSecret}` }
             : certificate
               ? {

@@ -32,7 +32,7 @@ function variableNames(c: Credential, target: string | undefined): { refreshToke
 }
 
 /**
- * The two files exactly as the AEM documentation describes them (FACTS section 1); secrets only as $[secret:...]
+ * The two files exactly as the AEM documentation describes them (docs/PROTOCOLS.md, AEM); secrets only as $[secret:...]
  * references. `endpoints` default to the configured ones; for a credential known by its `issuer` pass the discovered
  * ones (resolveEndpoints), since AEM itself does no discovery.
  */
@@ -46,7 +46,7 @@ export function osgiFiles(c: Credential, target?: string, endpoints: ProviderEnd
       clientId: c.clientId,
       clientSecret: `$[secret:${vars.clientSecret}]`,
       scopes: [...c.scopes],
-      // The redirect registered on the app (FACTS section 1); AEM never receives it, the consent happens elsewhere.
+      // The redirect registered on the app (AEM's mail OAuth2 setup); AEM never receives it, the consent happens elsewhere.
       authCodeRedirectUrl: 'http://localhost',
       refreshUrl: e.token,
       refreshToken: `$[secret:${vars.refreshToken}]`,

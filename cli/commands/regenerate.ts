@@ -11,6 +11,7 @@ import type { Context } from '../context.ts';
 import { CliError, Exit, exitCodeForSummary } from '../errors.ts';
 import { LineReader, readHiddenLine } from '../io.ts';
 import {
+  accountFor,
   checkTokens,
   deviceCodeFlow,
   interpretRedirect,
@@ -112,7 +113,8 @@ the credential's lease.`,
     const provider = await ctx.provider({ ...credential, scopes: signInScopes(credential) }, clientSecret, ids.clientSecret);
 
     const tokens = useDeviceCode ? await deviceCodeSignIn(ctx, provider, credential) : await browserSignIn(ctx, provider, credential, { port, timeoutSec });
-    const account = checkTokens(tokens, credential);
+    // The account from the ID token, else from userinfo (strict OpenID providers put no e-mail in the ID token).
+    const account = checkTokens(tokens, credential, await accountFor(tokens, provider));
     ui.progress('ok', `signed in as ${account}`);
 
     const targets = credential.targets.length;
@@ -165,7 +167,7 @@ async function browserSignIn(ctx: Context, provider: TokenProvider, credential: 
       }),
     );
     const params = await Promise.race(waiters);
-    const code = interpretRedirect(params, state, credential);
+    const code = interpretRedirect(params, state, credential, provider.expectedIssuer?.());
     ui.progress('ok', 'received the authorization code; exchanging it');
     return await provider.redeemAuthorizationCode({ code, redirectUri: listener.redirectUri, codeVerifier: pkce.verifier });
   } finally {

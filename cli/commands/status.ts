@@ -2,13 +2,14 @@ import { secretIds } from '../../lambdas/config/load.ts';
 import type { Config, Credential } from '../../lambdas/config/schema.ts';
 import { isRefresherError } from '../../lambdas/core/errors.ts';
 import type { SecretStore } from '../../lambdas/core/types.ts';
-import type { StateStore } from '../../lambdas/store/state-store.ts';
+import { pushedLabel } from '../../lambdas/pipeline/rotate.ts';
 import { targetKey, targetLabel } from '../../lambdas/push/cloud-manager-target.ts';
 import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
-import { clientSecretValue, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
-import { str } from '../args.ts';
+import { clientSecretValue, parseState, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
+import { bool, str } from '../args.ts';
+import { fleetExit, fleetStatus, printFleet } from './fleet.ts';
 import type { Command } from '../command.ts';
-import { Exit } from '../errors.ts';
+import { Exit, worstExit, type ExitCode } from '../errors.ts';
 import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, WARN_DAYS, type SecretExpiryInfo } from '../../lambdas/report/secret-expiry.ts';
 import { readCertificate, type CertificateInfo } from '../certificate.ts';
 import { nextRun } from '../../lambdas/config/schedule.ts';
@@ -60,16 +61,16 @@ export interface CredentialStatus {
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
-export async function credentialStatus(config: Config, store: SecretStore, stateStore: StateStore, c: Credential, now: Date): Promise<CredentialStatus> {
+export async function credentialStatus(config: Config, store: SecretStore, c: Credential, now: Date): Promise<CredentialStatus> {
   const ids = secretIds(config, c);
-  const [current, pendingRaw, stateRead, deliveries, secretRaw] = await Promise.all([
+  const [versions, current, pendingRaw, stateRaw, secretRaw] = await Promise.all([
+    store.listVersions(ids.token),
     store.getValue(ids.token, 'AWSCURRENT'),
     store.getValue(ids.token, 'AWSPENDING'),
-    stateStore.getState(c.id),
-    stateStore.listDeliveries(c.id),
+    store.getValue(ids.state, 'AWSCURRENT'),
     store.getValue(ids.clientSecret, 'AWSCURRENT'),
   ]);
-  const state = stateRead?.state ?? { v: 1 as const };
+  const state = parseState(stateRaw?.value);
   const record = current ? parseTokenRecord(current.value, ids.token) : undefined;
   const known = record && Date.parse(record.obtainedAt) > 0;
   const limit = lifetimeDays(c);
@@ -103,6 +104,7 @@ export async function credentialStatus(config: Config, store: SecretStore, state
     const f = state.failure;
     out.failure = { class: f.class, code: f.code, stage: f.stage, since: f.since, runs: f.runs, message: f.message, fix: f.fix };
   }
+  if (state.lease && Date.parse(state.lease.until) > now.getTime()) out.lease = state.lease;
   out.clientSecret = { stored: clientSecretValue(secretRaw?.value) !== undefined, expiry: clientSecretExpiry(c, secretRaw?.value, now) };
   if (c.credentialType === 'certificate') {
     try {
@@ -114,13 +116,19 @@ export async function credentialStatus(config: Config, store: SecretStore, state
     }
   }
 
-  // Which version each target holds, and when that token was issued, is its delivery record in the state table.
-  out.targets = c.targets.map((t): TargetStatus => {
-    const r = deliveries.find((d) => d.targetKey === targetKey(t));
-    const base = { target: targetLabel(t), variable: t.refreshTokenVariable };
-    if (!r?.versionId) return { ...base, state: 'never-pushed' };
-    return { ...base, state: r.versionId === current?.versionId ? 'current' : 'stale', versionId: r.versionId, since: r.issuedAt };
-  });
+  // Which version each target holds is the staging label the push moved onto it; its record says when it was obtained.
+  out.targets = await Promise.all(
+    c.targets.map(async (t): Promise<TargetStatus> => {
+      const label = pushedLabel(targetKey(t));
+      const holder = versions.find((v) => v.stages.includes(label));
+      const base = { target: targetLabel(t), variable: t.refreshTokenVariable };
+      if (!holder) return { ...base, state: 'never-pushed' };
+      const held = holder.versionId === current?.versionId ? current : await store.getValue(ids.token, label);
+      const heldRecord = held ? parseTokenRecord(held.value, ids.token) : undefined;
+      const since = heldRecord && Date.parse(heldRecord.obtainedAt) > 0 ? heldRecord.obtainedAt : holder.createdAt?.toISOString();
+      return { ...base, state: holder.versionId === current?.versionId ? 'current' : 'stale', versionId: holder.versionId, since };
+    }),
+  );
   const next = nextRun(c.schedule, state.lastRun?.at, now);
   if (next.kind === 'at') out.nextRun = { at: next.at.toISOString(), schedule: next.note ?? out.nextRun.schedule };
   else out.nextRun = { schedule: next.note };
@@ -230,8 +238,16 @@ function printStatus(ui: Ui, s: CredentialStatus, now: Date): void {
 export const statusCommand: Command = {
   name: 'status',
   summary: 'per credential: token age and days left, last validation and failure, what each target holds, next run',
-  options: { credential: { type: 'string' } },
+  options: { credential: { type: 'string' }, fleet: { type: 'boolean' }, program: { type: 'string' }, failing: { type: 'boolean' }, check: { type: 'boolean' } },
   help: `Usage: token-refresher status [--credential ID] [--json]
+       token-refresher status --fleet [--credential ID] [--program ID] [--failing] [--check] [--json]
+
+--fleet reads the state table once for the whole fleet (no secret, one paginated scan): a summary line (credentials,
+targets, healthy / need action / failing), then per credential its last run and test send, and per target the age of
+the copy in AEM, the day it dies (issued + 90 days for Microsoft), the last push and its confirmation. --program and
+--failing filter the rows (--program, --failing and --check imply --fleet). --check exits 3 when a credential needs a
+sign-in, 1 when anything else needs a person (a configuration failure, a dead or dying copy, a failed confirmation, a
+failure persisting over 24 hours), else 0: for monitoring scripts.
 
 Reads the store only (changes nothing, calls no remote). Per credential:
   token        age of the current refresh token and days left before the provider's limit (Microsoft: 90 days)
@@ -243,11 +259,21 @@ Reads the store only (changes nothing, calls no remote). Per credential:
   failure      the failure the last runs ended with, its class (who must act) and what to do
   target       which token each Cloud Manager target holds and since when; STALE when it is not the current one
   next run     when the schedule fires next (computed for rate() and plain cron(), else the expression)
-Exit codes: 0 read, 1 the store could not be read, 2 usage or configuration.`,
+Exit codes: 0 every credential healthy, 1 a credential's last run failed (or the store could not be read), 2 usage or
+configuration, 3 a credential needs a sign-in (run regenerate).`,
 
   async run(ctx) {
     const config = ctx.config();
     const id = str(ctx.values, 'credential');
+    const program = str(ctx.values, 'program');
+    if (bool(ctx.values, 'fleet') || program || bool(ctx.values, 'failing') || bool(ctx.values, 'check')) {
+      if (id) ctx.credential(id);
+      const now = ctx.io.now();
+      const view = fleetStatus(config, await (await ctx.stateStore()).listFleet(), now, { credential: id, program, failing: bool(ctx.values, 'failing') });
+      if (ctx.ui.json) ctx.ui.emit({ at: now.toISOString(), ...view });
+      else printFleet(ctx.ui, view);
+      return bool(ctx.values, 'check') ? fleetExit(view.credentials) : Exit.ok;
+    }
     const credentials = id ? [ctx.credential(id)] : config.credentials;
     const store = ctx.store();
     const now = ctx.io.now();
@@ -255,7 +281,7 @@ Exit codes: 0 read, 1 the store could not be read, 2 usage or configuration.`,
     const all = await Promise.all(
       credentials.map(async (c): Promise<CredentialStatus> => {
         try {
-          return await credentialStatus(config, store, ctx.state(), c, now);
+          return await credentialStatus(config, store, c, now);
         } catch (e) {
           if (!isRefresherError(e)) throw e;
           failed = true;
@@ -284,6 +310,9 @@ Exit codes: 0 read, 1 the store could not be read, 2 usage or configuration.`,
         ctx.ui.out(`  ${'client secret'.padEnd(13)} expires ${daysText(ctx.ui, adobe.expiresAt, adobe.daysLeft)}${adobe.warn ? ': replace it (`token-refresher client-secret --adobe`)' : ''}`);
       }
     }
-    return failed ? Exit.failure : Exit.ok;
+    // A credential whose last run failed makes status fail too, so a script or a monitor sees it: 3 when a person
+    // must sign in again, 1 otherwise (the codes rotate uses).
+    const failing = all.map((s): ExitCode => (s.failure ? (s.failure.class === 'reauthorize' ? Exit.reauthorize : Exit.failure) : Exit.ok));
+    return worstExit([failed ? Exit.failure : Exit.ok, ...failing]);
   },
 };

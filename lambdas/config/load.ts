@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { configSchema, type Config, type Credential } from './schema.ts';
+import { adobeSecretIdOf, defaultAdobe } from './adobe.ts';
+import { configSchema, type AdobeSettings, type Config, type Credential } from './schema.ts';
 import { RefresherError } from '../core/errors.ts';
 
 /** Formats a zod path the way a person finds the field in the JSON document: credentials[0].validation.smtp.host */
@@ -9,11 +10,29 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out || '(document)';
 }
 
+interface Issue {
+  code?: string;
+  path: PropertyKey[];
+  message: string;
+  errors?: Issue[][];
+}
+
+/**
+ * "Invalid input" for a field that may take two shapes (adobe: one object or a list) says nothing; the shape the
+ * document used is the branch whose issues do not start with a type mismatch of the field itself: report those.
+ */
+function unionBranch(issue: Issue): Issue[] {
+  if (issue.code !== 'invalid_union' || !issue.errors?.length) return [issue];
+  const fits = issue.errors.filter((branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === 0));
+  if (fits.length !== 1) return [issue];
+  return fits[0]!.flatMap((i) => unionBranch({ ...i, path: [...issue.path, ...i.path] }));
+}
+
 /** Validates a parsed document; every wrong field is named by its path in one error. */
 export function parseConfig(doc: unknown, source = 'configuration'): Config {
   const r = configSchema.safeParse(doc);
   if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => `  - ${formatPath(i.path)}: ${i.message}`);
+  const lines = r.error.issues.flatMap(unionBranch).map((i) => `  - ${formatPath(i.path)}: ${i.message}`);
   throw new RefresherError({
     class: 'configuration',
     code: 'CONFIG_INVALID',
@@ -85,8 +104,9 @@ export function secretIds(config: Config, c: Credential) {
   };
 }
 
-export function adobeSecretId(config: Config): string {
-  return config.adobe?.clientSecret?.secretId ?? `${config.secretPrefix}/adobe/client-secret`;
+/** The client secret of an Adobe credential (default: the first or only one, see lambdas/config/adobe.ts). */
+export function adobeSecretId(config: Config, org: AdobeSettings | undefined = defaultAdobe(config)): string {
+  return adobeSecretIdOf(config, org);
 }
 
 /**

@@ -36,6 +36,7 @@ export const targetSchema = z
     service: z.enum(['author', 'publish', 'preview']).optional().describe('absent = all services'),
     stage: z.string().min(1).max(40).optional().describe('rollout stage of this target, one of the credential\'s delivery.stages (e.g. dev, stage, prod)'),
     delivery: deliverySettingsSchema.optional().describe('overrides the credential\'s delivery settings for this target'),
+    adobe: z.string().min(1).optional().describe('name of the Adobe credential (adobe[].name) this program belongs to; default: the first (or only) one'),
   })
   .strict();
 
@@ -124,7 +125,7 @@ function checkCertificate(cert: z.infer<typeof certificateSchema>, ctx: z.Refine
   }
 }
 
-const chatId = (what: string) => z.string().regex(/^[A-Za-z0-9:_.@-]{1,256}$/, `${what} as AWS Chatbot shows it`);
+const chatId = (what: string) => z.string().regex(/^[A-Za-z0-9:_.@%+=/,-]{1,256}$/, `${what} as AWS Chatbot or the channel link shows it`);
 
 export const chatbotSchema = z
   .object({
@@ -138,7 +139,7 @@ export const chatbotSchema = z
           .object({
             tenantId: z.string().uuid().describe('Microsoft Entra tenant id of the team'),
             teamId: z.string().uuid().describe('Microsoft Teams team id (after the team is authorized in the AWS Chatbot console)'),
-            channelId: chatId('Teams channel id (19:...@thread.tacv2)'),
+            channelId: chatId('Teams channel id (19:...@thread.tacv2, or URL-encoded as in the channel link)'),
           })
           .strict(),
       )
@@ -199,9 +200,9 @@ export const credentialSchema = z
     certificate: certificateSchema.optional().describe('for credentialType "certificate"; defaults apply when absent'),
     clientSecretExpiresAt: expiryDate.optional(),
     tokenEndpointAuthMethod: z
-      .enum(['client_secret_post', 'client_secret_basic'])
+      .enum(['client_secret_post', 'client_secret_basic', 'none'])
       .optional()
-      .describe('default client_secret_post: how the client secret is sent (RFC 6749 2.3.1); some OAuth2 servers accept only client_secret_basic'),
+      .describe('default client_secret_post: how the client secret is sent (RFC 6749 2.3.1); some OAuth2 servers accept only client_secret_basic; "none": a public client, which has no secret (oauth2)'),
     refreshTokenReuse: z
       .enum(['revokes', 'allowed'])
       .optional()
@@ -259,6 +260,9 @@ export const credentialSchema = z
     if (c.provider === 'oauth2' && !c.endpoints.token && !c.issuer) {
       ctx.addIssue({ code: 'custom', path: ['endpoints', 'token'], message: 'required for provider "oauth2" (or set "issuer" for OpenID discovery)' });
     }
+    if (c.tokenEndpointAuthMethod === 'none' && (c.provider !== 'oauth2' || c.credentialType === 'certificate')) {
+      ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: '"none" (a public client) is for provider "oauth2" with credentialType "secret" only' });
+    }
     if (c.credentialType === 'certificate' && c.provider === 'google') {
       ctx.addIssue({ code: 'custom', path: ['credentialType'], message: 'Google OAuth clients for Gmail authenticate with a client secret only' });
     }
@@ -304,6 +308,26 @@ function checkDelivery(
   });
 }
 
+const adobeName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a name of 1-64 letters, digits, _ or -')
+  .describe('how targets name this Adobe credential (target.adobe); its client secret defaults to <secretPrefix>/adobe/<name>/client-secret');
+
+export const adobeSchema = z
+  .object({
+    name: adobeName.optional(),
+    imsOrgId: z.string().regex(/@AdobeOrg$/, 'an IMS organization id ending in @AdobeOrg'),
+    clientId: z.string().min(1),
+    clientSecret: secretRef.optional().describe('default: <secretPrefix>/adobe/client-secret (unnamed) or <secretPrefix>/adobe/<name>/client-secret'),
+    scopes: z
+      .array(z.string().min(1))
+      .default(['openid', 'AdobeID', 'read_organizations', 'additional_info.projectedProductContext', 'read_pc.dma_aem_ams']),
+    imsEndpoint: httpsOrLocalUrl.default('https://ims-na1.adobelogin.com'),
+    cloudManagerEndpoint: httpsOrLocalUrl.default('https://cloudmanager.adobe.io'),
+    clientSecretExpiresAt: expiryDate.optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
@@ -314,19 +338,9 @@ export const configSchema = z
       .optional()
       .describe('default: <secretPrefix>-state; the DynamoDB table of leases, credential state and delivery records (TOKEN_REFRESHER_STATE_TABLE, set by the stack, wins)'),
     adobe: z
-      .object({
-        imsOrgId: z.string().regex(/@AdobeOrg$/, 'an IMS organization id ending in @AdobeOrg'),
-        clientId: z.string().min(1),
-        clientSecret: secretRef.optional().describe('default: <secretPrefix>/adobe/client-secret'),
-        scopes: z
-          .array(z.string().min(1))
-          .default(['openid', 'AdobeID', 'read_organizations', 'additional_info.projectedProductContext', 'read_pc.dma_aem_ams']),
-        imsEndpoint: httpsOrLocalUrl.default('https://ims-na1.adobelogin.com'),
-        cloudManagerEndpoint: httpsOrLocalUrl.default('https://cloudmanager.adobe.io'),
-        clientSecretExpiresAt: expiryDate.optional(),
-      })
-      .strict()
-      .optional(),
+      .union([adobeSchema, z.array(adobeSchema).min(1).max(100)])
+      .optional()
+      .describe('the Adobe OAuth Server-to-Server credential Cloud Manager is called with; a list of named ones for several organizations (a target names its own with "adobe", else the first is used)'),
     alerts: z
       .object({
         from: z.string().email(),
@@ -368,6 +382,14 @@ export const configSchema = z
       if (hooks.has(w.name)) ctx.addIssue({ code: 'custom', path: ['alerts', 'webhooks', i, 'name'], message: `duplicate webhook name "${w.name}"` });
       hooks.add(w.name);
     });
+    if (Array.isArray(c.adobe)) {
+      const names = new Set<string>();
+      c.adobe.forEach((a, i) => {
+        if (a.name === undefined) ctx.addIssue({ code: 'custom', path: ['adobe', i, 'name'], message: 'required in a list: targets name their Adobe credential by it' });
+        else if (names.has(a.name)) ctx.addIssue({ code: 'custom', path: ['adobe', i, 'name'], message: `duplicate Adobe credential name "${a.name}"` });
+        if (a.name !== undefined) names.add(a.name);
+      });
+    }
     const ids = new Set<string>();
     c.credentials.forEach((cred, i) => {
       if (ids.has(cred.id)) ctx.addIssue({ code: 'custom', path: ['credentials', i, 'id'], message: `duplicate credential id "${cred.id}"` });
@@ -375,6 +397,12 @@ export const configSchema = z
       if (cred.targets.length > 0 && !c.adobe) {
         ctx.addIssue({ code: 'custom', path: ['adobe'], message: `required because credential "${cred.id}" has Cloud Manager targets` });
       }
+      const orgNames = c.adobe === undefined ? [] : Array.isArray(c.adobe) ? c.adobe.map((a) => a.name) : [c.adobe.name];
+      cred.targets.forEach((t, j) => {
+        if (t.adobe !== undefined && c.adobe !== undefined && !orgNames.includes(t.adobe)) {
+          ctx.addIssue({ code: 'custom', path: ['credentials', i, 'targets', j, 'adobe'], message: `no Adobe credential named "${t.adobe}" (known: ${orgNames.filter(Boolean).join(', ') || 'none named'})` });
+        }
+      });
     });
   });
 
@@ -382,6 +410,7 @@ export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type Credential = z.infer<typeof credentialSchema>;
 export type Target = z.infer<typeof targetSchema>;
+export type AdobeSettings = z.infer<typeof adobeSchema>;
 export type SmtpSettings = z.infer<typeof smtpSchema>;
 export type CertificateSettings = z.infer<typeof certificateSchema>;
 export type GraphSettings = z.infer<typeof graphSchema>;

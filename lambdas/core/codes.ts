@@ -74,6 +74,8 @@ export const CODES = {
   SIGN_IN_DENIED: { class: 'input', remote: 'browser', meaning: 'consent was refused at the provider', action: 'sign in again and accept, or have an administrator grant consent' },
   SIGN_IN_ERROR: { class: 'input', remote: 'browser', meaning: 'the provider redirected back with an error', action: 'the message quotes the provider; fix that (often the app registration), then regenerate' },
   SIGN_IN_TIMEOUT: { class: 'input', remote: 'browser', meaning: 'no sign-in came back in time', action: 'run regenerate again (or `--no-browser` and paste the redirect URL)' },
+  ISSUER_MISMATCH: { class: 'input', remote: 'browser', meaning: 'the authorization response names another issuer than the provider (RFC 9207), or none where one is required; the code was not used', action: 'sign in again in a fresh browser window; if it repeats, check browser extensions and the network' },
+  USERINFO_FAILED: { class: 'configuration', remote: 'oauth2', meaning: 'the userinfo endpoint gave no usable answer, so the signed-in account is unknown; nothing stored', action: 'check the provider\'s userinfo endpoint (issuer discovery or endpoints.userinfo), then regenerate' },
   NO_CODE: { class: 'input', remote: 'browser', meaning: 'the redirect carried neither a code nor an error', action: 'run regenerate again' },
   NO_ID_TOKEN: { class: 'configuration', remote: 'browser', meaning: 'the token response names no account, so it cannot be checked against the mailbox', action: 'add `openid` (and `email`) to the scopes' },
   NO_REFRESH_TOKEN: { class: 'configuration', remote: 'browser', meaning: 'the provider issued no refresh token', action: 'add `offline_access` (Google: access_type=offline, prompt=consent)' },

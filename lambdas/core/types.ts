@@ -32,6 +32,10 @@ export interface TokenProvider {
   redeemAuthorizationCode(p: { code: string; redirectUri: string; codeVerifier: string }): Promise<TokenSet>;
   startDeviceCode?(): Promise<DeviceCodeGrant>;
   pollDeviceCode?(deviceCode: string): Promise<DevicePoll>;
+  /** RFC 9207: the issuer the authorization response's `iss` must name, and whether the server always sends it. */
+  expectedIssuer?(): { issuer: string; required: boolean } | undefined;
+  /** OpenID Connect userinfo with an access token (Core 5.3); undefined when the provider has no userinfo endpoint. */
+  userinfo?(accessToken: string): Promise<Record<string, unknown> | undefined>;
 }
 
 export interface ValidationRequest {
@@ -51,7 +55,7 @@ export interface ValidationResult {
 }
 
 export interface MailValidator {
-  /** Throws a RefresherError classified from the SMTP reply (FACTS section 3). */
+  /** Throws a RefresherError classified from the SMTP reply (lambdas/validate/classify-smtp.ts). */
   validate(req: ValidationRequest): Promise<ValidationResult>;
   /** Starts the part of the next validate() that needs no token (connect, greeting, STARTTLS), to overlap the refresh. */
   preconnect?(): void;

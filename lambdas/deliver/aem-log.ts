@@ -12,9 +12,14 @@
  */
 import { redactText, REDACTION_MASK } from '../core/redact.ts';
 
-/** What marks a failed SMTP OAuth sign-in: JavaMail's exception, the SMTP 535 reply, the OAuth and Entra errors. */
+/**
+ * What marks a failed SMTP OAuth sign-in: JavaMail's exception, the SMTP 535 reply (RFC 4954 6: "535 5.7.8
+ * Authentication credentials invalid"; Exchange Online answers "535 5.7.3 Authentication unsuccessful", Gmail
+ * "535-5.7.8 Username and Password not accepted"), the OAuth error (RFC 6749 5.2) and Entra's AADSTS codes. A bare
+ * 535 is not enough: "sent in 535 ms" is not a failure.
+ */
 export const MAIL_AUTH_FAILURE =
-  /AuthenticationFailedException|authentication (?:failed|unsuccessful)|\b535[ -]|\b535\b|invalid_grant|invalid_client|AADSTS\d{5,}|XOAUTH2[^\n]*(?:fail|invalid|denied)/i;
+  /AuthenticationFailedException|authentication (?:failed|unsuccessful)|\b535[ -](?:\d\.\d\.\d{1,3}\b|(?:authentication|incorrect|username|invalid|bad|login)\b)|invalid_grant|invalid_client|AADSTS\d{5,}|XOAUTH2[^\n]*(?:fail|invalid|denied)/i;
 const MAILER_LOGGER = Buffer.from('com.day.cq.mailer');
 const TIMESTAMP = /^(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2}):(\d{2})\.(\d{3}) /;
 

@@ -9,10 +9,11 @@
  *   aio-lib-cloudmanager `tailLog` reads it with `Range: bytes=N-`, 206 for new bytes and 416 for none
  *   (https://github.com/adobe/aio-lib-cloudmanager/blob/main/src/index.js);
  * - a file without a tail link (a finished day, or any day if Cloud Manager gives none) is read from the gzip file
- *   logs/download redirects to. A gzip stream
- *   cannot be entered in the middle (deflate needs everything before), so it is downloaded and decompressed from the
- *   start and the bytes before the offset are skipped; once such a day is read to its end the cursor moves to the
- *   next day, so a finished file is read at most once after the day it was cut short in.
+ *   logs/download redirects to. A gzip stream cannot be entered in the middle (deflate needs everything before), so it
+ *   is downloaded and decompressed from the start and the bytes before the offset are skipped. That is the price of
+ *   the lines a day got after its last check: the next check reads that day's gzip once, then moves the cursor to the
+ *   next day. When even reaching the offset costs more than the byte budget, the rest of that day is given up
+ *   (cutShort) rather than stopping every later check at the same place.
  * Only complete lines move the cursor: a line AEM is still writing is read whole by the next check.
  * `bytesRead` counts bytes received from the storage host (compressed for gzip), which is what the byte bound limits.
  * `cutShort` is set when the byte bound or the deadline stopped the scan, and also when the storage host kept dropping
@@ -25,6 +26,7 @@ import { RefresherError } from '../core/errors.ts';
 import type { CloudManagerClient, CmLogFile } from '../push/cloud-manager.ts';
 import { openLogFile } from '../push/cloud-manager-logs.ts';
 import { findRunningExecution } from '../push/cloud-manager-pipelines.ts';
+import type { Target } from '../config/schema.ts';
 import type { LogCursor } from '../store/state-store.ts';
 import { MailAuthScanner } from './aem-log.ts';
 import type { AemService, EnvironmentProbe, MailLogScan, RunningPipeline } from './probe.ts';
@@ -46,9 +48,41 @@ const DAY_MS = 86_400_000;
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const nextDay = (day: string) => utcDay(Date.parse(`${day}T00:00:00Z`) + DAY_MS);
 
-/** The probe the delivery pipeline calls: `cloudManagerProbe(connection, { now })` with connectCloudManager's connection. */
+/** The probe over one Cloud Manager connection (one Adobe organization): `cloudManagerProbe(connectCloudManager(...), { now })`. */
 export function cloudManagerProbe(connection: { client: ProbeClient }, opts: CloudManagerProbeOptions = {}): EnvironmentProbe {
-  const client = connection.client;
+  return cloudManagerProbeFor(() => connection, opts);
+}
+
+/**
+ * The probe over a run's connections, several Adobe organizations: each call goes through the connection of the
+ * configured target with that program (a program belongs to exactly one organization), e.g.
+ * `cloudManagerProbeForTargets(config.credentials.flatMap((c) => c.targets), connections, { now })`.
+ */
+export function cloudManagerProbeForTargets<T extends Pick<Target, 'adobe' | 'programId'>>(
+  targets: readonly T[],
+  connections: { forTarget(t: T): { client: ProbeClient } },
+  opts: CloudManagerProbeOptions = {},
+): EnvironmentProbe {
+  const byProgram = new Map(targets.map((t) => [t.programId, t] as const));
+  return cloudManagerProbeFor((programId) => {
+    const t = byProgram.get(programId);
+    if (!t) {
+      throw new RefresherError({
+        class: 'configuration',
+        code: 'CM_NOT_CONFIGURED',
+        remote: 'config',
+        stage: 'push',
+        message: `program ${programId} is not a target of the configuration, so its Adobe organization is unknown`,
+        fix: 'Add the program as a target (with its "adobe" organization when there are several).',
+      });
+    }
+    return connections.forTarget(t);
+  }, opts);
+}
+
+/** The probe with the connection chosen per call. */
+export function cloudManagerProbeFor(connectionOf: (programId: string, environmentId: string) => { client: ProbeClient }, opts: CloudManagerProbeOptions = {}): EnvironmentProbe {
+  const clientOf = (programId: string, environmentId: string) => connectionOf(programId, environmentId).client;
   const now = opts.now ?? (() => new Date());
   const logName = opts.logName ?? 'aemerror';
   const maxLines = opts.maxLinesPerService ?? 3;
@@ -56,7 +90,7 @@ export function cloudManagerProbe(connection: { client: ProbeClient }, opts: Clo
 
   return {
     async environmentStatus(programId, environmentId) {
-      const env = await client.getEnvironment(programId, environmentId);
+      const env = await clientOf(programId, environmentId).getEnvironment(programId, environmentId);
       if (!env.status) {
         throw new RefresherError({
           class: 'transient',
@@ -71,11 +105,12 @@ export function cloudManagerProbe(connection: { client: ProbeClient }, opts: Clo
     },
 
     async runningPipeline(programId, environmentId): Promise<RunningPipeline | undefined> {
-      const r = await findRunningExecution(client, programId, environmentId);
+      const r = await findRunningExecution(clientOf(programId, environmentId), programId, environmentId);
       return r ? { pipelineId: r.pipelineId, executionId: r.executionId, status: r.status } : undefined;
     },
 
     async scanMailLog(programId, environmentId, p): Promise<MailLogScan> {
+      const client = clientOf(programId, environmentId);
       const result: MailLogScan = { failures: [], cursor: { ...(p.cursor ?? {}) }, bytesRead: 0, cutShort: false };
       const services = [...new Set(p.services)];
       for (let i = 0; i < services.length; i++) {
@@ -147,6 +182,12 @@ async function scanService(s: ServiceScan): Promise<{ failures: string[]; cursor
         if (bytesRead > 0 || failures.length > 0) return { failures, cursor: cur, bytesRead, cutShort: true };
         throw r.failed;
       }
+      if (r.stopped && finished && isGzip(file) && r.position <= offset && !r.deadline) {
+        // Reaching the cursor in this gzip file costs more than the whole budget: every later check would stop at the
+        // same place. The unread rest of that finished day is given up (said by cutShort) so the checks go on.
+        cur = { date: nextDay(file.date), offset: 0 };
+        return { failures, cursor: cur, bytesRead, cutShort: true };
+      }
       if (r.stopped) return { failures, cursor: cur, bytesRead, cutShort: true };
       break;
     }
@@ -162,7 +203,11 @@ interface FileRead {
   stopped: boolean;
   /** The storage host's connection failed midway (what was examined up to `position` stands). */
   failed?: RefresherError;
+  /** The deadline (not the byte budget) stopped it. */
+  deadline?: boolean;
 }
+
+const isGzip = (file: CmLogFile) => !file.tailHref;
 
 /** Counts bytes off the wire; once the budget is spent it calls `stop` (which destroys the body) and passes nothing more. */
 class WireMeter extends Transform {
@@ -209,7 +254,7 @@ async function readFile(s: ServiceScan, file: CmLogFile, offset: number, budget:
         res = await openLogFile({ ...tuning, url, range: { start: 0, end: budget - 1 } });
       }
     } catch (e) {
-      if (abort.signal.aborted) return { position: offset, wireBytes: 0, stopped: true };
+      if (abort.signal.aborted) return { position: offset, wireBytes: 0, stopped: true, deadline: true };
       throw e;
     }
     if (res.status === 404 || res.status === 416 || !res.body) return { position: from, wireBytes: 0, stopped: false };
@@ -245,7 +290,7 @@ async function readFile(s: ServiceScan, file: CmLogFile, offset: number, budget:
     const moreOnServer = res.status === 206 && res.total !== undefined && startsAt + meter.bytes < res.total;
     const stopped = aborted || meter.overBudget || moreOnServer || failed !== undefined;
     if (!stopped && finished) scanner.finish();
-    return { position: feedStart + scanner.consumed, wireBytes: meter.bytes, stopped, ...(failed ? { failed } : {}) };
+    return { position: feedStart + scanner.consumed, wireBytes: meter.bytes, stopped, ...(failed ? { failed } : {}), ...(aborted ? { deadline: true } : {}) };
   } finally {
     clearTimeout(timer);
   }

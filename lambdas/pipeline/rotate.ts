@@ -49,7 +49,7 @@ export interface RotationDeps {
   /** Environment status, running pipelines and AEM's log, for the delivery stage (absent: no look-before-push). */
   probe?: EnvironmentProbe;
   /** Starts work every push will need (the IMS token) so it overlaps the refresh. */
-  prefetchPush?: () => void;
+  prefetchPush?: (credential?: Credential) => void;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
   /** Absolute Date.now() by which delivery follow-ups must stop (the function's remaining time less a margin). */
@@ -177,7 +177,7 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       }
       leased = true;
     }
-    if (targets.length > 0) deps.prefetchPush?.();
+    if (targets.length > 0) deps.prefetchPush?.(credential);
     stage = 'read';
     // Token versions, client secret, state and delivery records are independent reads: overlap them.
     // The state is read on its own so that a failing token read still reports with the alert history (one mail, not

@@ -2,27 +2,29 @@ import { secretIds } from '../config/load.ts';
 import type { Config, Credential } from '../config/schema.ts';
 import { RefresherError } from '../core/errors.ts';
 import type { Alerter, PushValues, SecretStore } from '../core/types.ts';
-import { connectCloudManager, targetsFor, type CloudManagerConnection } from '../push/cloud-manager-target.ts';
+import { defaultAdobe } from '../config/adobe.ts';
+import { cloudManagerConnections, targetsFor } from '../push/cloud-manager-target.ts';
 import { certificateSecretId } from '../refresh/client-assertion.ts';
 import { DiscoveryCache } from '../refresh/discovery.ts';
 import { providerFor, type ProviderOptions } from '../refresh/oauth2-provider.ts';
 import type { Log } from '../report/logger.ts';
 import type { MetricSink } from '../report/metrics.ts';
 import { validatorFor } from '../validate/smtp-validator.ts';
-import type { RotationDeps } from './rotate.ts';
-import { upgradeCredentialState } from '../store/upgrade.ts';
-import type { StateStore } from '../store/state-store.ts';
+import { cloudManagerProbeForTargets } from '../deliver/cloud-manager-probe.ts';
 import type { EnvironmentProbe } from '../deliver/probe.ts';
-import { cloudManagerProbe } from '../deliver/cloud-manager-probe.ts';
+import type { StateStore } from '../store/state-store.ts';
+import { upgradeCredentialState } from '../store/upgrade.ts';
+import type { RotationDeps } from './rotate.ts';
 
 export interface WiringOptions {
   config: Config;
   store: SecretStore;
   /** Lease, credential state and delivery records. */
   state: StateStore;
-  /** Environment status, pipelines and AEM's log (the Cloud Manager probe by default when there are targets). */
+  /** Environment status, pipelines and AEM's log (default: the Cloud Manager probe, built on first use). */
   probe?: EnvironmentProbe;
   sleep?: (ms: number) => Promise<void>;
+  /** Absolute Date.now() by which delivery follow-ups stop. */
   deadlineMs?: () => number;
   delivery?: RotationDeps['delivery'];
   upgrade?: RotationDeps['upgrade'];
@@ -93,18 +95,16 @@ function lazyProbe(make: () => EnvironmentProbe): EnvironmentProbe {
 }
 
 /**
- * Builds the pipeline's dependencies for one run. One Cloud Manager connection (one IMS token) serves every credential
- * of the run, and it is only created when some credential has targets.
+ * Builds the pipeline's dependencies for one run. One Cloud Manager connection (one IMS token) per Adobe organization
+ * serves every credential of the run, and it is only created when a target of that organization is pushed to.
  */
 export function wire(o: WiringOptions): RotationDeps {
   const http = { timeoutMs: o.config.http.timeoutMs, retries: o.config.http.retries, baseDelayMs: o.baseDelayMs, maxRetryAfterMs: o.maxRetryAfterMs };
-  let connection: CloudManagerConnection | undefined;
-  const cm = (): CloudManagerConnection =>
-    (connection ??= connectCloudManager(o.config, {
-      readSecret: (id) => readSecretValue(o.store, id),
-      baseDelayMs: o.baseDelayMs,
-      maxRetryAfterMs: o.maxRetryAfterMs,
-    }));
+  const cm = cloudManagerConnections(o.config, {
+    readSecret: (id) => readSecretValue(o.store, id),
+    baseDelayMs: o.baseDelayMs,
+    maxRetryAfterMs: o.maxRetryAfterMs,
+  });
   // Credentials run up to maxConcurrency at a time and each pushes to its targets in parallel: without a limit shared by
   // every credential, Cloud Manager would see up to maxConcurrency x targets requests at once.
   const pushSlot = limiter(Math.max(1, o.config.http.maxConcurrency));
@@ -125,7 +125,7 @@ export function wire(o: WiringOptions): RotationDeps {
     config: o.config,
     store: o.store,
     state: o.state,
-    probe: o.probe ?? lazyProbe(() => cloudManagerProbe(cm(), { now: o.now })),
+    probe: o.probe ?? lazyProbe(() => cloudManagerProbeForTargets(o.config.credentials.flatMap((c) => c.targets), cm, { now: o.now })),
     sleep: o.sleep,
     deadlineMs: o.deadlineMs,
     delivery: o.delivery,
@@ -167,7 +167,11 @@ export function wire(o: WiringOptions): RotationDeps {
     targets: (c: Credential) =>
       c.targets.length === 0
         ? []
-        : targetsFor(o.config, c, { connection: cm(), maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, target: t.target, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
-    prefetchPush: () => cm().ims.prefetch(),
+        : targetsFor(o.config, c, { connectionFor: cm.forTarget, maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, target: t.target, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
+    // With a credential: the IMS tokens of the organizations its targets use; without one (older callers): the default one.
+    prefetchPush: (c?: Credential) => {
+      const orgs = c ? cm.orgsOf(c) : [defaultAdobe(o.config)].filter((x) => x !== undefined);
+      for (const org of orgs) cm.forOrg(org).ims.prefetch();
+    },
   };
 }

@@ -1,6 +1,7 @@
 import { RefresherError } from '../core/errors.ts';
 import type { PushTarget, PushValues } from '../core/types.ts';
-import type { Config, Credential, Target } from '../config/schema.ts';
+import { adobeFor, adobeKey, adobeOrgs, adobeSecretIdOf, defaultAdobe } from '../config/adobe.ts';
+import type { AdobeSettings, Config, Credential, Target } from '../config/schema.ts';
 import { CloudManagerClient, type CmVariableUpdate } from './cloud-manager.ts';
 import { ImsTokenSource } from './ims.ts';
 import type { HttpTuning } from './common.ts';
@@ -111,14 +112,20 @@ export interface CloudManagerDeps extends HttpTuning {
   now?: () => number;
 }
 
-export type TargetsDeps = ({ connection: CloudManagerConnection } | (CloudManagerDeps & { connection?: undefined })) & CloudManagerTargetOptions;
+export type TargetsDeps = (
+  | { connection: CloudManagerConnection; connectionFor?: undefined }
+  | { connectionFor: (t: Target) => CloudManagerConnection; connection?: undefined }
+  | (CloudManagerDeps & { connection?: undefined; connectionFor?: undefined })
+) &
+  CloudManagerTargetOptions;
 
-export function adobeClientSecretId(config: Config): string {
-  return config.adobe?.clientSecret?.secretId ?? `${config.secretPrefix}/adobe/client-secret`;
+export function adobeClientSecretId(config: Config, org: AdobeSettings | undefined = defaultAdobe(config)): string {
+  return adobeSecretIdOf(config, org);
 }
 
-function requireAdobe(config: Config): NonNullable<Config['adobe']> {
-  if (config.adobe) return config.adobe;
+function requireAdobe(config: Config): AdobeSettings {
+  const org = defaultAdobe(config);
+  if (org) return org;
   throw new RefresherError({
     class: 'configuration',
     code: 'CM_NOT_CONFIGURED',
@@ -130,29 +137,29 @@ function requireAdobe(config: Config): NonNullable<Config['adobe']> {
 }
 
 /**
- * The IMS token source and Cloud Manager client of a run. Build it once and pass it as `connection` to targetsFor for
- * every credential, so the whole run uses a single IMS token; call `ims.prefetch()` to overlap it with the refresh.
+ * The IMS token source and Cloud Manager client of one Adobe organization (default: the first or only one). Build it
+ * once per run and organization, so the whole run uses a single IMS token per organization; call `ims.prefetch()` to
+ * overlap it with the refresh.
  */
-export function connectCloudManager(config: Config, deps: CloudManagerDeps): CloudManagerConnection {
-  const adobe = requireAdobe(config);
+export function connectCloudManager(config: Config, deps: CloudManagerDeps, org: AdobeSettings = requireAdobe(config)): CloudManagerConnection {
   // `connection` may ride along from targetsFor's deps; it is not an HTTP knob.
-  const { readSecret, now, connection: _unused, ...tuning } = deps as CloudManagerDeps & { connection?: unknown };
-  const secretId = adobeClientSecretId(config);
+  const { readSecret, now, connection: _unused, connectionFor: _unused2, ...tuning } = deps as CloudManagerDeps & { connection?: unknown; connectionFor?: unknown };
+  const secretId = adobeSecretIdOf(config, org);
   const ims = new ImsTokenSource({
     ...tuning,
-    endpoint: adobe.imsEndpoint,
-    clientId: adobe.clientId,
+    endpoint: org.imsEndpoint,
+    clientId: org.clientId,
     clientSecret: () => readSecret(secretId),
-    scopes: adobe.scopes,
+    scopes: org.scopes,
     timeoutMs: config.http.timeoutMs,
     retries: config.http.retries,
     now,
   });
   const client = new CloudManagerClient({
     ...tuning,
-    endpoint: adobe.cloudManagerEndpoint,
-    apiKey: adobe.clientId,
-    orgId: adobe.imsOrgId,
+    endpoint: org.cloudManagerEndpoint,
+    apiKey: org.clientId,
+    orgId: org.imsOrgId,
     token: () => ims.token(),
     invalidateToken: (rejected) => ims.invalidate(rejected),
     timeoutMs: config.http.timeoutMs,
@@ -161,13 +168,41 @@ export function connectCloudManager(config: Config, deps: CloudManagerDeps): Clo
   return { ims, client };
 }
 
+/** Connections of a run, one per Adobe organization, each created on first use (an organization no target of the run uses costs nothing). */
+export interface CloudManagerConnections {
+  forOrg(org: AdobeSettings): CloudManagerConnection;
+  forTarget(target: Pick<Target, 'adobe' | 'programId'>): CloudManagerConnection;
+  /** The organizations a credential's targets use. */
+  orgsOf(credential: Credential): AdobeSettings[];
+}
+
+export function cloudManagerConnections(config: Config, deps: CloudManagerDeps): CloudManagerConnections {
+  const byKey = new Map<string, CloudManagerConnection>();
+  const forOrg = (org: AdobeSettings) => {
+    let c = byKey.get(adobeKey(org));
+    if (!c) byKey.set(adobeKey(org), (c = connectCloudManager(config, deps, org)));
+    return c;
+  };
+  return {
+    forOrg,
+    forTarget: (t) => forOrg(adobeFor(config, t)),
+    orgsOf: (credential) => [...new Map(credential.targets.map((t) => { const o = adobeFor(config, t); return [adobeKey(o), o] as const; })).values()],
+  };
+}
+
 /**
- * One target per configured Cloud Manager environment of the credential, all sharing one client and one IMS token
- * source (the given connection, or one built here). A credential without targets needs no "adobe" section.
+ * One target per configured Cloud Manager environment of the credential. Targets of one organization share one client
+ * and one IMS token source: `connectionFor` (a run's connections), else `connection` (a single organization), else
+ * connections built here, one per organization.
  */
 export function targetsFor(config: Config, credential: Credential, deps: TargetsDeps): CloudManagerTarget[] {
   if (credential.targets.length === 0) return [];
   const { maxSecretLength, ...rest } = deps;
-  const connection = rest.connection ? rest.connection : connectCloudManager(config, rest);
-  return credential.targets.map((t) => new CloudManagerTarget(t, connection.client, { maxSecretLength }));
+  const single = rest.connection;
+  const pick: (t: Target) => CloudManagerConnection = rest.connectionFor
+    ? rest.connectionFor
+    : single && adobeOrgs(config).length <= 1
+      ? () => single
+      : cloudManagerConnections(config, rest as CloudManagerDeps).forTarget;
+  return credential.targets.map((t) => new CloudManagerTarget(t, pick(t).client, { maxSecretLength }));
 }

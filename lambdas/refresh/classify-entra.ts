@@ -2,7 +2,7 @@ import { RefresherError, type FailureClass, type Remote } from '../core/errors.t
 import { redactAndCut } from '../core/redact.ts';
 
 /**
- * Entra ID error bodies (FACTS section 2). We act on `error`, `error_codes` and `suberror`, never on the description text,
+ * Entra ID error bodies (https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes). We act on `error`, `error_codes` and `suberror`, never on the description text,
  * which Microsoft reworded more than once. The description is still quoted to the operator after the code.
  */
 export interface OAuthErrorBody {
@@ -60,6 +60,8 @@ export interface ClassifyContext {
   remote: Remote;
   /** The requested scopes, space-separated (quoted in invalid_scope fixes). */
   scopes?: string;
+  /** Which endpoint answered, named in the message; default "token endpoint". */
+  endpoint?: string;
 }
 
 function fill(template: string, ctx: ClassifyContext): string {
@@ -116,7 +118,7 @@ export function classifyOAuthError(status: number, untrusted: OAuthErrorBody | u
   // Quote only the first line of the description: the rest is trace and correlation data, useful in logs but not in a mail.
   // Redacted before the cut, so a token echoed across it is masked whole.
   const description = body?.error_description === undefined ? undefined : redactAndCut(body.error_description.split(/\r?\n/)[0] ?? '', 300);
-  const message = `${ctx.remote} token endpoint answered HTTP ${status}${error ? ` ${error}` : ''}${first !== undefined ? ` (${code})` : ''}${description ? `: ${description}` : ''}${body?.correlation_id ? ` [correlation ${body.correlation_id}]` : ''}`;
+  const message = `${ctx.remote} ${ctx.endpoint ?? 'token endpoint'} answered HTTP ${status}${error ? ` ${error}` : ''}${first !== undefined ? ` (${code})` : ''}${description ? `: ${description}` : ''}${body?.correlation_id ? ` [correlation ${body.correlation_id}]` : ''}`;
   return new RefresherError({ class: cls, code, remote: ctx.remote, stage: 'refresh', status, message, fix, retryAfterMs });
 }
 

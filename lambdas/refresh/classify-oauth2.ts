@@ -25,7 +25,7 @@ function describe(ctx: ClassifyContext, status: number, body: ProviderErrorBody 
   // the cut: a token echoed across the cut would no longer be recognisable whole.
   const description = body?.error_description === undefined ? undefined : redactAndCut(body.error_description.split(/\r?\n/)[0] ?? '', 300);
   const sub = body?.error_subtype ? ` (${body.error_subtype})` : '';
-  return `${ctx.remote} token endpoint answered HTTP ${status}${body?.error ? ` ${body.error}${sub}` : ''}${description ? `: ${description}` : ''}`;
+  return `${ctx.remote} ${ctx.endpoint ?? 'token endpoint'} answered HTTP ${status}${body?.error ? ` ${body.error}${sub}` : ''}${description ? `: ${description}` : ''}`;
 }
 
 function make(cls: FailureClass, code: string, status: number, body: ProviderErrorBody | undefined, ctx: ClassifyContext, fix: string, retryAfterMs?: number): RefresherError {
@@ -37,7 +37,7 @@ function regenerate(ctx: ClassifyContext): string {
 }
 
 /**
- * The ways a Google refresh token dies (FACTS section 4). The token endpoint says only "invalid_grant: Token has been
+ * The ways a Google refresh token dies (https://developers.google.com/identity/protocols/oauth2#expiration). The token endpoint says only "invalid_grant: Token has been
  * expired or revoked." for all of them, so the fix lists each cause with what prevents it next time.
  */
 export function googleInvalidGrantFix(ctx: ClassifyContext): string {
@@ -53,72 +53,39 @@ export function googleInvalidGrantFix(ctx: ClassifyContext): string {
 }
 
 export function classifyGoogleError(status: number, body: ProviderErrorBody | undefined, ctx: ClassifyContext, retryAfterMs?: number): RefresherError {
+  const fail = (cls: FailureClass, code: string, fix: string, retryAfter?: number) => make(cls, code, status, body, ctx, fix, retryAfter);
   const error = body?.error;
-  if (status === 429 || status >= 500 || (error && TRANSIENT.has(error))) return make('transient', error ?? `HTTP_${status}`, status, body, ctx, TRANSIENT_FIX, retryAfterMs);
+  if (status === 429 || status >= 500 || (error && TRANSIENT.has(error))) return fail('transient', error ?? `HTTP_${status}`, TRANSIENT_FIX, retryAfterMs);
   if (error === 'invalid_grant' && body?.error_subtype === 'invalid_rapt') {
-    return make(
-      'reauthorize',
-      'invalid_rapt',
-      status,
-      body,
-      ctx,
-      `A Google Workspace session-control policy requires ${ctx.mailbox} to sign in again periodically ("reauthentication required"). Run ${regenerate(ctx)}; ` +
-        'to stop it recurring, a Workspace administrator exempts the app (Admin console > Security > Access and data control > Google Cloud session control, or marks the OAuth client as trusted under API controls).',
-    );
+    return fail('reauthorize', 'invalid_rapt', `A Google Workspace session-control policy requires ${ctx.mailbox} to sign in again periodically ("reauthentication required"). Run ${regenerate(ctx)}; ` +
+        'to stop it recurring, a Workspace administrator exempts the app (Admin console > Security > Access and data control > Google Cloud session control, or marks the OAuth client as trusted under API controls).');
   }
-  if (error === 'invalid_grant') return make('reauthorize', 'invalid_grant', status, body, ctx, googleInvalidGrantFix(ctx));
+  if (error === 'invalid_grant') return fail('reauthorize', 'invalid_grant', googleInvalidGrantFix(ctx));
   if (error === 'invalid_client' || error === 'disabled_client' || error === 'deleted_client') {
-    return make(
-      'configuration',
-      error,
-      status,
-      body,
-      ctx,
-      `Google does not accept OAuth client ${ctx.clientId} with the secret in secret ${ctx.clientSecretRef}: check the client id in the configuration, that the client still exists (and is enabled) in the Google Cloud project under Google Auth Platform > Clients, ` +
-        `and store its current secret with \`token-refresher client-secret --credential ${ctx.id}\`.`,
-    );
+    return fail('configuration', error, `Google does not accept OAuth client ${ctx.clientId} with the secret in secret ${ctx.clientSecretRef}: check the client id in the configuration, that the client still exists (and is enabled) in the Google Cloud project under Google Auth Platform > Clients, ` +
+        `and store its current secret with \`token-refresher client-secret --credential ${ctx.id}\`.`);
   }
   if (error === 'unauthorized_client') {
-    return make(
-      'configuration',
-      error,
-      status,
-      body,
-      ctx,
-      `The refresh token was issued to another OAuth client than ${ctx.clientId} (or that client may not use this grant). Check the client id, then run ${regenerate(ctx)} with this client.`,
-    );
+    return fail('configuration', error, `The refresh token was issued to another OAuth client than ${ctx.clientId} (or that client may not use this grant). Check the client id, then run ${regenerate(ctx)} with this client.`);
   }
   if (error === 'invalid_scope') {
-    return make('configuration', error, status, body, ctx, `Set the credential's scopes to "https://mail.google.com/" (the only scope Gmail SMTP accepts), then run ${regenerate(ctx)}.`);
+    return fail('configuration', error, `Set the credential's scopes to "https://mail.google.com/" (the only scope Gmail SMTP accepts), then run ${regenerate(ctx)}.`);
   }
   if (error === 'admin_policy_enforced' || error === 'access_denied' || error === 'org_internal') {
-    return make(
-      'configuration',
-      error,
-      status,
-      body,
-      ctx,
-      `A Google Workspace administrator must allow OAuth client ${ctx.clientId} for ${ctx.mailbox} (Admin console > Security > API controls > App access control: mark it trusted); ` +
-        'an "Internal" app can only be used by accounts of its own organization.',
-    );
+    return fail('configuration', error, `A Google Workspace administrator must allow OAuth client ${ctx.clientId} for ${ctx.mailbox} (Admin console > Security > API controls > App access control: mark it trusted); ` +
+        'an "Internal" app can only be used by accounts of its own organization.');
   }
   return classifyGenericOAuthError(status, body, ctx, retryAfterMs);
 }
 
 /** RFC 6749 errors of any standard provider, with fixes that name its endpoint instead of a vendor's console. */
 export function classifyGenericOAuthError(status: number, body: ProviderErrorBody | undefined, ctx: ClassifyContext, retryAfterMs?: number, tokenHost?: string): RefresherError {
+  const fail = (cls: FailureClass, code: string, fix: string, retryAfter?: number) => make(cls, code, status, body, ctx, fix, retryAfter);
   const error = body?.error;
   const at = tokenHost ? ` at ${tokenHost}` : '';
-  if (status === 429 || status >= 500 || (error && TRANSIENT.has(error))) return make('transient', error ?? `HTTP_${status}`, status, body, ctx, TRANSIENT_FIX, retryAfterMs);
+  if (status === 429 || status >= 500 || (error && TRANSIENT.has(error))) return fail('transient', error ?? `HTTP_${status}`, TRANSIENT_FIX, retryAfterMs);
   if (error && REAUTHORIZE.has(error)) {
-    return make(
-      'reauthorize',
-      error,
-      status,
-      body,
-      ctx,
-      `The refresh token is no longer valid${at} (expired, revoked, or the account's password or consent changed). Run ${regenerate(ctx)} and sign in as ${ctx.mailbox}.`,
-    );
+    return fail('reauthorize', error, `The refresh token is no longer valid${at} (expired, revoked, or the account's password or consent changed). Run ${regenerate(ctx)} and sign in as ${ctx.mailbox}.`);
   }
   const fixes: Record<string, string> = {
     invalid_client: `The provider did not accept client ${ctx.clientId}: check the client id, the client secret in secret ${ctx.clientSecretRef} (\`token-refresher client-secret --credential ${ctx.id}\`) and "tokenEndpointAuthMethod" (client_secret_post or client_secret_basic, whichever the provider expects).`,
@@ -130,18 +97,11 @@ export function classifyGenericOAuthError(status: number, body: ProviderErrorBod
   };
   const known = error ? fixes[error] : undefined;
   if (known || (error && CONFIGURATION.has(error))) {
-    return make('configuration', error ?? `HTTP_${status}`, status, body, ctx, (known ?? `An administrator must check client ${ctx.clientId} at the provider against the configuration of credential ${ctx.id}.`).replace('{scopes}', ctx.scopes ?? ''));
+    return fail('configuration', error ?? `HTTP_${status}`, (known ?? `An administrator must check client ${ctx.clientId} at the provider against the configuration of credential ${ctx.id}.`).replace('{scopes}', ctx.scopes ?? ''));
   }
   const cls: FailureClass = status >= 400 && status < 500 ? 'configuration' : 'transient';
-  return make(
-    cls,
-    error ?? `HTTP_${status}`,
-    status,
-    body,
-    ctx,
-    cls === 'transient' ? TRANSIENT_FIX : `An administrator must check client ${ctx.clientId} and the endpoints of credential ${ctx.id} against the provider's documentation.`,
-    retryAfterMs,
-  );
+  const fix = cls === 'transient' ? TRANSIENT_FIX : `An administrator must check client ${ctx.clientId} and the endpoints of credential ${ctx.id} against the provider's documentation.`;
+  return fail(cls, error ?? `HTTP_${status}`, fix, retryAfterMs);
 }
 
 function sanitize(untrusted: ProviderErrorBody | undefined): ProviderErrorBody | undefined {

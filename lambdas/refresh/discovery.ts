@@ -21,7 +21,10 @@ const discoverySchema = z.object({
   token_endpoint: endpointUrl,
   authorization_endpoint: endpointUrl.optional(),
   device_authorization_endpoint: endpointUrl.optional(),
+  userinfo_endpoint: endpointUrl.optional(),
   token_endpoint_auth_methods_supported: z.array(z.string()).optional(),
+  // RFC 9207 section 3: the server puts `iss` on every authorization response.
+  authorization_response_iss_parameter_supported: z.boolean().optional(),
 });
 
 export interface DiscoveredEndpoints {
@@ -29,7 +32,10 @@ export interface DiscoveredEndpoints {
   token: string;
   authorize?: string;
   deviceCode?: string;
+  userinfo?: string;
   authMethods?: string[];
+  /** RFC 9207: authorization responses carry `iss`. */
+  issParameter?: boolean;
 }
 
 export function isHttpsOrLocal(u: string): boolean {
@@ -124,7 +130,9 @@ export async function fetchDiscovery(issuer: string, o: DiscoveryOptions): Promi
     token: d.token_endpoint,
     authorize: d.authorization_endpoint,
     deviceCode: d.device_authorization_endpoint,
+    userinfo: d.userinfo_endpoint,
     authMethods: d.token_endpoint_auth_methods_supported,
+    issParameter: d.authorization_response_iss_parameter_supported,
   };
 }
 

@@ -14,6 +14,10 @@ export interface ProviderEndpoints {
   token: string;
   authorize: string;
   deviceCode?: string;
+  userinfo?: string;
+  /** From OpenID discovery: the issuer, and whether its authorization responses carry `iss` (RFC 9207). */
+  issuer?: string;
+  issParameter?: boolean;
 }
 
 /**
@@ -37,11 +41,12 @@ export function endpointsFor(c: Credential): ProviderEndpoints {
       deviceCode: c.endpoints.deviceCode ?? 'https://oauth2.googleapis.com/device/code',
     };
   }
-  return { token: c.endpoints.token ?? '', authorize: c.endpoints.authorize ?? '', deviceCode: c.endpoints.deviceCode };
+  return { token: c.endpoints.token ?? '', authorize: c.endpoints.authorize ?? '', deviceCode: c.endpoints.deviceCode, userinfo: c.endpoints.userinfo };
 }
 
 /** Whether some endpoint of the credential can only come from its OpenID configuration. */
 function needsDiscovery(c: Credential, need: keyof ProviderEndpoints): boolean {
+  if (need === 'issuer' || need === 'issParameter') return !!c.issuer;
   return !!c.issuer && !c.endpoints[need];
 }
 
@@ -52,7 +57,7 @@ function needsDiscovery(c: Credential, need: keyof ProviderEndpoints): boolean {
 export async function resolveEndpoints(
   c: Credential,
   o: { discovery?: DiscoveryCache; timeoutMs: number; retries: number; baseDelayMs?: number; stage?: 'refresh' | 'regenerate' },
-  need: Array<keyof ProviderEndpoints> = ['token', 'authorize', 'deviceCode'],
+  need: Array<keyof ProviderEndpoints> = ['token', 'authorize', 'deviceCode', 'userinfo', 'issuer'],
 ): Promise<ProviderEndpoints> {
   const base = endpointsFor(c);
   if (!c.issuer || !need.some((n) => needsDiscovery(c, n))) return base;
@@ -62,6 +67,9 @@ export async function resolveEndpoints(
     token: c.endpoints.token ?? d.token,
     authorize: c.endpoints.authorize ?? d.authorize ?? (c.provider === 'oauth2' ? '' : base.authorize),
     deviceCode: c.endpoints.deviceCode ?? d.deviceCode ?? (c.provider === 'oauth2' ? undefined : base.deviceCode),
+    userinfo: c.endpoints.userinfo ?? d.userinfo,
+    issuer: d.issuer,
+    issParameter: d.issParameter === true,
   };
 }
 
@@ -207,7 +215,7 @@ export class OAuth2Provider implements TokenProvider {
    */
   private async clientAuth(tokenUrl: string, publicClient: boolean): Promise<{ fields: Record<string, string | undefined>; headers: Record<string, string> }> {
     const clientId = this.credential.clientId;
-    if (publicClient) return { fields: { client_id: clientId }, headers: {} };
+    if (publicClient || this.credential.tokenEndpointAuthMethod === 'none') return { fields: { client_id: clientId }, headers: {} };
     if (this.credential.credentialType === 'certificate') {
       if (!this.assertions) {
         throw new RefresherError({
@@ -252,7 +260,7 @@ export class OAuth2Provider implements TokenProvider {
     });
   }
 
-  private classify(res: HttpResponse): RefresherError {
+  private classify(res: HttpResponse, endpoint = 'token endpoint', url = this.endpoints.token): RefresherError {
     const body = parseJson(res.text);
     const errBody = body && typeof body === 'object' ? (body as ProviderErrorBody) : undefined;
     if (!errBody?.error && res.status < 500 && res.status !== 429) {
@@ -262,8 +270,8 @@ export class OAuth2Provider implements TokenProvider {
         remote: this.remote,
         stage: 'refresh',
         status: res.status,
-        message: `${this.remote} token endpoint answered HTTP ${res.status} with a body that is not an OAuth2 error (${res.headers['content-type'] ?? 'no content type'})`,
-        fix: `Check that the token endpoint ${hostOf(this.endpoints.token)} is the provider's; retried on the next run.`,
+        message: `${this.remote} ${endpoint} answered HTTP ${res.status} with a body that is not an OAuth2 error (${res.headers['content-type'] ?? 'no content type'})`,
+        fix: `Check that the ${endpoint} ${hostOf(url)} is the provider's; retried on the next run.`,
       });
     }
     return classifyTokenError(
@@ -284,9 +292,10 @@ export class OAuth2Provider implements TokenProvider {
               : (this.opts.certificateSecretId ?? this.opts.clientSecretRef),
         remote: this.remote,
         scopes: this.scope,
+        endpoint,
       },
       res.retryAfterMs,
-      hostOf(this.endpoints.token),
+      hostOf(url),
     );
   }
 
@@ -391,6 +400,9 @@ export class OAuth2Provider implements TokenProvider {
       u.searchParams.set('access_type', 'offline');
       u.searchParams.set('prompt', 'consent');
     }
+    // OpenID Connect Core 11: offline_access is ignored unless prompt=consent is sent (when the server has no prior
+    // consent for it), and then no refresh token comes back.
+    if (this.credential.provider === 'oauth2' && this.credential.scopes.includes('offline_access')) u.searchParams.set('prompt', 'consent');
     return u.toString();
   }
 
@@ -406,14 +418,54 @@ export class OAuth2Provider implements TokenProvider {
     return this.parseTokens(res);
   }
 
+  /** Known once discovery ran (an `issuer`): what the authorization response's `iss` must say (RFC 9207). */
+  expectedIssuer(): { issuer: string; required: boolean } | undefined {
+    if (!this.endpoints.issuer) return undefined;
+    return { issuer: this.endpoints.issuer, required: this.endpoints.issParameter === true };
+  }
+
+  /** The userinfo claims for an access token (OpenID Connect Core 5.3), or undefined without a userinfo endpoint. */
+  async userinfo(accessToken: string): Promise<Record<string, unknown> | undefined> {
+    if (!this.endpoints.userinfo && this.credential.issuer) await this.ready('regenerate');
+    const url = this.endpoints.userinfo;
+    if (!url) return undefined;
+    registerSecret(accessToken);
+    const res = await httpRequest({
+      remote: this.remote,
+      stage: 'regenerate',
+      method: 'GET',
+      url,
+      headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+      timeoutMs: this.opts.timeoutMs,
+      retries: this.opts.retries,
+      baseDelayMs: this.opts.baseDelayMs,
+      maxBodyBytes: 64 * 1024,
+    });
+    const body = res.status === 200 ? parseJson(res.text) : undefined;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      throw new RefresherError({
+        class: 'configuration',
+        code: 'USERINFO_FAILED',
+        remote: this.remote,
+        stage: 'regenerate',
+        status: res.status,
+        message: `the userinfo endpoint ${hostOf(url)} answered HTTP ${res.status}${res.status === 200 ? ' with a body that is not a JSON object' : ''}, so the signed-in account is not known; nothing was stored`,
+        fix: `Check "endpoints.userinfo" (or the issuer's userinfo_endpoint) of credential ${this.credential.id}, and that the provider releases the "email" claim to client ${this.credential.clientId}.`,
+      });
+    }
+    return body as Record<string, unknown>;
+  }
+
   async startDeviceCode(): Promise<DeviceCodeGrant> {
     if (!this.endpoints.deviceCode && this.credential.issuer) await this.ready('regenerate');
     if (!this.endpoints.deviceCode) {
       throw new RefresherError({ class: 'configuration', code: 'NO_DEVICE_CODE_ENDPOINT', remote: this.remote, stage: 'regenerate', message: `credential ${this.credential.id} has no device-code endpoint`, fix: 'Set endpoints.deviceCode or use the browser flow.' });
     }
-    // Starting a device-code sign-in needs no client authentication (a public-client flow).
-    const res = await this.post(this.endpoints.deviceCode, { scope: this.scope }, true, true);
-    if (res.status !== 200) throw this.classify(res);
+    // RFC 8628 3.1: a confidential client authenticates here as at the token endpoint. Microsoft's and Google's device
+    // endpoints take the client id alone (Entra's device flow is a public-client flow).
+    const confidential = this.credential.provider === 'oauth2' && this.credential.tokenEndpointAuthMethod !== 'none' && (this.opts.clientSecret !== undefined || this.credential.credentialType === 'certificate');
+    const res = await this.post(this.endpoints.deviceCode, { scope: this.scope }, true, !confidential);
+    if (res.status !== 200) throw this.classify(res, 'device authorization endpoint', this.endpoints.deviceCode);
     const parsed = deviceCodeResponse.safeParse(parseJson(res.text));
     if (!parsed.success) {
       throw new RefresherError({ class: 'transient', code: 'DEVICE_CODE_RESPONSE_INVALID', remote: this.remote, stage: 'regenerate', message: `${this.remote} device-code endpoint answered an unexpected body`, fix: 'Retry; check the device-code endpoint.' });

@@ -11,7 +11,7 @@ export interface Log {
 const SECRET_KEY = /^(refresh_?token|access_?token|id_?token|client_?secret|authorization|password|code_?verifier|value)$/i;
 
 /**
- * Powertools has no redaction of its own (FACTS section 6), so every key/value goes through ours on its way to JSON:
+ * Powertools has no redaction of its own (its jsonReplacerFn is the hook: docs/PROTOCOLS.md, AWS), so every key/value goes through ours on its way to JSON:
  * registered secret values are replaced wherever they appear, and secret-named keys are masked whatever they hold.
  */
 export function redactingReplacer(key: string, value: unknown): unknown {

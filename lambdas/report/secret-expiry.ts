@@ -1,3 +1,4 @@
+import { defaultAdobe } from '../config/adobe.ts';
 import type { Config, Credential } from '../config/schema.ts';
 import type { Alert } from '../core/types.ts';
 
@@ -70,8 +71,9 @@ export function watchedExpiries(config: Config, c: Credential, clientSecretRaw: 
   const own = ownExpiry(c, clientSecretRaw);
   if (own) out.push({ key: 'client-secret', expiresAt: expiryInstant(own.value).toISOString(), source: own.source });
   const adobeOwner = config.credentials.find((x) => x.targets.length > 0);
-  if (config.adobe?.clientSecretExpiresAt && adobeOwner?.id === c.id) {
-    out.push({ key: 'adobe', expiresAt: expiryInstant(config.adobe.clientSecretExpiresAt).toISOString(), source: 'configuration' });
+  const adobe = defaultAdobe(config);
+  if (adobe?.clientSecretExpiresAt && adobeOwner?.id === c.id) {
+    out.push({ key: 'adobe', expiresAt: expiryInstant(adobe.clientSecretExpiresAt).toISOString(), source: 'configuration' });
   }
   return out;
 }
@@ -115,7 +117,7 @@ export function clientSecretExpiry(c: Pick<Credential, 'clientSecretExpiresAt'>,
 
 /** The Adobe OAuth Server-to-Server secret's expiry (configuration only). */
 export function adobeSecretExpiry(config: Config, now: Date): SecretExpiryInfo | undefined {
-  const v = config.adobe?.clientSecretExpiresAt;
+  const v = defaultAdobe(config)?.clientSecretExpiresAt;
   return v ? expiryInfo(v, 'configuration', now) : undefined;
 }
 
@@ -158,7 +160,7 @@ export function composeExpiryAlert(config: Config, c: Credential, s: ExpiryStatu
   const lines: string[] = [];
   let subject: string;
   if (s.key === 'adobe') {
-    const adobe = config.adobe;
+    const adobe = defaultAdobe(config);
     subject = `[token-refresher] Adobe client secret ${expired ? 'has expired' : `expires in ${whole} day${whole === 1 ? '' : 's'}`} (${day(s.expiresAt)})`;
     lines.push(
       `The client secret of the Adobe OAuth Server-to-Server credential ${adobe?.clientId ?? ''} (IMS organization ${adobe?.imsOrgId ?? ''}) ${when}.`,

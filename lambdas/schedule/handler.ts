@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { asRefresherError } from '../core/errors.ts';
 import { redact, redactText } from '../core/redact.ts';
 import type { Alerter, SecretStore } from '../core/types.ts';
+import type { LinkIssuer } from '../report/recovery-link.ts';
 import type { RunResult } from '../pipeline/run.ts';
 import type { WiringOptions } from '../pipeline/wiring.ts';
 import { createLogger, powertoolsLog, type Log } from '../report/logger.ts';
@@ -42,6 +43,7 @@ let config: Config | undefined;
 let store: SecretStore | undefined;
 let state: StateStore | undefined;
 let alerter: Alerter | undefined;
+let linkIssuer: LinkIssuer | undefined;
 let smtpCa: string | undefined;
 
 /**
@@ -68,9 +70,19 @@ export function createRotateHandler(o: HandlerOverrides = {}): (event: unknown, 
       for (const id of p.credentialList(inv) ?? []) p.findCredential(cfg, id);
       const secretStore = o.store ?? (store ??= new SecretsManagerStore({ timeoutMs: cfg.http.timeoutMs }));
       const stateStore = o.state ?? (state ??= new p.DynamoStateStore({ tableName: p.stateTableName(cfg), timeoutMs: cfg.http.timeoutMs }));
+      const metrics = o.metrics ?? p.powertoolsMetrics();
       if (cfg.alerts && !alerter && !o.alerter) {
-        const { SesAlerter } = await import('../report/ses-alerter.ts');
-        alerter = new SesAlerter({ from: cfg.alerts.from, to: cfg.alerts.to });
+        // Every channel (SES, the SNS topic AWS Chatbot reads, webhooks) behind one alerter: one decision, fanned out.
+        const { alertChannels } = await import('../report/channels.ts');
+        const secrets = secretStore;
+        alerter = alertChannels({ config: cfg, metrics, log, readSecret: async (id) => (await secrets.getValue(id, 'AWSCURRENT'))?.value ?? '' });
+      }
+      // The stack sets TOKEN_REFRESHER_RECOVERY_URL only when the recovery endpoint exists (recovery.enabled): then
+      // reauthorize alerts carry a sign-in link whose token hash goes into the state table.
+      const recoveryUrl = process.env.TOKEN_REFRESHER_RECOVERY_URL;
+      if (recoveryUrl && !linkIssuer) {
+        const { createLinkIssuer } = await import('../report/recovery-link.ts');
+        linkIssuer = createLinkIssuer({ store: stateStore, baseUrl: recoveryUrl, ttlHours: cfg.recovery?.linkTtlHours, log });
       }
       // A private CA for an internal SMTP relay: added to the trusted roots, verification stays on.
       if (process.env.TOKEN_REFRESHER_SMTP_CA_FILE && smtpCa === undefined) smtpCa = readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8');
@@ -82,8 +94,9 @@ export function createRotateHandler(o: HandlerOverrides = {}): (event: unknown, 
         // Follow-ups (restart, AEM's log) stop a minute before the function's own timeout; the next run continues them.
         deadlineMs: () => Date.now() + Math.max(10_000, (context?.getRemainingTimeInMillis?.() ?? 300_000) - 60_000),
         log: o.log ?? log,
-        metrics: o.metrics ?? p.powertoolsMetrics(),
+        metrics,
         alerter: o.alerter ?? alerter,
+        linkIssuer,
         smtpCa,
         // The lease must outlive this invocation, never the other way round.
         leaseTtlMs: remaining ? remaining + 30_000 : undefined,

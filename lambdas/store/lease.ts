@@ -12,7 +12,8 @@ const PROPOSED = 'TR_PROPOSED';
 
 /**
  * Writes a new state version and makes it current only if the current one is still the version we read: Secrets
- * Manager's UpdateSecretVersionStage with RemoveFromVersionId is the compare-and-swap (FACTS section 6).
+ * Manager's UpdateSecretVersionStage with RemoveFromVersionId is the compare-and-swap: it moves the label only if it is still on the version we read
+ * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html).
  */
 export async function casState(store: SecretStore, secretId: string, fromVersionId: string | undefined, next: CredentialState): Promise<string> {
   const token = randomUUID();

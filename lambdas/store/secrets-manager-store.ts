@@ -62,7 +62,7 @@ function storeError(e: unknown, secretId: string, op: string): RefresherError {
   });
 }
 
-/** The store on AWS Secrets Manager, using staging labels as the state machine (FACTS section 6). */
+/** The store on AWS Secrets Manager, using staging labels as the state machine (docs/PROTOCOLS.md, AWS). */
 export class SecretsManagerStore implements SecretStore {
   readonly kind = 'secretsmanager' as const;
   private readonly client: SecretsManagerClient;

@@ -1,7 +1,7 @@
 /**
  * An optional second opinion after the SMTP check: the same account sends through Microsoft Graph `POST /me/sendMail`.
  *
- * It never replaces the SMTP check and never decides anything: one access token carries one audience (FACTS section 3),
+ * It never replaces the SMTP check and never decides anything: one access token carries one audience (docs/PROTOCOLS.md, Entra ID),
  * so a Graph token proves nothing about SMTP AUTH, and the SMTP token cannot call Graph. What the comparison does show is
  * where a failure lies: when Graph can send as the mailbox but SMTP AUTH refuses it, the account, its mailbox and the
  * app's consent are fine and the problem is SMTP AUTH itself (5.7.139: disabled for the mailbox or tenant; 5.7.3: the

@@ -1,3 +1,4 @@
+import { defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { Annotations, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -159,7 +160,7 @@ function expiryAlarm(ctx: RefresherContext, constructId: string, dimension: stri
 
 /** The Adobe OAuth Server-to-Server secret's expiry, when the configuration records it (emitted from the first credential with targets). */
 function adobeExpiryAlarm(ctx: RefresherContext, schedules: SchedulesPart): void {
-  const adobe = ctx.config.adobe;
+  const adobe = defaultAdobe(ctx.config);
   const owner = ctx.config.credentials.find((c) => c.targets.length > 0);
   const schedule = owner && schedules.byCredential.get(owner.id);
   if (!adobe?.clientSecretExpiresAt || !owner || !schedule) return;

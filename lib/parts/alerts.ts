@@ -54,6 +54,12 @@ export function addAlerts(part: PartScope): AlertsPart {
       principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
       actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
       resources: ['*'],
+      // As on the topic: only alarms of this account (confused-deputy protection,
+      // https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+      },
     }),
   );
   const alarmTopic = new sns.Topic(scope, 'AlarmTopic', { masterKey: topicKey, enforceSSL: true, displayName: 'token-refresher alarms' });

@@ -26,6 +26,8 @@ export interface TokenRefresherProps {
    * Default: the function this package ships (dist/function; in a source checkout lambdas/schedule/handler.ts, built).
    */
   readonly entry?: string;
+  /** The recovery endpoint's handler module. Default: lambdas/recover/handler.ts of this repository. */
+  readonly recoveryEntry?: string;
   /** Default: 'aws-managed'. */
   readonly secretsEncryption?: SecretsEncryption;
   /**

@@ -1,3 +1,4 @@
+import { defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { EXPIRY_THRESHOLDS_DAYS } from '../../lambdas/report/secret-expiry.ts';
@@ -64,7 +65,7 @@ export function addDashboard(ctx: RefresherContext): cloudwatch.Dashboard {
       }),
     );
   }
-  const expiring = [...config.credentials.map((c) => c.id), ...(config.adobe?.clientSecretExpiresAt ? [metricNames.ADOBE_CREDENTIAL_DIMENSION] : [])];
+  const expiring = [...config.credentials.map((c) => c.id), ...(defaultAdobe(config)?.clientSecretExpiresAt ? [metricNames.ADOBE_CREDENTIAL_DIMENSION] : [])];
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({
       title: 'Client secrets: days left',

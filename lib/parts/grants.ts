@@ -2,26 +2,32 @@ import { Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { RefresherContext } from './context.ts';
 
-/** What the function may do with the secrets it rotates (refresh token and run state). */
+/**
+ * What the function may do with the secrets it rotates (refresh token and run state): exactly the calls of
+ * lambdas/store/secrets-manager-store.ts (test/cdk/least-privilege.test.ts checks every granted action is called).
+ */
 export const SECRET_READ_WRITE_ACTIONS = [
   'secretsmanager:GetSecretValue',
   'secretsmanager:PutSecretValue',
   'secretsmanager:UpdateSecretVersionStage',
   'secretsmanager:ListSecretVersionIds',
-  'secretsmanager:DescribeSecret',
 ] as const;
 
 /**
  * What the function may do with the client secrets (Entra, Adobe) and the certificate key documents: an operator sets them,
  * the function only reads.
  */
-export const SECRET_READ_ACTIONS = ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:ListSecretVersionIds'] as const;
+export const SECRET_READ_ACTIONS = ['secretsmanager:GetSecretValue', 'secretsmanager:ListSecretVersionIds'] as const;
 
-/** The function's permissions on its secrets, the KMS keys of certificate credentials and the alert sender. */
-export function addGrants(ctx: RefresherContext): void {
-  grantSecrets(ctx);
-  grantCertificateKeys(ctx);
-  grantMail(ctx);
+/**
+ * The function's permissions on its secrets, the KMS keys of certificate credentials and the alert sender. `role` is
+ * another role that runs the same pipeline (the recovery endpoint's); default the rotation function's.
+ */
+export function addGrants(ctx: RefresherContext, role: iam.Role = ctx.role): void {
+  const c = { ...ctx, role };
+  grantSecrets(c);
+  grantCertificateKeys(c);
+  grantMail(c);
 }
 
 function grantSecrets({ secrets, role, stack }: RefresherContext): void {

@@ -1,3 +1,4 @@
+import { adobeOrgs } from '../../lambdas/config/adobe.ts';
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -10,8 +11,6 @@ import type { PartScope, SecretsEncryption } from './context.ts';
 // Why a secret has no Secrets Manager rotation schedule (AwsSolutions-SMG4), per kind of secret.
 const ROTATED_BY_FUNCTION =
   'Rotated by the token-refresher function on its own EventBridge schedule (redeem, validate by test send, compare-and-swap promote, push); the Secrets Manager rotation-function contract cannot validate before promoting and allows one rotation per 4 h.';
-const STATE_NOT_A_CREDENTIAL =
-  'Holds the run lease and alert state of one credential, rewritten by the function on every run; it is not a credential, there is nothing to rotate.';
 const ISSUED_BY_ADMIN =
   'A client secret issued by Entra ID or the Adobe Developer Console: only an administrator of that console can issue a new one (no API this function could call); the operator puts each new value into this secret.';
 const CERTIFICATE_BY_OPERATOR =
@@ -31,7 +30,6 @@ export interface SecretRef {
 /** The secrets of one credential. */
 export interface CredentialSecrets {
   readonly token: SecretRef;
-  readonly state: SecretRef;
   readonly clientSecret: SecretRef;
   /** credentialType "certificate" only: the key document the function signs client assertions with. */
   readonly certificate?: SecretRef;
@@ -63,8 +61,9 @@ export function addSecrets(part: PartScope): Secrets {
     const ids = secretIds(config, credential);
     byCredential.set(credential.id, {
       token: secret(ids.token, 'read-write', RemovalPolicy.RETAIN, `refresh token of credential ${credential.id} (first put by "token-refresher regenerate", then rotated by the function)`, ROTATED_BY_FUNCTION),
-      // The state only holds the lease and what was last alerted; a new stack starts it again from nothing.
-      state: secret(ids.state, 'read-write', RemovalPolicy.DESTROY, `run state and lease of credential ${credential.id} (written by the function)`, STATE_NOT_A_CREDENTIAL),
+      // No state secret any more: the lease, the run state and the delivery records live in the state table
+      // (lib/parts/state-table.ts). A deployment of the older layout loses its state secret on update (it was created
+      // with DeletionPolicy Delete); the first run reads what it still can of it (lambdas/store/upgrade.ts).
       clientSecret: secret(ids.clientSecret, 'read', RemovalPolicy.RETAIN, `OAuth client secret of credential ${credential.id} (put by the operator, read by the function)`, ISSUED_BY_ADMIN),
       // Certificate credentials only: the key document never leaves this secret except as signed client assertions.
       certificate: certificateSecret(credential)
@@ -79,10 +78,11 @@ export function addSecrets(part: PartScope): Secrets {
         : undefined,
     });
   }
-  const adobe = config.adobe
-    ? secret(adobeSecretId(config), 'read', RemovalPolicy.RETAIN, 'Adobe Developer Console OAuth Server-to-Server client secret (put by the operator, read by the function)', ISSUED_BY_ADMIN)
-    : undefined;
-  return { key, byCredential, adobe, all: [...secrets.values()] };
+  // One secret per Adobe organization (several organizations may also name one secret: it is created once).
+  const adobeAll = adobeOrgs(config).map((org) =>
+    secret(adobeSecretId(config, org), 'read', RemovalPolicy.RETAIN, `Adobe Developer Console OAuth Server-to-Server client secret${org.name ? ` of ${org.name}` : ''} (put by the operator, read by the function)`, ISSUED_BY_ADMIN),
+  );
+  return { key, byCredential, adobe: adobeAll[0], all: [...secrets.values()] };
 }
 
 /** A key in KMS has no key document: nothing to create or read in Secrets Manager. */

@@ -1,6 +1,6 @@
 // The Entra stand-in's vocabulary: its defaults, the records it keeps, the state its parts share and small helpers.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Clock } from '../clock.ts';
+import { Clock } from '../clock.ts';
 import { failureFor, type Ctx, type Failure } from './errors.ts';
 
 export const DEFAULT_TENANT = 'contoso.onmicrosoft.com';
@@ -159,6 +159,45 @@ export interface EntraWorld {
   baseUrl: string;
 }
 
+/** The state of a new stand-in: the options with their defaults, no tokens yet, the given clients (or the default app). */
+export function createWorld(opts: EntraStandinOptions): EntraWorld {
+  const w: EntraWorld = {
+    tenant: opts.tenant ?? DEFAULT_TENANT,
+    tenantId: opts.tenantId ?? DEFAULT_TENANT_ID,
+    defaultAccount: opts.account ?? DEFAULT_ACCOUNT,
+    rotate: opts.rotate ?? true,
+    rtLength: opts.refreshTokenLength ?? 1200,
+    atLifetimeSec: opts.accessTokenLifetimeSec ?? 3600,
+    rtLifetimeSec: opts.refreshTokenLifetimeSec ?? 90 * DAY_SEC,
+    deviceExpiresInSec: opts.deviceCodeExpiresInSec ?? 900,
+    deviceIntervalSec: opts.deviceCodeIntervalSec ?? 5,
+    retryAfterDefault: opts.retryAfterSec ?? 1,
+    multiTenant: opts.multiTenant === true,
+    clock: new Clock(),
+    clients: new Map(),
+    refreshTokens: new Map(),
+    accessTokens: new Map(),
+    codes: new Map(),
+    txns: new Map(),
+    devices: new Map(),
+    lastPoll: new Map(),
+    seenAssertions: [],
+    failQueue: [],
+    latestRt: undefined,
+    baseUrl: '',
+  };
+  const addClient = (c: EntraClient): void => addEntraClient(w, c);
+  if (Array.isArray(opts.clients)) opts.clients.forEach(addClient);
+  else if (opts.clients) for (const [clientId, clientSecret] of Object.entries(opts.clients)) addClient({ clientId, clientSecret });
+  else addClient({ clientId: DEFAULT_CLIENT_ID, clientSecret: DEFAULT_CLIENT_SECRET, name: 'token-refresher' });
+  return w;
+}
+
+/** Registers an app; redirect URIs default to those the AEM documentation asks for, public client flows are allowed. */
+export function addEntraClient(w: EntraWorld, c: EntraClient): void {
+  w.clients.set(c.clientId, { redirectUris: ['http://localhost', 'http://localhost/'], allowPublicClientFlows: true, ...c });
+}
+
 export function tenantFailure(w: EntraWorld, t: string, clientId?: string): Failure | undefined {
   const tenantOk = t === w.tenant || t === w.tenantId || (w.multiTenant && (t === 'common' || t === 'organizations'));
   if (tenantOk) return undefined;
@@ -202,14 +241,6 @@ export function randomToken(prefix: string, length: number): string {
 export function uuidFrom(text: string): string {
   const h = createHash('sha256').update(text).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-export function unescapeHtml(s: string): string {
-  return s.replace(/&#(\d+);/g, (_m, n: string) => String.fromCharCode(Number(n)));
 }
 
 export function splitScopes(scope: string): string[] {

@@ -1,9 +1,9 @@
 // What a browser sees: the authorize endpoint's consent page and its redirects, the device login page, and the OpenID
 // configuration document.
 import { randomUUID } from 'node:crypto';
-import { formOf, html, json, randomId, type Reply, type StandinRequest } from '../http.ts';
+import { escapeHtml, formOf, html, json, randomId, type Reply, type StandinRequest } from '../http.ts';
 import { aadErrorBody, failureFor, type Failure } from './errors.ts';
-import { CODE_LIFETIME_MS, escapeHtml, loopbackMatch, normalizeScope, randomToken, splitScopes, tenantFailure, type DeviceCodeInfo, type EntraWorld } from './model.ts';
+import { CODE_LIFETIME_MS, loopbackMatch, normalizeScope, randomToken, splitScopes, tenantFailure, type DeviceCodeInfo, type EntraWorld } from './model.ts';
 
 export function authorizeErrorPage(f: Failure): Reply {
   const body = aadErrorBody(f);

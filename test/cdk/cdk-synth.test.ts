@@ -41,6 +41,7 @@ describe('npx cdk synth with config.example.json', () => {
   let run: ReturnType<typeof cdkSynth>;
   let template: CfnTemplate;
   let assetDir: string;
+  let recoveryAssetDir: string;
 
   beforeAll(() => {
     outdir = mkdtempSync(path.join(tmpdir(), 'tr-cdk-cli-'));
@@ -49,14 +50,22 @@ describe('npx cdk synth with config.example.json', () => {
     console.log(`npx cdk synth took ${run.ms} ms`);
     template = JSON.parse(readFileSync(path.join(outdir, 'TokenRefresher.template.json'), 'utf8')) as CfnTemplate;
     const assets = readdirSync(outdir).filter((n) => n.startsWith('asset.'));
-    expect(assets).toHaveLength(1);
-    assetDir = path.join(outdir, assets[0] as string);
+    // The rotation function's and the recovery endpoint's.
+    expect(assets).toHaveLength(2);
+    const assetOf = (logicalIdPrefix: string) => {
+      const fn = Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(logicalIdPrefix))?.[1];
+      const key = String((fn?.Properties?.Code as { S3Key?: string } | undefined)?.S3Key);
+      return path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`);
+    };
+    assetDir = assetOf('TokenRefresherFunction');
+    recoveryAssetDir = assetOf('TokenRefresherRecoveryFunction');
+    expect(assets.map((a) => path.join(outdir, a)).sort()).toEqual([assetDir, recoveryAssetDir].sort());
   }, 200_000);
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
   it('succeeds offline and writes one stack', () => {
     expect(run.status).toBe(0);
-    expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(1);
+    expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(2);
   });
 
   it('leaves no finding in the validation report', () => {
@@ -75,7 +84,8 @@ describe('npx cdk synth with config.example.json', () => {
     expect(readdirSync(assetDir).sort()).toEqual(['chunks', 'config.json', 'index.mjs']);
     // The stages a run may not need are chunks of their own, imported on demand.
     expect(readdirSync(path.join(assetDir, 'chunks')).some((f) => f.startsWith('graph-diagnostic-'))).toBe(true);
-    expect(readdirSync(path.join(assetDir, 'chunks')).some((f) => f.startsWith('ses-alerter-'))).toBe(true);
+    // The alert channels (SES, SNS, webhooks) are one chunk, imported only when alerts are configured.
+    expect(readdirSync(path.join(assetDir, 'chunks')).some((f) => f.startsWith('channels-'))).toBe(true);
     const bundled = JSON.parse(readFileSync(path.join(assetDir, 'config.json'), 'utf8')) as unknown;
     expect(bundled).toEqual(JSON.parse(JSON.stringify(loadConfig({ TOKEN_REFRESHER_CONFIG_FILE: path.join(REPO, 'config.example.json') }))));
   });
@@ -101,6 +111,30 @@ describe('npx cdk synth with config.example.json', () => {
     });
     expect(process.versions.node.split('.')[0]).toBe('24');
     expect(r.stdout).toMatch(/RESULT UNKNOWN_CREDENTIAL .*known: aem-mail/);
+  });
+
+  it('the recovery bundle runs on Node 24: it loads its config.json and answers an unknown path 404 with the page headers, before any AWS call', () => {
+    expect(readdirSync(recoveryAssetDir)).toEqual(expect.arrayContaining(['config.json', 'index.mjs']));
+    const script = `
+      const m = await import(${JSON.stringify(path.join(recoveryAssetDir, 'index.mjs'))});
+      const r = await m.handler({ version: '2.0', rawPath: '/admin', rawQueryString: '', headers: {}, requestContext: { http: { method: 'GET', path: '/admin' }, domainName: 'x.lambda-url.eu-west-1.on.aws' } }, {});
+      console.log('RESULT ' + r.statusCode + ' ' + r.headers['cache-control'] + ' ' + r.headers['referrer-policy']);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: recoveryAssetDir,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: {
+        PATH: process.env.PATH,
+        TOKEN_REFRESHER_CONFIG_FILE: 'config.json',
+        TOKEN_REFRESHER_STATE_TABLE: 'token-refresher-state',
+        AWS_REGION: 'eu-west-1',
+        AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+      },
+    });
+    expect(r.stdout).toContain('RESULT 404 no-store no-referrer');
   });
 
   it('contains no secret value: none from the fixtures or the environment anywhere in the assembly, no SecretString in the template', () => {

@@ -6,8 +6,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks, NagPack, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addComplianceChecks } from '../../lib/compliance.ts';
-import { kmsCertificateConfig, loadFixtureConfig, synth, type Synthesized } from './support.ts';
+import { addComplianceChecks, TokenRefresherChecks } from '../../lib/compliance.ts';
+import { channelsConfig, kmsCertificateConfig, loadFixtureConfig, synth, type Synthesized } from './support.ts';
 
 interface Acknowledgement {
   path: string;
@@ -44,7 +44,7 @@ function findings(root: IConstruct, includeAcknowledged: boolean): Finding[] {
   expect(typeof original).toBe('function');
   if (includeAcknowledged) proto.isAcknowledged = () => false;
   try {
-    return [new AwsSolutionsChecks(), new ServerlessChecks()].flatMap((pack) =>
+    return [new AwsSolutionsChecks(), new ServerlessChecks(), new TokenRefresherChecks()].flatMap((pack) =>
       pack.validateScope(root).violations.flatMap((v) => v.violatingResources.map((r) => ({ id: v.ruleName, path: r.constructPath ?? '?', severity: v.severity ?? '?' }))),
     );
   } finally {
@@ -68,6 +68,8 @@ const variants: Array<[string, () => Synthesized]> = [
       }),
   ],
   ['certificate keys in KMS (key ARN, key id, alias, alias ARN)', () => synth(kmsCertificateConfig())],
+  ['every alert channel (SNS, Slack and Teams through AWS Chatbot, webhooks), tracing', () => synth(channelsConfig(), { tracing: true, secretsEncryption: 'customer-managed' })],
+  ['recovery endpoint switched off', () => synth(channelsConfig({ recovery: { enabled: false } }))],
 ];
 
 describe.each(variants)('%s', (_name, make) => {

@@ -27,6 +27,7 @@ import {
   identityStatements,
   loadFixtureConfig,
   resourcesOfType,
+  rotationOnly,
   synth,
   wildcardSecretOrMailGrants,
   type CfnTemplate,
@@ -81,13 +82,16 @@ describe('the example configuration (config.example.json)', () => {
           NODE_OPTIONS: Match.absent(),
           POWERTOOLS_SERVICE_NAME: metricNames.SERVICE_NAME,
           POWERTOOLS_METRICS_NAMESPACE: metricNames.METRICS_NAMESPACE,
+          // Its reauthorize alerts carry sign-in links to the recovery endpoint (on by default).
+          TOKEN_REFRESHER_RECOVERY_URL: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TokenRefresherRecoveryFunctionFunctionUrl'), 'FunctionUrl'] },
         },
       },
-      LoggingConfig: { LogGroup: { Ref: onlyId(s.json, 'AWS::Logs::LogGroup') } },
+      LoggingConfig: { LogGroup: { Ref: onlyId(rotationOnly(s.json), 'AWS::Logs::LogGroup') } },
       TracingConfig: Match.absent(),
       ReservedConcurrentExecutions: Match.absent(),
     });
-    s.template.resourceCountIs('AWS::Lambda::Function', 1);
+    // The rotation function and the recovery endpoint's.
+    s.template.resourceCountIs('AWS::Lambda::Function', 2);
   });
 
   it('bundles config.json next to index.mjs, re-serialized from the parsed document', () => {
@@ -126,7 +130,7 @@ describe('the example configuration (config.example.json)', () => {
 
   it('schedules the credential with its expression, time zone, event, retry policy and dead-letter queue', () => {
     const dlq = onlyId(s.json, 'AWS::SQS::Queue');
-    const fn = onlyId(s.json, 'AWS::Lambda::Function');
+    const fn = onlyId(rotationOnly(s.json), 'AWS::Lambda::Function');
     // The credential's rotation schedule, and the fleet's 30-minute delivery schedule (test/cdk/delivery.test.ts).
     s.template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     s.template.hasResourceProperties('AWS::Scheduler::Schedule', {
@@ -150,7 +154,6 @@ describe('the example configuration (config.example.json)', () => {
       'token-refresher/adobe/client-secret',
       'token-refresher/aem-mail/client-secret',
       'token-refresher/aem-mail/refresh-token',
-      'token-refresher/aem-mail/state',
     ]);
     for (const [id, r] of secrets) {
       expect(r.Properties, id).not.toHaveProperty('SecretString');
@@ -160,33 +163,25 @@ describe('the example configuration (config.example.json)', () => {
     }
   });
 
-  it('retains the refresh token and client secrets when the stack goes, but not the run state', () => {
+  it('retains the refresh token and client secrets when the stack goes (the run state is in the table)', () => {
     const policy = (name: string) => s.json.Resources[secretIdByName(s.json, name)]?.DeletionPolicy;
     expect(policy('token-refresher/aem-mail/refresh-token')).toBe('Retain');
     expect(policy('token-refresher/aem-mail/client-secret')).toBe('Retain');
     expect(policy('token-refresher/adobe/client-secret')).toBe('Retain');
-    expect(policy('token-refresher/aem-mail/state')).toBe('Delete');
   });
 
-  it('lets the function rotate only its own token and state, and only read the client secrets', () => {
+  it('lets the function rotate only its own token, and only read the client secrets', () => {
     const statements = identityStatements(s.json).map((x) => x.statement);
     const rotate = statements.find((st) => st.Sid === 'RotateOwnSecrets');
     expect(asArray(rotate?.Action).sort()).toEqual([
-      'secretsmanager:DescribeSecret',
       'secretsmanager:GetSecretValue',
       'secretsmanager:ListSecretVersionIds',
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecretVersionStage',
     ]);
-    expect(rotate?.Resource).toEqual(
-      expect.arrayContaining([
-        { Ref: secretIdByName(s.json, 'token-refresher/aem-mail/refresh-token') },
-        { Ref: secretIdByName(s.json, 'token-refresher/aem-mail/state') },
-      ]),
-    );
-    expect(asArray(rotate?.Resource)).toHaveLength(2);
+    expect(asArray(rotate?.Resource)).toEqual([{ Ref: secretIdByName(s.json, 'token-refresher/aem-mail/refresh-token') }]);
     const read = statements.find((st) => st.Sid === 'ReadClientSecrets');
-    expect(asArray(read?.Action).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:ListSecretVersionIds']);
+    expect(asArray(read?.Action).sort()).toEqual(['secretsmanager:GetSecretValue', 'secretsmanager:ListSecretVersionIds']);
     expect(asArray(read?.Resource)).toHaveLength(2);
     // No other statement touches Secrets Manager: without a certificate credential no key may be read.
     const others = statements.filter((st) => asArray(st.Action).some((a) => a.startsWith('secretsmanager:')) && !['RotateOwnSecrets', 'ReadClientSecrets'].includes(st.Sid ?? ''));
@@ -197,7 +192,7 @@ describe('the example configuration (config.example.json)', () => {
   it('lets the function send mail only from the alert sender', () => {
     const identity = onlyId(s.json, 'AWS::SES::EmailIdentity');
     s.template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'token-refresher@contoso.com' });
-    const mail = identityStatements(s.json).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('ses:')));
+    const mail = identityStatements(rotationOnly(s.json)).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('ses:')));
     expect(mail).toHaveLength(1);
     const st = mail[0]?.statement;
     expect(asArray(st?.Action).sort()).toEqual(['ses:SendEmail', 'ses:SendRawEmail']);
@@ -210,7 +205,7 @@ describe('the example configuration (config.example.json)', () => {
   });
 
   it('lets the scheduler role do nothing but invoke this function and write the dead-letter queue', () => {
-    const fn = onlyId(s.json, 'AWS::Lambda::Function');
+    const fn = onlyId(rotationOnly(s.json), 'AWS::Lambda::Function');
     const dlq = onlyId(s.json, 'AWS::SQS::Queue');
     const roles = resourcesOfType(s.json, 'AWS::IAM::Role').filter(([, r]) =>
       JSON.stringify(r.Properties?.AssumeRolePolicyDocument).includes('scheduler.amazonaws.com'),
@@ -239,8 +234,8 @@ describe('the example configuration (config.example.json)', () => {
   it('gives the function role no managed policy and log permissions only on its log group', () => {
     const fnRole = (resourcesOfType(s.json, 'AWS::Lambda::Function')[0]?.[1].Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
     expect(s.json.Resources[fnRole]?.Properties?.ManagedPolicyArns).toBeUndefined();
-    const logStatements = identityStatements(s.json).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('logs:')));
-    expect(logStatements.map((x) => x.statement.Resource)).toEqual([{ 'Fn::GetAtt': [onlyId(s.json, 'AWS::Logs::LogGroup'), 'Arn'] }]);
+    const logStatements = identityStatements(rotationOnly(s.json)).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('logs:')));
+    expect(logStatements.map((x) => x.statement.Resource)).toEqual([{ 'Fn::GetAtt': [onlyId(rotationOnly(s.json), 'AWS::Logs::LogGroup'), 'Arn'] }]);
   });
 
   it('alarms when no healthy run happened within the schedule gap plus grace (missing data breaching)', () => {
@@ -281,7 +276,7 @@ describe('the example configuration (config.example.json)', () => {
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
       MetricName: 'Errors',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: onlyId(s.json, 'AWS::Lambda::Function') } }],
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: onlyId(rotationOnly(s.json), 'AWS::Lambda::Function') } }],
       Threshold: 1,
       AlarmActions: [topic],
     });
@@ -304,8 +299,9 @@ describe('the example configuration (config.example.json)', () => {
       Threshold: 1,
       AlarmActions: [topic],
     });
-    // ...and one copy-age alarm per Cloud Manager target (two in the example; test/cdk/delivery.test.ts).
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
+    // ...the SES channel's AlertChannelFailure alarm (lib/parts/alert-channels.ts), and one copy-age alarm per Cloud
+    // Manager target (two in the example; test/cdk/delivery.test.ts).
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic] });
   });
 
@@ -420,19 +416,16 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
     const names = resourcesOfType(s.json, 'AWS::SecretsManager::Secret').map(([, r]) => r.Properties?.Name as string);
     expect(names.sort()).toEqual([
       'tr-test/gmail-relay/client-secret',
-      'tr-test/gmail-relay/state',
       'tr-test/mail-ch/refresh-token',
-      'tr-test/mail-ch/state',
       'tr-test/mail-de/certificate',
       'tr-test/mail-de/refresh-token',
-      'tr-test/mail-de/state',
       'tr-test/shared/adobe-s2s',
       'tr-test/shared/entra-app-1',
     ]);
     const rotate = identityStatements(s.json).find(({ statement }) => statement.Sid === 'RotateOwnSecrets')?.statement;
     expect(asArray(rotate?.Resource)).toContain('arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared/gmail-token-AbCdEf');
-    // token and state of mail-ch and mail-de, the external gmail token, the gmail state.
-    expect(asArray(rotate?.Resource)).toHaveLength(6);
+    // the tokens of mail-ch and mail-de, and the external gmail token.
+    expect(asArray(rotate?.Resource)).toHaveLength(3);
     expect(wildcardSecretOrMailGrants(s.json)).toEqual([]);
   });
 
@@ -446,7 +439,7 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
     expect(s.stack.refresher.credentials.get('mail-de')?.certificate?.secretId).toBe('tr-test/mail-de/certificate');
     expect(s.stack.refresher.credentials.get('mail-ch')?.certificate).toBeUndefined();
 
-    const statements = identityStatements(s.json).map((x) => x.statement);
+    const statements = identityStatements(rotationOnly(s.json)).map((x) => x.statement);
     const keys = statements.find((st) => st.Sid === 'ReadCertificateKeys');
     expect(asArray(keys?.Action).sort()).toEqual([...SECRET_READ_ACTIONS].sort());
     expect(keys?.Resource).toEqual({ Ref: certId });

@@ -1,8 +1,9 @@
+import { defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
 import { functionDescription } from '../../lib/parts/function.ts';
 import { STATE_TABLE_ACTIONS, STATE_TABLE_KEY_ACTIONS } from '../../lib/token-refresher.ts';
-import { asArray, identityStatements, loadFixtureConfig, resourcesOfType, synth, type CfnResource, type Synthesized } from './support.ts';
+import { asArray, identityStatements, loadFixtureConfig, resourcesOfType, rotationOnly, synth, type CfnResource, type Synthesized } from './support.ts';
 
 function only(s: Synthesized, type: string): [string, CfnResource] {
   const all = resourcesOfType(s.json, type);
@@ -13,7 +14,8 @@ function only(s: Synthesized, type: string): [string, CfnResource] {
 /** Every statement that names a dynamodb: action, and every one that names the table. */
 function tableStatements(s: Synthesized, tableId: string) {
   const mentions = (x: unknown): boolean => JSON.stringify(x ?? null).includes(`"${tableId}"`);
-  return identityStatements(s.json).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('dynamodb:')) || mentions(statement.Resource));
+  // The rotation function's; the recovery endpoint's narrower grant on the table is asserted in test/cdk/recovery.test.ts.
+  return identityStatements(rotationOnly(s.json)).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('dynamodb:')) || mentions(statement.Resource));
 }
 
 describe('state table, defaults (AWS managed encryption)', () => {
@@ -44,7 +46,7 @@ describe('state table, defaults (AWS managed encryption)', () => {
 
   it('tells the function its name and grants exactly the actions the store sends, on the table only', () => {
     const [tableId] = only(s, 'AWS::DynamoDB::Table');
-    const fn = resourcesOfType(s.json, 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties?.Environment ?? {}).includes('TOKEN_REFRESHER_STATE_TABLE'));
+    const fn = resourcesOfType(rotationOnly(s.json), 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties?.Environment ?? {}).includes('TOKEN_REFRESHER_STATE_TABLE'));
     expect((fn?.[1].Properties?.Environment as { Variables: Record<string, unknown> }).Variables.TOKEN_REFRESHER_STATE_TABLE).toEqual({ Ref: tableId });
     const statements = tableStatements(s, tableId);
     expect(statements.map(({ statement }) => statement)).toEqual([
@@ -79,7 +81,7 @@ describe('state table with the stack\'s customer managed key', () => {
   });
 });
 
-describe('a fleet sharing one Entra app: 30 credentials, one client secret', () => {
+describe('a fleet sharing one Entra app: 30 credentials, one client secret, two Adobe organizations', () => {
   let s: Synthesized;
   beforeAll(() => {
     const base = loadFixtureConfig('test/cdk/fixtures/config-multi.json');
@@ -87,7 +89,11 @@ describe('a fleet sharing one Entra app: 30 credentials, one client secret', () 
     const config = parseConfig({
       secretPrefix: 'fleet',
       stateTable: 'fleet-table',
-      adobe: { imsOrgId: base.adobe!.imsOrgId, clientId: base.adobe!.clientId },
+      // Two Adobe organizations: each gets its client secret.
+      adobe: [
+        { name: 'agency-a', imsOrgId: defaultAdobe(base)!.imsOrgId, clientId: defaultAdobe(base)!.clientId },
+        { name: 'agency-b', imsOrgId: 'BBBB2222@AdobeOrg', clientId: 'client-b' },
+      ],
       credentials: Array.from({ length: 30 }, (_, i) => ({
         id: `mail-${i}`,
         tenant: template.tenant,
@@ -96,7 +102,7 @@ describe('a fleet sharing one Entra app: 30 credentials, one client secret', () 
         scopes: template.scopes,
         mailbox: `noreply-${i}@example.org`,
         validation: { smtp: { host: 'smtp.office365.com' } },
-        targets: [{ programId: String(100 + i), environmentId: '1' }],
+        targets: [{ programId: String(100 + i), environmentId: '1', adobe: i % 2 ? 'agency-b' : 'agency-a' }],
       })),
     });
     s = synth(config, {}, false);
@@ -110,8 +116,9 @@ describe('a fleet sharing one Entra app: 30 credentials, one client secret', () 
     expect(new Set(names).size).toBe(names.length);
     expect(only(s, 'AWS::DynamoDB::Table')[1].Properties?.TableName).toBe('fleet-table');
     const read = identityStatements(s.json).find(({ statement }) => statement.Sid === 'ReadClientSecrets')?.statement;
-    // The shared secret is named once in the policy too (plus the Adobe secret).
-    expect(asArray(read?.Resource)).toHaveLength(2);
+    expect(names.filter((n) => n.startsWith('fleet/adobe/'))).toEqual(['fleet/adobe/agency-a/client-secret', 'fleet/adobe/agency-b/client-secret']);
+    // The shared secret is named once in the policy too (plus the two Adobe secrets).
+    expect(asArray(read?.Resource)).toHaveLength(3);
   });
 });
 

@@ -51,7 +51,7 @@ export interface CfnTemplate {
 export function synth(config: Config, props: Partial<Omit<TokenRefresherStackProps, 'config'>> = {}, withChecks = true): Synthesized {
   const outdir = mkdtempSync(path.join(tmpdir(), 'tr-cdk-'));
   const app = new App({ outdir, context: cdkJsonContext() });
-  const stack = new TokenRefresherStack(app, 'TokenRefresher', { env: ENV, config, entry: FIXTURE_HANDLER, ...props });
+  const stack = new TokenRefresherStack(app, 'TokenRefresher', { env: ENV, config, entry: FIXTURE_HANDLER, recoveryEntry: FIXTURE_HANDLER, ...props });
   if (withChecks) addComplianceChecks(app);
   const assembly = app.synth();
   const artifact = assembly.getStackArtifact(stack.artifactId);
@@ -116,6 +116,14 @@ export function identityStatements(t: CfnTemplate): Array<{ resource: string; st
   return out;
 }
 
+/**
+ * The template without the recovery endpoint's resources (function, role, log group, URL): for assertions about the
+ * rotation function alone. The endpoint's own assertions are in test/cdk/recovery.test.ts.
+ */
+export function rotationOnly(t: CfnTemplate): CfnTemplate {
+  return { Resources: Object.fromEntries(Object.entries(t.Resources).filter(([id]) => !id.startsWith('TokenRefresherRecovery'))) };
+}
+
 export const asArray = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
 
 /**
@@ -154,4 +162,22 @@ export function kmsCertificateConfig(): Config {
     doc.credentials.push({ ...base, id: `kms-${name.toLowerCase()}`, certificate: { kmsKeyId, thumbprintSha256: 'ab'.repeat(32) } });
   }
   return parseConfig(doc, 'kmsCertificateConfig');
+}
+
+/** The example configuration with every alert channel: the SNS topic, Slack and Teams through AWS Chatbot, two webhooks. */
+export function channelsConfig(over: Record<string, unknown> = {}): Config {
+  const doc = JSON.parse(readFileSync(path.join(REPO, 'config.example.json'), 'utf8')) as Record<string, unknown> & { alerts: Record<string, unknown> };
+  doc.alerts = {
+    ...doc.alerts,
+    sns: true,
+    chatbot: {
+      slack: [{ workspaceId: 'T0123ABCD', channelId: 'C0456EFGH' }],
+      teams: [{ tenantId: '7a3c0f4e-5b1d-4c2a-9e8f-0d6b2a1c3e4f', teamId: '2b8e9f1a-0c3d-4e5f-8a9b-0c1d2e3f4a5b', channelId: '19:abc123@thread.tacv2' }],
+    },
+    webhooks: [
+      { name: 'ops', url: 'https://hooks.example.org/token-refresher', signingSecret: { secretId: 'token-refresher/webhooks/ops' } },
+      { name: 'pagerduty', url: 'https://events.pagerduty.com/v2/enqueue', format: 'pagerduty', routingKey: { secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pd-routing-AbCdEf' } },
+    ],
+  };
+  return parseConfig({ ...doc, ...over }, 'channelsConfig');
 }

@@ -4,27 +4,21 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { secretIds } from '../../lambdas/config/load.ts';
 import { targetKey } from '../../lambdas/push/cloud-manager-target.ts';
 import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
-import { assertNoSecrets, startCliEnv, type CliEnv } from './support.ts';
+import { assertNoSecrets, checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 const OAUTH = 'com.day.cq.mailer.oauth.impl.OAuthConfigurationProviderImpl.cfg.json';
 const MAIL = 'com.day.cq.mailer.DefaultMailService.cfg.json';
 const REPO = join(import.meta.dirname, '..', '..');
 
 let env: CliEnv | undefined;
-
-afterEach(async () => {
-  if (!env) return;
-  assertNoSecrets(env.outputs, env.secrets());
-  await env.close();
-  env = undefined;
-});
+checkAndCloseAfterEach(() => env, () => (env = undefined));
 
 describe('osgi', () => {
-  it('writes both files with every property FACTS section 1 names, secrets only as references', async () => {
+  it('writes both files with every property the AEM mail OAuth2 documentation names, secrets only as references', async () => {
     env = await startCliEnv();
     const out = join(env.dir, 'osgiconfig');
     const r = await env.run(['osgi', '--credential', 'aem-mail', '--out', out]);

@@ -1,16 +1,10 @@
 // A credential without Cloud Manager targets, in a configuration without "adobe": the schema allows it (adobe is
 // needed only with targets), so the function and every CLI command must work without it too.
-import { afterEach, describe, expect, it } from 'vitest';
-import { assertNoSecrets, startCliEnv, type CliEnv } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
-
-afterEach(async () => {
-  if (!env) return;
-  assertNoSecrets(env.outputs, env.secrets());
-  await env.close();
-  env = undefined;
-});
+checkAndCloseAfterEach(() => env, () => (env = undefined));
 
 async function world(): Promise<CliEnv> {
   env = await startCliEnv({

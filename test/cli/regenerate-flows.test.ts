@@ -1,20 +1,14 @@
 // regenerate without a browser on this machine: the device-code flow (pending, slow_down, success; declined; expired;
 // wrong account) and the pasted redirect URL, plus the refusals that happen before any sign-in.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { secretIds } from '../../lambdas/config/load.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
 import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
-import { assertNoSecrets, startCliEnv, type CliEnv } from './support.ts';
+import { checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
-
-afterEach(async () => {
-  if (!env) return;
-  assertNoSecrets(env.outputs, env.secrets());
-  await env.close();
-  env = undefined;
-});
+checkAndCloseAfterEach(() => env, () => (env = undefined));
 
 async function world(deviceCodeIntervalSec = 1): Promise<CliEnv> {
   env = await startCliEnv({ standins: { entra: { deviceCodeIntervalSec } } });

@@ -1,17 +1,11 @@
 // `status` and `doctor` against the stand-ins, healthy and broken (Cloud Manager 403, SMTP 535 5.7.139).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CredentialStatus } from '../../cli/commands/status.ts';
 import type { Finding } from '../../cli/commands/doctor.ts';
-import { assertNoSecrets, startCliEnv, type CliEnv } from './support.ts';
+import { checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
-
-afterEach(async () => {
-  if (!env) return;
-  assertNoSecrets(env.outputs, env.secrets());
-  await env.close();
-  env = undefined;
-});
+checkAndCloseAfterEach(() => env, () => (env = undefined));
 
 /** A healthy deployment: seeded, the client secret variable set by an admin in Cloud Manager, one successful run. */
 async function healthy(): Promise<CliEnv> {
@@ -23,9 +17,10 @@ async function healthy(): Promise<CliEnv> {
   return env;
 }
 
-async function statusOf(e: CliEnv): Promise<CredentialStatus> {
+async function statusOf(e: CliEnv, code = 0): Promise<CredentialStatus> {
   const r = await e.run(['status', '--json']);
-  expect(r.code).toBe(0);
+  // 1 while the credential's last run failed (test/cli/operator-messages.test.ts).
+  expect(r.code).toBe(code);
   return (JSON.parse(r.stdout) as { credentials: CredentialStatus[] }).credentials[0]!;
 }
 
@@ -72,7 +67,7 @@ describe('status', () => {
     const r = await e.run(['rotate', '--force', '--push-now']);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('CM_FORBIDDEN');
-    const s = await statusOf(e);
+    const s = await statusOf(e, 1);
     expect(s.failure).toMatchObject({ class: 'configuration', code: 'CM_FORBIDDEN', stage: 'push', runs: 1 });
     expect(s.failure?.fix).toContain('Deployment Manager');
     expect(s.targets.map((t) => t.state)).toEqual(['stale', 'stale']);
@@ -123,6 +118,18 @@ describe('doctor', () => {
     const text = await e.run(['doctor', '--no-redeem']);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('all checks passed');
+  });
+
+  it('names the redirect URI the sign-in links of alerts return to, and where to register it (exact with TOKEN_REFRESHER_RECOVERY_URL)', async () => {
+    const e = await healthy();
+    const exact = await e.run(['doctor', '--json', '--no-redeem'], { env: { TOKEN_REFRESHER_RECOVERY_URL: 'https://abc123.lambda-url.eu-west-1.on.aws/' } });
+    const link = find((JSON.parse(exact.stdout) as { findings: Finding[] }).findings, 'recovery link')[0]!;
+    expect(link.status).toBe('ok');
+    expect(link.message).toContain('https://abc123.lambda-url.eu-west-1.on.aws/callback');
+    expect(link.fix).toMatch(/Authentication > add a platform "Web" with redirect URI https:\/\/abc123\.lambda-url\.eu-west-1\.on\.aws\/callback/);
+    const named = find((await doctor(e, '--no-redeem')).findings, 'recovery link')[0]!;
+    expect(named.message).toContain('the stack output RecoveryRedirectUri');
+    expect(named.fix).toContain('TOKEN_REFRESHER_RECOVERY_URL');
   });
 
   it('broken: SMTP 535 5.7.139 and a Cloud Manager account without Deployment Manager -> each failure says what to do', async () => {

@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { afterEach } from 'vitest';
 import { parseConfig, secretIds } from '../../lambdas/config/load.ts';
 import type { Config, Credential } from '../../lambdas/config/schema.ts';
 import { FileStateStore } from '../../lambdas/store/file-state-store.ts';
@@ -199,4 +200,18 @@ export function assertNoSecrets(texts: string[], secrets: string[]): void {
     // The output is shown so the leak can be found; the scan's description never holds the secret.
     if (found) throw new Error(`${found} appears in output #${i} (stdout and stderr)`);
   }
+}
+
+/**
+ * The afterEach every CLI suite shares: the world the test started (if any) must not have printed a secret in any output
+ * or file it wrote; then it is closed and forgotten.
+ */
+export function checkAndCloseAfterEach(get: () => CliEnv | undefined, clear: () => void): void {
+  afterEach(async () => {
+    const env = get();
+    if (!env) return;
+    assertNoSecrets(env.outputs, env.secrets());
+    await env.close();
+    clear();
+  });
 }

@@ -2,7 +2,7 @@
 // known by its issuer (OpenID discovery), certificate credentials without a client secret (client-secret --certificate,
 // regenerate, rotate, status, doctor, osgi), and client-secret expiry (--expires, status, doctor).
 import { randomUUID, X509Certificate } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../cli/commands/doctor.ts';
 import type { CredentialStatus } from '../../cli/commands/status.ts';
 import { secretIds } from '../../lambdas/config/load.ts';
@@ -10,19 +10,13 @@ import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, testClientCertificate } from '../../standins/entra.ts';
 import { GENERIC_CLIENT_ID, GENERIC_CLIENT_SECRET, GMAIL_SCOPE, GOOGLE_ACCOUNT, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET } from '../../standins/oauth2.ts';
-import { assertNoSecrets, startCliEnv, type CliEnv, type CliRun } from './support.ts';
+import { checkAndCloseAfterEach, type CliEnv, type CliRun, startCliEnv } from './support.ts';
 
 const OAUTH = 'com.day.cq.mailer.oauth.impl.OAuthConfigurationProviderImpl.cfg.json';
 const DAY = 86_400_000;
 
 let env: CliEnv | undefined;
-
-afterEach(async () => {
-  if (!env) return;
-  assertNoSecrets(env.outputs, env.secrets());
-  await env.close();
-  env = undefined;
-});
+checkAndCloseAfterEach(() => env, () => (env = undefined));
 
 async function put(e: CliEnv, secretId: string, value: string): Promise<void> {
   await e.store.putValue(secretId, value, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
@@ -181,6 +175,19 @@ describe('an OAuth2 provider known by its issuer (OpenID discovery)', () => {
     expect(d.findings.find((f) => f.subject === 'network' && f.check === 'token endpoint (aem-mail)')).toMatchObject({ status: 'ok', message: expect.stringContaining(host) });
   });
 
+  it('a public client (tokenEndpointAuthMethod "none") has no client secret: doctor does not warn about one', async () => {
+    env = await startCliEnv({
+      standins: { oauth2: { flavor: 'generic', rotate: true }, smtp: { requiredScope: null } },
+      patch: (_c, _i, s) => ({ provider: 'oauth2', tenant: undefined, issuer: s.oauth2!.issuer, clientId: GENERIC_CLIENT_ID, tokenEndpointAuthMethod: 'none', scopes: SCOPES, mailbox: 'mailer@example.org' }),
+    });
+    await env.seed();
+    const d = await doctor(env, ['--no-redeem']);
+    const cs = d.findings.filter((f) => f.check === 'client secret');
+    expect(cs).toHaveLength(1);
+    expect(cs[0]).toMatchObject({ status: 'ok' });
+    expect(cs[0]!.message).toMatch(/public client/);
+  });
+
   it('an issuer whose document names another issuer: regenerate, osgi and doctor refuse it, nothing is signed in or stored', async () => {
     const e = await generic('https://idp.example.com/realms/mail');
     const before = await e.snapshot();
@@ -314,7 +321,7 @@ describe('client-secret expiry', () => {
       configure: (doc) => {
         doc.credentials[0]!.clientSecretExpiresAt = soon;
         doc.credentials[0]!.targets!.forEach((t) => (t.pushClientSecret = true));
-        doc.adobe!.clientSecretExpiresAt = '2099-12-31';
+        (doc.adobe as { clientSecretExpiresAt?: string }).clientSecretExpiresAt = '2099-12-31';
       },
     });
     const e = env;

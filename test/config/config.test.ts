@@ -1,3 +1,4 @@
+import { defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig, parseConfigText, secretIds } from '../../lambdas/config/load.ts';
@@ -23,7 +24,7 @@ describe('configuration document', () => {
     const cred = c.credentials[0]!;
     expect(cred.authority).toBe('https://login.microsoftonline.com');
     expect(cred.targets[0]!.refreshTokenVariable).toBe('SECRET_SMTP_OAUTH_REFRESH_TOKEN');
-    expect(c.adobe?.imsEndpoint).toBe('https://ims-na1.adobelogin.com');
+    expect(defaultAdobe(c)?.imsEndpoint).toBe('https://ims-na1.adobelogin.com');
     expect(secretIds(c, cred)).toEqual({
       token: 'token-refresher/aem-mail/refresh-token',
       state: 'token-refresher/aem-mail/state',

@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CloudManagerClient } from '../../lambdas/push/cloud-manager.ts';
-import { cloudManagerProbe } from '../../lambdas/deliver/cloud-manager-probe.ts';
+import { cloudManagerProbe, cloudManagerProbeForTargets } from '../../lambdas/deliver/cloud-manager-probe.ts';
 import { registerSecret } from '../../lambdas/core/redact.ts';
 import { aemTimestamp, startCloudManagerStandin, type CloudManagerStandin } from '../../standins/cloudmanager.ts';
 import type { EnvironmentProbe } from '../../lambdas/deliver/probe.ts';
@@ -77,6 +78,7 @@ describe('mail-auth failures in AEM log', () => {
     cm.appendLog(P, E, 'author', { at: t - 2 * HOUR, message: `before since: ${AUTH_ERROR}` });
     cm.appendLog(P, E, 'author', { at: t - 30 * 60_000, logger: 'com.adobe.granite.auth.oauth.impl.Something', message: 'authentication failed for some other reason' });
     cm.appendLog(P, E, 'author', { at: t - 20 * 60_000, message: 'Mail sent to 3 recipients' });
+    cm.appendLog(P, E, 'author', { at: t - 15 * 60_000, message: 'Mail sent to 535 recipients in 535 ms' });
     cm.appendLog(P, E, 'author', { at: t - 10 * 60_000, message: AUTH_ERROR });
     const r = await scan();
     expect(r.cutShort).toBe(false);
@@ -165,6 +167,21 @@ describe('mail-auth failures in AEM log', () => {
     expect(rounds).toBe(Math.ceil(size / (64 * 1024)) + (size % (64 * 1024) === 0 ? 1 : 0));
     expect(found).toHaveLength(1);
     expect(cursor?.author?.offset).toBe(size);
+  });
+
+  it('a finished day whose gzip cannot be read up to the cursor within the budget is given up, cut short, and the checks go on', async () => {
+    const yesterday = day(t - 86_400_000);
+    // Random text: gzip cannot shrink it much, so the compressed bytes before the cursor exceed the budget.
+    for (let i = 0; i < 2_000; i++) cm.appendLog(P, E, 'author', { at: t - 86_400_000 + i, level: 'INFO', logger: 'x.Y', message: randomBytes(60).toString('hex') });
+    const cursorAt = cm.logSize(P, E, 'author', yesterday);
+    cm.appendLog(P, E, 'author', { at: t - 86_400_000 + 5_000, message: `${AUTH_ERROR} (yesterday, unread)` });
+    cm.appendLog(P, E, 'author', { at: t - 60_000, message: `${AUTH_ERROR} (today)` });
+    const since = new Date(t - 2 * 86_400_000);
+    const stuck = await scan({ since, cursor: { author: { date: yesterday, offset: cursorAt } }, maxBytes: 64 * 1024 });
+    expect([stuck.cutShort, stuck.failures, stuck.cursor.author]).toEqual([true, [], { date: day(), offset: 0 }]);
+    const next = await scan({ since, cursor: stuck.cursor, maxBytes: 64 * 1024 });
+    expect(next.cutShort).toBe(false);
+    expect(next.failures).toEqual([expect.stringContaining('(today)')]);
   });
 
   it('the deadline cuts the scan short: one already passed, and one hit while the storage host is slow', async () => {
@@ -273,6 +290,30 @@ describe('mail-auth failures in AEM log', () => {
     for (const line of everything.failures) {
       for (const s of [refresh, secret, access, unregistered, TOKEN]) for (const piece of pieces(s)) expect(line.includes(piece), 'a piece of a secret in a returned line').toBe(false);
       expect(line).toContain('[REDACTED]');
+    }
+  });
+});
+
+describe('probe over several Adobe organizations', () => {
+  it('each program is read through the connection of its configured organization; an unknown program is refused', async () => {
+    const a = await startCloudManagerStandin({ apiKey: 'ka', orgId: 'A@AdobeOrg', environments: [{ programId: '1', environmentId: '10' }] });
+    const b = await startCloudManagerStandin({ apiKey: 'kb', orgId: 'B@AdobeOrg', environments: [{ programId: '2', environmentId: '20', status: 'updating' }] });
+    try {
+      const connect = (url: string, apiKey: string, orgId: string) => ({ client: new CloudManagerClient({ endpoint: url, apiKey, orgId, token: async () => TOKEN, timeoutMs: 5_000, retries: 0 }) });
+      const byOrg = { a: connect(a.url, 'ka', 'A@AdobeOrg'), b: connect(b.url, 'kb', 'B@AdobeOrg') };
+      const targets = [
+        { programId: '1', adobe: 'a' },
+        { programId: '2', adobe: 'b' },
+      ];
+      const multi = cloudManagerProbeForTargets(targets, { forTarget: (x) => byOrg[x.adobe as 'a' | 'b'] });
+      expect(await multi.environmentStatus('1', '10')).toBe('ready');
+      expect(await multi.environmentStatus('2', '20')).toBe('updating');
+      expect(await multi.runningPipeline('2', '20')).toBeUndefined();
+      expect(a.requests.map((r) => r.path)).toEqual(['/api/program/1/environment/10']);
+      expect(b.requests.map((r) => r.path)).toEqual(['/api/program/2/environment/20', '/api/program/2/pipelines']);
+      await expect(multi.environmentStatus('3', '30')).rejects.toMatchObject({ code: 'CM_NOT_CONFIGURED' });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 });

@@ -2,6 +2,7 @@
 // from SES on moto, its link is opened in the browser, the mailbox signs in on the Entra stand-in's consent page, and the
 // recovery handler (behind a local Function URL) runs the regenerate pipeline: stored, validated, promoted, pushed.
 // Each refusal leaves every secret version and Cloud Manager exactly as it was, and nothing secret leaks anywhere.
+import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { secretIds } from '../../lambdas/config/load.ts';
@@ -9,6 +10,7 @@ import { hashOf, newSecretValue, sealVerifier } from '../../lambdas/recover/secr
 import { createLinkIssuer } from '../../lambdas/report/recovery-link.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
 import { DEFAULT_ACCOUNT } from '../../standins/entra.ts';
+import { GMAIL_SCOPE, GOOGLE_ACCOUNT, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET } from '../../standins/oauth2.ts';
 import { findLeaks } from './scan.ts';
 import { startRecoveryWorld, type RecoveryWorld } from './support.ts';
 
@@ -231,6 +233,47 @@ describe('one-click recovery in a real browser', () => {
       expect((await fetch(`${w.endpoint.url}${path}`)).status).toBe(404);
     }
     expect([await w.snapshot(0), await w.snapshot(1)]).toEqual(before);
+  });
+
+  it('Google: the link leads to Google\'s consent (offline access, consent prompt, login_hint), then stored, test-sent through Gmail, pushed', async () => {
+    await world({
+      standins: { oauth2: { flavor: 'google' }, smtp: { flavor: 'google' } },
+      configure: (doc, s) => {
+        const c = doc.credentials[0] as Record<string, unknown>;
+        Object.assign(c, { provider: 'google', tenant: undefined, clientId: GOOGLE_CLIENT_ID, scopes: [GMAIL_SCOPE], mailbox: GOOGLE_ACCOUNT });
+        c.endpoints = { token: s.oauth2!.tokenUrl, authorize: s.oauth2!.authorizeUrl, deviceCode: s.oauth2!.deviceCodeUrl };
+        delete c.authority;
+      },
+    });
+    const ids = secretIds(w.config, w.credential());
+    await w.store.putValue(ids.clientSecret, GOOGLE_CLIENT_SECRET, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+    const g = w.standins.oauth2!;
+    const link = (await w.linkIssuer(w.credential().id))!;
+    await page.goto(link.url);
+    await page.click('#continue');
+    await page.waitForURL((u) => u.toString().startsWith(g.authorizeUrl));
+    const authorize = new URL(page.url());
+    expect(authorize.searchParams.get('access_type')).toBe('offline');
+    expect(authorize.searchParams.get('prompt')).toBe('consent');
+    expect(authorize.searchParams.get('login_hint')).toBe(GOOGLE_ACCOUNT);
+    expect(authorize.searchParams.get('scope')).toBe(`${GMAIL_SCOPE} openid email`);
+    await page.click('#accept');
+    await page.waitForURL(/\/callback\?/);
+    expect(await page.textContent('h1')).toBe('Done: mail from AEM works again');
+    const rec = await currentRecord();
+    expect(rec).toMatchObject({ source: 'regenerate', account: GOOGLE_ACCOUNT, refreshToken: g.latestRefreshToken() });
+    expect(w.standins.smtp.messages.at(-1)?.account).toBe(GOOGLE_ACCOUNT);
+    for (const t of w.credential().targets) expect(w.standins.cloudManager.valueOf(t.programId, t.environmentId, RT_VAR)).toBe(rec?.refreshToken);
+    // Google's tokens are secrets of this run too.
+    const leaks = findLeaks({ logs: w.logs.join('\n'), pages: w.endpoint.exchanges.map((e) => e.body).join('\n') }, [{ kind: 'Google token', values: [...g.issuedRefreshTokens(), ...g.issuedAccessTokens(), GOOGLE_CLIENT_SECRET] }]);
+    expect(leaks).toEqual([]);
+  });
+
+  it('one link, two sign-ins started at the same moment: exactly one reaches the provider', async () => {
+    await world();
+    const link = (await w.linkIssuer(w.credential().id))!;
+    const answers = await Promise.all([0, 1, 2].map(() => fetch(link.url, { method: 'POST', redirect: 'manual' })));
+    expect(answers.map((a) => a.status).sort()).toEqual([303, 410, 410]);
   });
 
   it('the per-credential limit: past maxLinkUsesPerDay a valid link is refused (and kept for later), nothing stored', async () => {

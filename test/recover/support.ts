@@ -38,9 +38,9 @@ export async function startRecoveryWorld(o: Partial<LocalEnvOptions> & { recover
   const { recovery, ...harnessOpts } = o;
   const h = await startHarness({
     ...harnessOpts,
-    configure: (doc) => {
+    configure: (doc, standins) => {
       if (recovery) doc.recovery = recovery;
-      harnessOpts.configure?.(doc);
+      harnessOpts.configure?.(doc, standins);
     },
   });
   await h.seed();

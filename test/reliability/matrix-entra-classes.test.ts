@@ -5,7 +5,7 @@ import { regenerate } from './support/regenerate.ts';
 import { MatrixSink } from './support/results.ts';
 
 /**
- * Fault matrix, Entra ID error classes (FACTS section 2) through the whole pipeline, answered the way Microsoft answers
+ * Fault matrix, Entra ID error classes (docs/PROTOCOLS.md, Entra ID) through the whole pipeline, answered the way Microsoft answers
  * them by the stand-in: representative codes of each class (classification-sweep.test.ts checks every listed code at the
  * provider, which is fast). Some person-must-act failures run twice (one alert, not two); the next run comes after the
  * fix: a new sign-in (`regenerate`) for re-authorization, the administrator's change for configuration.

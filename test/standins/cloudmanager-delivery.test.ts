@@ -78,7 +78,9 @@ describe('Cloud Manager stand-in: restart, pipelines, logs', () => {
 
   it('after a PATCH the environment is updating for the configured time on the stand-in clock, refusing PATCH, then ready', async () => {
     expect((await client.getEnvironment(P, DEV)).status).toBe('ready');
+    const patchedAt = clock.now();
     await patch();
+    expect(cm.patches.filter((x) => x.environmentId === DEV)).toEqual([{ programId: P, environmentId: DEV, at: patchedAt, names: ['SECRET_X'] }]);
     expect((await client.getEnvironment(P, DEV)).status).toBe('updating');
     await expect(patch()).rejects.toMatchObject({ code: 'CM_BUSY', status: 412 });
     clock.advance(9 * 60_000);
@@ -88,6 +90,8 @@ describe('Cloud Manager stand-in: restart, pipelines, logs', () => {
     cm.setUpdateDuration(0);
     await patch();
     expect((await client.getEnvironment(P, DEV)).status).toBe('ready');
+    // The refused PATCH is not a restart.
+    expect(cm.patches.filter((x) => x.environmentId === DEV)).toHaveLength(2);
     cm.setUpdating(P, DEV, 1_000);
     expect((await client.getEnvironment(P, DEV)).status).toBe('updating');
     clock.advance(1_000);

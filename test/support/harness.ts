@@ -37,9 +37,9 @@ export async function startHarness(opts: Partial<LocalEnvOptions> = {}): Promise
     store: aws.store,
     createSecret: aws.createSecret,
     ...opts,
-    configure: (doc) => {
+    configure: (doc, standins) => {
       doc.alerts = { from: sender, to: [recipient] };
-      opts.configure?.(doc);
+      opts.configure?.(doc, standins);
     },
   });
   const metrics = new MemoryMetrics();

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import { receiveMessage } from '../../standins/smtp.ts';
 
 export interface TlsMaterial {
   ca: string;
@@ -100,7 +101,7 @@ export interface StandInOptions {
   expectedToken?: string;
   /** Rejects MAIL FROM with this reply (e.g. Microsoft's 5.7.57). */
   mailFromError?: { responseCode: number; text: string };
-  /** Reproduces Microsoft's exact reply texts (FACTS 6): no enhanced code is added by smtp-server. */
+  /** Reproduces Microsoft's exact reply texts: with hideENHANCEDSTATUSCODES smtp-server adds no enhanced code of its own. */
   hideEnhanced?: boolean;
   noStartTls?: boolean;
   /** Implicit TLS (port 465 style). */
@@ -154,16 +155,8 @@ export async function startSmtp(opts: StandInOptions): Promise<SmtpStandIn> {
       callback();
     },
     onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        received.push({
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          to: session.envelope.rcptTo.map((r) => r.address),
-          raw,
-          subject: /^Subject: (.*)$/im.exec(raw)?.[1]?.trim(),
-        });
+      receiveMessage(stream, session, ({ from, to, raw }) => {
+        received.push({ from, to, raw, subject: /^Subject: (.*)$/im.exec(raw)?.[1]?.trim() });
         callback(null, 'Queued as 4711');
       });
     },

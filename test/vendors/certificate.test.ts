@@ -1,20 +1,14 @@
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RefresherError } from '../../lambdas/core/errors.ts';
 import { redactText } from '../../lambdas/core/redact.ts';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { buildClientAssertion, parseKeyDocument } from '../../lambdas/refresh/client-assertion.ts';
 import { DEFAULT_CLIENT_ID, testClientCertificate } from '../../standins/entra.ts';
-import { cmValue, reconfigure, scanAndClose, startVendorWorld, type VendorWorld } from './support.ts';
+import { cmValue, reconfigure, scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 let w: VendorWorld | undefined;
-const outputs: Record<string, string> = {};
-
-afterEach(async () => {
-  await scanAndClose(w, outputs);
-  w = undefined;
-  for (const k of Object.keys(outputs)) delete outputs[k];
-});
+const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
 
 const app = testClientCertificate('app');
 const other = testClientCertificate('other');

@@ -1,3 +1,4 @@
+import { defaultAdobe } from '../../lambdas/config/adobe.ts';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
@@ -39,7 +40,7 @@ describe('token-endpoint errors per provider (act on error / subtype / codes, ne
     });
   }
 
-  it('google invalid_grant: the fix names all five causes of FACTS section 4 and how to avoid each', () => {
+  it('google invalid_grant: the fix names all five causes Google documents (docs/PROTOCOLS.md, Google) and how to avoid each', () => {
     const fix = classifyTokenError('google', 400, { error: 'invalid_grant' }, ctx('google')).fix;
     for (const part of ['"Testing"', '7 days', '"In production"', 'myaccount.google.com/permissions', 'password', '6 months', '100 refresh tokens', 'token-refresher regenerate --credential gmail', 'prompt=consent']) {
       expect(fix).toContain(part);
@@ -130,7 +131,7 @@ describe('configuration of the new vendors and credentials', () => {
     expect(problems(withCred({}, { adobe: { ...(example.adobe as object), clientSecretExpiresAt: 'soon' } }))).toContain('adobe.clientSecretExpiresAt');
     const cfg = parseConfig(withCred({ clientSecretExpiresAt: '2027-12-31' }, { adobe: { ...(example.adobe as object), clientSecretExpiresAt: '2028-01-15T00:00:00Z' } }));
     expect(cfg.credentials[0]!.clientSecretExpiresAt).toBe('2027-12-31');
-    expect(cfg.adobe?.clientSecretExpiresAt).toBe('2028-01-15T00:00:00Z');
+    expect(defaultAdobe(cfg)?.clientSecretExpiresAt).toBe('2028-01-15T00:00:00Z');
   });
 
   it('the Graph diagnostic is for Microsoft only', () => {

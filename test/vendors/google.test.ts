@@ -1,16 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { GMAIL_SCOPE, GOOGLE_ACCOUNT, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, type OAuth2Standin } from '../../standins/oauth2.ts';
-import { cmValue, scanAndClose, startVendorWorld, type VendorWorld } from './support.ts';
+import { cmValue, scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 let w: VendorWorld | undefined;
-const outputs: Record<string, string> = {};
-
-afterEach(async () => {
-  await scanAndClose(w, outputs);
-  w = undefined;
-  for (const k of Object.keys(outputs)) delete outputs[k];
-});
+const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
 
 function google(world: VendorWorld): OAuth2Standin {
   return world.h.standins.oauth2!;

@@ -1,17 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { DEFAULT_CLIENT_SECRET, SMTP_SEND_SCOPE } from '../../standins/entra.ts';
 import { GRAPH_MAIL_SEND } from '../../standins/graph.ts';
-import { cmValue, scanAndClose, startVendorWorld, type VendorWorld } from './support.ts';
+import { cmValue, scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 let w: VendorWorld | undefined;
-const outputs: Record<string, string> = {};
-
-afterEach(async () => {
-  await scanAndClose(w, outputs);
-  w = undefined;
-  for (const k of Object.keys(outputs)) delete outputs[k];
-});
+const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
 
 /** A Microsoft credential with validation.graphDiagnostic on, the Graph stand-in, and consent for SMTP.Send (+ Mail.Send). */
 async function graphWorld(o: { consentGraph?: boolean; diagnostic?: boolean } = {}): Promise<VendorWorld> {

@@ -6,14 +6,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
 import { RefresherError } from '../../lambdas/core/errors.ts';
 import { redactText } from '../../lambdas/core/redact.ts';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { kmsAssertionSource, kmsClient, kmsError } from '../../lambdas/refresh/kms-assertion.ts';
 import { DEFAULT_CLIENT_ID, testClientCertificate } from '../../standins/entra.ts';
-import { cmValue, scanAndClose, startVendorWorld, type VendorWorld } from './support.ts';
+import { cmValue, scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 /**
  * Certificate credentials whose key is an RSA key in KMS, signed by moto_server's KMS (a real peer: it holds the key,
@@ -127,13 +127,7 @@ function sha256Hex(x: X509Certificate): string {
 }
 
 let w: VendorWorld | undefined;
-const outputs: Record<string, string> = {};
-
-afterEach(async () => {
-  await scanAndClose(w, outputs);
-  w = undefined;
-  for (const k of Object.keys(outputs)) delete outputs[k];
-});
+const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
 
 /** An Entra app with only the KMS key's certificate registered; no key document and no client secret anywhere. */
 async function kmsWorld(key: KmsKey, certificate: Record<string, unknown>): Promise<VendorWorld> {

@@ -1,19 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { DiscoveryCache } from '../../lambdas/refresh/discovery.ts';
 import { resolvedProviderFor, resolveEndpoints } from '../../lambdas/refresh/oauth2-provider.ts';
 import { GENERIC_CLIENT_ID, GENERIC_CLIENT_SECRET, type OAuth2Standin, type OAuth2StandinOptions } from '../../standins/oauth2.ts';
-import { cmValue, reconfigure, scanAndClose, startVendorWorld, type VendorWorld } from './support.ts';
+import { cmValue, reconfigure, scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 let w: VendorWorld | undefined;
-const outputs: Record<string, string> = {};
-
-afterEach(async () => {
-  await scanAndClose(w, outputs);
-  w = undefined;
-  for (const k of Object.keys(outputs)) delete outputs[k];
-});
+const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
 
 const SCOPES = ['openid', 'email', 'offline_access', 'mail.send'];
 
@@ -156,10 +150,11 @@ describe('any standard OAuth2 provider: endpoints from OpenID discovery, RFC 674
     const g = idp(w);
     const c = w.cred();
     // Nothing needed, nothing fetched.
-    expect(await resolveEndpoints(c, { timeoutMs: 2_000, retries: 0 }, [])).toEqual({ token: '', authorize: '', deviceCode: undefined });
+    expect(await resolveEndpoints(c, { timeoutMs: 2_000, retries: 0 }, [])).toEqual({ token: '', authorize: '', deviceCode: undefined, userinfo: undefined });
     const cache = new DiscoveryCache();
     const provider = await resolvedProviderFor(c, { clientSecret: GENERIC_CLIENT_SECRET, clientSecretRef: 'test/client-secret', timeoutMs: 2_000, retries: 0, discovery: cache });
-    expect(provider.endpoints).toEqual({ token: g.tokenUrl, authorize: g.authorizeUrl, deviceCode: g.deviceCodeUrl });
+    // The issuer and whether it sends `iss` on authorization responses (RFC 9207) come along; this one does not say so.
+    expect(provider.endpoints).toEqual({ token: g.tokenUrl, authorize: g.authorizeUrl, deviceCode: g.deviceCodeUrl, userinfo: undefined, issuer: g.issuer, issParameter: false });
     const verifier = randomBytes(32).toString('base64url');
     const url = provider.authorizationUrl({ redirectUri: 'http://localhost:53682/', state: 's1', codeChallenge: createHash('sha256').update(verifier).digest('base64url') });
     expect(url.startsWith(g.authorizeUrl)).toBe(true);

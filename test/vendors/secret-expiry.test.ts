@@ -1,20 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RefresherError } from '../../lambdas/core/errors.ts';
 import { redact } from '../../lambdas/core/redact.ts';
 import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
 import { decideExpiry, expiryInstant, type ExpiryMemory, type SecretExpiry } from '../../lambdas/report/secret-expiry.ts';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
-import { scanAndClose, startVendorWorld, type VendorWorld } from './support.ts';
+import { scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 let w: VendorWorld | undefined;
-const outputs: Record<string, string> = {};
-
-afterEach(async () => {
-  await scanAndClose(w, outputs);
-  w = undefined;
-  for (const k of Object.keys(outputs)) delete outputs[k];
-});
+const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2027-01-01T06:00:00Z');

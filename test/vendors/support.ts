@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { afterEach } from 'vitest';
 import { parseConfig, secretIds } from '../../lambdas/config/load.ts';
 import type { Config, Credential } from '../../lambdas/config/schema.ts';
 import type { WiringOptions } from '../../lambdas/pipeline/wiring.ts';
@@ -81,4 +82,18 @@ export async function scanAndClose(w: VendorWorld | undefined, outputs: Record<s
 export function cmValue(w: VendorWorld, variable = 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', i = 0, t = 0): string | undefined {
   const target = w.cred(i).targets[t]!;
   return w.h.standins.cloudManager.valueOf(target.programId, target.environmentId, variable);
+}
+
+/**
+ * The afterEach every vendor suite shares: scans the world's logs, alerts, metrics and the returned outputs for secrets,
+ * closes it and empties the outputs. Returns the outputs object the tests put what they print into.
+ */
+export function scanAndCloseAfterEach(get: () => VendorWorld | undefined, clear: () => void): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  afterEach(async () => {
+    await scanAndClose(get(), outputs);
+    clear();
+    for (const k of Object.keys(outputs)) delete outputs[k];
+  });
+  return outputs;
 }
