@@ -2,10 +2,10 @@ import { secretIds } from '../../lambdas/config/load.ts';
 import type { Config, Credential } from '../../lambdas/config/schema.ts';
 import { isRefresherError } from '../../lambdas/core/errors.ts';
 import type { SecretStore } from '../../lambdas/core/types.ts';
-import { pushedLabel } from '../../lambdas/pipeline/rotate.ts';
+import type { StateStore } from '../../lambdas/store/state-store.ts';
 import { targetKey, targetLabel } from '../../lambdas/push/cloud-manager-target.ts';
 import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
-import { clientSecretValue, parseState, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
+import { clientSecretValue, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
 import { bool, str } from '../args.ts';
 import { fleetExit, fleetStatus, printFleet } from './fleet.ts';
 import type { Command } from '../command.ts';
@@ -61,16 +61,16 @@ export interface CredentialStatus {
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
-export async function credentialStatus(config: Config, store: SecretStore, c: Credential, now: Date): Promise<CredentialStatus> {
+export async function credentialStatus(config: Config, store: SecretStore, stateStore: StateStore, c: Credential, now: Date): Promise<CredentialStatus> {
   const ids = secretIds(config, c);
-  const [versions, current, pendingRaw, stateRaw, secretRaw] = await Promise.all([
-    store.listVersions(ids.token),
+  const [current, pendingRaw, stateRead, deliveries, secretRaw] = await Promise.all([
     store.getValue(ids.token, 'AWSCURRENT'),
     store.getValue(ids.token, 'AWSPENDING'),
-    store.getValue(ids.state, 'AWSCURRENT'),
+    stateStore.getState(c.id),
+    stateStore.listDeliveries(c.id),
     store.getValue(ids.clientSecret, 'AWSCURRENT'),
   ]);
-  const state = parseState(stateRaw?.value);
+  const state: CredentialState = stateRead?.state ?? { v: 1 };
   const record = current ? parseTokenRecord(current.value, ids.token) : undefined;
   const known = record && Date.parse(record.obtainedAt) > 0;
   const limit = lifetimeDays(c);
@@ -104,7 +104,6 @@ export async function credentialStatus(config: Config, store: SecretStore, c: Cr
     const f = state.failure;
     out.failure = { class: f.class, code: f.code, stage: f.stage, since: f.since, runs: f.runs, message: f.message, fix: f.fix };
   }
-  if (state.lease && Date.parse(state.lease.until) > now.getTime()) out.lease = state.lease;
   out.clientSecret = { stored: clientSecretValue(secretRaw?.value) !== undefined, expiry: clientSecretExpiry(c, secretRaw?.value, now) };
   if (c.credentialType === 'certificate') {
     try {
@@ -116,19 +115,13 @@ export async function credentialStatus(config: Config, store: SecretStore, c: Cr
     }
   }
 
-  // Which version each target holds is the staging label the push moved onto it; its record says when it was obtained.
-  out.targets = await Promise.all(
-    c.targets.map(async (t): Promise<TargetStatus> => {
-      const label = pushedLabel(targetKey(t));
-      const holder = versions.find((v) => v.stages.includes(label));
-      const base = { target: targetLabel(t), variable: t.refreshTokenVariable };
-      if (!holder) return { ...base, state: 'never-pushed' };
-      const held = holder.versionId === current?.versionId ? current : await store.getValue(ids.token, label);
-      const heldRecord = held ? parseTokenRecord(held.value, ids.token) : undefined;
-      const since = heldRecord && Date.parse(heldRecord.obtainedAt) > 0 ? heldRecord.obtainedAt : holder.createdAt?.toISOString();
-      return { ...base, state: holder.versionId === current?.versionId ? 'current' : 'stale', versionId: holder.versionId, since };
-    }),
-  );
+  // Which version each target holds, and when that token was issued, is its delivery record in the state table.
+  out.targets = c.targets.map((t): TargetStatus => {
+    const r = deliveries.find((d) => d.targetKey === targetKey(t));
+    const base = { target: targetLabel(t), variable: t.refreshTokenVariable };
+    if (!r?.versionId) return { ...base, state: 'never-pushed' };
+    return { ...base, state: r.versionId === current?.versionId ? 'current' : 'stale', versionId: r.versionId, since: r.issuedAt };
+  });
   const next = nextRun(c.schedule, state.lastRun?.at, now);
   if (next.kind === 'at') out.nextRun = { at: next.at.toISOString(), schedule: next.note ?? out.nextRun.schedule };
   else out.nextRun = { schedule: next.note };
@@ -281,7 +274,7 @@ configuration, 3 a credential needs a sign-in (run regenerate).`,
     const all = await Promise.all(
       credentials.map(async (c): Promise<CredentialStatus> => {
         try {
-          return await credentialStatus(config, store, c, now);
+          return await credentialStatus(config, store, ctx.state(), c, now);
         } catch (e) {
           if (!isRefresherError(e)) throw e;
           failed = true;

@@ -81,7 +81,10 @@ export interface OneTimeItem {
   credentialId: string;
   purpose: 'link' | 'state';
   expiresAt: string;
-  /** Non-secret data bound to it (e.g. the PKCE verifier is NOT stored here; the state item may bind a link hash). */
+  /**
+   * Data bound to it. Nothing secret in clear: the recovery endpoint keeps the PKCE verifier here sealed (AES-256-GCM)
+   * under a key derived from the `state` value, which itself is stored nowhere.
+   */
   data?: Record<string, string>;
 }
 
