@@ -37,6 +37,7 @@ export function keepDemo(o: { cwd: string; dir: string; storeDir: string; config
     commands: [
       'npm run cli -- status',
       `npm run cli -- rotate --credential ${id} --force`,
+      `npm run cli -- rotate --credential ${id} --push-now`,
       `npm run cli -- doctor --credential ${id}`,
       `npm run cli -- osgi --credential ${id} --out .token-refresher/demo/osgi`,
       `npm run cli -- regenerate --credential ${id}`,

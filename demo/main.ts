@@ -13,6 +13,7 @@ import type { Log } from '../lambdas/report/logger.ts';
 import { MemoryMetrics } from '../lambdas/report/metrics.ts';
 import { MemoryAlerter } from '../lambdas/report/ses-alerter.ts';
 import { FileStore } from '../lambdas/store/file-store.ts';
+import { FileStateStore } from '../lambdas/store/file-state-store.ts';
 import { parseTokenRecord } from '../lambdas/store/records.ts';
 import { keepDemo, keptDemoText } from './keep.ts';
 import { startLocalEnv } from './local-env.ts';
@@ -42,7 +43,8 @@ async function main(): Promise<void> {
   const dir = join(process.cwd(), '.token-refresher', 'demo-store');
   rmSync(dir, { recursive: true, force: true });
   const store = new FileStore(dir);
-  const env = await startLocalEnv({ store, secretPrefix: 'token-refresher' });
+  // The state table's records in <store-dir>/state, where the CLI with --store file reads them.
+  const env = await startLocalEnv({ store, state: new FileStateStore(join(dir, 'state')), secretPrefix: 'token-refresher' });
   const alerter = new MemoryAlerter();
   const metrics = new MemoryMetrics();
   const credential = env.config.credentials[0]!;

@@ -422,7 +422,7 @@ Exit codes: 0 nothing failed, 1 something failed, 2 usage or configuration, 3 a 
       let record: TokenRecord | undefined;
       let secret: string | undefined;
       try {
-        const [cur, sec, st] = await Promise.all([store.getValue(ids.token, 'AWSCURRENT'), store.getValue(ids.clientSecret, 'AWSCURRENT'), ctx.state().getState(c.id)]);
+        const [cur, sec, st] = await Promise.all([store.getValue(ids.token, 'AWSCURRENT'), store.getValue(ids.clientSecret, 'AWSCURRENT'), ctx.state().getState(c.id).catch(() => undefined)]);
         record = cur ? parseTokenRecord(cur.value, ids.token) : undefined;
         secret = clientSecretValue(sec?.value);
         lengths.set(c.id, { token: record?.refreshToken.length, secret: secret?.length });

@@ -33,7 +33,8 @@ describe('status exit code', () => {
     expect((await env.run(['rotate'])).code).toBe(0);
     expect((await env.run(['status'])).code).toBe(0);
     env.standins.cloudManager.setDeploymentManager(false);
-    expect((await env.run(['rotate', '--force'])).code).toBe(1);
+    // Fresh copies are not pushed again by a forced rotation; pushing now is what meets the refusal.
+    expect((await env.run(['rotate', '--force', '--push-now'])).code).toBe(1);
     const failing = await env.run(['status']);
     expect(failing.stdout).toContain('CM_FORBIDDEN');
     expect(failing.code).toBe(1);

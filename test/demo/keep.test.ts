@@ -72,7 +72,7 @@ describe('npm run demo -- --keep', () => {
     const before = await run(['status'], cwd, env);
     expect(before.out).toContain('SMTP_535_5.7.139');
     expect(before.code, before.out).toBe(1);
-    const rotate = await run(['rotate', '--credential', 'aem-mail', '--force'], cwd, env);
+    const rotate = await run(['rotate', '--credential', 'aem-mail', '--force', '--push-now'], cwd, env);
     expect(rotate.out, rotate.out).toMatch(/pushed/);
     expect(rotate.code, rotate.out).toBe(0);
     const after = await run(['status'], cwd, env);
