@@ -4,6 +4,7 @@
  *
  *   dist/lib, dist/lambdas  the construct compiled by tsc (tsconfig.build.json): JavaScript and declarations
  *   dist/function           the function's asset (lib/parts/function-asset.ts), copied into every stack that uses it
+ *   dist/recover            the recovery endpoint's asset (lib/parts/recovery.ts), likewise
  *   dist/cli                the operator CLI, one entry and a chunk per command (loaded when the command runs)
  *
  * Plain Node 24 runs this file (type stripping), so a fresh clone needs no TypeScript loader to build.
@@ -39,7 +40,11 @@ async function main(): Promise<void> {
   rmSync(next, { recursive: true, force: true });
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', next]);
   rewriteDeclarationImports(next);
-  await Promise.all([build(functionBuildOptions('lambdas/schedule/handler.ts', join(next, 'function'))), build(cliBuildOptions(join(next, 'cli')))]);
+  await Promise.all([
+    build(functionBuildOptions('lambdas/schedule/handler.ts', join(next, 'function'))),
+    build(functionBuildOptions('lambdas/recover/handler.ts', join(next, 'recover'))),
+    build(cliBuildOptions(join(next, 'cli'))),
+  ]);
   try {
     renameSync(DIST, old);
   } catch {

@@ -51,8 +51,8 @@ export function functionBuildOptions(entry: string, outdir: string) {
  * The prebuilt asset of an installed package: dist/function next to dist/lib. In a source checkout this module is
  * lib/parts/function-asset.ts and the path does not exist, so the entry is built at synth.
  */
-export function prebuiltAssetDir(): string | undefined {
-  const dir = fileURLToPath(new URL('../../function', import.meta.url));
+export function prebuiltAssetDir(name: 'function' | 'recover' = 'function'): string | undefined {
+  const dir = fileURLToPath(new URL(`../../${name}`, import.meta.url));
   return existsSync(path.join(dir, ASSET_ENTRY_FILE)) ? dir : undefined;
 }
 

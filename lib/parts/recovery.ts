@@ -1,3 +1,4 @@
+import { cpSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AssetHashType, CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
@@ -10,7 +11,7 @@ import { CALLBACK_PATH } from '../../lambdas/report/recovery-link.ts';
 import * as metricNames from '../../lambdas/report/metric-names.ts';
 import type { RefresherContext } from './context.ts';
 import { DEFAULT_LOG_RETENTION } from './function.ts';
-import { writeFunctionAsset } from './function-asset.ts';
+import { prebuiltAssetDir, writeFunctionAsset } from './function-asset.ts';
 import { addGrants } from './grants.ts';
 
 const DEFAULT_RECOVERY_ENTRY = fileURLToPath(new URL('../../lambdas/recover/handler.ts', import.meta.url));
@@ -115,14 +116,21 @@ export function addRecovery(ctx: RefresherContext, o: { table: dynamodb.ITable; 
 /** The endpoint's asset: its entry built with the rotation function's esbuild options, config.json beside it. */
 function recoveryCode(configJson: string, entry: string | undefined): lambda.Code {
   const source = entry ?? DEFAULT_RECOVERY_ENTRY;
-  return lambda.Code.fromAsset(path.dirname(source), {
+  // An installed package ships the endpoint built (dist/recover): copied, with the configuration beside it.
+  const prebuilt = entry === undefined ? prebuiltAssetDir('recover') : undefined;
+  return lambda.Code.fromAsset(prebuilt ?? path.dirname(source), {
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
       // Never used: the local bundler below always succeeds or throws. CDK requires an image to fall back to.
       image: lambda.Runtime.NODEJS_24_X.bundlingImage,
       local: {
         tryBundle(outputDir: string): boolean {
-          writeFunctionAsset({ outDir: outputDir, entry: source, defaultEntry: DEFAULT_RECOVERY_ENTRY, configJson: `${configJson}\n` });
+          if (prebuilt) {
+            cpSync(prebuilt, outputDir, { recursive: true });
+            writeFileSync(path.join(outputDir, 'config.json'), `${configJson}\n`);
+          } else {
+            writeFunctionAsset({ outDir: outputDir, entry: source, defaultEntry: DEFAULT_RECOVERY_ENTRY, configJson: `${configJson}\n` });
+          }
           return true;
         },
       },

@@ -578,10 +578,9 @@ describe('configuration errors fail synth, naming the credential', () => {
   it('a schedule that lets a Microsoft token reach its 90-day lifetime', () => {
     expect(
       build((d) => {
-        // Without targets: the delivery settings (pushAfterDays above maxAgeDays) would refuse the document first.
-        d.credentials[0]!.targets = [];
-        d.credentials[0]!.rotation = { maxAgeDays: 80 };
-        d.credentials[0]!.schedule = { expression: 'rate(10 days)', timeZone: 'UTC' };
+        // maxAgeDays stays below the targets' default pushAfterDays (60), which the delivery policy requires.
+        d.credentials[0]!.rotation = { maxAgeDays: 50 };
+        d.credentials[0]!.schedule = { expression: 'rate(40 days)', timeZone: 'UTC' };
       }),
     ).toThrow(/credentials\[aem-mail\].*reaches the 90-day token lifetime/);
   });

@@ -1,34 +1,25 @@
 // `regenerate` end to end with a real headless Chromium on the Entra stand-in's consent page: the browser opens the URL
 // the CLI printed, the loopback listener receives the code, and the token reaches the store and Cloud Manager. Every
 // refusal (cancel, wrong state, timeout, wrong account) leaves the store exactly as it was.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { secretIds } from '../../lambdas/config/load.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
 import { assertNoSecrets, startCliEnv, type CliEnv, type CliRun } from './support.ts';
+import { headlessChromiumForSuite } from '../support/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RT_VAR = 'SECRET_SMTP_OAUTH_REFRESH_TOKEN';
 const AUTHORIZE_URL = /(http:\/\/127\.0\.0\.1:\d+\/[^\s]+\/oauth2\/v2\.0\/authorize\?\S+)/;
 
-let browser: Browser;
+const browser = headlessChromiumForSuite();
 let env: CliEnv;
 let page: Page;
 
-beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-afterAll(async () => {
-  await browser?.close();
-});
 
 beforeEach(async () => {
   env = await startCliEnv();
   await env.seed();
-  page = await browser.newPage();
+  page = await browser().newPage();
 });
 afterEach(async () => {
   await page.close();

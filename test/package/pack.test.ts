@@ -143,10 +143,10 @@ describe('the npm package', () => {
 
   it('holds the construct, its types, the function asset, the CLI bundle, the schema, README and LICENSE, and nothing else', () => {
     const files = packed.files.map((f) => f.path).sort();
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'config.schema.json', 'bin/token-refresher.mjs', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/compliance.js', 'dist/function/index.mjs', 'dist/cli/main.mjs']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'config.schema.json', 'bin/token-refresher.mjs', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/compliance.js', 'dist/function/index.mjs', 'dist/recover/index.mjs', 'dist/cli/main.mjs']) {
       expect(files).toContain(f);
     }
-    const allowed = /^(package\.json|README\.md|LICENSE|config\.schema\.json|bin\/token-refresher\.mjs|dist\/(lib|lambdas)\/.+\.(js|d\.ts)|dist\/function\/.+\.(mjs|map)|dist\/cli\/.+\.mjs)$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|config\.schema\.json|bin\/token-refresher\.mjs|dist\/(lib|lambdas)\/.+\.(js|d\.ts)|dist\/(function|recover)\/.+\.(mjs|map)|dist\/cli\/.+\.mjs)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     // Spelled out as well, for the reader: none of these may ever be shipped.
     expect(files.filter((f) => /^(test|bench|standins|contracts|demo|docs|scripts)\/|\.(key|pem)$|(^|\/)tls\/|\.test\.|(^|\/)cloudmanager-api/.test(f))).toEqual([]);
@@ -191,12 +191,20 @@ app.synth();
     // Node 24 runs the app's TypeScript itself (type stripping); the package is JavaScript.
     run(process.execPath, ['app.ts'], app);
     const template = JSON.parse(readFileSync(path.join(app, 'cdk.out/Consumer.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
-    const fns = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-    expect(fns).toHaveLength(1);
-    expect(fns[0]!.Properties).toMatchObject({ Handler: 'index.handler', Runtime: 'nodejs24.x' });
+    // The rotation function and the recovery endpoint, both prebuilt in the tarball.
+    const fns = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+    expect(fns).toHaveLength(2);
+    for (const [, fn] of fns) expect(fn.Properties).toMatchObject({ Handler: 'index.handler', Runtime: 'nodejs24.x' });
     const assets = readdirSync(path.join(app, 'cdk.out')).filter((n) => n.startsWith('asset.'));
-    expect(assets).toHaveLength(1);
-    const asset = path.join(app, 'cdk.out', assets[0]!);
+    expect(assets).toHaveLength(2);
+    const assetOf = (prefix: string) => {
+      const key = String((fns.find(([id]) => id.startsWith(prefix))?.[1].Properties?.Code as { S3Key?: string }).S3Key);
+      return path.join(app, 'cdk.out', `asset.${key.replace(/\.zip$/, '')}`);
+    };
+    const recovery = assetOf('MailRecoveryFunction');
+    expect(readFileSync(path.join(recovery, 'index.mjs'))).toEqual(readFileSync(path.join(app, 'node_modules', pkg.name, 'dist/recover/index.mjs')));
+    expect(existsSync(path.join(recovery, 'config.json'))).toBe(true);
+    const asset = assetOf('MailFunction');
     // The prebuilt function from the tarball, with the consumer's configuration beside it.
     expect(readFileSync(path.join(asset, 'index.mjs'))).toEqual(readFileSync(path.join(app, 'node_modules', pkg.name, 'dist/function/index.mjs')));
     expect(JSON.parse(readFileSync(path.join(asset, 'config.json'), 'utf8'))).toMatchObject({ credentials: [expect.objectContaining({ id: 'aem-mail' })] });

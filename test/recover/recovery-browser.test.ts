@@ -3,8 +3,8 @@
 // recovery handler (behind a local Function URL) runs the regenerate pipeline: stored, validated, promoted, pushed.
 // Each refusal leaves every secret version and Cloud Manager exactly as it was, and nothing secret leaks anywhere.
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { secretIds } from '../../lambdas/config/load.ts';
 import { hashOf, newSecretValue, sealVerifier } from '../../lambdas/recover/secrets.ts';
 import { createLinkIssuer } from '../../lambdas/report/recovery-link.ts';
@@ -13,23 +13,14 @@ import { DEFAULT_ACCOUNT } from '../../standins/entra.ts';
 import { GMAIL_SCOPE, GOOGLE_ACCOUNT, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET } from '../../standins/oauth2.ts';
 import { findLeaks } from './scan.ts';
 import { startRecoveryWorld, type RecoveryWorld } from './support.ts';
+import { headlessChromiumForSuite } from '../support/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RT_VAR = 'SECRET_SMTP_OAUTH_REFRESH_TOKEN';
 
-let browser: Browser;
+const browser = headlessChromiumForSuite();
 let w: RecoveryWorld;
 let page: Page;
 
-beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-afterAll(async () => {
-  await browser?.close();
-});
 
 async function world(o: Parameters<typeof startRecoveryWorld>[0] = {}): Promise<RecoveryWorld> {
   w = await startRecoveryWorld(o);
@@ -37,7 +28,7 @@ async function world(o: Parameters<typeof startRecoveryWorld>[0] = {}): Promise<
 }
 
 beforeEach(async () => {
-  page = await browser.newPage();
+  page = await browser().newPage();
 });
 afterEach(async () => {
   await page.close();

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { RefresherError } from '../../lambdas/core/errors.ts';
 import { stateTableName } from '../../lambdas/config/load.ts';
 import { DynamoStateStore } from '../../lambdas/store/dynamo-state-store.ts';
 import { createStateTable, dynamoClient, dynamoStore, faultProxy, type FaultProxy } from '../support/dynamo.ts';
+import { rejection } from '../support/rejection.ts';
 
 /** DynamoDB's failures as the SDK sees them on the wire: a proxy in front of moto answers, withholds or drops. */
 const proxies: FaultProxy[] = [];
@@ -17,16 +17,6 @@ async function setup(attempts = 3, timeoutMs = 400) {
   const viaProxy = new DynamoStateStore({ tableName, client: dynamoClient(proxy.url, { maxAttempts: attempts, timeoutMs }) });
   const direct = await dynamoStore({ tableName });
   return { proxy, tableName, viaProxy, direct };
-}
-
-async function rejection(p: Promise<unknown>): Promise<RefresherError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(RefresherError);
-    return e as RefresherError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const T0 = new Date('2026-12-01T09:00:00Z');

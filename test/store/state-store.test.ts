@@ -3,11 +3,12 @@ import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RefresherError } from '../../lambdas/core/errors.ts';
+import type { RefresherError } from '../../lambdas/core/errors.ts';
 import { DynamoStateStore } from '../../lambdas/store/dynamo-state-store.ts';
 import { FileStateStore } from '../../lambdas/store/file-state-store.ts';
 import type { DeliveryRecord, StateStore } from '../../lambdas/store/state-store.ts';
 import { createStateTable, dynamoClient, faultProxy, type FaultProxy } from '../support/dynamo.ts';
+import { rejection } from '../support/rejection.ts';
 
 const proxies: FaultProxy[] = [];
 afterAll(async () => {
@@ -47,16 +48,6 @@ const subjects: Subject[] = [
 const hashOf = (v: string) => createHash('sha256').update(v).digest('hex');
 const T0 = new Date('2026-12-01T09:00:00Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
-
-async function rejection(p: Promise<unknown>): Promise<RefresherError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(RefresherError);
-    return e as RefresherError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe.each(subjects)('StateStore contract: $name', (subject) => {
   it('two concurrent acquirers: exactly one wins, the loser learns who holds it', async () => {
