@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     }
 
     // The cost line: requests of a rotation and of a no-op daily run counted on moto, priced for the fleet of COST_FLEET.
-    const cost = await measureCost({ memoryMb, initMs: coldStart.handler.importMs });
+    const cost = await measureCost({ memoryMb, initMs: coldStart.handler.cpuMs });
     log(cost.line);
 
     const results: BenchResults = {
