@@ -1,43 +1,36 @@
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { build, type BuildOptions, type Metafile } from 'esbuild';
-
-/** The banner lib/token-refresher.ts gives the function's bundle: CommonJS dependencies call require(). */
-export const CDK_BANNER = "import { createRequire as __trCreateRequire } from 'node:module'; const require = __trCreateRequire(import.meta.url);";
+import { build, type Metafile } from 'esbuild';
+import { ASSET_ENTRY_FILE, functionBuildOptions } from '../lib/parts/function-asset.ts';
 
 export interface Bundle {
+  /** The entry module (index.mjs). */
   file: string;
+  /** Bytes of the entry module alone: what the process reads and compiles at load. */
   bytes: number;
-  mapBytes: number;
+  /** Bytes of every file of the asset (the entry and its chunks), as deployed. */
+  totalBytes: number;
   buildMs: number;
   metafile: Metafile;
 }
 
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) total += statSync(join(e.parentPath, e.name)).size;
+  return total;
+}
+
 /**
- * Bundles an entry the way the CDK stack's NodejsFunction does (lib/token-refresher.ts and aws-lambda-nodejs'
- * esbuild arguments): ESM, index.mjs, minified, node24 target, main fields module,main, the createRequire banner,
- * a source map without sources content, and the AWS SDK bundled (no externals).
+ * Bundles an entry exactly as the package build and the stack bundle the function (lib/parts/function-asset.ts: ESM,
+ * split into chunks, minified with names kept, node24, main fields module,main, the createRequire banner, no source
+ * map, the AWS SDK bundled), into `outDir`.
  */
-export async function bundleLikeCdk(entry: string, outDir: string, extra: Pick<BuildOptions, 'alias'> = {}): Promise<Bundle> {
-  const file = join(outDir, 'index.mjs');
+export async function bundleLikeCdk(entry: string, outDir: string, extra: { alias?: Record<string, string> } = {}): Promise<Bundle> {
   const t0 = performance.now();
-  const r = await build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node24',
-    outfile: file,
-    minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    mainFields: ['module', 'main'],
-    banner: { js: CDK_BANNER },
-    logLevel: 'warning',
-    metafile: true,
-    ...extra,
-  });
-  return { file, bytes: statSync(file).size, mapBytes: statSync(`${file}.map`).size, buildMs: performance.now() - t0, metafile: r.metafile };
+  const r = await build({ ...functionBuildOptions(entry, outDir), ...extra });
+  const file = join(outDir, ASSET_ENTRY_FILE);
+  if (!r.metafile) throw new Error('esbuild returned no metafile');
+  return { file, bytes: statSync(file).size, totalBytes: dirBytes(outDir), buildMs: performance.now() - t0, metafile: r.metafile };
 }
 
 /** Bytes of the output that come from each package (or from this repository's folders), largest first. */

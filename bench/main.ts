@@ -11,16 +11,17 @@
  * Options: --latency <ms> (25) --runs <n> (15) --spawns <n> (11) --sizes 1,10,100,1000 --memory <MB> (256, the size
  * whose V8 limits the scale runs use) --no-readme (do not rewrite the results block of bench/README.md).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleLikeCdk } from './bundle.ts';
-import { benchColdStart } from './coldstart.ts';
+import { spawnSync } from 'node:child_process';
+import { benchCliHelp, benchColdStart } from './coldstart.ts';
 import { describeRequests, lambdaV8Flags, measureCost, PRICES } from './cost.ts';
 import { benchLatency } from './latency.ts';
 import { describeMachine } from './machine.ts';
-import { renderReport, type BenchResults } from './report.ts';
+import { renderHeadline, renderReport, type BenchResults } from './report.ts';
 import { benchScalePoint, type ScalePoint } from './scale.ts';
 
 const README = 'bench/README.md';
@@ -53,6 +54,13 @@ async function main(): Promise<void> {
   log(`${machine.cpuModel} x ${machine.nproc}, ${machine.nodeVersion}, load ${machine.loadAverage.join(' ')}`);
   const workDir = mkdtempSync(join(tmpdir(), 'tr-bench-'));
   try {
+    // The shipped build: the CLI and the function asset measured are the ones the package holds.
+    const built = spawnSync(process.execPath, ['scripts/build.ts'], { stdio: 'inherit' });
+    if (built.status !== 0) throw new Error('npm run build failed');
+    const assetBytes = readdirSync('dist/function', { withFileTypes: true, recursive: true })
+      .filter((e) => e.isFile())
+      .reduce((a, e) => a + statSync(join(e.parentPath, e.name)).size, 0);
+    log(`dist/ built (function asset ${Math.round(assetBytes / 1024)} KB)`);
     const child = await bundleLikeCdk('bench/rotation-child.ts', join(workDir, 'rotation-child'));
     log(`rotation child bundled (${Math.round(child.bytes / 1024)} KB)`);
 
@@ -60,8 +68,8 @@ async function main(): Promise<void> {
       childBundle: child.file,
       workDir,
       variants: [{ latencyMs, greetingPauseMs: 0 }, { latencyMs: latencyMs * 2, greetingPauseMs: 0 }, { latencyMs }],
-      rounds: 3,
-      runsPerRound: Math.ceil(runs / 3),
+      rounds: 5,
+      runsPerRound: Math.ceil(runs / 5),
       warmup: 1,
       targets: targetsPerCredential,
     });
@@ -71,7 +79,9 @@ async function main(): Promise<void> {
     log(`latency L=${latencyMs} with smtp-server's greeting pause: median ${latencyPause.medianMs.toFixed(0)} ms, ratio ${latencyPause.ratio.toFixed(2)}`);
 
     const coldStart = await benchColdStart({ workDir, spawns });
-    log(`cold start: handler ${coldStart.handler.importMs.toFixed(0)} ms, minimal ${coldStart.minimal.importMs.toFixed(1)} ms (x${coldStart.importRatio.toFixed(0)})`);
+    log(`cold start: handler ${coldStart.handler.cpuMs.toFixed(0)} ms CPU, floor ${coldStart.floor.cpuMs.toFixed(0)} ms (x${coldStart.initRatio.toFixed(2)})`);
+    const cliHelp = await benchCliHelp({ runs: Math.max(11, spawns) });
+    log(`cli --help ${cliHelp.cliMs.toFixed(1)} ms, node -e 0 ${cliHelp.nodeMs.toFixed(1)} ms (x${cliHelp.ratio.toFixed(2)})`);
 
     const scale: ScalePoint[] = [];
     for (const n of sizes) {
@@ -100,7 +110,7 @@ async function main(): Promise<void> {
     }
 
     // The cost line: requests of a rotation and of a no-op daily run counted on moto, priced for the fleet of COST_FLEET.
-    const cost = await measureCost({ memoryMb, initMs: coldStart.handler.importMs });
+    const cost = await measureCost({ memoryMb, initMs: coldStart.handler.cpuMs });
     log(cost.line);
 
     const results: BenchResults = {
@@ -113,6 +123,8 @@ async function main(): Promise<void> {
       latencyDouble,
       latencyPause,
       coldStart,
+      cliHelp,
+      assetBytes,
       scale,
     };
     const report = renderReport(results);
@@ -123,6 +135,7 @@ async function main(): Promise<void> {
         `  rotation (${cost.rotation.wallMs.toFixed(0)} ms here): ${describeRequests(cost.rotation.requests)}\n` +
         `  no-op daily run (${cost.noop.wallMs.toFixed(0)} ms here): ${describeRequests(cost.noop.requests)}\n`,
     );
+    process.stdout.write(`\n${renderHeadline(results).join('\n')}\n`);
     if (!values['no-readme']) {
       const text = readFileSync(README, 'utf8');
       const a = text.indexOf(START);

@@ -13,10 +13,13 @@ import { wire } from '../lambdas/pipeline/wiring.ts';
 import { handler } from '../lambdas/schedule/handler.ts';
 import { FileStateStore } from '../lambdas/store/file-state-store.ts';
 import { FileStore } from '../lambdas/store/file-store.ts';
+import { SecretsManagerStore } from '../lambdas/store/secrets-manager-store.ts';
 import { LatencyStore, type StoreCall } from './latency-store.ts';
 
 export interface ChildJob {
   storeDir: string;
+  /** Secrets Manager through the SDK (AWS_ENDPOINT_URL and the test CA come in the environment) instead of the FileStore. */
+  secretsManager?: boolean;
   latencyMs: number;
   /** The configuration document (as startLocalEnv built it). */
   config: unknown;
@@ -38,6 +41,10 @@ export interface ChildRun {
 }
 
 export interface ChildResult {
+  /** When the function's modules were loaded, ms since this process started (Node's start-up and the import). */
+  initMs: number;
+  /** CPU time of the process by then (its whole INIT). */
+  initCpuMs: number;
   /** Resident memory once the function's modules (the handler and what it imports) are loaded. */
   rssAfterImportBytes: number;
   /** The kernel's high-water mark of resident memory for the whole process (getrusage ru_maxrss). */
@@ -53,6 +60,8 @@ export interface ChildResult {
 // Loading the handler module makes this process hold everything the function holds (SDK clients, Powertools, middy).
 void handler;
 const rssAfterImportBytes = process.memoryUsage().rss;
+const initMs = performance.now();
+const initCpu = process.cpuUsage();
 
 const silent = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 const noMetrics = { count: () => {}, gauge: () => {}, flush: () => {} };
@@ -60,7 +69,10 @@ const noMetrics = { count: () => {}, gauge: () => {}, flush: () => {} };
 async function main(): Promise<void> {
   const job = JSON.parse(readFileSync(process.argv[2] as string, 'utf8')) as ChildJob;
   const config = parseConfig(job.config, 'benchmark configuration');
-  const store = new LatencyStore(new FileStore(job.storeDir), job.latencyMs);
+  // The honest runs: the real SDK over HTTPS, the latency in the TCP proxy in front of moto (LatencyStore only traces).
+  const store = job.secretsManager
+    ? new LatencyStore(new SecretsManagerStore({ timeoutMs: config.http.timeoutMs }), 0)
+    : new LatencyStore(new FileStore(job.storeDir), job.latencyMs);
   const state = new FileStateStore(`${job.storeDir}/state`);
   const runs: ChildRun[] = [];
   for (let i = 0; i < job.warmup + job.runs; i++) {
@@ -91,6 +103,8 @@ async function main(): Promise<void> {
   const heapUsedAfterBytes = process.memoryUsage().heapUsed;
   (globalThis as { gc?: () => void }).gc?.();
   const result: ChildResult = {
+    initMs,
+    initCpuMs: (initCpu.user + initCpu.system) / 1000,
     rssAfterImportBytes,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     heapUsedAfterBytes,
