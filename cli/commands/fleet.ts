@@ -1,3 +1,6 @@
+import { effectiveDelivery } from '../../lambdas/config/delivery-schema.ts';
+import { planDelivery, stageGate } from '../../lambdas/deliver/policy.ts';
+import { currentWindow, nextWindow } from '../../lambdas/deliver/windows.ts';
 import type { Config, Credential, Target } from '../../lambdas/config/schema.ts';
 import { targetKey, targetLabel } from '../../lambdas/push/cloud-manager-target.ts';
 import type { CredentialState } from '../../lambdas/store/records.ts';
@@ -37,6 +40,10 @@ export interface FleetTargetRow {
   phase?: DeliveryRecord['phase'];
   confirmedAt?: string;
   lastProblem?: DeliveryRecord['lastProblem'];
+  /** The next maintenance window of the target (absent: any time). */
+  nextWindow?: string;
+  /** What the delivery policy plans for this target now: when the next push happens, and why. */
+  nextPush?: { at?: string; why: string };
 }
 
 export interface FleetCredentialRow {
@@ -120,11 +127,34 @@ function credentialRow(config: Config, id: string, entry: FleetEntry | undefined
   const records = new Map((entry?.targets ?? []).map((r) => [r.targetKey, r]));
   const configured = c?.targets ?? [];
   for (const t of configured) row.targets.push(targetRow(c, t, records.get(targetKey(t)), targetKey(t), now));
+  if (c) planRows(c, row.targets, records, state, now);
   // Records of targets no longer configured are shown, not judged: nobody pushes to them any more.
   for (const [key, r] of records) if (!configured.some((t) => targetKey(t) === key)) row.targets.push({ ...targetRow(c, undefined, r, key, now), health: 'healthy', reasons: ['not in the configuration'] });
   own.set(row, row.health);
   for (const t of row.targets) row.health = worse(row.health, t.health);
   return row;
+}
+
+/** The delivery policy's plan per target (lambdas/deliver/policy.ts), from the same records the runs use. */
+function planRows(c: Credential, rows: FleetTargetRow[], records: Map<string, DeliveryRecord>, state: FleetEntry['state'], now: Date): void {
+  const members = c.targets.map((t) => ({ stage: t.stage, record: records.get(targetKey(t)), settings: effectiveDelivery(c.delivery, t.delivery), label: targetLabel(t) }));
+  c.targets.forEach((t, i) => {
+    const row = rows[i];
+    const m = members[i];
+    if (!row || !m) return;
+    const win = m.settings.windows.length ? (currentWindow(m.settings.windows, now) ?? nextWindow(m.settings.windows, now)) : undefined;
+    if (win) row.nextWindow = win.start.toISOString();
+    if (!state?.current) return;
+    const plan = planDelivery({ record: m.record, current: state.current, settings: m.settings, now, stage: stageGate(t.stage, c.delivery?.stages, members, now) });
+    if (plan.action === 'push') row.nextPush = { at: now.toISOString(), why: `${plan.reason}: ${plan.why}` };
+    else if (plan.action === 'wait') row.nextPush = { at: plan.until?.toISOString(), why: `${plan.reason}: ${plan.why}` };
+    else if (plan.nextPushAt) {
+      // Due then, and pushed in the first window from then on.
+      const w = m.settings.windows.length ? (currentWindow(m.settings.windows, plan.nextPushAt) ?? nextWindow(m.settings.windows, plan.nextPushAt)) : undefined;
+      const at = w && w.start > plan.nextPushAt ? w.start : plan.nextPushAt;
+      row.nextPush = { at: at.toISOString(), why: `age: the copy reaches pushAfterDays (${m.settings.pushAfterDays})` };
+    }
+  });
 }
 
 /** A credential's health from its own state alone, before its targets count: filters that drop targets re-judge with it. */
@@ -168,12 +198,12 @@ const day = (iso: string | undefined) => (iso ? iso.slice(0, 10) : '-');
 export function printFleet(ui: Ui, s: { summary: FleetSummary; credentials: FleetCredentialRow[] }): void {
   const m = s.summary;
   ui.out(`${m.credentials} credentials, ${m.targets} targets: ${ui.c('green', `${m.healthy} healthy`)}, ${m.needsAction ? ui.c('red', `${m.needsAction} need action`) : '0 need action'}, ${m.failing ? ui.c('yellow', `${m.failing} failing`) : '0 failing'}`);
-  const head = ['credential', 'target', 'copy age', 'dies', 'last push', 'confirmation', 'status'];
+  const head = ['credential', 'target', 'copy age', 'dies', 'last push', 'confirmation', 'next window', 'next push', 'status'];
   const lines: string[][] = [];
   const mark = (h: Health) => (h === 'healthy' ? ui.c('green', 'ok') : h === 'failing' ? ui.c('yellow', 'failing') : ui.c('red', 'NEEDS ACTION'));
   for (const c of s.credentials) {
     const why = c.reasons.length ? `: ${c.reasons.join('; ')}` : '';
-    lines.push([c.credential, '', '', '', c.lastRun ? `run ${day(c.lastRun.at)} ${c.lastRun.outcome}` : '-', c.lastValidation ? `test send ${c.lastValidation.ok ? 'ok' : 'failed'} ${day(c.lastValidation.at)}` : '-', `${mark(c.health)}${why}`]);
+    lines.push([c.credential, '', '', '', c.lastRun ? `run ${day(c.lastRun.at)} ${c.lastRun.outcome}` : '-', c.lastValidation ? `test send ${c.lastValidation.ok ? 'ok' : 'failed'} ${day(c.lastValidation.at)}` : '-', '', '', `${mark(c.health)}${why}`]);
     for (const t of c.targets) {
       const confirmation = t.confirmedAt ? `confirmed ${day(t.confirmedAt)}` : (t.phase ?? '-');
       lines.push([
@@ -183,6 +213,8 @@ export function printFleet(ui: Ui, s: { summary: FleetSummary; credentials: Flee
         t.diesAt ? `${day(t.diesAt)} (${t.daysLeft} d)` : '-',
         t.pushedAt ? `${day(t.pushedAt)}${t.pushReason ? ` ${t.pushReason}` : ''}` : '-',
         confirmation,
+        t.nextWindow ? day(t.nextWindow) : 'any time',
+        t.nextPush ? `${t.nextPush.at ? day(t.nextPush.at) : 'held'} (${t.nextPush.why.split(':')[0]})` : '-',
         `${mark(t.health)}${t.reasons.length ? `: ${t.reasons.join('; ')}` : ''}`,
       ]);
     }

@@ -32,10 +32,10 @@ async function seed(s: StateStore) {
   const record = (credentialId: string, programId: string, issuedDaysAgo: number, extra: Record<string, unknown> = {}) =>
     s.putDelivery({ credentialId, targetKey: targetKey({ programId, environmentId: '1' }), versionId: `v-${credentialId}`, issuedAt: daysAgo(issuedDaysAgo), pushedAt: daysAgo(issuedDaysAgo), pushReason: 'age', phase: 'confirmed', confirmedAt: daysAgo(issuedDaysAgo - 0.1), ...extra });
   const ok = { v: 1 as const, lastRun: { runId: 'r', at: daysAgo(0.2), outcome: 'up-to-date' }, lastValidation: { at: daysAgo(3), ok: true } };
-  await s.putState('healthy', ok, undefined);
+  await s.putState('healthy', { ...ok, current: { versionId: 'v-healthy', issuedAt: daysAgo(10) } }, undefined);
   await record('healthy', '100', 10);
   await record('healthy', '101', 10);
-  await s.putState('dying', ok, undefined);
+  await s.putState('dying', { ...ok, current: { versionId: 'v-new', issuedAt: daysAgo(0.5) } }, undefined);
   await record('dying', '200', 85);
   await record('dying', '201', 2);
   await s.putState('signin', { ...ok, failure: { fingerprint: 'x', class: 'reauthorize', code: 'AADSTS700082', stage: 'refresh', since: daysAgo(1), runs: 2 } }, undefined);
@@ -82,10 +82,13 @@ describe('status --fleet', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe('5 credentials, 7 targets: 1 healthy, 3 need action, 1 failing');
-    expect(lines[1]).toMatch(/^credential +target +copy age +dies +last push +confirmation +status$/);
+    expect(lines[1]).toMatch(/^credential +target +copy age +dies +last push +confirmation +next window +next push +status$/);
     const row = (s: string) => lines.find((l) => l.includes(s)) ?? '';
-    expect(row('program 200 ')).toMatch(/85 d +2026-12-06 \(5 d\) +2026-09-07 age +confirmed 2026-09-07 +NEEDS ACTION: the copy in AEM dies in 5 days/);
+    expect(row('program 200 ')).toMatch(/85 d +2026-12-06 \(5 d\) +2026-09-07 age +confirmed 2026-09-07 .* NEEDS ACTION: the copy in AEM dies in 5 days/);
     expect(row('program 100 ')).toMatch(/10 d +2027-02-19 \(80 d\) .* ok$/);
+    // The delivery policy's plan: the 85-day copy is pushed now; the healthy one when it reaches pushAfterDays (60).
+    expect(row('program 200 ')).toMatch(/any time +2026-12-01 \(age\)/);
+    expect(row('program 100 ')).toMatch(/any time +2027-01-20 \(age\)/);
     expect(row('signin')).toContain('NEEDS ACTION: AADSTS700082 at refresh (reauthorize)');
     expect(row('blip')).toContain('failing: ENTRA_503');
     expect(lines.find((l) => l.startsWith('fresh '))).toContain('NEEDS ACTION: no run recorded');
