@@ -7,7 +7,7 @@
  *   npx tsx scripts/reliability-report.ts --results DIR   # render the JSON files already in DIR (no run)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -273,6 +273,33 @@ if (responses?.limits?.length) {
   p('### Size limits and deadlines', '');
   p(table(['Client', 'Case', 'Ended with', 'After', 'Requests'], responses.limits.map((l) => [l.client, l.case, l.code, `${l.ms} ms`, l.attempts])), '');
   p('The SMTP test send has its own overall deadline (3 x smtp.timeoutMs): see the "one byte a second" row of the matrix.', '');
+}
+
+// ---- mutation testing
+// StrykerJS leaves its report in reports/mutation/mutation.json (npm run mutation, scoped by stryker.config.json).
+p('## Mutation testing (StrykerJS, lambdas/store and lambdas/pipeline)', '');
+const mutationFile = join(ROOT, 'reports/mutation/mutation.json');
+if (existsSync(mutationFile)) {
+  const m = JSON.parse(readFileSync(mutationFile, 'utf8')) as { files: Record<string, { mutants: Array<{ status: string }> }> };
+  const count = (ms: Array<{ status: string }>, ...st: string[]) => ms.filter((x) => st.includes(x.status)).length;
+  const scoreOf = (ms: Array<{ status: string }>) => {
+    const valid = ms.length - count(ms, 'CompileError', 'RuntimeError', 'Ignored');
+    return valid === 0 ? 'n/a' : `${((100 * count(ms, 'Killed', 'Timeout')) / valid).toFixed(2)}%`;
+  };
+  const files = Object.entries(m.files).sort(([a], [b]) => a.localeCompare(b));
+  const all = files.flatMap(([, f]) => f.mutants);
+  p(
+    `Mutation score ${scoreOf(all)} over ${all.length} mutants of ${files.length} file${files.length === 1 ? '' : 's'} (killed or timed out, of all valid mutants; survivors and`,
+    'mutants no test reaches count against it). Files not listed were not mutated in that run.',
+    '',
+    table(
+      ['File', 'Mutants', 'Killed', 'Timeout', 'Survived', 'No coverage', 'Score'],
+      files.map(([name, f]) => [name, f.mutants.length, count(f.mutants, 'Killed'), count(f.mutants, 'Timeout'), count(f.mutants, 'Survived'), count(f.mutants, 'NoCoverage'), scoreOf(f.mutants)]),
+    ),
+    '',
+  );
+} else {
+  p('Not run for this report: `npm run mutation` writes reports/mutation/mutation.json, which the next report includes.', '');
 }
 
 // ---- security

@@ -1,8 +1,8 @@
 /**
  * Secret redaction. Two nets, because either alone leaks:
  * - every secret value the process handles is registered here the moment it is read or received, and any text that
- *   leaves the process (log line, alert, error, result) has those values replaced: whole, in any piece of
- *   PIECE_LENGTH or more characters (a prefix in a debug line, a value cut by a length limit), and in the encoded
+ *   leaves the process (log line, alert, error, result) has those values replaced: whole, in any piece of 23 or more
+ *   characters and in their first and last 16 (a prefix in a debug line, a value cut by a length limit), and in the encoded
  *   forms a value takes on its way through other code (URL/form encoding, base64, base64url, JSON with escaped `/`);
  * - keys that name secrets (refreshToken, access_token, clientSecret, authorization, ...) are replaced whatever their value,
  *   and bearer/form patterns are masked, for values we never saw (e.g. a token echoed back by a remote).
@@ -21,17 +21,33 @@ const registered = new Set<string>();
 /** Short values (under PIECE_LENGTH), matched whole. */
 const short = new Set<string>();
 /**
- * Every PIECE_LENGTH-character window of every long value, keyed by a 32-bit hash, pointing at one value holding it.
- * A text window is masked only after it is found in that value, so a hash collision never masks ordinary text; values
- * whose windows collide are all kept under the hash.
+ * Windows of PIECE_LENGTH characters of every long value, keyed by a 32-bit hash: one every STRIDE characters plus the
+ * last one. Any piece of PIECE_LENGTH + STRIDE - 1 characters, and every prefix and suffix of PIECE_LENGTH, contains
+ * one; a match is verified against the value and then extended character by character over the whole piece, so a hash
+ * collision never masks ordinary text. The stride keeps memory at about 1/STRIDE of one entry per character: a warm
+ * container serving a fleet holds a few values per credential, each a few kilobytes with its encoded forms.
  */
-const windows = new Map<number, string | string[]>();
+const STRIDE = 8;
+interface Anchor {
+  value: string;
+  offset: number;
+}
+const windows = new Map<number, Anchor | Anchor[]>();
 
 /** FNV-1a over one window of UTF-16 code units. */
 function windowHash(s: string, start: number): number {
   let h = 0x811c9dc5;
   for (let i = start; i < start + PIECE_LENGTH; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;
+}
+
+function addWindow(value: string, offset: number): void {
+  const h = windowHash(value, offset);
+  const a: Anchor = { value, offset };
+  const held = windows.get(h);
+  if (held === undefined) windows.set(h, a);
+  else if (Array.isArray(held)) held.push(a);
+  else windows.set(h, [held, a]);
 }
 
 function indexValue(v: string): void {
@@ -41,12 +57,8 @@ function indexValue(v: string): void {
     short.add(v);
     return;
   }
-  for (let i = 0; i + PIECE_LENGTH <= v.length; i++) {
-    const h = windowHash(v, i);
-    const held = windows.get(h);
-    if (held === undefined) windows.set(h, v);
-    else if (held !== v && !(Array.isArray(held) && held.includes(v))) windows.set(h, Array.isArray(held) ? [...held, v] : [held, v]);
-  }
+  for (let i = 0; i + PIECE_LENGTH <= v.length; i += STRIDE) addWindow(v, i);
+  if ((v.length - PIECE_LENGTH) % STRIDE !== 0) addWindow(v, v.length - PIECE_LENGTH);
 }
 
 /** The forms a value takes when other code encodes it before it could reach an output. */
@@ -112,18 +124,37 @@ const PATTERNS: Array<[RegExp, string]> = [
   [/(auth=Bearer\s)[^\x01\s]+/g, `$1${MASK}`],
 ];
 
-/** Spans [start, end) of `text` covered by a window of some registered value, merged. */
+/** Spans [start, end) of `text` that are pieces (PIECE_LENGTH or more characters) of a registered value, merged. */
 function pieceSpans(text: string): Array<[number, number]> {
-  const spans: Array<[number, number]> = [];
-  if (windows.size === 0) return spans;
+  const found: Array<[number, number]> = [];
+  if (windows.size === 0) return found;
   for (let i = 0; i + PIECE_LENGTH <= text.length; i++) {
-    const holder = windows.get(windowHash(text, i));
-    if (holder === undefined) continue;
-    const piece = text.slice(i, i + PIECE_LENGTH);
-    if (Array.isArray(holder) ? !holder.some((v) => v.includes(piece)) : !holder.includes(piece)) continue;
+    const held = windows.get(windowHash(text, i));
+    if (held === undefined) continue;
+    for (const { value, offset } of Array.isArray(held) ? held : [held]) {
+      if (text.slice(i, i + PIECE_LENGTH) !== value.slice(offset, offset + PIECE_LENGTH)) continue;
+      // Extend over the whole shared stretch: the piece may start before and end after the indexed window.
+      let l = i;
+      let k = offset;
+      while (l > 0 && k > 0 && text[l - 1] === value[k - 1]) {
+        l--;
+        k--;
+      }
+      let r = i + PIECE_LENGTH;
+      let m = offset + PIECE_LENGTH;
+      while (r < text.length && m < value.length && text[r] === value[m]) {
+        r++;
+        m++;
+      }
+      found.push([l, r]);
+    }
+  }
+  found.sort((a, b) => a[0] - b[0]);
+  const spans: Array<[number, number]> = [];
+  for (const [l, r] of found) {
     const last = spans[spans.length - 1];
-    if (last && i <= last[1]) last[1] = i + PIECE_LENGTH;
-    else spans.push([i, i + PIECE_LENGTH]);
+    if (last && l <= last[1]) last[1] = Math.max(last[1], r);
+    else spans.push([l, r]);
   }
   return spans;
 }
