@@ -2,7 +2,19 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', 'coverage/**', '**/*.d.ts', 'bin/*.mjs', 'dist/**', 'dist.*/**', '.stryker-tmp/**', 'reports/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'cdk.out/**',
+      'coverage/**',
+      '**/*.d.ts',
+      'bin/*.mjs',
+      'dist/**',
+      'dist.*/**',
+      '.stryker-tmp/**',
+      'reports/**',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

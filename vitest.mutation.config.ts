@@ -8,6 +8,11 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: ['test/store/**/*.test.ts', 'test/pipeline/**/*.test.ts', 'test/reliability/matrix-secrets-manager.test.ts', 'test/cli/no-targets.test.ts'],
+    include: [
+      'test/store/**/*.test.ts',
+      'test/pipeline/**/*.test.ts',
+      'test/reliability/matrix-secrets-manager.test.ts',
+      'test/cli/no-targets.test.ts',
+    ],
   },
 });

@@ -16,7 +16,8 @@ export interface Bundle {
 
 function dirBytes(dir: string): number {
   let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) total += statSync(join(e.parentPath, e.name)).size;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) total += statSync(join(e.parentPath, e.name)).size;
   return total;
 }
 
@@ -25,12 +26,22 @@ function dirBytes(dir: string): number {
  * split into chunks, minified with names kept, node24, main fields module,main, the createRequire banner, no source
  * map, the AWS SDK bundled), into `outDir`.
  */
-export async function bundleLikeCdk(entry: string, outDir: string, extra: { alias?: Record<string, string> } = {}): Promise<Bundle> {
+export async function bundleLikeCdk(
+  entry: string,
+  outDir: string,
+  extra: { alias?: Record<string, string> } = {},
+): Promise<Bundle> {
   const t0 = performance.now();
   const r = await build({ ...functionBuildOptions(entry, outDir), ...extra });
   const file = join(outDir, ASSET_ENTRY_FILE);
   if (!r.metafile) throw new Error('esbuild returned no metafile');
-  return { file, bytes: statSync(file).size, totalBytes: dirBytes(outDir), buildMs: performance.now() - t0, metafile: r.metafile };
+  return {
+    file,
+    bytes: statSync(file).size,
+    totalBytes: dirBytes(outDir),
+    buildMs: performance.now() - t0,
+    metafile: r.metafile,
+  };
 }
 
 /** Bytes of the output that come from each package (or from this repository's folders), largest first. */

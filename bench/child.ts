@@ -25,13 +25,24 @@ export function spawnNode(args: string[], opts: { env?: NodeJS.ProcessEnv; timeo
 }
 
 /** Runs the bundled rotation child (bench/rotation-child.ts) on a job and returns its result. */
-export async function runRotationChild(bundleFile: string, workDir: string, job: ChildJob, nodeFlags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
+export async function runRotationChild(
+  bundleFile: string,
+  workDir: string,
+  job: ChildJob,
+  nodeFlags: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildResult> {
   const jobFile = join(workDir, `job-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(jobFile, JSON.stringify(job));
   // The function's environment as the stack sets it (Powertools names; no NODE_OPTIONS); --expose-gc only for the
   // final collection that measures what the run retains.
   const out = await spawnNode(['--expose-gc', ...nodeFlags, bundleFile, jobFile], {
-    env: { POWERTOOLS_SERVICE_NAME: 'token-refresher', POWERTOOLS_METRICS_DISABLED: 'true', AWS_REGION: 'eu-west-1', ...env },
+    env: {
+      POWERTOOLS_SERVICE_NAME: 'token-refresher',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      AWS_REGION: 'eu-west-1',
+      ...env,
+    },
   });
   const line = out.trim().split('\n').at(-1) ?? '';
   return JSON.parse(line) as ChildResult;

@@ -53,11 +53,20 @@ function spawnTimed(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ out:
     child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ out, ms: performance.now() - t0 }) : reject(new Error(`node exited with ${code}: ${err.slice(-1500)}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve({ out, ms: performance.now() - t0 })
+        : reject(new Error(`node exited with ${code}: ${err.slice(-1500)}`)),
+    );
   });
 }
 
-const FUNCTION_ENV = { POWERTOOLS_SERVICE_NAME: 'token-refresher', POWERTOOLS_METRICS_NAMESPACE: 'TokenRefresher', TOKEN_REFRESHER_CONFIG_FILE: 'config.json', AWS_REGION: 'eu-west-1' };
+const FUNCTION_ENV = {
+  POWERTOOLS_SERVICE_NAME: 'token-refresher',
+  POWERTOOLS_METRICS_NAMESPACE: 'TokenRefresher',
+  TOKEN_REFRESHER_CONFIG_FILE: 'config.json',
+  AWS_REGION: 'eu-west-1',
+};
 
 /** A fresh Node process that imports the bundle (what Lambda's INIT does) and reports its whole CPU time. */
 async function importOnce(file: string): Promise<ProcessSample> {
@@ -95,12 +104,17 @@ export async function benchColdStart(o: { workDir: string; spawns: number }): Pr
   ]);
   const plan: Array<{ name: string; what: string; bundle: Bundle }> = [
     { name: 'handler', what: 'lambdas/schedule/handler.ts, the shipped asset', bundle: handlerBundle },
-    { name: 'floor', what: 'bench/fixtures/floor-handler.ts: middy + Powertools logger + Secrets Manager client', bundle: floorBundle },
+    {
+      name: 'floor',
+      what: 'bench/fixtures/floor-handler.ts: middy + Powertools logger + Secrets Manager client',
+      bundle: floorBundle,
+    },
     { name: 'minimal', what: 'bench/fixtures/minimal-handler.ts: middy alone', bundle: minimalBundle },
   ];
   const samples = plan.map(() => [] as ProcessSample[]);
   for (const p of plan) await importOnce(p.bundle.file);
-  for (let i = 0; i < o.spawns; i++) for (const [k, p] of plan.entries()) samples[k]!.push(await importOnce(p.bundle.file));
+  for (let i = 0; i < o.spawns; i++)
+    for (const [k, p] of plan.entries()) samples[k]!.push(await importOnce(p.bundle.file));
   const sides = plan.map((p, k): ColdStartSide => {
     const s = samples[k]!;
     return {

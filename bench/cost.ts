@@ -17,7 +17,10 @@ export const ARM64_USD_PER_GB_S = 0.0000133334;
  * old space about 90 %), so the child processes collect garbage under the same pressure as the function would.
  */
 export function lambdaV8Flags(memoryMb: number): string[] {
-  return [`--max-semi-space-size=${Math.max(1, Math.floor((memoryMb * 0.05) / 2))}`, `--max-old-space-size=${Math.floor(memoryMb * 0.9)}`];
+  return [
+    `--max-semi-space-size=${Math.max(1, Math.floor((memoryMb * 0.05) / 2))}`,
+    `--max-old-space-size=${Math.floor(memoryMb * 0.9)}`,
+  ];
 }
 
 export function cpuShare(memoryMb: number): number {
@@ -93,7 +96,12 @@ export const PRICES = {
 } as const;
 
 /** The fleet the cost line is for. */
-export const COST_FLEET = { credentials: 100, targetsPerCredential: 3, runsPerMonth: 30, rotationEveryDays: 7 } as const;
+export const COST_FLEET = {
+  credentials: 100,
+  targetsPerCredential: 3,
+  runsPerMonth: 30,
+  rotationEveryDays: 7,
+} as const;
 
 export type Service = 'secretsmanager' | 'dynamodb' | 'ses' | 'kms' | 'scheduler' | 'other';
 export type RequestCounts = Record<Service, Record<string, number>>;
@@ -123,14 +131,32 @@ async function countingProxy(upstream: string) {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const scope = /Credential=[^/]+\/\d+\/[^/]+\/([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1] ?? 'other';
-      const service: Service = scope === 'email' ? 'ses' : (['secretsmanager', 'dynamodb', 'kms', 'scheduler'] as const).find((s) => s === scope) ?? 'other';
-      const op = String(req.headers['x-amz-target'] ?? '').split('.').pop() || new URLSearchParams(body.toString()).get('Action') || 'unknown';
+      const scope =
+        /Credential=[^/]+\/\d+\/[^/]+\/([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1] ?? 'other';
+      const service: Service =
+        scope === 'email'
+          ? 'ses'
+          : ((['secretsmanager', 'dynamodb', 'kms', 'scheduler'] as const).find((s) => s === scope) ?? 'other');
+      const op =
+        String(req.headers['x-amz-target'] ?? '')
+          .split('.')
+          .pop() ||
+        new URLSearchParams(body.toString()).get('Action') ||
+        'unknown';
       counts[service][op] = (counts[service][op] ?? 0) + 1;
-      const fwd = request({ host: up.hostname, port: up.port, path: req.url, method: req.method, headers: { ...req.headers, host: up.host } }, (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      });
+      const fwd = request(
+        {
+          host: up.hostname,
+          port: up.port,
+          path: req.url,
+          method: req.method,
+          headers: { ...req.headers, host: up.host },
+        },
+        (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+        },
+      );
       fwd.on('error', () => res.destroy());
       fwd.end(body);
     });
@@ -160,7 +186,7 @@ async function startMoto(): Promise<{ url: string; stop(): void }> {
   });
   const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
-  for (const until = Date.now() + 20_000; Date.now() < until; ) {
+  for (const until = Date.now() + 20_000; Date.now() < until;) {
     try {
       if ((await fetch(`${url}/moto-api/data.json`)).ok) return { url, stop: () => child.kill('SIGTERM') };
     } catch {
@@ -198,7 +224,11 @@ export async function measureCost(o: { memoryMb: number; initMs: number }): Prom
 
   const moto = await startMoto();
   const proxy = await countingProxy(moto.url);
-  const common = { endpoint: proxy.url, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+  const common = {
+    endpoint: proxy.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  };
   try {
     const sm = new SecretsManagerClient(common);
     const ddb = new DynamoDBClient(common);
@@ -248,7 +278,8 @@ export async function measureCost(o: { memoryMb: number; initMs: number }): Prom
         const summary = await rotateCredential(deps, credential, opts);
         const wallMs = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
-        if (summary.outcome === 'failed') throw new Error(`the measured run failed: ${JSON.stringify(summary.failure)}`);
+        if (summary.outcome === 'failed')
+          throw new Error(`the measured run failed: ${JSON.stringify(summary.failure)}`);
         return { requests: proxy.take(), wallMs, cpuMs: (cpu.user + cpu.system) / 1000, outcome: summary.outcome };
       };
       const rotation = await measure({ force: true });
@@ -256,9 +287,15 @@ export async function measureCost(o: { memoryMb: number; initMs: number }): Prom
       if (noop.outcome !== 'up-to-date') throw new Error(`the no-op run was not a no-op: ${noop.outcome}`);
 
       // The fleet: 100 credentials, each with its own token secret, one shared Entra client secret, one Adobe credential.
-      const fleetDoc = JSON.parse(JSON.stringify(env.config)) as Record<string, unknown> & { credentials: Array<Record<string, unknown>> };
+      const fleetDoc = JSON.parse(JSON.stringify(env.config)) as Record<string, unknown> & {
+        credentials: Array<Record<string, unknown>>;
+      };
       const one = fleetDoc.credentials[0]!;
-      fleetDoc.credentials = Array.from({ length: COST_FLEET.credentials }, (_, i) => ({ ...one, id: `mail-${i}`, clientSecret: { secretId: 'cost/shared/entra-app' } }));
+      fleetDoc.credentials = Array.from({ length: COST_FLEET.credentials }, (_, i) => ({
+        ...one,
+        id: `mail-${i}`,
+        clientSecret: { secretId: 'cost/shared/entra-app' },
+      }));
       const created = await secretsCreated(parseConfig(fleetDoc, 'cost fleet'));
 
       const n = COST_FLEET.credentials;
@@ -274,16 +311,26 @@ export async function measureCost(o: { memoryMb: number; initMs: number }): Prom
         COST_FLEET.runsPerMonth * (P.schedulerPerMillionInvocations / 1e6);
       // Every item is under 1 KB (a write unit) and 4 KB (a read unit); a Query or Scan page of one credential's few items
       // is one read unit. Storage: about 5 KB a credential (state, 3 delivery records, lease), with point-in-time recovery.
-      const writes = (r: RequestCounts) => (r.dynamodb.PutItem ?? 0) + (r.dynamodb.DeleteItem ?? 0) + (r.dynamodb.UpdateItem ?? 0);
+      const writes = (r: RequestCounts) =>
+        (r.dynamodb.PutItem ?? 0) + (r.dynamodb.DeleteItem ?? 0) + (r.dynamodb.UpdateItem ?? 0);
       const reads = (r: RequestCounts) => total(r.dynamodb) - writes(r);
       const storageGb = (5 * 1024) / 1024 ** 3;
       const table =
-        monthly(writes) * (P.dynamoPerMillionWriteUnits / 1e6) + monthly(reads) * (P.dynamoPerMillionReadUnits / 1e6) + storageGb * (P.dynamoStoragePerGbMonth + P.dynamoPitrPerGbMonth);
+        monthly(writes) * (P.dynamoPerMillionWriteUnits / 1e6) +
+        monthly(reads) * (P.dynamoPerMillionReadUnits / 1e6) +
+        storageGb * (P.dynamoStoragePerGbMonth + P.dynamoPitrPerGbMonth);
       // A daily scheduled run is a cold start: INIT (the measured import) plus the run, CPU stretched to the function's
       // share of a vCPU, network waits as assumed in production (ASSUMED_PRODUCTION_MS).
-      const networkMs = (r: RequestCounts, extra: number) => (total(r.secretsmanager) + total(r.dynamodb)) * ASSUMED_PRODUCTION_MS.store + extra;
+      const networkMs = (r: RequestCounts, extra: number) =>
+        (total(r.secretsmanager) + total(r.dynamodb)) * ASSUMED_PRODUCTION_MS.store + extra;
       const gbs = (run: typeof rotation, extraMs: number) =>
-        gbSeconds(o.memoryMb, durationOnLambdaMs({ wallMs: run.wallMs + networkMs(run.requests, extraMs), cpuMs: run.cpuMs, initMs: o.initMs }, o.memoryMb));
+        gbSeconds(
+          o.memoryMb,
+          durationOnLambdaMs(
+            { wallMs: run.wallMs + networkMs(run.requests, extraMs), cpuMs: run.cpuMs, initMs: o.initMs },
+            o.memoryMb,
+          ),
+        );
       const rotationNetwork = ASSUMED_PRODUCTION_MS.entra + 3 * ASSUMED_PRODUCTION_MS.smtp;
       const lambdaGbs = rotations * gbs(rotation, rotationNetwork) + noops * gbs(noop, 0);
       const lambda = lambdaGbs * P.lambdaPerGbSecond + COST_FLEET.runsPerMonth * (P.lambdaPerMillionRequests / 1e6);
@@ -308,8 +355,15 @@ export async function measureCost(o: { memoryMb: number; initMs: number }): Prom
 
 /** "Secrets Manager 5 (GetSecretValue 3, ...)" per service, for the report. */
 export function describeRequests(r: RequestCounts): string {
-  return (Object.keys(r) as Service[])
-    .filter((s) => total(r[s]) > 0)
-    .map((s) => `${s} ${total(r[s])} (${Object.entries(r[s]).map(([op, k]) => `${op} ${k}`).join(', ')})`)
-    .join('; ') || 'none';
+  return (
+    (Object.keys(r) as Service[])
+      .filter((s) => total(r[s]) > 0)
+      .map(
+        (s) =>
+          `${s} ${total(r[s])} (${Object.entries(r[s])
+            .map(([op, k]) => `${op} ${k}`)
+            .join(', ')})`,
+      )
+      .join('; ') || 'none'
+  );
 }

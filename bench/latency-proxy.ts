@@ -68,7 +68,11 @@ function closeServer(server: Server | HttpsServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-export async function startLatencyProxy(o: { latencyMs: number; upstreamPort?: number; tls?: boolean }): Promise<LatencyProxy> {
+export async function startLatencyProxy(o: {
+  latencyMs: number;
+  upstreamPort?: number;
+  tls?: boolean;
+}): Promise<LatencyProxy> {
   const sockets = new Set<Socket>();
   const track = (s: Socket) => {
     sockets.add(s);
@@ -79,16 +83,26 @@ export async function startLatencyProxy(o: { latencyMs: number; upstreamPort?: n
   const proxy: LatencyProxy = { port: 0, upstreamPort: o.upstreamPort ?? 0, connections: 0, close: async () => {} };
   if (o.tls) {
     const dir = new URL('../standins/tls/', import.meta.url);
-    terminator = createHttpsServer({ cert: readFileSync(new URL('server.pem', dir)), key: readFileSync(new URL('server.key', dir)), keepAliveTimeout: 60_000 }, (req, res) => {
-      const up = httpRequest({ host: '127.0.0.1', port: proxy.upstreamPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        const headers = { ...answer.headers };
-        delete headers.connection;
-        res.writeHead(answer.statusCode ?? 502, headers);
-        answer.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    });
+    terminator = createHttpsServer(
+      {
+        cert: readFileSync(new URL('server.pem', dir)),
+        key: readFileSync(new URL('server.key', dir)),
+        keepAliveTimeout: 60_000,
+      },
+      (req, res) => {
+        const up = httpRequest(
+          { host: '127.0.0.1', port: proxy.upstreamPort, method: req.method, path: req.url, headers: req.headers },
+          (answer) => {
+            const headers = { ...answer.headers };
+            delete headers.connection;
+            res.writeHead(answer.statusCode ?? 502, headers);
+            answer.pipe(res);
+          },
+        );
+        up.on('error', () => res.destroy());
+        req.pipe(up);
+      },
+    );
     terminator.on('connection', (s: Socket) => track(s));
     terminatorPort = await listen(terminator);
   }

@@ -13,7 +13,8 @@ import { BENCH_AWS_ENV, startWorld } from './world.ts';
  */
 export const CRITICAL_PATH: ReadonlyArray<{ exchange: string; count: number; why: string }> = [
   {
-    exchange: 'SMTP session, opened beside the lease and the redeem: connect and greeting, EHLO, STARTTLS, TLS handshake, EHLO',
+    exchange:
+      'SMTP session, opened beside the lease and the redeem: connect and greeting, EHLO, STARTTLS, TLS handshake, EHLO',
     count: 5,
     why: 'each needs the answer before it (STARTTLS only once EHLO offered it, the second EHLO only over TLS; RFC 3207 and RFC 2920 forbid pipelining past STARTTLS); it needs no token, so it overlaps the lease (3) and the redeem (1), which are one exchange shorter: AUTH waits for this chain',
   },
@@ -109,13 +110,29 @@ export async function benchLatency(o: {
   const worlds: Array<Awaited<ReturnType<typeof startWorld>>> = [];
   try {
     for (const v of o.variants) {
-      worlds.push(await startWorld({ latencyMs: v.latencyMs, credentials: 1, targetsPerCredential: o.targets ?? 2, greetingPauseMs: v.greetingPauseMs, honest: true }));
+      worlds.push(
+        await startWorld({
+          latencyMs: v.latencyMs,
+          credentials: 1,
+          targetsPerCredential: o.targets ?? 2,
+          greetingPauseMs: v.greetingPauseMs,
+          honest: true,
+        }),
+      );
     }
     const runs: ChildRun[][] = o.variants.map(() => []);
-    const colds: Array<Array<{ initMs: number; initCpuMs: number; firstMs: number; firstCpuMs: number }>> = o.variants.map(() => []);
+    const colds: Array<Array<{ initMs: number; initCpuMs: number; firstMs: number; firstCpuMs: number }>> =
+      o.variants.map(() => []);
     const maxRss = o.variants.map(() => 0);
-    const connectionsBefore = worlds.map((w) => Object.fromEntries(Object.entries(w.proxies ?? {}).map(([n, p]) => [n, p.connections])));
-    const before = worlds.map(({ env: { standins: s } }) => ({ entra: s.entra.requests.length, ims: s.ims.requests.length, cloudManager: s.cloudManager.requests.length, smtp: s.smtp.stats.connections }));
+    const connectionsBefore = worlds.map((w) =>
+      Object.fromEntries(Object.entries(w.proxies ?? {}).map(([n, p]) => [n, p.connections])),
+    );
+    const before = worlds.map(({ env: { standins: s } }) => ({
+      entra: s.entra.requests.length,
+      ims: s.ims.requests.length,
+      cloudManager: s.cloudManager.requests.length,
+      smtp: s.smtp.stats.connections,
+    }));
     for (let round = 0; round < o.rounds; round++) {
       for (const [k, v] of o.variants.entries()) {
         const world = worlds[k]!;
@@ -123,15 +140,34 @@ export async function benchLatency(o: {
         const child = await runRotationChild(
           o.childBundle,
           o.workDir,
-          { storeDir: world.storeDir, secretsManager: true, latencyMs: v.latencyMs, config: world.env.config, smtpCa: world.env.smtpCa, runs: o.runsPerRound + 1, warmup: 0, force: true },
+          {
+            storeDir: world.storeDir,
+            secretsManager: true,
+            latencyMs: v.latencyMs,
+            config: world.env.config,
+            smtpCa: world.env.smtpCa,
+            runs: o.runsPerRound + 1,
+            warmup: 0,
+            force: true,
+          },
           [],
-          { ...BENCH_AWS_ENV, AWS_ENDPOINT_URL: world.secretsManagerEndpoint, NODE_EXTRA_CA_CERTS: fileURLToPath(new URL('../standins/tls/ca.pem', import.meta.url)) },
+          {
+            ...BENCH_AWS_ENV,
+            AWS_ENDPOINT_URL: world.secretsManagerEndpoint,
+            NODE_EXTRA_CA_CERTS: fileURLToPath(new URL('../standins/tls/ca.pem', import.meta.url)),
+          },
         );
         for (const r of child.runs) {
-          if (r.outcomes['rotated+pushed'] !== 1) throw new Error(`benchmark rotation did not rotate and push: ${r.failures.join('; ')}`);
+          if (r.outcomes['rotated+pushed'] !== 1)
+            throw new Error(`benchmark rotation did not rotate and push: ${r.failures.join('; ')}`);
         }
         const [first, ...warm] = child.runs;
-        colds[k]!.push({ initMs: child.initMs, initCpuMs: child.initCpuMs, firstMs: first!.ms, firstCpuMs: first!.cpuMs });
+        colds[k]!.push({
+          initMs: child.initMs,
+          initCpuMs: child.initCpuMs,
+          firstMs: first!.ms,
+          firstCpuMs: first!.cpuMs,
+        });
         runs[k]!.push(...warm);
         maxRss[k] = Math.max(maxRss[k]!, child.maxRssBytes);
       }
@@ -143,7 +179,9 @@ export async function benchLatency(o: {
       const b = before[k]!;
       const times = rs.map((r) => r.ms);
       const mid = [...rs].sort((a, c) => a.ms - c.ms)[Math.floor(rs.length / 2)]!;
-      const stages = Object.fromEntries(Object.keys(mid.stages).map((n) => [n, median(rs.map((r) => r.stages[n] ?? 0))]));
+      const stages = Object.fromEntries(
+        Object.keys(mid.stages).map((n) => [n, median(rs.map((r) => r.stages[n] ?? 0))]),
+      );
       const floorMs = CRITICAL_PATH_EXCHANGES * v.latencyMs;
       const med = median(times);
       return {
@@ -176,7 +214,12 @@ export async function benchLatency(o: {
           firstCpuMs: median(colds[k]!.map((c) => c.firstCpuMs)),
           totalMs: median(colds[k]!.map((c) => c.initMs + c.firstMs)),
         },
-        connectionsPerRotation: Object.fromEntries(Object.entries(worlds[k]!.proxies ?? {}).map(([n, p]) => [n, (p.connections - (connectionsBefore[k]![n] ?? 0)) / all])),
+        connectionsPerRotation: Object.fromEntries(
+          Object.entries(worlds[k]!.proxies ?? {}).map(([n, p]) => [
+            n,
+            (p.connections - (connectionsBefore[k]![n] ?? 0)) / all,
+          ]),
+        ),
       };
     });
   } finally {

@@ -46,7 +46,8 @@ const memoryMb = Number(values.memory);
 const targetsPerCredential = 2;
 const maxConcurrency = 8;
 
-const log = (msg: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
+const log = (msg: string) =>
+  process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
 const started = performance.now();
 
 async function main(): Promise<void> {
@@ -74,14 +75,24 @@ async function main(): Promise<void> {
       targets: targetsPerCredential,
     });
     if (!latency || !latencyDouble || !latencyPause) throw new Error('latency variants missing');
-    log(`latency L=${latencyMs}: median ${latency.medianMs.toFixed(0)} ms, floor ${latency.floorMs} ms, ratio ${latency.ratio.toFixed(2)}`);
-    log(`latency L=${latencyMs * 2}: median ${latencyDouble.medianMs.toFixed(0)} ms, ratio ${latencyDouble.ratio.toFixed(2)}`);
-    log(`latency L=${latencyMs} with smtp-server's greeting pause: median ${latencyPause.medianMs.toFixed(0)} ms, ratio ${latencyPause.ratio.toFixed(2)}`);
+    log(
+      `latency L=${latencyMs}: median ${latency.medianMs.toFixed(0)} ms, floor ${latency.floorMs} ms, ratio ${latency.ratio.toFixed(2)}`,
+    );
+    log(
+      `latency L=${latencyMs * 2}: median ${latencyDouble.medianMs.toFixed(0)} ms, ratio ${latencyDouble.ratio.toFixed(2)}`,
+    );
+    log(
+      `latency L=${latencyMs} with smtp-server's greeting pause: median ${latencyPause.medianMs.toFixed(0)} ms, ratio ${latencyPause.ratio.toFixed(2)}`,
+    );
 
     const coldStart = await benchColdStart({ workDir, spawns });
-    log(`cold start: handler ${coldStart.handler.cpuMs.toFixed(0)} ms CPU, floor ${coldStart.floor.cpuMs.toFixed(0)} ms (x${coldStart.initRatio.toFixed(2)})`);
+    log(
+      `cold start: handler ${coldStart.handler.cpuMs.toFixed(0)} ms CPU, floor ${coldStart.floor.cpuMs.toFixed(0)} ms (x${coldStart.initRatio.toFixed(2)})`,
+    );
     const cliHelp = await benchCliHelp({ runs: Math.max(11, spawns) });
-    log(`cli --help ${cliHelp.cliMs.toFixed(1)} ms, node -e 0 ${cliHelp.nodeMs.toFixed(1)} ms (x${cliHelp.ratio.toFixed(2)})`);
+    log(
+      `cli --help ${cliHelp.cliMs.toFixed(1)} ms, node -e 0 ${cliHelp.nodeMs.toFixed(1)} ms (x${cliHelp.ratio.toFixed(2)})`,
+    );
 
     const scale: ScalePoint[] = [];
     for (const n of sizes) {
@@ -106,7 +117,9 @@ async function main(): Promise<void> {
       const mid = [...points].sort((a, b) => a.wallMs - b.wallMs)[Math.floor(points.length / 2)]!;
       const point: ScalePoint = { ...mid, runs: repeats, maxRssBytes: Math.max(...points.map((q) => q.maxRssBytes)) };
       scale.push(point);
-      log(`scale ${n}: ${point.wallMs.toFixed(0)} ms over ${point.waves} waves (${point.msPerWave.toFixed(0)} ms/wave), peak ${(point.maxRssBytes / 2 ** 20).toFixed(0)} MB`);
+      log(
+        `scale ${n}: ${point.wallMs.toFixed(0)} ms over ${point.waves} waves (${point.msPerWave.toFixed(0)} ms/wave), peak ${(point.maxRssBytes / 2 ** 20).toFixed(0)} MB`,
+      );
     }
 
     // The cost line: requests of a rotation and of a no-op daily run counted on moto, priced for the fleet of COST_FLEET.
@@ -118,7 +131,16 @@ async function main(): Promise<void> {
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       machine: { ...machine, loadAverageEnd: (await describeMachine()).loadAverage },
       totalSeconds: (performance.now() - started) / 1000,
-      options: { latencyMs, runs, spawns, sizes, memoryMb, targetsPerCredential, maxConcurrency, v8Flags: lambdaV8Flags(memoryMb) },
+      options: {
+        latencyMs,
+        runs,
+        spawns,
+        sizes,
+        memoryMb,
+        targetsPerCredential,
+        maxConcurrency,
+        v8Flags: lambdaV8Flags(memoryMb),
+      },
       latency,
       latencyDouble,
       latencyPause,

@@ -61,7 +61,10 @@ function coldRow(s: ColdStartSide, floor: ColdStartSide): string {
 
 /** A cold invocation as Lambda runs it at `memoryMb`: INIT and the first rotation, CPU stretched by the CPU share. */
 function coldOnLambdaMs(lat: LatencyResult, memoryMb: number): number {
-  return durationOnLambdaMs({ wallMs: lat.cold.firstMs, cpuMs: lat.cold.firstCpuMs, initMs: lat.cold.initCpuMs }, memoryMb);
+  return durationOnLambdaMs(
+    { wallMs: lat.cold.firstMs, cpuMs: lat.cold.firstCpuMs, initMs: lat.cold.initCpuMs },
+    memoryMb,
+  );
 }
 
 /** The lines `npm run bench` prints first (and writes at the top of the results block). */
@@ -87,8 +90,12 @@ export function renderReport(r: BenchResults): string {
   for (const line of renderHeadline(r)) p(`- ${line}`);
   p();
   p(`Run of ${r.date.slice(0, 16).replace('T', ' ')} UTC: \`${r.command}\`, ${round(r.totalSeconds)} s in all.`);
-  p(`Machine: ${m.cpuModel}, ${m.nproc} CPUs (nproc), ${m.memoryGiB} GiB, ${m.os}; measured processes on Node ${m.nodeVersion} (node_modules/.bin/node), orchestrated on Node ${m.orchestratorNodeVersion} under tsx.`);
-  p(`Load average (1/5/15 min) at the start ${m.loadAverage.join(' / ')}, at the end ${m.loadAverageEnd.join(' / ')}: the machine is shared, so medians are reported and every ratio compares figures taken in this one run.`);
+  p(
+    `Machine: ${m.cpuModel}, ${m.nproc} CPUs (nproc), ${m.memoryGiB} GiB, ${m.os}; measured processes on Node ${m.nodeVersion} (node_modules/.bin/node), orchestrated on Node ${m.orchestratorNodeVersion} under tsx.`,
+  );
+  p(
+    `Load average (1/5/15 min) at the start ${m.loadAverage.join(' / ')}, at the end ${m.loadAverageEnd.join(' / ')}: the machine is shared, so medians are reported and every ratio compares figures taken in this one run.`,
+  );
   p();
 
   // 1 ---------------------------------------------------------------------------------------------------------------
@@ -102,7 +109,9 @@ export function renderReport(r: BenchResults): string {
   p('| exchanges that must follow one another | count | why |');
   p('| --- | ---: | --- |');
   for (const s of CRITICAL_PATH) p(`| ${s.exchange} | ${s.count} | ${s.why} |`);
-  p(`| **critical path** | **${lat.exchanges}** | floor = ${lat.exchanges} x L (a cold process: ${lat.exchanges + COLD_EXTRA_EXCHANGES} x L, the Secrets Manager connection and handshake come first) |`);
+  p(
+    `| **critical path** | **${lat.exchanges}** | floor = ${lat.exchanges} x L (a cold process: ${lat.exchanges + COLD_EXTRA_EXCHANGES} x L, the Secrets Manager connection and handshake come first) |`,
+  );
   p();
   p('| run | L | floor | measured median (min to max) | over the floor | ratio |');
   p('| --- | ---: | ---: | --- | ---: | ---: |');
@@ -117,10 +126,16 @@ export function renderReport(r: BenchResults): string {
       `Keeping smtp-server's own 100 ms pause before every greeting (a library default, not part of the model) adds ${ms(r.latencyPause.medianMs - lat.medianMs)}.`,
   );
   p();
-  p(`Connections per rotation seen by the proxies: ${Object.entries(lat.connectionsPerRotation).map(([n, c]) => `${n} ${round(c, 2)}`).join(', ')} (a warm process keeps its HTTPS connections; SMTP opens one per test send).`);
+  p(
+    `Connections per rotation seen by the proxies: ${Object.entries(lat.connectionsPerRotation)
+      .map(([n, c]) => `${n} ${round(c, 2)}`)
+      .join(', ')} (a warm process keeps its HTTPS connections; SMTP opens one per test send).`,
+  );
   p();
   const stageOrder = ['read', 'refresh', 'store', 'validate', 'promote', 'push', 'total'];
-  p(`Median per stage at L = ${lat.latencyMs} ms (ms; 'read' is the lease with the reads beside it, 'store' the pending version beside 'validate', the final state write is the rest of 'total'):`);
+  p(
+    `Median per stage at L = ${lat.latencyMs} ms (ms; 'read' is the lease with the reads beside it, 'store' the pending version beside 'validate', the final state write is the rest of 'total'):`,
+  );
   p();
   p(`| ${stageOrder.join(' | ')} |`);
   p(`| ${stageOrder.map(() => '---:').join(' | ')} |`);
@@ -136,7 +151,8 @@ export function renderReport(r: BenchResults): string {
   p();
   p('| call | secret | stage | start | end |');
   p('| --- | --- | --- | ---: | ---: |');
-  for (const c of lat.trace) p(`| ${c.op} | ${c.secretId.split('/').at(-1)} | ${c.detail} | ${round(c.start)} | ${round(c.end)} |`);
+  for (const c of lat.trace)
+    p(`| ${c.op} | ${c.secretId.split('/').at(-1)} | ${c.detail} | ${round(c.start)} | ${round(c.end)} |`);
   p();
 
   // 2 ---------------------------------------------------------------------------------------------------------------
@@ -148,7 +164,9 @@ export function renderReport(r: BenchResults): string {
       `${cold.spawns} spawns each, round robin, after one unmeasured import each. On a ${o.memoryMb} MB function INIT is CPU-bound (${x2(cpuShare(o.memoryMb))} of a vCPU), so the CPU ratio is the ratio of INIT durations there.`,
   );
   p();
-  p('| bundle | what | entry (asset) | process wall, median (min) | wall / floor | process CPU, median (min) | CPU / floor | RSS after import |');
+  p(
+    '| bundle | what | entry (asset) | process wall, median (min) | wall / floor | process CPU, median (min) | CPU / floor | RSS after import |',
+  );
   p('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   p(coldRow(cold.handler, cold.floor));
   p(coldRow(cold.floor, cold.floor));
@@ -159,7 +177,12 @@ export function renderReport(r: BenchResults): string {
       'The configuration, the pipeline, the providers, the SMTP validator and Cloud Manager are imported on the first invocation (their cost is in the cold rotation of section 1); the SES alerter, the Graph diagnostic and KMS signing only when a run uses them. Largest parts of the asset:',
   );
   p();
-  p(`${cold.packages.slice(0, 10).map((x) => `${x.name} ${kb(x.bytes)}`).join(', ')}.`);
+  p(
+    `${cold.packages
+      .slice(0, 10)
+      .map((x) => `${x.name} ${kb(x.bytes)}`)
+      .join(', ')}.`,
+  );
   p();
   p(
     `CLI: \`token-refresher --help\` (bin/token-refresher.mjs on dist/cli) ${round(r.cliHelp.cliMs, 1)} ms against \`node -e 0\` ${round(r.cliHelp.nodeMs, 1)} ms, median of ${r.cliHelp.runs} runs each, round robin: **cli --help ratio to node -e 0: ${x2(r.cliHelp.ratio)}** (min ${x2(r.cliHelp.ratioMin)}).`,
@@ -171,11 +194,13 @@ export function renderReport(r: BenchResults): string {
   p();
   p(
     `One run over n credentials (${o.targetsPerCredential} Cloud Manager targets each) at L = ${o.latencyMs} ms, http.maxConcurrency = ${o.maxConcurrency}, in a fresh child process with V8 limits like a ${o.memoryMb} MB function (${o.v8Flags.join(' ')}). ` +
-      'Waves = ceil(n / maxConcurrency); sizes under 1,000 run three times (median run shown, highest peak). Peak = the kernel\'s high-water mark of the process\'s resident memory (getrusage maxrss), which includes the loaded code; retained = heap in use after a full collection at the end.',
+      "Waves = ceil(n / maxConcurrency); sizes under 1,000 run three times (median run shown, highest peak). Peak = the kernel's high-water mark of the process's resident memory (getrusage maxrss), which includes the loaded code; retained = heap in use after a full collection at the end.",
   );
   p();
   const base = scale[0];
-  p('| credentials | runs | waves | wall time | per wave | per wave / first | per credential | CPU | peak RSS | peak / first | retained heap | redaction registry |');
+  p(
+    '| credentials | runs | waves | wall time | per wave | per wave / first | per credential | CPU | peak RSS | peak / first | retained heap | redaction registry |',
+  );
   p('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const s of scale) {
     p(
@@ -204,7 +229,11 @@ export function renderReport(r: BenchResults): string {
   const prodFloor = productionFloorMs();
   const overhead = lat.medianMs - lat.floorMs;
   const prodWarm: DurationModel = { wallMs: prodFloor + overhead, cpuMs: lat.cpuMs, initMs: 0 };
-  const prodCold: DurationModel = { wallMs: prodFloor + overhead, cpuMs: lat.cold.firstCpuMs, initMs: lat.cold.initCpuMs };
+  const prodCold: DurationModel = {
+    wallMs: prodFloor + overhead,
+    cpuMs: lat.cold.firstCpuMs,
+    initMs: lat.cold.initCpuMs,
+  };
   p(
     `Peak memory of one rotation: **${mb(one?.maxRssBytes ?? 0)}** (1 credential, fresh process, handler modules loaded; ${mb(one?.rssAfterImportBytes ?? 0)} of it right after loading). ` +
       `Largest peak in this run: ${mb(peakAll)} (${scale.find((s) => s.maxRssBytes === peakAll)?.credentials} credentials). ` +
@@ -214,10 +243,14 @@ export function renderReport(r: BenchResults): string {
   p(
     `Duration on Lambda = network waits + CPU time / CPU share (one vCPU at ${FULL_VCPU_MB} MB); a cold start adds the import (INIT, billed since August 2025; counted here at the same CPU share, an upper bound) and a first rotation that runs not yet optimised code. ` +
       `Measured here: warm rotation ${ms(warm.wallMs)} with ${ms(warm.cpuMs)} CPU; first rotation in a fresh process ${ms(cold1.wallMs)} with ${ms(cold1.cpuMs)} CPU; INIT ${ms(lat.cold.initCpuMs)} of CPU. ` +
-      `Production row: the same CPU with the critical path at assumed latencies (${Object.entries(CRITICAL_PATH_BY_KIND).map(([k, n]) => `${n} ${k} x ${ASSUMED_PRODUCTION_MS[k as keyof typeof ASSUMED_PRODUCTION_MS]} ms`).join(', ')} = ${ms(prodFloor)}, plus the ${ms(overhead)} measured over the floor).`,
+      `Production row: the same CPU with the critical path at assumed latencies (${Object.entries(CRITICAL_PATH_BY_KIND)
+        .map(([k, n]) => `${n} ${k} x ${ASSUMED_PRODUCTION_MS[k as keyof typeof ASSUMED_PRODUCTION_MS]} ms`)
+        .join(', ')} = ${ms(prodFloor)}, plus the ${ms(overhead)} measured over the floor).`,
   );
   p();
-  p('| memory | CPU share | bench warm | GB-s | bench cold | GB-s | production warm (assumed) | GB-s | production cold (assumed) | GB-s | USD per 1,000 production cold rotations (arm64) |');
+  p(
+    '| memory | CPU share | bench warm | GB-s | bench cold | GB-s | production warm (assumed) | GB-s | production cold (assumed) | GB-s | USD per 1,000 production cold rotations (arm64) |',
+  );
   p('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const mem of [128, rec, rec * 2].filter((v, i, a) => a.indexOf(v) === i)) {
     const cells = [warm, cold1, prodWarm, prodCold].map((d) => {

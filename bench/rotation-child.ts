@@ -89,7 +89,8 @@ async function main(): Promise<void> {
     for (const s of r.results) {
       const ok = s.outcome === 'rotated' && s.promoted && s.targets.every((t) => t.status === 'pushed');
       outcomes[ok ? 'rotated+pushed' : s.outcome] = (outcomes[ok ? 'rotated+pushed' : s.outcome] ?? 0) + 1;
-      if (!ok && failures.length < 5) failures.push(`${s.credential}: ${s.failure ? `${s.failure.code} ${s.failure.message}` : s.outcome}`);
+      if (!ok && failures.length < 5)
+        failures.push(`${s.credential}: ${s.failure ? `${s.failure.code} ${s.failure.message}` : s.outcome}`);
     }
     runs.push({
       ms,

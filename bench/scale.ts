@@ -47,15 +47,20 @@ export async function benchScalePoint(o: {
   });
   const seedMs = performance.now() - t0;
   try {
-    const child = await runRotationChild(o.childBundle, o.workDir, {
-      storeDir: world.storeDir,
-      latencyMs: o.latencyMs,
-      config: world.env.config,
-      smtpCa: world.env.smtpCa,
-      runs: 1,
-      warmup: 0,
-      force: false,
-    }, o.nodeFlags);
+    const child = await runRotationChild(
+      o.childBundle,
+      o.workDir,
+      {
+        storeDir: world.storeDir,
+        latencyMs: o.latencyMs,
+        config: world.env.config,
+        smtpCa: world.env.smtpCa,
+        runs: 1,
+        warmup: 0,
+        force: false,
+      },
+      o.nodeFlags,
+    );
     const run = child.runs[0]!;
     if (run.outcomes['rotated+pushed'] !== o.credentials) {
       throw new Error(`scale run of ${o.credentials}: ${JSON.stringify(run.outcomes)} ${run.failures.join('; ')}`);

@@ -9,4 +9,3 @@ export const round = (x: number, digits = 0) => {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 };
-

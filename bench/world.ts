@@ -21,7 +21,11 @@ export interface BenchWorld {
   close(): Promise<void>;
 }
 
-export const BENCH_AWS_ENV = { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench' } as const;
+export const BENCH_AWS_ENV = {
+  AWS_REGION: 'eu-west-1',
+  AWS_ACCESS_KEY_ID: 'bench',
+  AWS_SECRET_ACCESS_KEY: 'bench',
+} as const;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -39,7 +43,8 @@ async function startMoto(): Promise<{ port: number; close(): void }> {
   const moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     try {
-      if ((await fetch(`http://127.0.0.1:${port}/moto-api/data.json`)).ok) return { port, close: () => moto.kill('SIGTERM') };
+      if ((await fetch(`http://127.0.0.1:${port}/moto-api/data.json`)).ok)
+        return { port, close: () => moto.kill('SIGTERM') };
     } catch {
       // not up yet
     }
@@ -105,7 +110,11 @@ export async function startWorld(o: {
     // SMTP brings its own TLS (STARTTLS): the proxy only delays, so the handshake's round trip is charged too.
     smtp: await startLatencyProxy({ latencyMs: L }),
   };
-  const sm = new SecretsManagerClient({ endpoint: `http://127.0.0.1:${moto.port}`, region: BENCH_AWS_ENV.AWS_REGION, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+  const sm = new SecretsManagerClient({
+    endpoint: `http://127.0.0.1:${moto.port}`,
+    region: BENCH_AWS_ENV.AWS_REGION,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
   const env = await startLocalEnv({
     store: new SecretsManagerStore({ client: sm }),
     latencyMs: 0,

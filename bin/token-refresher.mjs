@@ -7,7 +7,9 @@ import { pathToFileURL } from 'node:url';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
-  console.error(`token-refresher needs Node.js 24 or later (this is ${process.version}). Run it with \`npx token-refresher\` in the project (its node devDependency is 24), or install Node 24.`);
+  console.error(
+    `token-refresher needs Node.js 24 or later (this is ${process.version}). Run it with \`npx token-refresher\` in the project (its node devDependency is 24), or install Node 24.`,
+  );
   process.exit(2);
 }
 
@@ -25,7 +27,9 @@ if (existsSync(bundle)) {
   try {
     tsxApi = pathToFileURL(require.resolve('tsx/esm/api')).href;
   } catch {
-    console.error('token-refresher: dist/cli is missing (not built) and tsx is not installed. In a source checkout run `npm ci` (it builds dist/) or `npm run build`.');
+    console.error(
+      'token-refresher: dist/cli is missing (not built) and tsx is not installed. In a source checkout run `npm ci` (it builds dist/) or `npm run build`.',
+    );
     process.exit(2);
   }
   (await import(tsxApi)).register();

@@ -30,17 +30,34 @@ export const GLOBAL_HELP = `Global options:
  * positional that names a command wins, else the first positional (reported as an unknown command).
  */
 export function findCommand(argv: readonly string[], names: readonly string[]): string | undefined {
-  const { tokens } = parseArgs({ args: [...argv], options: GLOBAL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: GLOBAL_OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const positionals = tokens.flatMap((t) => (t.kind === 'positional' ? [t.value] : []));
   return positionals.find((p) => names.includes(p)) ?? positionals[0];
 }
 
-export function parseCommandArgs(argv: readonly string[], options: ParseArgsOptionsConfig): { values: Values; positionals: string[] } {
+export function parseCommandArgs(
+  argv: readonly string[],
+  options: ParseArgsOptionsConfig,
+): { values: Values; positionals: string[] } {
   try {
-    const r = parseArgs({ args: [...argv], options: { ...GLOBAL_OPTIONS, ...options }, strict: true, allowPositionals: true });
+    const r = parseArgs({
+      args: [...argv],
+      options: { ...GLOBAL_OPTIONS, ...options },
+      strict: true,
+      allowPositionals: true,
+    });
     return { values: r.values as Values, positionals: r.positionals };
   } catch (e) {
-    throw usageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''), 'See --help for the options of this command.');
+    throw usageError(
+      (e as Error).message.replace(/\. To specify a positional argument.*$/s, ''),
+      'See --help for the options of this command.',
+    );
   }
 }
 
@@ -69,6 +86,7 @@ export function requireStr(v: Values, key: string, what: string): string {
 export function intOption(v: Values, key: string, fallback: number, min: number, max: number): number {
   const s = str(v, key);
   if (s === undefined) return fallback;
-  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw usageError(`--${key} must be a whole number from ${min} to ${max}, got "${s}"`);
+  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max)
+    throw usageError(`--${key} must be a whole number from ${min} to ${max}, got "${s}"`);
   return Number(s);
 }

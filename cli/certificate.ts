@@ -7,7 +7,12 @@
 import type { Config, Credential } from '../lambdas/config/schema.ts';
 import { isRefresherError, type RefresherError } from '../lambdas/core/errors.ts';
 import type { SecretStore } from '../lambdas/core/types.ts';
-import { certificateSecretId, headerFor, parseKeyDocument, type KeyMaterial } from '../lambdas/refresh/client-assertion.ts';
+import {
+  certificateSecretId,
+  headerFor,
+  parseKeyDocument,
+  type KeyMaterial,
+} from '../lambdas/refresh/client-assertion.ts';
 import { daysLeft, roundDays, WARN_DAYS } from '../lambdas/report/secret-expiry.ts';
 
 export interface CertificateInfo {
@@ -38,7 +43,12 @@ function thumbprintHex(x5t: string | undefined): string | undefined {
  * Parses a key document the way the function will (parseKeyDocument), and checks that it carries the thumbprint the
  * configured header needs. An expired certificate is reported with its date rather than only refused.
  */
-export function inspectKeyDocument(raw: string, secretId: string, c: Pick<Credential, 'provider' | 'certificate'>, now: Date): CertificateInfo {
+export function inspectKeyDocument(
+  raw: string,
+  secretId: string,
+  c: Pick<Credential, 'provider' | 'certificate'>,
+  now: Date,
+): CertificateInfo {
   const remote = c.provider === 'microsoft' ? 'entra' : c.provider;
   const info: CertificateInfo = { secretId, stored: true };
   let key: KeyMaterial;
@@ -77,9 +87,15 @@ function errorOf(e: RefresherError): NonNullable<CertificateInfo['error']> {
 }
 
 /** The certificate credential's key document as stored; a read failure of the store is thrown, a bad document reported. */
-export async function readCertificate(config: Config, store: SecretStore, c: Credential, now: Date): Promise<CertificateInfo> {
+export async function readCertificate(
+  config: Config,
+  store: SecretStore,
+  c: Credential,
+  now: Date,
+): Promise<CertificateInfo> {
   // A KMS-held key never leaves KMS and the certificate is not stored: only the pipeline's signing proves it works.
-  if (c.certificate?.kmsKeyId) return { secretId: `kms:${c.certificate.kmsKeyId}`, stored: true, kmsKeyId: c.certificate.kmsKeyId };
+  if (c.certificate?.kmsKeyId)
+    return { secretId: `kms:${c.certificate.kmsKeyId}`, stored: true, kmsKeyId: c.certificate.kmsKeyId };
   const secretId = certificateSecretId(config, c);
   const v = await store.getValue(secretId, 'AWSCURRENT');
   if (!v || !v.value.trim()) {

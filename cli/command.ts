@@ -11,4 +11,3 @@ export interface Command {
   options: ParseArgsOptionsConfig;
   run(ctx: Context): Promise<ExitCode>;
 }
-

@@ -29,7 +29,10 @@ const NO_METRICS = { count: () => {}, gauge: () => {}, flush: () => {} };
 class TerminalAlerter implements Alerter {
   constructor(private readonly ui: Ui) {}
   async send(alert: Alert): Promise<void> {
-    this.ui.progress(alert.kind === 'recovered' ? 'ok' : 'warn', `alert (${alert.kind}, shown here instead of mailed): ${alert.subject}`);
+    this.ui.progress(
+      alert.kind === 'recovered' ? 'ok' : 'warn',
+      `alert (${alert.kind}, shown here instead of mailed): ${alert.subject}`,
+    );
   }
 }
 
@@ -61,7 +64,9 @@ export class Context {
         : loadConfig(
             {
               TOKEN_REFRESHER_CONFIG: env.TOKEN_REFRESHER_CONFIG,
-              TOKEN_REFRESHER_CONFIG_FILE: env.TOKEN_REFRESHER_CONFIG_FILE ? resolve(this.io.cwd, env.TOKEN_REFRESHER_CONFIG_FILE) : undefined,
+              TOKEN_REFRESHER_CONFIG_FILE: env.TOKEN_REFRESHER_CONFIG_FILE
+                ? resolve(this.io.cwd, env.TOKEN_REFRESHER_CONFIG_FILE)
+                : undefined,
             },
             resolve(this.io.cwd, 'config.json'),
           );
@@ -83,7 +88,8 @@ export class Context {
 
   get storeKind(): 'secretsmanager' | 'file' {
     const kind = str(this.values, 'store') ?? this.io.env.TOKEN_REFRESHER_STORE ?? 'secretsmanager';
-    if (kind !== 'secretsmanager' && kind !== 'file') throw usageError(`--store must be "secretsmanager" or "file", got "${kind}"`);
+    if (kind !== 'secretsmanager' && kind !== 'file')
+      throw usageError(`--store must be "secretsmanager" or "file", got "${kind}"`);
     return kind;
   }
 
@@ -95,11 +101,18 @@ export class Context {
     if (this.#state) return this.#state;
     if (this.storeKind === 'file') {
       const { FileStateStore } = await import('../lambdas/store/file-state-store.ts');
-      const dir = resolve(this.io.cwd, str(this.values, 'store-dir') ?? this.io.env.TOKEN_REFRESHER_STORE_DIR ?? '.token-refresher', 'state');
+      const dir = resolve(
+        this.io.cwd,
+        str(this.values, 'store-dir') ?? this.io.env.TOKEN_REFRESHER_STORE_DIR ?? '.token-refresher',
+        'state',
+      );
       this.#state = new FileStateStore(dir);
     } else {
       const { DynamoStateStore } = await import('../lambdas/store/dynamo-state-store.ts');
-      this.#state = new DynamoStateStore({ tableName: stateTableName(this.config(), this.io.env), timeoutMs: this.config().http.timeoutMs });
+      this.#state = new DynamoStateStore({
+        tableName: stateTableName(this.config(), this.io.env),
+        timeoutMs: this.config().http.timeoutMs,
+      });
     }
     return this.#state;
   }
@@ -127,7 +140,10 @@ export class Context {
   store(): SecretStore {
     if (this.#store) return this.#store;
     if (this.storeKind === 'file') {
-      const dir = resolve(this.io.cwd, str(this.values, 'store-dir') ?? this.io.env.TOKEN_REFRESHER_STORE_DIR ?? '.token-refresher');
+      const dir = resolve(
+        this.io.cwd,
+        str(this.values, 'store-dir') ?? this.io.env.TOKEN_REFRESHER_STORE_DIR ?? '.token-refresher',
+      );
       this.#store = new FileStore(dir);
       // The files hold refresh tokens: the directory is the user's alone even if it existed with wider permissions.
       chmodSync(dir, 0o700);
@@ -144,20 +160,28 @@ export class Context {
     try {
       return readFileSync(resolve(this.io.cwd, file), 'utf8');
     } catch (e) {
-      throw usageError(`cannot read TOKEN_REFRESHER_SMTP_CA_FILE (${file}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw usageError(
+        `cannot read TOKEN_REFRESHER_SMTP_CA_FILE (${file}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
   }
 
   log(): Log {
     if (!this.verbose) return { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
     const line = (level: string) => (msg: string, extra?: Record<string, unknown>) =>
-      this.ui.err(this.ui.ce('gray', `[${level}] ${msg}${extra && Object.keys(extra).length ? ` ${JSON.stringify(redact(extra))}` : ''}`));
+      this.ui.err(
+        this.ui.ce(
+          'gray',
+          `[${level}] ${msg}${extra && Object.keys(extra).length ? ` ${JSON.stringify(redact(extra))}` : ''}`,
+        ),
+      );
     return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
   }
 
   alerter(): Alerter | undefined {
     const config = this.config();
-    if (this.storeKind === 'secretsmanager' && config.alerts) return new SesAlerter({ from: config.alerts.from, to: config.alerts.to });
+    if (this.storeKind === 'secretsmanager' && config.alerts)
+      return new SesAlerter({ from: config.alerts.from, to: config.alerts.to });
     return new TerminalAlerter(this.ui);
   }
 

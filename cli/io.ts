@@ -24,7 +24,11 @@ export interface Io {
   sleep(ms: number): Promise<void>;
   now(): Date;
   /** Invokes the deployed function; replaced in tests (there is no Lambda to call). */
-  invokeLambda?(p: { functionName: string; region?: string; payload: unknown }): Promise<{ payload: unknown; functionError?: string }>;
+  invokeLambda?(p: {
+    functionName: string;
+    region?: string;
+    payload: unknown;
+  }): Promise<{ payload: unknown; functionError?: string }>;
 }
 
 /** xdg-open, open or start, only where a graphical session can show the page. */

@@ -55,7 +55,13 @@ export async function main(argv: readonly string[], partialIo: Partial<Io> = {})
       return bool(values, 'help') ? Exit.ok : Exit.usage;
     }
     const entry = COMMANDS.find((c) => c.name === name);
-    if (!entry) throw new CliError(`unknown command "${name}"`, Exit.usage, `One of: ${COMMANDS.map((c) => c.name).join(', ')}. See --help.`, 'USAGE');
+    if (!entry)
+      throw new CliError(
+        `unknown command "${name}"`,
+        Exit.usage,
+        `One of: ${COMMANDS.map((c) => c.name).join(', ')}. See --help.`,
+        'USAGE',
+      );
     const command = await entry.load();
     const { values, positionals } = parseCommandArgs(args, command.options);
     ui = new Ui(io, { json: bool(values, 'json'), noColor: bool(values, 'no-color') });
@@ -63,7 +69,13 @@ export async function main(argv: readonly string[], partialIo: Partial<Io> = {})
       io.stdout.write(`${command.help}\n\n${GLOBAL_HELP}\n`);
       return Exit.ok;
     }
-    if (positionals.length > 1) throw new CliError(`unexpected argument "${positionals[1]}"`, Exit.usage, `See \`token-refresher ${name} --help\`.`, 'USAGE');
+    if (positionals.length > 1)
+      throw new CliError(
+        `unexpected argument "${positionals[1]}"`,
+        Exit.usage,
+        `See \`token-refresher ${name} --help\`.`,
+        'USAGE',
+      );
     const { Context } = await import('./context.ts');
     return await command.run(new Context(io, ui, values));
   } catch (e) {
@@ -77,7 +89,11 @@ export async function main(argv: readonly string[], partialIo: Partial<Io> = {})
     } else {
       // A bug, not a classified failure: the name and message only (a stack could carry request details).
       const err = e as Error;
-      ui.failure(redactText(`${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`), 'This is a bug in token-refresher; rerun with --verbose and report it.', 'UNEXPECTED');
+      ui.failure(
+        redactText(`${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`),
+        'This is a bug in token-refresher; rerun with --verbose and report it.',
+        'UNEXPECTED',
+      );
     }
     return code;
   }

@@ -74,7 +74,12 @@ function checkIssuer(p: RedirectParams, expected: ExpectedIssuer | undefined, ag
 }
 
 /** What a redirect to the loopback address means: the code, or a classified refusal. */
-export function interpretRedirect(p: RedirectParams, expectedState: string, credential: Pick<Credential, 'id' | 'mailbox'>, expectedIssuer?: ExpectedIssuer): string {
+export function interpretRedirect(
+  p: RedirectParams,
+  expectedState: string,
+  credential: Pick<Credential, 'id' | 'mailbox'>,
+  expectedIssuer?: ExpectedIssuer,
+): string {
   const again = `Run \`token-refresher regenerate --credential ${credential.id}\` again`;
   checkIssuer(p, expectedIssuer, again);
   if (p.error) {
@@ -163,7 +168,11 @@ export async function startLoopback(port: number): Promise<LoopbackListener> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const q = url.searchParams;
     const send = (status: number, html: string) => {
-      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
+      res.writeHead(status, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'close',
+      });
       res.end(html);
     };
     if (req.method !== 'GET' || (!q.has('code') && !q.has('error'))) {
@@ -177,15 +186,33 @@ export async function startLoopback(port: number): Promise<LoopbackListener> {
     }
     done = true;
     const p = paramsOf(q);
-    if (p.error) send(400, page('Sign-in not completed', 'The sign-in was refused or cancelled. Return to the terminal for what to do.'));
-    else send(200, page('Signed in', 'token-refresher received the sign-in. You can close this window and return to the terminal.'));
+    if (p.error)
+      send(
+        400,
+        page('Sign-in not completed', 'The sign-in was refused or cancelled. Return to the terminal for what to do.'),
+      );
+    else
+      send(
+        200,
+        page(
+          'Signed in',
+          'token-refresher received the sign-in. You can close this window and return to the terminal.',
+        ),
+      );
     settle(p);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(
         e.code === 'EADDRINUSE'
-          ? new RefresherError({ class: 'input', code: 'PORT_IN_USE', remote: 'browser', stage: 'regenerate', message: `port ${port} on 127.0.0.1 is in use`, fix: 'Choose another --port, or leave it out to use a free one.' })
+          ? new RefresherError({
+              class: 'input',
+              code: 'PORT_IN_USE',
+              remote: 'browser',
+              stage: 'regenerate',
+              message: `port ${port} on 127.0.0.1 is in use`,
+              fix: 'Choose another --port, or leave it out to use a free one.',
+            })
           : e,
       ),
     );
@@ -257,7 +284,10 @@ function claimsOf(idToken: string | undefined): Record<string, unknown> | undefi
  * the claims of the email scope come from userinfo, not the ID token). Core 5.3.2: the userinfo `sub` must be the ID
  * token's, or the answer is about someone else and is ignored.
  */
-export async function accountFor(tokens: TokenSet, provider: Pick<TokenProvider, 'userinfo'>): Promise<string | undefined> {
+export async function accountFor(
+  tokens: TokenSet,
+  provider: Pick<TokenProvider, 'userinfo'>,
+): Promise<string | undefined> {
   const fromIdToken = accountOf(tokens.idToken);
   if (fromIdToken || !provider.userinfo || !tokens.accessToken) return fromIdToken;
   const info = await provider.userinfo(tokens.accessToken);
@@ -275,7 +305,11 @@ export async function accountFor(tokens: TokenSet, provider: Pick<TokenProvider,
  * Refuses tokens that belong to someone else or cannot be rotated; returns the signed-in account. `account` is what
  * accountFor found (the ID token's claims when not given).
  */
-export function checkTokens(tokens: TokenSet, credential: Pick<Credential, 'id' | 'mailbox' | 'provider'> & { issuer?: string }, account: string | undefined = accountOf(tokens.idToken)): string {
+export function checkTokens(
+  tokens: TokenSet,
+  credential: Pick<Credential, 'id' | 'mailbox' | 'provider'> & { issuer?: string },
+  account: string | undefined = accountOf(tokens.idToken),
+): string {
   if (!account) {
     const plainOAuth2 = credential.provider === 'oauth2' && !credential.issuer;
     throw new RefresherError({
@@ -327,9 +361,17 @@ export interface DeviceFlowHooks {
 }
 
 /** RFC 8628: poll at the given interval, add 5 s on every slow_down, stop at the code's expiry. */
-export async function deviceCodeFlow(provider: TokenProvider, credential: Pick<Credential, 'id'>, hooks: DeviceFlowHooks): Promise<TokenSet> {
+export async function deviceCodeFlow(
+  provider: TokenProvider,
+  credential: Pick<Credential, 'id'>,
+  hooks: DeviceFlowHooks,
+): Promise<TokenSet> {
   if (!provider.startDeviceCode || !provider.pollDeviceCode) {
-    throw signInError('NO_DEVICE_CODE', `the provider of credential ${credential.id} has no device-code flow`, 'Use the browser flow (leave out --device-code).');
+    throw signInError(
+      'NO_DEVICE_CODE',
+      `the provider of credential ${credential.id} has no device-code flow`,
+      'Use the browser flow (leave out --device-code).',
+    );
   }
   const grant = await provider.startDeviceCode();
   hooks.onCode({

@@ -103,7 +103,8 @@ export class Ui {
     const started = Date.now();
     let frame = 0;
     let what = redactText(text);
-    const line = () => `${this.ce('blue', FRAMES[frame % FRAMES.length]!)} ${what} ${this.ce('gray', `${Math.floor((Date.now() - started) / 1000)} s`)}`;
+    const line = () =>
+      `${this.ce('blue', FRAMES[frame % FRAMES.length]!)} ${what} ${this.ce('gray', `${Math.floor((Date.now() - started) / 1000)} s`)}`;
     const active = { line };
     this.active = active;
     const draw = () => this.io.stderr.write(`\r\x1b[K${line()}`);

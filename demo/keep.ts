@@ -50,7 +50,9 @@ export function keptDemoText(k: KeptDemo): string {
   return [
     'The stand-ins keep running (Ctrl-C stops them). Try the CLI against them, in another shell in this folder:',
     '',
-    `  export ${Object.entries(k.env).map(([n, v]) => `${n}=${v}`).join(' ')}`,
+    `  export ${Object.entries(k.env)
+      .map(([n, v]) => `${n}=${v}`)
+      .join(' ')}`,
     ...k.commands.map((c) => `  ${c}`),
     '',
     `(configuration: ${k.configFile}; the sign-in of regenerate is the Entra stand-in's consent page: press Accept)`,

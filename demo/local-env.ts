@@ -67,14 +67,22 @@ export async function startLocalEnv(o: LocalEnvOptions): Promise<LocalEnv> {
       clientId: DEFAULT_CLIENT_ID,
       scopes: [SMTP_SEND_SCOPE, 'offline_access'],
       mailbox: DEFAULT_ACCOUNT,
-      validation: { mode: o.validationMode ?? ('send' as const), smtp: { host: smtp.host, port: smtp.port, starttls: true, timeoutMs: 5_000 } },
+      validation: {
+        mode: o.validationMode ?? ('send' as const),
+        smtp: { host: smtp.host, port: smtp.port, starttls: true, timeoutMs: 5_000 },
+      },
       targets,
       rotation: { maxAgeDays: 7, force: false },
     };
   });
   const doc: ConfigInput = {
     secretPrefix: o.secretPrefix ?? `token-refresher-local-${randomUUID().slice(0, 8)}`,
-    adobe: { imsOrgId: ims.orgId, clientId: ims.clientId, imsEndpoint: ims.url, cloudManagerEndpoint: cloudManager.url },
+    adobe: {
+      imsOrgId: ims.orgId,
+      clientId: ims.clientId,
+      imsEndpoint: ims.url,
+      cloudManagerEndpoint: cloudManager.url,
+    },
     alerts: { from: 'token-refresher@example.com', to: ['mail-admins@example.com'] },
     http: { timeoutMs: 5_000, retries: 3, maxConcurrency: 8 },
     credentials,
@@ -93,9 +101,22 @@ export async function startLocalEnv(o: LocalEnvOptions): Promise<LocalEnv> {
         const ids = secretIds(config, c);
         await Promise.all([o.createSecret?.(ids.token), o.createSecret?.(ids.clientSecret)]);
         const refreshToken = entra.issueRefreshToken({ account: c.mailbox });
-        const record = { v: 1 as const, refreshToken, obtainedAt: new Date(Date.now() - 8 * 86_400_000).toISOString(), runId: 'seed', source: 'regenerate' as const, account: c.mailbox };
-        await o.store.putValue(ids.token, serializeTokenRecord(record), { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
-        await o.store.putValue(ids.clientSecret, DEFAULT_CLIENT_SECRET, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+        const record = {
+          v: 1 as const,
+          refreshToken,
+          obtainedAt: new Date(Date.now() - 8 * 86_400_000).toISOString(),
+          runId: 'seed',
+          source: 'regenerate' as const,
+          account: c.mailbox,
+        };
+        await o.store.putValue(ids.token, serializeTokenRecord(record), {
+          clientRequestToken: randomUUID(),
+          stages: ['AWSCURRENT'],
+        });
+        await o.store.putValue(ids.clientSecret, DEFAULT_CLIENT_SECRET, {
+          clientRequestToken: randomUUID(),
+          stages: ['AWSCURRENT'],
+        });
       }),
     );
   };

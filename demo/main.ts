@@ -25,7 +25,10 @@ const dim = (s: string) => paint(2, s);
 const green = (s: string) => paint(32, s);
 const red = (s: string) => paint(31, s);
 /** Secrets are shown only as a short fingerprint: enough to see that two places hold the same value. */
-const fp = (secret: string | undefined) => (secret ? `sha256:${createHash('sha256').update(secret).digest('hex').slice(0, 12)} (${secret.length} chars)` : '(none)');
+const fp = (secret: string | undefined) =>
+  secret
+    ? `sha256:${createHash('sha256').update(secret).digest('hex').slice(0, 12)} (${secret.length} chars)`
+    : '(none)';
 
 const STEP_TEXT: Record<Step, string> = {
   read: 'read the token record, the client secret and the lease from the store',
@@ -44,7 +47,11 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   const store = new FileStore(dir);
   // The state table's records in <store-dir>/state, where the CLI with --store file reads them.
-  const env = await startLocalEnv({ store, state: new FileStateStore(join(dir, 'state')), secretPrefix: 'token-refresher' });
+  const env = await startLocalEnv({
+    store,
+    state: new FileStateStore(join(dir, 'state')),
+    secretPrefix: 'token-refresher',
+  });
   const alerter = new MemoryAlerter();
   const metrics = new MemoryMetrics();
   const credential = env.config.credentials[0]!;
@@ -68,19 +75,35 @@ async function main(): Promise<void> {
     console.log(`   outcome: ${bold(s.outcome)}  redeemed: ${s.redeemed}  promoted: ${s.promoted}  alert: ${s.alert}`);
     if (s.validation) console.log(`   test send: ${dim(s.validation.response)}`);
     for (const t of s.targets) console.log(`   target ${t.target}: ${t.status}${t.code ? ` (${t.code})` : ''}`);
-    if (s.failure) console.log(`   ${red('failure')}: ${s.failure.code} [${s.failure.class}] at ${s.failure.stage}\n   fix: ${s.failure.fix}`);
+    if (s.failure)
+      console.log(
+        `   ${red('failure')}: ${s.failure.code} [${s.failure.class}] at ${s.failure.stage}\n   fix: ${s.failure.fix}`,
+      );
     const pending = await store.getValue(ids.token, 'AWSPENDING');
-    const pendingToken = pending && pending.versionId !== current?.versionId ? parseTokenRecord(pending.value, ids.token).refreshToken : undefined;
-    console.log(`   store AWSCURRENT: ${fp(record?.refreshToken)}${pendingToken ? `   AWSPENDING: ${fp(pendingToken)}` : ''}   newest from Entra: ${fp(entra.latestRefreshToken())}`);
+    const pendingToken =
+      pending && pending.versionId !== current?.versionId
+        ? parseTokenRecord(pending.value, ids.token).refreshToken
+        : undefined;
+    console.log(
+      `   store AWSCURRENT: ${fp(record?.refreshToken)}${pendingToken ? `   AWSPENDING: ${fp(pendingToken)}` : ''}   newest from Entra: ${fp(entra.latestRefreshToken())}`,
+    );
     for (const t of credential.targets) {
-      console.log(`   Cloud Manager ${t.programId}/${t.environmentId}: ${fp(cloudManager.valueOf(t.programId, t.environmentId, t.refreshTokenVariable))}`);
+      console.log(
+        `   Cloud Manager ${t.programId}/${t.environmentId}: ${fp(cloudManager.valueOf(t.programId, t.environmentId, t.refreshTokenVariable))}`,
+      );
     }
     console.log(`   durations (ms): ${dim(JSON.stringify(s.durationsMs))}`);
   };
 
   const run = async (title: string, opts: { force?: boolean; crashAt?: Step; now?: Date }) => {
     console.log(`\n${bold(title)}`);
-    const deps = env.deps({ alerter, metrics, log: quietLog, hooks: stepPrinter(opts.crashAt), now: opts.now ? () => opts.now! : undefined });
+    const deps = env.deps({
+      alerter,
+      metrics,
+      log: quietLog,
+      hooks: stepPrinter(opts.crashAt),
+      now: opts.now ? () => opts.now! : undefined,
+    });
     try {
       const s = await rotateCredential(deps, credential, { force: opts.force });
       await show(s);
@@ -89,35 +112,61 @@ async function main(): Promise<void> {
       if (!(e instanceof SimulatedCrash)) throw e;
       const pending = await store.getValue(ids.token, 'AWSPENDING');
       const current = await store.getValue(ids.token, 'AWSCURRENT');
-      console.log(`   after the crash: AWSPENDING ${fp(pending && parseTokenRecord(pending.value, ids.token).refreshToken)}, AWSCURRENT ${fp(current && parseTokenRecord(current.value, ids.token).refreshToken)}`);
-      console.log(`   the newest token from Entra ${fp(entra.latestRefreshToken())} is ${pending && parseTokenRecord(pending.value, ids.token).refreshToken === entra.latestRefreshToken() ? green('in the store') : red('NOT in the store')}`);
+      console.log(
+        `   after the crash: AWSPENDING ${fp(pending && parseTokenRecord(pending.value, ids.token).refreshToken)}, AWSCURRENT ${fp(current && parseTokenRecord(current.value, ids.token).refreshToken)}`,
+      );
+      console.log(
+        `   the newest token from Entra ${fp(entra.latestRefreshToken())} is ${pending && parseTokenRecord(pending.value, ids.token).refreshToken === entra.latestRefreshToken() ? green('in the store') : red('NOT in the store')}`,
+      );
       return undefined;
     }
   };
 
-  console.log(bold('token-refresher demo') + dim(' (local stand-ins: Entra ID, Office 365 SMTP, Adobe IMS, Cloud Manager; file store ' + dir + ')'));
-  console.log(`credential "${credential.id}": mailbox ${credential.mailbox}, ${credential.targets.length} Cloud Manager targets, rotate when older than ${credential.rotation.maxAgeDays} days`);
+  console.log(
+    bold('token-refresher demo') +
+      dim(' (local stand-ins: Entra ID, Office 365 SMTP, Adobe IMS, Cloud Manager; file store ' + dir + ')'),
+  );
+  console.log(
+    `credential "${credential.id}": mailbox ${credential.mailbox}, ${credential.targets.length} Cloud Manager targets, rotate when older than ${credential.rotation.maxAgeDays} days`,
+  );
   await env.seed();
-  console.log(`seeded the store with a refresh token obtained 8 days ago ${fp(entra.latestRefreshToken())} and the client secrets`);
+  console.log(
+    `seeded the store with a refresh token obtained 8 days ago ${fp(entra.latestRefreshToken())} and the client secrets`,
+  );
 
   const first = await run('1. Scheduled rotation (the token is 8 days old, so it is due)', {});
   if (first?.outcome !== 'rotated') failures++;
-  const second = await run('2. Manual rotation with force (as `{"action":"rotate","credential":"aem-mail","force":true}`)', { force: true });
+  const second = await run(
+    '2. Manual rotation with force (as `{"action":"rotate","credential":"aem-mail","force":true}`)',
+    { force: true },
+  );
   if (second?.outcome !== 'rotated') failures++;
   await run('3. A rotation that crashes right after storing the new token', { force: true, crashAt: 'store' });
   // The crashed run's lease expires after the function's timeout; the next scheduled run comes later than that.
-  const resumed = await run('4. The next run resumes: validates and promotes the stored token without redeeming again', { now: new Date(Date.now() + 10 * 60_000) });
+  const resumed = await run(
+    '4. The next run resumes: validates and promotes the stored token without redeeming again',
+    { now: new Date(Date.now() + 10 * 60_000) },
+  );
   if (resumed?.outcome !== 'resumed' || resumed.redeemed) failures++;
 
   smtp.injectFault('535 5.7.139');
-  const broken = await run('5. Exchange has SMTP AUTH disabled for the mailbox: a person must act', { force: true, now: new Date(Date.now() + 20 * 60_000) });
+  const broken = await run('5. Exchange has SMTP AUTH disabled for the mailbox: a person must act', {
+    force: true,
+    now: new Date(Date.now() + 20 * 60_000),
+  });
   if (broken?.failure?.code !== 'SMTP_535_5.7.139') failures++;
   for (const a of alerter.sent) {
-    console.log(`\n${bold('Alert mail')} (Amazon SES in AWS; captured here)\n${dim('Subject: ' + a.subject)}\n${a.text.replace(/^/gm, '   ')}`);
+    console.log(
+      `\n${bold('Alert mail')} (Amazon SES in AWS; captured here)\n${dim('Subject: ' + a.subject)}\n${a.text.replace(/^/gm, '   ')}`,
+    );
   }
-  console.log(`\nmails received by the SMTP stand-in: ${smtp.messages.length} (subjects name the credential and the run)`);
+  console.log(
+    `\nmails received by the SMTP stand-in: ${smtp.messages.length} (subjects name the credential and the run)`,
+  );
   for (const m of smtp.messages) console.log(`   ${dim(m.subject)}`);
-  console.log(`metrics: RotationSuccess=${metrics.sum('RotationSuccess')} RotationFailure=${metrics.sum('RotationFailure')} ValidationFailure=${metrics.sum('ValidationFailure')}`);
+  console.log(
+    `metrics: RotationSuccess=${metrics.sum('RotationSuccess')} RotationFailure=${metrics.sum('RotationFailure')} ValidationFailure=${metrics.sum('ValidationFailure')}`,
+  );
   if (failures) {
     await env.close();
     console.log(red(`\n${failures} scenario(s) did not behave as expected`));
@@ -125,7 +174,13 @@ async function main(): Promise<void> {
   }
   console.log(green('\nAll scenarios behaved as expected.'));
   if (!keep) return env.close();
-  const kept = keepDemo({ cwd: process.cwd(), dir: join(process.cwd(), '.token-refresher', 'demo'), storeDir: dir, config: env.config, smtpCa: env.smtpCa });
+  const kept = keepDemo({
+    cwd: process.cwd(),
+    dir: join(process.cwd(), '.token-refresher', 'demo'),
+    storeDir: dir,
+    config: env.config,
+    smtpCa: env.smtpCa,
+  });
   console.log(`\n${keptDemoText(kept)}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

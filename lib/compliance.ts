@@ -19,7 +19,8 @@ export class TokenRefresherChecks extends NagPack {
   protected checkResource(node: CfnResource): void {
     this.applyRule({
       info: 'The Lambda Function URL is public: its AuthType is NONE.',
-      explanation: 'Anyone who knows the URL can invoke the function; the function itself must authenticate every request and bound what a request can do.',
+      explanation:
+        'Anyone who knows the URL can invoke the function; the function itself must authenticate every request and bound what a request can do.',
       level: NagMessageLevel.ERROR,
       rule: LambdaFunctionUrlAuth,
       node,

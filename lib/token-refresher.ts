@@ -27,10 +27,22 @@ import type { ParsedSchedule } from '../lambdas/config/schedule.ts';
 // The public surface stays here: the constants and types each part defines are re-exported under their old names.
 export { CLIENT_SECRET_ALARM_DAYS, NO_SUCCESS_GRACE } from './parts/alarms.ts';
 export type { RefresherContext, SecretsEncryption, TokenRefresherProps } from './parts/context.ts';
-export { ASYNC_MAX_EVENT_AGE, ASYNC_RETRY_ATTEMPTS, DEFAULT_LOG_RETENTION, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT } from './parts/function.ts';
+export {
+  ASYNC_MAX_EVENT_AGE,
+  ASYNC_RETRY_ATTEMPTS,
+  DEFAULT_LOG_RETENTION,
+  DEFAULT_MEMORY_MB,
+  DEFAULT_TIMEOUT,
+} from './parts/function.ts';
 export { SECRET_READ_ACTIONS, SECRET_READ_WRITE_ACTIONS } from './parts/grants.ts';
 export { STATE_TABLE_ACTIONS, STATE_TABLE_KEY_ACTIONS } from './parts/state-table.ts';
-export { SCHEDULER_MAX_EVENT_AGE, SCHEDULER_RETRY_ATTEMPTS, scheduledEvent, TOKEN_AGE_ALARM_DAYS, TOKEN_LIFETIME_DAYS } from './parts/schedules.ts';
+export {
+  SCHEDULER_MAX_EVENT_AGE,
+  SCHEDULER_RETRY_ATTEMPTS,
+  scheduledEvent,
+  TOKEN_AGE_ALARM_DAYS,
+  TOKEN_LIFETIME_DAYS,
+} from './parts/schedules.ts';
 export type { SecretRef } from './parts/secrets.ts';
 
 export interface CredentialResources {
@@ -106,7 +118,11 @@ export class TokenRefresher extends Construct {
     // New parts go here (after the function and its grants, before the alarms are connected and the dashboard drawn).
     this.recovery = addRecovery(ctx, { table: stateTable.table, entry: props.recoveryEntry });
     const senders = this.recovery ? [this.recovery] : [];
-    this.alertChannels = addAlertChannels(ctx, [ctx.role, ...senders.map((r) => r.role)], [ctx.function, ...senders.map((r) => r.function)]);
+    this.alertChannels = addAlertChannels(
+      ctx,
+      [ctx.role, ...senders.map((r) => r.role)],
+      [ctx.function, ...senders.map((r) => r.function)],
+    );
     connectAlarms(ctx);
     this.dashboard = addDashboard(ctx);
     if (delivery.widgets.length > 0) this.dashboard.addWidgets(...delivery.widgets);
@@ -129,7 +145,16 @@ export class TokenRefresher extends Construct {
     this.credentials = new Map(
       config.credentials.map((credential): [string, CredentialResources] => {
         const { schedule, parsedSchedule } = schedules.byCredential.get(credential.id)!;
-        return [credential.id, { credential, schedule, parsedSchedule, ...secrets.byCredential.get(credential.id)!, alarms: alarms.get(credential.id)! }];
+        return [
+          credential.id,
+          {
+            credential,
+            schedule,
+            parsedSchedule,
+            ...secrets.byCredential.get(credential.id)!,
+            alarms: alarms.get(credential.id)!,
+          },
+        ];
       }),
     );
   }

@@ -27,7 +27,13 @@ const figures = await runLoad({
   maxConcurrency: Number(values['max-concurrency']),
 });
 const problems = loadProblems(figures);
-const out = { ...figures, problems, wallMs: Date.now() - t0, node: process.version, command: `npx tsx scripts/reliability-load.ts ${process.argv.slice(2).join(' ')}`.trim() };
+const out = {
+  ...figures,
+  problems,
+  wallMs: Date.now() - t0,
+  node: process.version,
+  command: `npx tsx scripts/reliability-load.ts ${process.argv.slice(2).join(' ')}`.trim(),
+};
 writeFigures('load', out);
 console.log(JSON.stringify(out, null, 2));
 process.exit(problems.length === 0 ? 0 : 1);

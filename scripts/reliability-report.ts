@@ -36,7 +36,13 @@ interface Step {
 function run(command: string, env: NodeJS.ProcessEnv, capture = false): Step & { stdout: string } {
   const t0 = Date.now();
   const [cmd, ...args] = command.split(' ');
-  const r = spawnSync(cmd as string, args, { cwd: ROOT, env, stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit', encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(cmd as string, args, {
+    cwd: ROOT,
+    env,
+    stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return { command, status: r.status, ms: Date.now() - t0, stdout: capture ? `${r.stdout ?? ''}` : '' };
 }
 
@@ -60,12 +66,26 @@ interface Audit {
 function audit(): Audit {
   const r = run(AUDIT, process.env, true);
   try {
-    const j = JSON.parse(r.stdout) as { metadata?: { vulnerabilities?: Record<string, number> }; message?: string; statusCode?: number; error?: { summary?: string } };
+    const j = JSON.parse(r.stdout) as {
+      metadata?: { vulnerabilities?: Record<string, number> };
+      message?: string;
+      statusCode?: number;
+      error?: { summary?: string };
+    };
     if (j.metadata?.vulnerabilities) {
       const v = j.metadata.vulnerabilities;
-      return { reachable: true, status: r.status, counts: v, summary: `${v.total ?? 0} vulnerabilities (critical ${v.critical ?? 0}, high ${v.high ?? 0}, moderate ${v.moderate ?? 0}, low ${v.low ?? 0}, info ${v.info ?? 0})` };
+      return {
+        reachable: true,
+        status: r.status,
+        counts: v,
+        summary: `${v.total ?? 0} vulnerabilities (critical ${v.critical ?? 0}, high ${v.high ?? 0}, moderate ${v.moderate ?? 0}, low ${v.low ?? 0}, info ${v.info ?? 0})`,
+      };
     }
-    return { reachable: false, status: r.status, summary: `the registry's audit endpoint did not answer with a report: ${j.message ?? j.error?.summary ?? 'no message'}${j.statusCode ? ` (HTTP ${j.statusCode})` : ''}` };
+    return {
+      reachable: false,
+      status: r.status,
+      summary: `the registry's audit endpoint did not answer with a report: ${j.message ?? j.error?.summary ?? 'no message'}${j.statusCode ? ` (HTTP ${j.statusCode})` : ''}`,
+    };
   } catch {
     return { reachable: false, status: r.status, summary: `npm audit printed no JSON report (exit ${r.status})` };
   }
@@ -83,17 +103,34 @@ const rows: MatrixRow[] = files
   .filter((f) => f.kind === 'matrix')
   .sort((a, b) => rank(a.name) - rank(b.name))
   .flatMap((f) => f.rows ?? []);
-const fig = (name: string): Record<string, unknown> | undefined => files.find((f) => f.kind === 'figures' && f.name === name)?.figures;
+const fig = (name: string): Record<string, unknown> | undefined =>
+  files.find((f) => f.kind === 'figures' && f.name === name)?.figures;
 
-const GROUP_ORDER = ['Entra ID', 'SMTP (Office 365)', 'Secrets Manager', 'Adobe IMS', 'Cloud Manager', 'SES (alerts)', 'Process killed'];
+const GROUP_ORDER = [
+  'Entra ID',
+  'SMTP (Office 365)',
+  'Secrets Manager',
+  'Adobe IMS',
+  'Cloud Manager',
+  'SES (alerts)',
+  'Process killed',
+];
 rows.sort((a, b) => {
   const ga = GROUP_ORDER.indexOf(a.group);
   const gb = GROUP_ORDER.indexOf(b.group);
   return (ga < 0 ? 99 : ga) - (gb < 0 ? 99 : gb);
 });
 
-const cell = (s: unknown) => String(s ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
-const table = (head: string[], body: unknown[][]) => [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...body.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+const cell = (s: unknown) =>
+  String(s ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\r?\n/g, ' ');
+const table = (head: string[], body: unknown[][]) =>
+  [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...body.map((r) => `| ${r.map(cell).join(' | ')} |`),
+  ].join('\n');
 
 const git = (args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
 const commit = git(['rev-parse', '--short', 'HEAD']);
@@ -118,12 +155,44 @@ const passed = rows.filter((r) => r.passed).length;
 const lost = rows.filter((r) => !r.nothingLost).length;
 const load = fig('load') as (LoadFigures & { wallMs?: number; problems?: string[]; command?: string }) | undefined;
 const security = fig('security') as
-  | { redaction?: { outputsScanned: number; bytesScanned: number; secretsChecked: number; leaks: string[]; alertMails: number; emfLines: number }; tls?: { filesScanned: number; findings: string[]; folders: string[]; patterns: string[] }; lockfile?: { productionPackages: number; rangedSpecifiers: string[]; unhashed: string[]; lockfileVersion: number }; sdkDeadlines?: { filesScanned: number; findings: string[] } }
+  | {
+      redaction?: {
+        outputsScanned: number;
+        bytesScanned: number;
+        secretsChecked: number;
+        leaks: string[];
+        alertMails: number;
+        emfLines: number;
+      };
+      tls?: { filesScanned: number; findings: string[]; folders: string[]; patterns: string[] };
+      lockfile?: {
+        productionPackages: number;
+        rangedSpecifiers: string[];
+        unhashed: string[];
+        lockfileVersion: number;
+      };
+      sdkDeadlines?: { filesScanned: number; findings: string[] };
+    }
   | undefined;
-const sweep = fig('classification') as { codes: number; correct: number; rows: Array<{ code: string; expected: string; observed: string; errorCode: string }> } | undefined;
-const docs = fig('bad-input-documents') as { runsPerProperty: number; properties: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }> } | undefined;
+const sweep = fig('classification') as
+  | {
+      codes: number;
+      correct: number;
+      rows: Array<{ code: string; expected: string; observed: string; errorCode: string }>;
+    }
+  | undefined;
+const docs = fig('bad-input-documents') as
+  | {
+      runsPerProperty: number;
+      properties: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }>;
+    }
+  | undefined;
 const responses = fig('bad-input-responses') as
-  | { runsPerProperty: number; properties: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }>; limits: Array<{ client: string; case: string; code: string; ms: number; attempts: number }> }
+  | {
+      runsPerProperty: number;
+      properties: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }>;
+      limits: Array<{ client: string; case: string; code: string; ms: number; attempts: number }>;
+    }
   | undefined;
 
 p('## Summary', '');
@@ -136,11 +205,19 @@ p(
       ['Entra codes classified as Microsoft documents them', sweep ? `${sweep.correct} / ${sweep.codes}` : 'not run'],
       [
         'Load: credentials converged after run 1 / run 2',
-        load ? `${load.convergedAfterRun.map((n) => `${n}/${load.credentials}`).join(' / ')} (${load.lostAfterRun.every((n) => n === 0) ? 'none lost' : 'LOST'}; ${load.faultRate * 100}% faults)` : 'not run',
+        load
+          ? `${load.convergedAfterRun.map((n) => `${n}/${load.credentials}`).join(' / ')} (${load.lostAfterRun.every((n) => n === 0) ? 'none lost' : 'LOST'}; ${load.faultRate * 100}% faults)`
+          : 'not run',
       ],
       ['Bad input: property runs, crashes', badInputTotals()],
-      ['Secrets found in outputs (matrix, load, hostile handler run)', `${rows.filter((r) => r.observed.includes('LEAK')).length + (load?.leaks.length ?? 0) + (security?.redaction?.leaks.length ?? 0)}`],
-      ['TLS verification turned off anywhere', security?.tls ? `${security.tls.findings.length} findings in ${security.tls.filesScanned} files` : 'not run'],
+      [
+        'Secrets found in outputs (matrix, load, hostile handler run)',
+        `${rows.filter((r) => r.observed.includes('LEAK')).length + (load?.leaks.length ?? 0) + (security?.redaction?.leaks.length ?? 0)}`,
+      ],
+      [
+        'TLS verification turned off anywhere',
+        security?.tls ? `${security.tls.findings.length} findings in ${security.tls.filesScanned} files` : 'not run',
+      ],
       ['npm audit --omit=dev', auditResult.summary],
     ],
   ),
@@ -157,7 +234,7 @@ p(
   '## Invariants checked after the fault and after the next normal run',
   '',
   '1. **The newest refresh token the provider issued is in the store** (as AWSCURRENT or AWSPENDING). The one documented',
-  '   window: when the process dies, or the answer is lost, between the provider\'s answer and the write of the pending',
+  "   window: when the process dies, or the answer is lost, between the provider's answer and the write of the pending",
   '   version, the new token existed only in flight. Microsoft does not revoke the old token when it issues a new one',
   '   (docs/PROTOCOLS.md, Entra ID), so the row then checks that the token the store holds is still valid at the provider; the next',
   '   run redeems it again. Rows marked "may be lost" in the expectation are exactly these.',
@@ -184,7 +261,16 @@ for (const group of [...new Set(rows.map((r) => r.group))]) {
   p(
     table(
       ['Fault', 'Stage', 'Expected', 'Observed', 'Nothing lost', 'Checks'],
-      rows.filter((r) => r.group === group).map((r) => [r.fault, r.stage, r.expected, r.observed, r.nothingLost ? 'yes' : '**no**', r.passed ? 'pass' : `**fail**: ${r.problems.join('; ')}`]),
+      rows
+        .filter((r) => r.group === group)
+        .map((r) => [
+          r.fault,
+          r.stage,
+          r.expected,
+          r.observed,
+          r.nothingLost ? 'yes' : '**no**',
+          r.passed ? 'pass' : `**fail**: ${r.problems.join('; ')}`,
+        ]),
     ),
     '',
   );
@@ -192,8 +278,17 @@ for (const group of [...new Set(rows.map((r) => r.group))]) {
 
 if (sweep) {
   p('### Entra ID: every code, classified at the provider', '');
-  p(`${sweep.correct} of ${sweep.codes} answers classified as Microsoft documents them (the stand-in answers each the way Microsoft does).`, '');
-  p(table(['Code', 'Expected class', 'Observed class', 'Error code'], sweep.rows.map((r) => [r.code, r.expected, r.observed, r.errorCode])), '');
+  p(
+    `${sweep.correct} of ${sweep.codes} answers classified as Microsoft documents them (the stand-in answers each the way Microsoft does).`,
+    '',
+  );
+  p(
+    table(
+      ['Code', 'Expected class', 'Observed class', 'Error code'],
+      sweep.rows.map((r) => [r.code, r.expected, r.observed, r.errorCode]),
+    ),
+    '',
+  );
 }
 
 // ---- load
@@ -212,7 +307,15 @@ if (load) {
   p(
     table(
       ['Run', 'Duration', 'Succeeded', 'Failed', 'Outcomes', 'Failures', 'Converged after the run'],
-      load.runs.map((x, i) => [x.run, `${(x.ms / 1000).toFixed(1)} s`, x.ok, x.failed, JSON.stringify(x.outcomes), JSON.stringify(x.failures), `${load.convergedAfterRun[i]}/${load.credentials}`]),
+      load.runs.map((x, i) => [
+        x.run,
+        `${(x.ms / 1000).toFixed(1)} s`,
+        x.ok,
+        x.failed,
+        JSON.stringify(x.outcomes),
+        JSON.stringify(x.failures),
+        `${load.convergedAfterRun[i]}/${load.credentials}`,
+      ]),
     ),
     '',
   );
@@ -225,8 +328,16 @@ if (load) {
         ['Max PATCHes in flight at Cloud Manager', load.maxInFlight.cloudManagerPatch, `<= ${load.maxConcurrency}`],
         ['Max concurrent SMTP sessions', load.maxInFlight.smtpSessions, `<= ${load.maxConcurrency}`],
         ['Max IMS token requests in flight', load.maxInFlight.imsToken, '1 (one token per run)'],
-        ...Object.entries(r).map(([route, x]) => [`${route}: requests / operations / faulted answers`, `${x.count} / ${x.operations} / ${x.faulted}`, 'requests - operations <= faulted']),
-        ['All requests / ideal (1 redeem + 2 PATCH + 1 test send per credential, 1 IMS token per run)', `${load.totalRequests} / ${load.idealRequests} (${((load.totalRequests / load.idealRequests - 1) * 100).toFixed(1)}% over)`, ''],
+        ...Object.entries(r).map(([route, x]) => [
+          `${route}: requests / operations / faulted answers`,
+          `${x.count} / ${x.operations} / ${x.faulted}`,
+          'requests - operations <= faulted',
+        ]),
+        [
+          'All requests / ideal (1 redeem + 2 PATCH + 1 test send per credential, 1 IMS token per run)',
+          `${load.totalRequests} / ${load.idealRequests} (${((load.totalRequests / load.idealRequests - 1) * 100).toFixed(1)}% over)`,
+          '',
+        ],
         ['Faults injected', JSON.stringify(load.injected), ''],
         ['Alerts sent', load.alerts, '0 (transient failures alert after three runs)'],
         ['Secrets in logs, results, metrics', load.leaks.length, '0'],
@@ -249,7 +360,9 @@ if (load) {
 
 // ---- bad input
 p('## Bad input (property-based, fast-check)', '');
-const propRows = (x?: { properties: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }> }) =>
+const propRows = (x?: {
+  properties: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }>;
+}) =>
   Object.entries(x?.properties ?? {}).map(([name, v]) => [
     name,
     v.runs,
@@ -263,16 +376,28 @@ const propRows = (x?: { properties: Record<string, { runs: number; accepted: num
   ]);
 p(
   'Every malformed input must end in a RefresherError with a named code (and, for documents, the wrong field named), never',
-  'in a TypeError or another crash; a rotation against a malformed token response must leave the token\'s versions',
+  "in a TypeError or another crash; a rotation against a malformed token response must leave the token's versions",
   'unchanged and push nothing. Commands: `npx vitest run test/reliability/bad-input-documents.test.ts test/reliability/bad-input-responses.test.ts`',
   `(RELIABILITY_PROPERTY_RUNS sets the runs per property; this run: ${docs?.runsPerProperty ?? '?'} for documents, ${responses?.runsPerProperty ?? '?'} for responses).`,
   '',
 );
-p(table(['Property', 'Runs', 'Accepted', 'Refused (by code)', 'Crashes'], [...propRows(docs), ...propRows(responses)]), '');
+p(
+  table(['Property', 'Runs', 'Accepted', 'Refused (by code)', 'Crashes'], [...propRows(docs), ...propRows(responses)]),
+  '',
+);
 if (responses?.limits?.length) {
   p('### Size limits and deadlines', '');
-  p(table(['Client', 'Case', 'Ended with', 'After', 'Requests'], responses.limits.map((l) => [l.client, l.case, l.code, `${l.ms} ms`, l.attempts])), '');
-  p('The SMTP test send has its own overall deadline (3 x smtp.timeoutMs): see the "one byte a second" row of the matrix.', '');
+  p(
+    table(
+      ['Client', 'Case', 'Ended with', 'After', 'Requests'],
+      responses.limits.map((l) => [l.client, l.case, l.code, `${l.ms} ms`, l.attempts]),
+    ),
+    '',
+  );
+  p(
+    'The SMTP test send has its own overall deadline (3 x smtp.timeoutMs): see the "one byte a second" row of the matrix.',
+    '',
+  );
 }
 
 // ---- mutation testing
@@ -280,7 +405,9 @@ if (responses?.limits?.length) {
 p('## Mutation testing (StrykerJS, lambdas/store and lambdas/pipeline)', '');
 const mutationFile = join(ROOT, 'reports/mutation/mutation.json');
 if (existsSync(mutationFile)) {
-  const m = JSON.parse(readFileSync(mutationFile, 'utf8')) as { files: Record<string, { mutants: Array<{ status: string }> }> };
+  const m = JSON.parse(readFileSync(mutationFile, 'utf8')) as {
+    files: Record<string, { mutants: Array<{ status: string }> }>;
+  };
   const count = (ms: Array<{ status: string }>, ...st: string[]) => ms.filter((x) => st.includes(x.status)).length;
   const scoreOf = (ms: Array<{ status: string }>) => {
     const valid = ms.length - count(ms, 'CompileError', 'RuntimeError', 'Ignored');
@@ -294,12 +421,23 @@ if (existsSync(mutationFile)) {
     '',
     table(
       ['File', 'Mutants', 'Killed', 'Timeout', 'Survived', 'No coverage', 'Score'],
-      files.map(([name, f]) => [name, f.mutants.length, count(f.mutants, 'Killed'), count(f.mutants, 'Timeout'), count(f.mutants, 'Survived'), count(f.mutants, 'NoCoverage'), scoreOf(f.mutants)]),
+      files.map(([name, f]) => [
+        name,
+        f.mutants.length,
+        count(f.mutants, 'Killed'),
+        count(f.mutants, 'Timeout'),
+        count(f.mutants, 'Survived'),
+        count(f.mutants, 'NoCoverage'),
+        scoreOf(f.mutants),
+      ]),
     ),
     '',
   );
 } else {
-  p('Not run for this report: `npm run mutation` writes reports/mutation/mutation.json, which the next report includes.', '');
+  p(
+    'Not run for this report: `npm run mutation` writes reports/mutation/mutation.json, which the next report includes.',
+    '',
+  );
 }
 
 // ---- security
@@ -317,7 +455,7 @@ if (security?.tls) {
   p(
     `- **TLS verification**: ${security.tls.filesScanned} source files of ${security.tls.folders.join(', ')} searched for ${security.tls.patterns.map((x) => `\`${x}\``).join(', ')}:`,
     `  ${security.tls.findings.length ? security.tls.findings.join('; ') : 'none found'}.`,
-    '  The SMTP validator pins `rejectUnauthorized: true` and only adds a CA (tests bring the stand-in\'s); an untrusted',
+    "  The SMTP validator pins `rejectUnauthorized: true` and only adds a CA (tests bring the stand-in's); an untrusted",
     '  certificate and a missing STARTTLS are matrix rows (no AUTH is sent). Configuration refuses plain-http endpoints except localhost.',
   );
 }
@@ -356,13 +494,24 @@ p(
   '',
 );
 if (steps.length) {
-  p('Steps of this run:', '', table(['Command', 'Exit', 'Duration'], steps.map((s) => [s.command, s.status, `${(s.ms / 1000).toFixed(1)} s`])), '');
+  p(
+    'Steps of this run:',
+    '',
+    table(
+      ['Command', 'Exit', 'Duration'],
+      steps.map((s) => [s.command, s.status, `${(s.ms / 1000).toFixed(1)} s`]),
+    ),
+    '',
+  );
 }
 
 const outPath = join(ROOT, values.out);
 mkdirSync(join(outPath, '..'), { recursive: true });
 writeFileSync(outPath, `${out.join('\n')}\n`);
-writeFileSync(join(ROOT, 'docs/reliability-matrix.json'), `${JSON.stringify({ generatedAt: new Date().toISOString(), commit, steps, audit: auditResult, files }, null, 2)}\n`);
+writeFileSync(
+  join(ROOT, 'docs/reliability-matrix.json'),
+  `${JSON.stringify({ generatedAt: new Date().toISOString(), commit, steps, audit: auditResult, files }, null, 2)}\n`,
+);
 console.log(`wrote ${values.out} (${rows.length} matrix rows, ${passed} passed) and docs/reliability-matrix.json`);
 const failed = steps.some((s) => s.status !== 0) || passed !== rows.length;
 process.exit(failed ? 1 : 0);

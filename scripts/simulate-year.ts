@@ -19,9 +19,12 @@ const report = await simulate({
   mailErrorDay: Math.round(days * 0.7),
   progress: (l) => process.stderr.write(`${l}\n`),
 });
-process.stderr.write(`simulated ${days} days in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${report.invocations} invocations, seed ${seed}\n`);
+process.stderr.write(
+  `simulated ${days} days in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${report.invocations} invocations, seed ${seed}\n`,
+);
 for (const line of report.lines) console.log(line);
-if (report.outsideWindow.alerted !== report.outsideWindow.total) console.log(`pushes outside a window without an alert: ${report.outsideWindow.total - report.outsideWindow.alerted}`);
+if (report.outsideWindow.alerted !== report.outsideWindow.total)
+  console.log(`pushes outside a window without an alert: ${report.outsideWindow.total - report.outsideWindow.alerted}`);
 if (report.failed) {
   console.log('a copy passed the 90-day lifetime');
   process.exit(1);

@@ -20,7 +20,14 @@ export const DELIVERY_ROUTES = [
 ] as const;
 
 /** Definitions the answers are checked against; startup fails if the spec lacks one. */
-export const DELIVERY_DEFINITIONS = ['PipelineList', 'PipelineExecution', 'PipelineExecutionListRepresentation', 'EnvironmentLogs', 'Redirect', 'BadRequestError'] as const;
+export const DELIVERY_DEFINITIONS = [
+  'PipelineList',
+  'PipelineExecution',
+  'PipelineExecutionListRepresentation',
+  'EnvironmentLogs',
+  'Redirect',
+  'BadRequestError',
+] as const;
 
 export type DeliveryRouteName = (typeof DELIVERY_ROUTES)[number]['name'];
 
@@ -50,7 +57,11 @@ function checked(ctx: DeliveryContext, definition: string, status: number, body:
   return json(status, body);
 }
 
-function badRequest(ctx: DeliveryContext, missing: string[], invalid: Array<{ name: string; reason: string }> = []): Reply {
+function badRequest(
+  ctx: DeliveryContext,
+  missing: string[],
+  invalid: Array<{ name: string; reason: string }> = [],
+): Reply {
   return checked(ctx, 'BadRequestError', 400, {
     status: 400,
     type: 'http://ns.adobe.com/adobecloud/problem/bad-request',
@@ -124,10 +135,15 @@ export function deliveryHandlers(ctx: DeliveryContext): Record<DeliveryRouteName
       const services = q.getAll('service');
       const names = q.getAll('name');
       const daysText = q.get('days');
-      const missing = [...(services.length ? [] : ['service']), ...(names.length ? [] : ['name']), ...(daysText === null ? ['days'] : [])];
+      const missing = [
+        ...(services.length ? [] : ['service']),
+        ...(names.length ? [] : ['name']),
+        ...(daysText === null ? ['days'] : []),
+      ];
       if (missing.length) return badRequest(ctx, missing);
       const days = Number(daysText);
-      if (!Number.isInteger(days) || days < 1) return badRequest(ctx, [], [{ name: 'days', reason: 'must be a positive integer' }]);
+      if (!Number.isInteger(days) || days < 1)
+        return badRequest(ctx, [], [{ name: 'days', reason: 'must be a positive integer' }]);
       const now = ctx.now();
       const today = utcDay(now);
       const oldest = utcDay(now - (days - 1) * DAY_MS);
@@ -148,7 +164,9 @@ export function deliveryHandlers(ctx: DeliveryContext): Record<DeliveryRouteName
                 _links: {
                   'http://ns.adobe.com/adobecloud/rel/logs/download': { href: download },
                   // Only the file still being written has a tail link (Adobe's CLI tails today's file).
-                  ...(date === today && ctx.tailLinks() ? { 'http://ns.adobe.com/adobecloud/rel/logs/tail': { href: ctx.files.tailUrl(key) } } : {}),
+                  ...(date === today && ctx.tailLinks()
+                    ? { 'http://ns.adobe.com/adobecloud/rel/logs/tail': { href: ctx.files.tailUrl(key) } }
+                    : {}),
                 },
               };
             }),
@@ -158,7 +176,10 @@ export function deliveryHandlers(ctx: DeliveryContext): Record<DeliveryRouteName
         service: services,
         name: names,
         days,
-        _links: { 'http://ns.adobe.com/adobecloud/rel/program': { href: `/api/program/${e.programId}` }, self: { href: req.path + req.url.search } },
+        _links: {
+          'http://ns.adobe.com/adobecloud/rel/program': { href: `/api/program/${e.programId}` },
+          self: { href: req.path + req.url.search },
+        },
         _embedded: { downloads },
       });
     },
@@ -169,9 +190,11 @@ export function deliveryHandlers(ctx: DeliveryContext): Record<DeliveryRouteName
       const [service, name, date] = [q.get('service'), q.get('name'), q.get('date')];
       const missing = [...(service ? [] : ['service']), ...(name ? [] : ['name']), ...(date ? [] : ['date'])];
       if (missing.length || !service || !name || !date) return badRequest(ctx, missing);
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return badRequest(ctx, [], [{ name: 'date', reason: 'must be YYYY-MM-DD' }]);
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(date))
+        return badRequest(ctx, [], [{ name: 'date', reason: 'must be YYYY-MM-DD' }]);
       const key = { ...e, service, name, date };
-      if (!ctx.store.days({ ...e, service, name }).includes(date)) return ctx.notFound(`No ${service} ${name} log for ${date}`);
+      if (!ctx.store.days({ ...e, service, name }).includes(date))
+        return ctx.notFound(`No ${service} ${name} log for ${date}`);
       const target = ctx.files.downloadUrl(key);
       const accept = String(req.headers.accept ?? '');
       if (accept.includes('application/json')) return checked(ctx, 'Redirect', 200, { redirect: target });

@@ -3,7 +3,15 @@
 // server standing for the storage host Cloud Manager's links point at: a gzip download (what logs/download redirects
 // to) and a tail link on the raw file with byte ranges (what Adobe's CLI tails with Range requests). Both check a
 // signature in the query, like signed storage URLs, and never look at Authorization: the client must not send any.
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, statSync, appendFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  appendFileSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -71,7 +79,8 @@ const safe = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_');
 export function createLogStore(): LogStore {
   const dir = mkdtempSync(join(tmpdir(), 'cm-logs-'));
   const known = new Map<string, LogKey>();
-  const pathOf = (k: LogKey) => join(dir, `${safe(k.programId)}.${safe(k.environmentId)}.${safe(k.service)}.${safe(k.name)}.${safe(k.date)}.log`);
+  const pathOf = (k: LogKey) =>
+    join(dir, `${safe(k.programId)}.${safe(k.environmentId)}.${safe(k.service)}.${safe(k.name)}.${safe(k.date)}.log`);
   const remember = (k: LogKey) => known.set(pathOf(k), { ...k });
   return {
     dir,
@@ -89,7 +98,13 @@ export function createLogStore(): LogStore {
     },
     days(k) {
       return [...known.values()]
-        .filter((x) => x.programId === k.programId && x.environmentId === k.environmentId && x.service === k.service && x.name === k.name)
+        .filter(
+          (x) =>
+            x.programId === k.programId &&
+            x.environmentId === k.environmentId &&
+            x.service === k.service &&
+            x.name === k.name,
+        )
         .map((x) => x.date)
         .sort()
         .reverse();
@@ -151,7 +166,15 @@ export async function startLogFileServer(store: LogStore, faults: Faults): Promi
     const route = m?.[1] === 'files' ? LOG_FILE_ROUTE : m?.[1] === 'tail' ? LOG_TAIL_ROUTE : 'unmatched';
     const leave = faults.enter(route);
     res.on('close', leave);
-    const record: RequestRecord = { at: Date.now(), method: req.method ?? 'GET', path: url.pathname, query: url.search, route, headers: req.headers, body: '' };
+    const record: RequestRecord = {
+      at: Date.now(),
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.search,
+      route,
+      headers: req.headers,
+      body: '',
+    };
     requests.push(record);
     const key = m?.[2] ? ids.get(m[2]) : undefined;
     const reply = (status: number, body = '', headers: Record<string, string> = {}) => {
@@ -165,18 +188,22 @@ export async function startLogFileServer(store: LogStore, faults: Faults): Promi
     if (fault?.kind === 'hang') return void (record.status = 'hang');
     if (fault?.kind === 'reset') return void ((record.status = 'reset'), req.socket.destroy());
     if (fault?.kind === 'status') {
-      const body = fault.body === undefined ? '' : typeof fault.body === 'string' ? fault.body : JSON.stringify(fault.body);
+      const body =
+        fault.body === undefined ? '' : typeof fault.body === 'string' ? fault.body : JSON.stringify(fault.body);
       return reply(fault.status, body, fault.headers ?? {});
     }
-    if (fault?.kind === 'html') return reply(fault.status ?? 200, htmlFaultPage(fault.status ?? 200), { 'content-type': 'text/html' });
+    if (fault?.kind === 'html')
+      return reply(fault.status ?? 200, htmlFaultPage(fault.status ?? 200), { 'content-type': 'text/html' });
     if (fault?.kind === 'delay') await sleep(fault.ms);
-    if (!key || (req.method !== 'GET' && req.method !== 'HEAD')) return reply(404, '<Error><Code>BlobNotFound</Code></Error>', { 'content-type': 'application/xml' });
+    if (!key || (req.method !== 'GET' && req.method !== 'HEAD'))
+      return reply(404, '<Error><Code>BlobNotFound</Code></Error>', { 'content-type': 'application/xml' });
     if (url.searchParams.get('sig') !== sig) {
       return reply(403, '<Error><Code>AuthenticationFailed</Code></Error>', { 'content-type': 'application/xml' });
     }
     const path = store.pathOf(key);
     const size = store.size(key);
-    if (!existsSync(path)) return reply(404, '<Error><Code>BlobNotFound</Code></Error>', { 'content-type': 'application/xml' });
+    if (!existsSync(path))
+      return reply(404, '<Error><Code>BlobNotFound</Code></Error>', { 'content-type': 'application/xml' });
     // What a test wrote after this request started is not part of this answer, as with a real blob snapshot.
     const cutHalf = fault?.kind === 'truncated';
     if (route === LOG_FILE_ROUTE) {
@@ -188,7 +215,13 @@ export async function startLogFileServer(store: LogStore, faults: Faults): Promi
       }
       const src = createReadStream(path, { start: 0, end: size - 1 });
       // Level 1: the stand-in shares the machine with the scanner it serves; the ratio does not matter here.
-      await pipeline(src, createGzip({ level: 1, flush: zlib.Z_NO_FLUSH }), count(route), cutter(cutHalf, res), res).catch(() => res.destroy());
+      await pipeline(
+        src,
+        createGzip({ level: 1, flush: zlib.Z_NO_FLUSH }),
+        count(route),
+        cutter(cutHalf, res),
+        res,
+      ).catch(() => res.destroy());
       return;
     }
     const range = parseRange(typeof req.headers.range === 'string' ? req.headers.range : undefined, size);

@@ -43,7 +43,13 @@ export class PipelineBook {
 
   add(programId: string, seed: PipelineSeed): string {
     const id = seed.id ?? String(this.#nextId++);
-    this.#pipelines.set(`${programId}/${id}`, { programId, id, name: seed.name ?? `Pipeline ${id}`, deploysTo: [...seed.deploysTo], executions: [] });
+    this.#pipelines.set(`${programId}/${id}`, {
+      programId,
+      id,
+      name: seed.name ?? `Pipeline ${id}`,
+      deploysTo: [...seed.deploysTo],
+      executions: [],
+    });
     return id;
   }
 
@@ -64,7 +70,8 @@ export class PipelineBook {
   start(programId: string, pipelineId: string, status: ExecutionStatus = 'RUNNING'): string {
     const p = this.must(programId, pipelineId);
     const current = p.executions.at(-1);
-    if (current && !ENDED.has(current.status)) throw new Error(`pipeline ${programId}/${pipelineId} already runs execution ${current.id}`);
+    if (current && !ENDED.has(current.status))
+      throw new Error(`pipeline ${programId}/${pipelineId} already runs execution ${current.id}`);
     const now = this.#now();
     const id = String(this.#nextId++);
     p.executions.push({ id, status, createdAt: now, updatedAt: now });
@@ -82,7 +89,10 @@ export class PipelineBook {
   }
 
   /** The execution of a pipeline deploying to the environment that has not ended, if any. */
-  runningAgainst(programId: string, environmentId: string): { pipeline: StoredPipeline; execution: StoredExecution } | undefined {
+  runningAgainst(
+    programId: string,
+    environmentId: string,
+  ): { pipeline: StoredPipeline; execution: StoredExecution } | undefined {
     for (const p of this.ofProgram(programId)) {
       const e = p.executions.at(-1);
       if (e && !ENDED.has(e.status) && p.deploysTo.includes(environmentId)) return { pipeline: p, execution: e };
@@ -121,7 +131,15 @@ export class PipelineBook {
   /** PipelineExecution, with one step state per deploy phase naming its environment. */
   executionBody(p: StoredPipeline, e: StoredExecution): Record<string, unknown> {
     const running = !ENDED.has(e.status);
-    const stepStatus = running ? (e.status === 'NOT_STARTED' ? 'NOT_STARTED' : 'RUNNING') : e.status === 'FINISHED' ? 'FINISHED' : e.status === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
+    const stepStatus = running
+      ? e.status === 'NOT_STARTED'
+        ? 'NOT_STARTED'
+        : 'RUNNING'
+      : e.status === 'FINISHED'
+        ? 'FINISHED'
+        : e.status === 'CANCELLED'
+          ? 'CANCELLED'
+          : 'FAILED';
     return {
       id: e.id,
       programId: p.programId,

@@ -45,17 +45,23 @@ export function loadCloudManagerSpec(path = DEFAULT_SPEC_PATH): CloudManagerSpec
 }
 
 /** Throws unless every route exists in the spec's paths with that method. */
-export function assertRoutesInSpec(spec: CloudManagerSpec, routes: ReadonlyArray<{ method: string; pattern: string }>): void {
+export function assertRoutesInSpec(
+  spec: CloudManagerSpec,
+  routes: ReadonlyArray<{ method: string; pattern: string }>,
+): void {
   const missing = routes.filter((r) => !isRecord(spec.paths[r.pattern]?.[r.method.toLowerCase()]));
   if (missing.length > 0) {
-    throw new Error(`Cloud Manager stand-in serves routes the spec does not define: ${missing.map((r) => `${r.method} ${r.pattern}`).join(', ')}`);
+    throw new Error(
+      `Cloud Manager stand-in serves routes the spec does not define: ${missing.map((r) => `${r.method} ${r.pattern}`).join(', ')}`,
+    );
   }
 }
 
 /** Throws unless every named definition exists (the delivery bodies are checked against them). */
 export function assertDefinitionsInSpec(spec: CloudManagerSpec, names: readonly string[]): void {
   const missing = names.filter((n) => !isRecord(spec.definitions[n]));
-  if (missing.length > 0) throw new Error(`spec lacks the definitions the Cloud Manager stand-in answers with: ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new Error(`spec lacks the definitions the Cloud Manager stand-in answers with: ${missing.join(', ')}`);
 }
 
 /**
@@ -122,8 +128,16 @@ export function variableRules(spec: CloudManagerSpec): VariableRules {
   const name = props?.name;
   const value = props?.value;
   const type = props?.type;
-  if (!name?.pattern || name.minLength === undefined || name.maxLength === undefined || value?.maxLength === undefined || !type?.enum) {
-    throw new Error('spec definition EnvironmentVariableUpdate lacks the name/value/type constraints the stand-in enforces');
+  if (
+    !name?.pattern ||
+    name.minLength === undefined ||
+    name.maxLength === undefined ||
+    value?.maxLength === undefined ||
+    !type?.enum
+  ) {
+    throw new Error(
+      'spec definition EnvironmentVariableUpdate lacks the name/value/type constraints the stand-in enforces',
+    );
   }
   return {
     nameMin: name.minLength,

@@ -68,7 +68,11 @@ export interface CloudManagerStandin extends FaultControls {
    * environment, so this is the restart history a simulation counts (per environment, inside or outside a window).
    */
   readonly patches: ReadonlyArray<{ programId: string; environmentId: string; at: number; names: string[] }>;
-  addEnvironment(programId: string, environmentId: string, extra?: Omit<EnvironmentSeed, 'programId' | 'environmentId'>): void;
+  addEnvironment(
+    programId: string,
+    environmentId: string,
+    extra?: Omit<EnvironmentSeed, 'programId' | 'environmentId'>,
+  ): void;
   /** The status the environment reports outside an update (must be one of the spec's Environment.status values). */
   setEnvironmentStatus(programId: string, environmentId: string, status: string): void;
   /** The environment reports 'updating' (and refuses PATCH) for `ms` from now on the stand-in's clock. */
@@ -87,9 +91,22 @@ export interface CloudManagerStandin extends FaultControls {
    * Appends to AEM's log of the service (default log aemerror): a string is written as is (a newline added) into
    * the file of the stand-in's current day; an entry is formatted as AEM does and goes into the file of its day.
    */
-  appendLog(programId: string, environmentId: string, service: Service, line: string | AemLogEntry, opts?: { name?: string; date?: string }): void;
+  appendLog(
+    programId: string,
+    environmentId: string,
+    service: Service,
+    line: string | AemLogEntry,
+    opts?: { name?: string; date?: string },
+  ): void;
   /** Streams generated text into a day's log file without holding it (for logs of hundreds of MB). */
-  appendLogStream(programId: string, environmentId: string, service: Service, date: string, source: Iterable<string | Buffer> | AsyncIterable<string | Buffer>, name?: string): Promise<void>;
+  appendLogStream(
+    programId: string,
+    environmentId: string,
+    service: Service,
+    date: string,
+    source: Iterable<string | Buffer> | AsyncIterable<string | Buffer>,
+    name?: string,
+  ): Promise<void>;
   /** Whether the logs listing gives today's file a tail link. */
   setTailLinks(on: boolean): void;
   /** Size in bytes of a day's (uncompressed) log file. */
@@ -103,7 +120,10 @@ export interface CloudManagerStandin extends FaultControls {
   valueOf(programId: string, environmentId: string, name: string, service?: string): string | undefined;
   variables(programId: string, environmentId: string): StoredVariable[];
   /** Seed a variable without going through the API. */
-  setVariable(programId: string, environmentId: string, v: { name: string; value: string; type?: VariableType; service?: Service }): void;
+  setVariable(
+    programId: string,
+    environmentId: string,
+    v: { name: string; value: string; type?: VariableType; service?: Service },
+  ): void;
   close(): Promise<void>;
 }
-

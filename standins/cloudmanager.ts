@@ -5,13 +5,35 @@
 import { Faults, withFaultControls } from './faults.ts';
 import { json, serveHttp, type Reply, type RouteDef, type StandinRequest } from './http.ts';
 import { DEFAULT_IMS_CLIENT_ID, DEFAULT_IMS_ORG_ID } from './ims.ts';
-import { assertDefinitionsInSpec, assertInSpec, assertRoutesInSpec, environmentStatuses, isRecord, loadCloudManagerSpec, variableRules } from './cloudmanager-spec.ts';
+import {
+  assertDefinitionsInSpec,
+  assertInSpec,
+  assertRoutesInSpec,
+  environmentStatuses,
+  isRecord,
+  loadCloudManagerSpec,
+  variableRules,
+} from './cloudmanager-spec.ts';
 import { DELIVERY_DEFINITIONS, DELIVERY_ROUTES, deliveryHandlers } from './cloudmanager-delivery.ts';
 import { createLogStore, formatAemLine, startLogFileServer, utcDay, type LogKey } from './cloudmanager-logs.ts';
 import { PipelineBook } from './cloudmanager-pipelines.ts';
-import { SERVICES, type CloudManagerStandin, type CloudManagerStandinOptions, type EnvironmentSeed, type Service, type StoredVariable, type VariableType } from './cloudmanager-types.ts';
+import {
+  SERVICES,
+  type CloudManagerStandin,
+  type CloudManagerStandinOptions,
+  type EnvironmentSeed,
+  type Service,
+  type StoredVariable,
+  type VariableType,
+} from './cloudmanager-types.ts';
 
-export { assertRoutesInSpec, loadCloudManagerSpec, specViolations, DEFAULT_SPEC_PATH, type CloudManagerSpec } from './cloudmanager-spec.ts';
+export {
+  assertRoutesInSpec,
+  loadCloudManagerSpec,
+  specViolations,
+  DEFAULT_SPEC_PATH,
+  type CloudManagerSpec,
+} from './cloudmanager-spec.ts';
 export { aemTimestamp, formatAemLine, LOG_FILE_ROUTE, LOG_TAIL_ROUTE, type AemLogEntry } from './cloudmanager-logs.ts';
 export type { ExecutionStatus, PipelineSeed } from './cloudmanager-pipelines.ts';
 export * from './cloudmanager-types.ts';
@@ -98,9 +120,12 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
       vars: new Map(),
     });
   };
-  (opts.environments ?? [{ programId: DEFAULT_PROGRAM_ID, environmentId: DEFAULT_ENVIRONMENT_ID }]).forEach(addEnvironment);
+  (opts.environments ?? [{ programId: DEFAULT_PROGRAM_ID, environmentId: DEFAULT_ENVIRONMENT_ID }]).forEach(
+    addEnvironment,
+  );
 
-  const envOf = (programId: string, environmentId: string): EnvState | undefined => envs.get(`${programId}/${environmentId}`);
+  const envOf = (programId: string, environmentId: string): EnvState | undefined =>
+    envs.get(`${programId}/${environmentId}`);
   const statusOf = (env: EnvState): string => (busy > 0 || now() < env.updatingUntil ? 'updating' : env.status);
 
   function gate(req: StandinRequest): Reply | undefined {
@@ -123,7 +148,9 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     if (env) return env;
     const programKnown = [...envs.values()].some((e) => e.programId === programId);
     return problem(404, 'http://ns.adobe.com/adobecloud/problem/not-found', 'Not Found', {
-      detail: programKnown ? `Environment ${environmentId} not found in program ${programId}` : `Program ${programId} not found`,
+      detail: programKnown
+        ? `Environment ${environmentId} not found in program ${programId}`
+        : `Program ${programId} not found`,
     });
   }
 
@@ -212,7 +239,9 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     } else if (value.length > rules.valueMax) {
       errors.push(`${at}.value: size must be between 0 and ${rules.valueMax}`);
     } else if (type === 'secretString' && value.length > maxSecretLength) {
-      errors.push(`${at}.value: secretString values must not be longer than ${maxSecretLength} characters (got ${value.length})`);
+      errors.push(
+        `${at}.value: secretString values must not be longer than ${maxSecretLength} characters (got ${value.length})`,
+      );
     }
     return errors;
   }
@@ -236,7 +265,8 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
     // Adobe: an update "may not succeed when a pipeline is in use ... it will not indicate the specific reason"; the
     // restart of the previous update keeps the environment busy too. Hence one vague 412 for all of them.
     // (https://experienceleague.adobe.com/en/docs/experience-manager-cloud-service/content/implementing/using-cloud-manager/environment-variables)
-    const refused = busy > 0 || now() < env.updatingUntil || book.runningAgainst(env.programId, env.environmentId) !== undefined;
+    const refused =
+      busy > 0 || now() < env.updatingUntil || book.runningAgainst(env.programId, env.environmentId) !== undefined;
     if (refused) {
       if (busy > 0) busy--;
       return problem(412, 'http://ns.adobe.com/adobecloud/problem/precondition-failed', 'Precondition Failed', {
@@ -250,7 +280,9 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
       return problem(400, VALIDATION_TYPE, 'Validation Failed', { errors: ['Malformed JSON request body'] });
     }
     if (!Array.isArray(parsed)) {
-      return problem(400, VALIDATION_TYPE, 'Validation Failed', { errors: ['Request body must be a JSON array of variables'] });
+      return problem(400, VALIDATION_TYPE, 'Validation Failed', {
+        errors: ['Request body must be a JSON array of variables'],
+      });
     }
     const items: unknown[] = parsed;
     const errors = items.flatMap((item, i) => validateItem(item, i));
@@ -272,22 +304,38 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
           return;
         }
         if (existing && existing.type !== type) {
-          errors.push(`variables[${i}].type: the type of variable ${name} cannot be changed from ${existing.type} to ${type}; delete it first`);
+          errors.push(
+            `variables[${i}].type: the type of variable ${name} cannot be changed from ${existing.type} to ${type}; delete it first`,
+          );
           return;
         }
-        next.set(key, { name, type, value, readyAt: at + updateDurationMs, created: !existing, ...(service ? { service } : {}) });
+        next.set(key, {
+          name,
+          type,
+          value,
+          readyAt: at + updateDurationMs,
+          created: !existing,
+          ...(service ? { service } : {}),
+        });
       });
-      if (next.size > maxVariables) errors.push(`An environment can have at most ${maxVariables} variables (would have ${next.size})`);
+      if (next.size > maxVariables)
+        errors.push(`An environment can have at most ${maxVariables} variables (would have ${next.size})`);
     }
     if (errors.length > 0) return problem(400, VALIDATION_TYPE, 'Validation Failed', { errors });
     env.vars = next;
     env.updatingUntil = at + updateDurationMs;
     patchCount++;
-    patches.push({ programId: env.programId, environmentId: env.environmentId, at, names: items.map((item) => String((item as Record<string, unknown>).name)) });
+    patches.push({
+      programId: env.programId,
+      environmentId: env.environmentId,
+      at,
+      names: items.map((item) => String((item as Record<string, unknown>).name)),
+    });
     return opts.patchReturns200 ? json(200, variableListBody(env)) : { status: 204 };
   }
 
-  const notFound = (detail: string) => problem(404, 'http://ns.adobe.com/adobecloud/problem/not-found', 'Not Found', { detail });
+  const notFound = (detail: string) =>
+    problem(404, 'http://ns.adobe.com/adobecloud/problem/not-found', 'Not Found', { detail });
   let apiUrl = '';
   const handlers: Record<(typeof CLOUD_MANAGER_ROUTES)[number]['name'], RouteDef['handler']> = {
     'environment-get': getEnvironment,
@@ -313,12 +361,19 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
   const serving = await serveHttp({
     faults,
     notFound: () => problem(404, 'http://ns.adobe.com/adobecloud/problem/not-found', 'Not Found'),
-    methodNotAllowed: () => problem(405, 'http://ns.adobe.com/adobecloud/problem/method-not-allowed', 'Method Not Allowed'),
+    methodNotAllowed: () =>
+      problem(405, 'http://ns.adobe.com/adobecloud/problem/method-not-allowed', 'Method Not Allowed'),
     routes: CLOUD_MANAGER_ROUTES.map((r) => ({ ...r, handler: handlers[r.name] })),
   });
 
   apiUrl = serving.url;
-  const logKey = (programId: string, environmentId: string, service: string, date: string, name = 'aemerror'): LogKey => {
+  const logKey = (
+    programId: string,
+    environmentId: string,
+    service: string,
+    date: string,
+    name = 'aemerror',
+  ): LogKey => {
     mustEnv(programId, environmentId);
     return { programId, environmentId, service, name, date };
   };
@@ -340,7 +395,8 @@ export async function startCloudManagerStandin(opts: CloudManagerStandinOptions 
       addEnvironment({ ...extra, programId, environmentId });
     },
     setEnvironmentStatus(programId, environmentId, status) {
-      if (!statuses.includes(status)) throw new Error(`"${status}" is not an environment status of the spec (${statuses.join(', ')})`);
+      if (!statuses.includes(status))
+        throw new Error(`"${status}" is not an environment status of the spec (${statuses.join(', ')})`);
       mustEnv(programId, environmentId).status = status;
     },
     setUpdating(programId, environmentId, ms) {

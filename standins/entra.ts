@@ -7,9 +7,31 @@ import { readFileSync } from 'node:fs';
 import type { Clock } from './clock.ts';
 import { errorReply } from './entra/errors.ts';
 import { deviceCodeEndpoint, token } from './entra/grants.ts';
-import { addEntraClient, createWorld, DEFAULT_SCOPES, mintRefreshToken, normalizeScope, splitScopes } from './entra/model.ts';
-import type { AccessTokenInfo, DeviceCodeInfo, EntraClient, EntraErrorName, EntraStandinOptions, RefreshTokenInfo, SeenAssertion } from './entra/model.ts';
-import { authorize, consentDecision, deviceLoginPage, deviceLoginSubmit, findDevice, openidConfiguration } from './entra/pages.ts';
+import {
+  addEntraClient,
+  createWorld,
+  DEFAULT_SCOPES,
+  mintRefreshToken,
+  normalizeScope,
+  splitScopes,
+} from './entra/model.ts';
+import type {
+  AccessTokenInfo,
+  DeviceCodeInfo,
+  EntraClient,
+  EntraErrorName,
+  EntraStandinOptions,
+  RefreshTokenInfo,
+  SeenAssertion,
+} from './entra/model.ts';
+import {
+  authorize,
+  consentDecision,
+  deviceLoginPage,
+  deviceLoginSubmit,
+  findDevice,
+  openidConfiguration,
+} from './entra/pages.ts';
 import { Faults, withFaultControls, type FaultControls } from './faults.ts';
 import { consentThroughPage, html, serveHttp, type Reply, type RequestRecord } from './http.ts';
 
@@ -26,7 +48,16 @@ export {
   SMTP_SEND_SCOPE,
   splitScopes,
 } from './entra/model.ts';
-export type { AccessTokenInfo, DeviceCodeInfo, DeviceState, EntraClient, EntraErrorName, EntraStandinOptions, RefreshTokenInfo, SeenAssertion } from './entra/model.ts';
+export type {
+  AccessTokenInfo,
+  DeviceCodeInfo,
+  DeviceState,
+  EntraClient,
+  EntraErrorName,
+  EntraStandinOptions,
+  RefreshTokenInfo,
+  SeenAssertion,
+} from './entra/model.ts';
 
 /**
  * Test-only certificate material for certificate credentials (standins/tls/README.md): 'app' is the one tests register
@@ -34,7 +65,10 @@ export type { AccessTokenInfo, DeviceCodeInfo, DeviceState, EntraClient, EntraEr
  */
 export function testClientCertificate(name: 'app' | 'other' = 'app'): { certificate: string; privateKey: string } {
   const dir = new URL('./tls/', import.meta.url);
-  return { certificate: readFileSync(new URL(`${name}.pem`, dir), 'utf8'), privateKey: readFileSync(new URL(`${name}.key`, dir), 'utf8') };
+  return {
+    certificate: readFileSync(new URL(`${name}.pem`, dir), 'utf8'),
+    privateKey: readFileSync(new URL(`${name}.key`, dir), 'utf8'),
+  };
 }
 
 export interface EntraStandin extends FaultControls {
@@ -84,7 +118,19 @@ export interface EntraStandin extends FaultControls {
 export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise<EntraStandin> {
   const faults = new Faults({ latencyMs: opts.latencyMs });
   const w = createWorld(opts);
-  const { tenant, tenantId, defaultAccount, retryAfterDefault, clock, clients, refreshTokens, accessTokens, devices, seenAssertions, failQueue } = w;
+  const {
+    tenant,
+    tenantId,
+    defaultAccount,
+    retryAfterDefault,
+    clock,
+    clients,
+    refreshTokens,
+    accessTokens,
+    devices,
+    seenAssertions,
+    failQueue,
+  } = w;
   const addClient = (c: EntraClient): void => addEntraClient(w, c);
 
   const aadNotFound = (): Reply => html(404, '<!DOCTYPE html><html><body><h1>404 - Not Found</h1></body></html>');
@@ -92,15 +138,46 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
   const serving = await serveHttp({
     faults,
     notFound: aadNotFound,
-    methodNotAllowed: () => errorReply({ code: 900561, error: 'invalid_request', status: 405, message: 'The endpoint only accepts POST requests.' }),
+    methodNotAllowed: () =>
+      errorReply({
+        code: 900561,
+        error: 'invalid_request',
+        status: 405,
+        message: 'The endpoint only accepts POST requests.',
+      }),
     routes: [
       { name: 'token', method: 'POST', pattern: '/{tenant}/oauth2/v2.0/token', handler: (req) => token(w, req) },
-      { name: 'authorize', method: 'GET', pattern: '/{tenant}/oauth2/v2.0/authorize', handler: (req) => authorize(w, req) },
-      { name: 'consent', method: 'POST', pattern: '/{tenant}/oauth2/v2.0/authorize', handler: (req) => consentDecision(w, req) },
-      { name: 'devicecode', method: 'POST', pattern: '/{tenant}/oauth2/v2.0/devicecode', handler: (req) => deviceCodeEndpoint(w, req) },
+      {
+        name: 'authorize',
+        method: 'GET',
+        pattern: '/{tenant}/oauth2/v2.0/authorize',
+        handler: (req) => authorize(w, req),
+      },
+      {
+        name: 'consent',
+        method: 'POST',
+        pattern: '/{tenant}/oauth2/v2.0/authorize',
+        handler: (req) => consentDecision(w, req),
+      },
+      {
+        name: 'devicecode',
+        method: 'POST',
+        pattern: '/{tenant}/oauth2/v2.0/devicecode',
+        handler: (req) => deviceCodeEndpoint(w, req),
+      },
       { name: 'devicelogin', method: 'GET', pattern: '/devicelogin', handler: () => deviceLoginPage(w) },
-      { name: 'devicelogin-submit', method: 'POST', pattern: '/devicelogin', handler: (req) => deviceLoginSubmit(w, req) },
-      { name: 'openid-configuration', method: 'GET', pattern: '/{tenant}/v2.0/.well-known/openid-configuration', handler: (req) => openidConfiguration(w, req) },
+      {
+        name: 'devicelogin-submit',
+        method: 'POST',
+        pattern: '/devicelogin',
+        handler: (req) => deviceLoginSubmit(w, req),
+      },
+      {
+        name: 'openid-configuration',
+        method: 'GET',
+        pattern: '/{tenant}/v2.0/.well-known/openid-configuration',
+        handler: (req) => openidConfiguration(w, req),
+      },
     ],
   });
   w.baseUrl = serving.url;
@@ -144,7 +221,8 @@ export async function startEntraStandin(opts: EntraStandinOptions = {}): Promise
       rec.revoked = true;
     },
     revokeAccount(account) {
-      for (const rec of refreshTokens.values()) if (rec.account.toLowerCase() === account.toLowerCase()) rec.revoked = true;
+      for (const rec of refreshTokens.values())
+        if (rec.account.toLowerCase() === account.toLowerCase()) rec.revoked = true;
     },
     expireAll(code = 700082) {
       for (const rec of refreshTokens.values()) rec.deadCode = code;

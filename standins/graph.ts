@@ -37,7 +37,17 @@ export interface GraphStandin extends FaultControls {
 }
 
 function graphError(status: number, code: string, message: string): Reply {
-  return json(status, { error: { code, message, innerError: { date: new Date().toISOString().replace(/\.\d+Z$/, ''), 'request-id': crypto.randomUUID(), 'client-request-id': crypto.randomUUID() } } });
+  return json(status, {
+    error: {
+      code,
+      message,
+      innerError: {
+        date: new Date().toISOString().replace(/\.\d+Z$/, ''),
+        'request-id': crypto.randomUUID(),
+        'client-request-id': crypto.randomUUID(),
+      },
+    },
+  });
 }
 
 interface SendMailBody {
@@ -55,26 +65,48 @@ export async function startGraphStandin(opts: GraphStandinOptions): Promise<Grap
     const bearer = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (!bearer) return graphError(401, 'InvalidAuthenticationToken', 'Access token is empty.');
     const info = opts.isValidAccessToken(bearer);
-    if (!info) return graphError(401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.');
-    if (info.audience.replace(/\/+$/, '') !== GRAPH_RESOURCE) return graphError(401, 'InvalidAuthenticationToken', 'Invalid audience.');
-    if (!info.scopes.some((s) => s === GRAPH_MAIL_SEND || s === 'Mail.Send')) return graphError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
-    if (disabled.has(info.account.toLowerCase())) return graphError(404, 'MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.');
+    if (!info)
+      return graphError(401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.');
+    if (info.audience.replace(/\/+$/, '') !== GRAPH_RESOURCE)
+      return graphError(401, 'InvalidAuthenticationToken', 'Invalid audience.');
+    if (!info.scopes.some((s) => s === GRAPH_MAIL_SEND || s === 'Mail.Send'))
+      return graphError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+    if (disabled.has(info.account.toLowerCase()))
+      return graphError(
+        404,
+        'MailboxNotEnabledForRESTAPI',
+        'The mailbox is either inactive, soft-deleted, or is hosted on-premise.',
+      );
     let body: SendMailBody;
     try {
       body = JSON.parse(req.body.toString('utf8')) as SendMailBody;
     } catch {
-      return graphError(400, 'BadRequest', 'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.');
+      return graphError(
+        400,
+        'BadRequest',
+        'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
+      );
     }
-    const to = (body.message?.toRecipients ?? []).map((r) => r.emailAddress?.address).filter((a): a is string => typeof a === 'string');
-    if (to.length === 0) return graphError(400, 'ErrorInvalidRecipients', 'At least one recipient is not valid., Recipient is missing.');
-    messages.push({ account: info.account, subject: typeof body.message?.subject === 'string' ? body.message.subject : '', to, saveToSentItems: body.saveToSentItems !== false, at: Date.now() });
+    const to = (body.message?.toRecipients ?? [])
+      .map((r) => r.emailAddress?.address)
+      .filter((a): a is string => typeof a === 'string');
+    if (to.length === 0)
+      return graphError(400, 'ErrorInvalidRecipients', 'At least one recipient is not valid., Recipient is missing.');
+    messages.push({
+      account: info.account,
+      subject: typeof body.message?.subject === 'string' ? body.message.subject : '',
+      to,
+      saveToSentItems: body.saveToSentItems !== false,
+      at: Date.now(),
+    });
     return { status: 202, headers: { 'request-id': crypto.randomUUID() } };
   }
 
   const serving = await serveHttp({
     faults,
     notFound: () => graphError(400, 'BadRequest', 'Resource not found for the segment.'),
-    methodNotAllowed: () => graphError(405, 'Request_BadRequest', 'Specified HTTP method is not allowed for the request target.'),
+    methodNotAllowed: () =>
+      graphError(405, 'Request_BadRequest', 'Specified HTTP method is not allowed for the request target.'),
     routes: [{ name: 'sendMail', method: 'POST', pattern: '/v1.0/me/sendMail', handler: sendMail }],
   });
   return withFaultControls<GraphStandin>(faults, {

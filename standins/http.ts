@@ -130,7 +130,11 @@ function faultReply(fault: Extract<Fault, { kind: 'status' | 'html' }>): Reply {
   const isString = typeof fault.body === 'string';
   const body = fault.body === undefined ? '' : isString ? (fault.body as string) : JSON.stringify(fault.body);
   const contentType = fault.contentType ?? (isString ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8');
-  return { status: fault.status, headers: { ...(body ? { 'content-type': contentType } : {}), ...(fault.headers ?? {}) }, body };
+  return {
+    status: fault.status,
+    headers: { ...(body ? { 'content-type': contentType } : {}), ...(fault.headers ?? {}) },
+    body,
+  };
 }
 
 function truncate(reply: Reply): Reply {
@@ -286,7 +290,12 @@ export function unescapeHtml(s: string): string {
  * pre-fills unless one is given, press Accept (or Cancel) and return the redirect Location
  * (redirect_uri?code=...&state=...). The form is posted to `action`, or to the action the page's form names.
  */
-export async function consentThroughPage(authorizeUrl: string, baseUrl: string, o: { account?: string; decision?: 'accept' | 'cancel' } = {}, action?: string): Promise<string> {
+export async function consentThroughPage(
+  authorizeUrl: string,
+  baseUrl: string,
+  o: { account?: string; decision?: 'accept' | 'cancel' } = {},
+  action?: string,
+): Promise<string> {
   const page = await fetch(authorizeUrl, { redirect: 'manual' });
   const text = await page.text();
   const txn = /name="txn" value="([^"]+)"/.exec(text)?.[1];
@@ -304,4 +313,3 @@ export async function consentThroughPage(authorizeUrl: string, baseUrl: string, 
   if (res.status !== 302 || !location) throw new Error(`consent did not redirect (${res.status})`);
   return location;
 }
-

@@ -8,7 +8,8 @@ import { json, serveHttp, type Reply, type RequestRecord, type StandinRequest } 
 export const DEFAULT_IMS_CLIENT_ID = 'cm-test-client-id-0f1e2d3c';
 export const DEFAULT_IMS_CLIENT_SECRET = 'p8e-TEST-ONLY-ims-client-secret';
 export const DEFAULT_IMS_ORG_ID = '1A2B3C4D5E6F708192A3B4C5@AdobeOrg';
-export const CLOUD_MANAGER_SCOPES = 'openid,AdobeID,read_organizations,additional_info.projectedProductContext,read_pc.dma_aem_ams';
+export const CLOUD_MANAGER_SCOPES =
+  'openid,AdobeID,read_organizations,additional_info.projectedProductContext,read_pc.dma_aem_ams';
 
 export interface ImsStandinOptions {
   /** Default DEFAULT_IMS_CLIENT_ID / DEFAULT_IMS_CLIENT_SECRET. */
@@ -102,11 +103,16 @@ export async function startImsStandin(opts: ImsStandinOptions = {}): Promise<Ims
     }
     const grantType = params.get('grant_type');
     if (!grantType) return err(400, 'invalid_request', 'grant_type parameter is missing');
-    if (grantType !== 'client_credentials') return err(400, 'unsupported_grant_type', `unsupported grant_type ${grantType}`);
+    if (grantType !== 'client_credentials')
+      return err(400, 'unsupported_grant_type', `unsupported grant_type ${grantType}`);
     const id = params.get('client_id');
     if (!id || !credentials.has(id)) return err(400, 'invalid_client', 'invalid client_id parameter');
-    if (params.get('client_secret') !== credentials.get(id)) return err(400, 'invalid_client', 'invalid client_secret parameter');
-    const scopes = (params.get('scope') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    if (params.get('client_secret') !== credentials.get(id))
+      return err(400, 'invalid_client', 'invalid client_secret parameter');
+    const scopes = (params.get('scope') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = scopes.filter((s) => !allowed.has(s));
     if (bad.length > 0) return err(400, 'invalid_scope', `Invalid scope(s): ${bad.join(',')}`);
     return json(200, { access_token: mint(id, scopes), token_type: 'bearer', expires_in: lifetimeSec });

@@ -56,7 +56,13 @@ export async function startAllStandins(opts: AllStandinsOptions = {}): Promise<A
       startImsStandin({ ...latency, ...opts.ims }).then(track),
       opts.oauth2 ? startOAuth2Standin({ ...latency, ...opts.oauth2 }).then(track) : Promise.resolve(undefined),
     ]);
-    const graph = opts.graph ? await startGraphStandin({ ...latency, ...opts.graph, isValidAccessToken: (t) => entra.isValidAccessToken(t) }).then(track) : undefined;
+    const graph = opts.graph
+      ? await startGraphStandin({
+          ...latency,
+          ...opts.graph,
+          isValidAccessToken: (t) => entra.isValidAccessToken(t),
+        }).then(track)
+      : undefined;
     const [cloudManager, smtp] = await Promise.all([
       startCloudManagerStandin({
         ...latency,
@@ -65,7 +71,11 @@ export async function startAllStandins(opts: AllStandinsOptions = {}): Promise<A
         orgId: ims.orgId,
         isValidToken: (t) => ims.isValidToken(t),
       }).then(track),
-      startSmtpStandin({ ...latency, ...opts.smtp, isValidAccessToken: (t) => entra.isValidAccessToken(t) ?? oauth2?.isValidAccessToken(t) }).then(track),
+      startSmtpStandin({
+        ...latency,
+        ...opts.smtp,
+        isValidAccessToken: (t) => entra.isValidAccessToken(t) ?? oauth2?.isValidAccessToken(t),
+      }).then(track),
     ]);
     return {
       entra,

@@ -8,7 +8,19 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Clock } from './clock.ts';
 import { Faults, withFaultControls, type FaultControls } from './faults.ts';
-import { basicAuth, consentThroughPage, escapeHtml, formOf, html, json, randomId, serveHttp, type Reply, type RequestRecord, type StandinRequest } from './http.ts';
+import {
+  basicAuth,
+  consentThroughPage,
+  escapeHtml,
+  formOf,
+  html,
+  json,
+  randomId,
+  serveHttp,
+  type Reply,
+  type RequestRecord,
+  type StandinRequest,
+} from './http.ts';
 
 export const GOOGLE_CLIENT_ID = '123456789012-t0kenrefresher0standin0example0.apps.googleusercontent.com';
 export const GOOGLE_CLIENT_SECRET = 'GOCSPX-test-only-client-secret-not-real';
@@ -20,7 +32,14 @@ export const GENERIC_CLIENT_SECRET = 'generic-test-only-client-secret-not-real';
 const DAY_MS = 86_400_000;
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** Google refuses Gmail scopes on the device flow ("limited input devices"). */
-const GOOGLE_DEVICE_SCOPES = new Set(['openid', 'email', 'profile', 'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/userinfo.profile', 'https://www.googleapis.com/auth/drive.file']);
+const GOOGLE_DEVICE_SCOPES = new Set([
+  'openid',
+  'email',
+  'profile',
+  'https://www.googleapis.com/auth/userinfo.email',
+  'https://www.googleapis.com/auth/userinfo.profile',
+  'https://www.googleapis.com/auth/drive.file',
+]);
 
 export type OAuth2Flavor = 'google' | 'generic';
 export type ClientAuthMethod = 'client_secret_post' | 'client_secret_basic';
@@ -99,7 +118,10 @@ export interface OAuth2Standin extends FaultControls {
   /** Password change: every token of the account carrying a Gmail scope dies. */
   changePassword(account?: string): void;
   /** The next `times` token requests fail this way (a Google or RFC 6749 error name, or a full failure). */
-  failWith(f: 'invalid_grant' | 'invalid_rapt' | 'invalid_client' | 'temporarily_unavailable' | 'server_error' | OAuth2Failure, times?: number): void;
+  failWith(
+    f: 'invalid_grant' | 'invalid_rapt' | 'invalid_client' | 'temporarily_unavailable' | 'server_error' | OAuth2Failure,
+    times?: number,
+  ): void;
   isValidAccessToken(token: string): OAuth2AccessTokenInfo | undefined;
   refreshTokenInfo(token: string): OAuth2RefreshTokenInfo | undefined;
   issuedRefreshTokens(): string[];
@@ -169,7 +191,12 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
   const prefix = google ? '' : '/realms/mail';
   const paths = google
     ? { token: '/token', authorize: '/o/oauth2/v2/auth', device: '/device/code', deviceLogin: '/device' }
-    : { token: `${prefix}/protocol/openid-connect/token`, authorize: `${prefix}/protocol/openid-connect/auth`, device: `${prefix}/protocol/openid-connect/auth/device`, deviceLogin: `${prefix}/device` };
+    : {
+        token: `${prefix}/protocol/openid-connect/token`,
+        authorize: `${prefix}/protocol/openid-connect/auth`,
+        device: `${prefix}/protocol/openid-connect/auth/device`,
+        deviceLogin: `${prefix}/device`,
+      };
 
   const refreshTokens = new Map<string, OAuth2RefreshTokenInfo>();
   const accessTokens = new Map<string, OAuth2AccessTokenInfo>();
@@ -187,7 +214,10 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
     const description = f.description ?? (google ? GOOGLE_TEXT[f.subtype ?? f.error] : undefined);
     if (description) body.error_description = description;
     if (f.subtype) body.error_subtype = f.subtype;
-    const headers: Record<string, string> = { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate', pragma: 'no-cache' };
+    const headers: Record<string, string> = {
+      'cache-control': 'no-cache, no-store, max-age=0, must-revalidate',
+      pragma: 'no-cache',
+    };
     if (f.retryAfterSec !== undefined) headers['retry-after'] = String(f.retryAfterSec);
     return json(f.status, body, headers);
   };
@@ -210,11 +240,23 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
   function mintRefreshToken(account: string, clientId: string, scopes: string[]): string {
     const now = clock.now();
     const t = token(google ? '1//0' : 'rt-', google ? 100 : 400);
-    refreshTokens.set(t, { token: t, account, clientId, scopes, issuedAt: now, lastUsedAt: now, testing: google && publishingStatus === 'testing', revoked: false, uses: 0 });
+    refreshTokens.set(t, {
+      token: t,
+      account,
+      clientId,
+      scopes,
+      issuedAt: now,
+      lastUsedAt: now,
+      testing: google && publishingStatus === 'testing',
+      revoked: false,
+      uses: 0,
+    });
     latest = t;
     if (google) {
       // Beyond the limit Google drops the oldest token of this account and client, without telling anyone.
-      const live = [...refreshTokens.values()].filter((r) => !r.revoked && r.account === account && r.clientId === clientId).sort((a, b) => a.issuedAt - b.issuedAt);
+      const live = [...refreshTokens.values()]
+        .filter((r) => !r.revoked && r.account === account && r.clientId === clientId)
+        .sort((a, b) => a.issuedAt - b.issuedAt);
       for (const r of live.slice(0, Math.max(0, live.length - maxPerAccountClient))) {
         r.revoked = true;
         r.revokedBecause = 'limit';
@@ -226,10 +268,21 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
   function tokenBody(account: string, clientId: string, scopes: string[], refreshToken?: string): Reply {
     const at = token(google ? 'ya29.a0' : 'at-', google ? 180 : 600);
     accessTokens.set(at, { account, clientId, scopes, expiresAt: clock.now() + atLifetimeSec * 1000 });
-    const body: Record<string, unknown> = { access_token: at, expires_in: atLifetimeSec, scope: scopes.join(' '), token_type: 'Bearer' };
+    const body: Record<string, unknown> = {
+      access_token: at,
+      expires_in: atLifetimeSec,
+      scope: scopes.join(' '),
+      token_type: 'Bearer',
+    };
     if (refreshToken) body.refresh_token = refreshToken;
     if (scopes.includes('openid')) {
-      const claims = { iss: baseUrl + prefix, aud: clientId, sub: createHash('sha256').update(account).digest('hex').slice(0, 21), email: account, iat: Math.floor(clock.now() / 1000) };
+      const claims = {
+        iss: baseUrl + prefix,
+        aud: clientId,
+        sub: createHash('sha256').update(account).digest('hex').slice(0, 21),
+        email: account,
+        iat: Math.floor(clock.now() / 1000),
+      };
       // Unsigned on purpose: clients only read the claims (to spot a sign-in with the wrong account).
       body.id_token = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
     }
@@ -241,9 +294,18 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
     const clientId = basic?.id ?? form.get('client_id') ?? '';
     const secret = basic?.secret ?? form.get('client_secret') ?? undefined;
     const method: ClientAuthMethod = basic ? 'client_secret_basic' : 'client_secret_post';
-    if (!clients.has(clientId)) return errorReply({ status: 401, error: 'invalid_client', description: google ? GOOGLE_TEXT.invalid_client : 'Invalid client or Invalid client credentials' });
+    if (!clients.has(clientId))
+      return errorReply({
+        status: 401,
+        error: 'invalid_client',
+        description: google ? GOOGLE_TEXT.invalid_client : 'Invalid client or Invalid client credentials',
+      });
     if (secret === undefined || secret !== clients.get(clientId) || !authMethods.has(method)) {
-      return errorReply({ status: 401, error: 'invalid_client', description: google ? 'Unauthorized' : `Invalid client or Invalid client credentials (${method})` });
+      return errorReply({
+        status: 401,
+        error: 'invalid_client',
+        description: google ? 'Unauthorized' : `Invalid client or Invalid client credentials (${method})`,
+      });
     }
     return { clientId };
   }
@@ -260,61 +322,113 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
     const queued = failQueue.shift();
     if (queued) return errorReply(queued);
     const grant = form.get('grant_type');
-    if (!grant) return errorReply({ status: 400, error: 'invalid_request', description: google ? 'Required parameter is missing: grant_type' : 'Missing form parameter: grant_type' });
+    if (!grant)
+      return errorReply({
+        status: 400,
+        error: 'invalid_request',
+        description: google ? 'Required parameter is missing: grant_type' : 'Missing form parameter: grant_type',
+      });
     if (grant === DEVICE_GRANT) return deviceGrant(req, form);
     const auth = authenticate(req, form);
     if ('status' in auth) return auth;
     if (grant === 'refresh_token') {
       const rec = refreshTokens.get(form.get('refresh_token') ?? '');
-      if (!rec || dead(rec)) return errorReply({ status: 400, error: 'invalid_grant', description: google ? GOOGLE_TEXT.invalid_grant : 'Token is not active' });
-      if (rec.clientId !== auth.clientId) return errorReply({ status: 401, error: 'unauthorized_client', description: google ? 'Unauthorized' : 'Token client and authenticated client do not match' });
+      if (!rec || dead(rec))
+        return errorReply({
+          status: 400,
+          error: 'invalid_grant',
+          description: google ? GOOGLE_TEXT.invalid_grant : 'Token is not active',
+        });
+      if (rec.clientId !== auth.clientId)
+        return errorReply({
+          status: 401,
+          error: 'unauthorized_client',
+          description: google ? 'Unauthorized' : 'Token client and authenticated client do not match',
+        });
       const requested = (form.get('scope') ?? '').split(/\s+/).filter(Boolean);
       const scopes = requested.length ? requested : rec.scopes;
-      if (scopes.some((s) => !rec.scopes.includes(s) && s !== 'offline_access')) return errorReply({ status: 400, error: 'invalid_scope', description: google ? 'Bad Request' : 'Invalid scopes' });
+      if (scopes.some((s) => !rec.scopes.includes(s) && s !== 'offline_access'))
+        return errorReply({
+          status: 400,
+          error: 'invalid_scope',
+          description: google ? 'Bad Request' : 'Invalid scopes',
+        });
       rec.uses++;
       rec.lastUsedAt = clock.now();
       let next: string | undefined;
       if (rotate) {
         next = mintRefreshToken(rec.account, rec.clientId, rec.scopes);
       }
-      return tokenBody(rec.account, rec.clientId, scopes.filter((s) => s !== 'offline_access'), next);
+      return tokenBody(
+        rec.account,
+        rec.clientId,
+        scopes.filter((s) => s !== 'offline_access'),
+        next,
+      );
     }
     if (grant === 'authorization_code') {
       const code = codes.get(form.get('code') ?? '');
       if (!code || code.used || clock.now() > code.expiresAt || code.clientId !== auth.clientId) {
-        return errorReply({ status: 400, error: 'invalid_grant', description: google ? 'Malformed auth code.' : 'Code not valid' });
+        return errorReply({
+          status: 400,
+          error: 'invalid_grant',
+          description: google ? 'Malformed auth code.' : 'Code not valid',
+        });
       }
-      if (form.get('redirect_uri') !== code.redirectUri) return errorReply({ status: 400, error: 'redirect_uri_mismatch', description: 'Bad Request' });
+      if (form.get('redirect_uri') !== code.redirectUri)
+        return errorReply({ status: 400, error: 'redirect_uri_mismatch', description: 'Bad Request' });
       if (code.challenge) {
         const verifier = form.get('code_verifier') ?? '';
         if (createHash('sha256').update(verifier).digest('base64url') !== code.challenge) {
-          return errorReply({ status: 400, error: 'invalid_grant', description: google ? 'Invalid code verifier.' : 'PKCE verification failed' });
+          return errorReply({
+            status: 400,
+            error: 'invalid_grant',
+            description: google ? 'Invalid code verifier.' : 'PKCE verification failed',
+          });
         }
       }
       code.used = true;
       const key = `${code.account}|${code.clientId}`;
       // Google: a refresh token only with access_type=offline, and again after the first consent only with prompt=consent.
-      const issue = google ? code.offline && (code.promptConsent || !consented.has(key)) : code.scopes.includes('offline_access') || code.offline;
+      const issue = google
+        ? code.offline && (code.promptConsent || !consented.has(key))
+        : code.scopes.includes('offline_access') || code.offline;
       consented.add(key);
       const rt = issue ? mintRefreshToken(code.account, code.clientId, code.scopes) : undefined;
-      return tokenBody(code.account, code.clientId, code.scopes.filter((s) => s !== 'offline_access'), rt);
+      return tokenBody(
+        code.account,
+        code.clientId,
+        code.scopes.filter((s) => s !== 'offline_access'),
+        rt,
+      );
     }
-    return errorReply({ status: 400, error: 'unsupported_grant_type', description: google ? 'Invalid grant_type: ' + grant : `Unsupported grant_type ${grant}` });
+    return errorReply({
+      status: 400,
+      error: 'unsupported_grant_type',
+      description: google ? 'Invalid grant_type: ' + grant : `Unsupported grant_type ${grant}`,
+    });
   }
 
   function deviceGrant(req: StandinRequest, form: URLSearchParams): Reply {
     const auth = authenticate(req, form);
     if ('status' in auth) return auth;
     const d = devices.get(form.get('device_code') ?? '');
-    if (!d || d.clientId !== auth.clientId) return errorReply({ status: 400, error: 'invalid_grant', description: 'Malformed device code.' });
+    if (!d || d.clientId !== auth.clientId)
+      return errorReply({ status: 400, error: 'invalid_grant', description: 'Malformed device code.' });
     if (clock.now() > d.expiresAt) return errorReply({ status: 400, error: 'expired_token' });
     const last = d.lastPoll;
     d.lastPoll = clock.now();
     if (d.state === 'pending') {
-      if (last !== undefined && clock.now() - last < deviceInterval * 1000) return errorReply({ status: 428, error: 'slow_down' });
-      return errorReply({ status: 428, error: 'authorization_pending', description: google ? 'Precondition Required' : undefined });
+      if (last !== undefined && clock.now() - last < deviceInterval * 1000)
+        return errorReply({ status: 428, error: 'slow_down' });
+      return errorReply({
+        status: 428,
+        error: 'authorization_pending',
+        description: google ? 'Precondition Required' : undefined,
+      });
     }
-    if (d.state === 'redeemed') return errorReply({ status: 400, error: 'invalid_grant', description: 'Malformed device code.' });
+    if (d.state === 'redeemed')
+      return errorReply({ status: 400, error: 'invalid_grant', description: 'Malformed device code.' });
     d.state = 'redeemed';
     const rt = mintRefreshToken(d.account ?? defaultAccount, d.clientId, d.scopes);
     return tokenBody(d.account ?? defaultAccount, d.clientId, d.scopes, rt);
@@ -323,15 +437,28 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
   function deviceCodeEndpoint(req: StandinRequest): Reply {
     const form = formOf(req);
     const clientId = form.get('client_id') ?? '';
-    if (!clients.has(clientId)) return errorReply({ status: 401, error: 'invalid_client', description: google ? GOOGLE_TEXT.invalid_client : 'Invalid client' });
+    if (!clients.has(clientId))
+      return errorReply({
+        status: 401,
+        error: 'invalid_client',
+        description: google ? GOOGLE_TEXT.invalid_client : 'Invalid client',
+      });
     const scopes = (form.get('scope') ?? '').split(/\s+/).filter(Boolean);
     if (google) {
       const refused = scopes.filter((s) => !GOOGLE_DEVICE_SCOPES.has(s));
-      if (refused.length) return errorReply({ status: 400, error: 'invalid_scope', description: `Not authorized to request the scopes: [${refused.join(', ')}]` });
+      if (refused.length)
+        return errorReply({
+          status: 400,
+          error: 'invalid_scope',
+          description: `Not authorized to request the scopes: [${refused.join(', ')}]`,
+        });
     }
     const d: Device = {
       deviceCode: token('AH-1Ng', 60),
-      userCode: randomBytes(6).toString('hex').toUpperCase().replace(/(.{4})(.{4})(.{4})/, '$1-$2-$3'),
+      userCode: randomBytes(6)
+        .toString('hex')
+        .toUpperCase()
+        .replace(/(.{4})(.{4})(.{4})/, '$1-$2-$3'),
       clientId,
       scopes,
       expiresAt: clock.now() + 1800 * 1000,
@@ -352,7 +479,11 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
   function authorize(req: StandinRequest): Reply {
     const q = req.url.searchParams;
     const clientId = q.get('client_id') ?? '';
-    if (!clients.has(clientId)) return html(401, '<!DOCTYPE html><html><body><h1 id="error">Error 401: invalid_client</h1><p>The OAuth client was not found.</p></body></html>');
+    if (!clients.has(clientId))
+      return html(
+        401,
+        '<!DOCTYPE html><html><body><h1 id="error">Error 401: invalid_client</h1><p>The OAuth client was not found.</p></body></html>',
+      );
     const redirectUri = q.get('redirect_uri') ?? '';
     let redirect: URL;
     try {
@@ -360,7 +491,8 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
     } catch {
       return html(400, '<!DOCTYPE html><html><body><h1 id="error">Error 400: redirect_uri_mismatch</h1></body></html>');
     }
-    if (!['localhost', '127.0.0.1'].includes(redirect.hostname)) return html(400, '<!DOCTYPE html><html><body><h1 id="error">Error 400: redirect_uri_mismatch</h1></body></html>');
+    if (!['localhost', '127.0.0.1'].includes(redirect.hostname))
+      return html(400, '<!DOCTYPE html><html><body><h1 id="error">Error 400: redirect_uri_mismatch</h1></body></html>');
     const scopes = (q.get('scope') ?? '').split(/\s+/).filter(Boolean);
     const txn = randomId();
     txns.set(txn, {
@@ -387,14 +519,20 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
   function consentDecision(req: StandinRequest): Reply {
     const form = formOf(req);
     const txn = txns.get(form.get('txn') ?? '');
-    if (!txn) return html(400, '<!DOCTYPE html><html><body><h1 id="error">Error 400: invalid_request</h1></body></html>');
+    if (!txn)
+      return html(400, '<!DOCTYPE html><html><body><h1 id="error">Error 400: invalid_request</h1></body></html>');
     txns.delete(form.get('txn') ?? '');
     const target = new URL(txn.redirectUri);
     if (form.get('decision') !== 'accept') {
       target.searchParams.set('error', 'access_denied');
     } else {
       const code = token(google ? '4/0A' : 'code-', 60);
-      codes.set(code, { ...txn, account: (form.get('account') ?? '').trim() || defaultAccount, expiresAt: clock.now() + 10 * 60_000, used: false });
+      codes.set(code, {
+        ...txn,
+        account: (form.get('account') ?? '').trim() || defaultAccount,
+        expiresAt: clock.now() + 10 * 60_000,
+        used: false,
+      });
       target.searchParams.set('code', code);
       target.searchParams.set('scope', txn.scopes.join(' '));
     }
@@ -403,7 +541,8 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
   }
 
   function openidConfiguration(): Reply {
-    if (opts.discovery === false) return html(404, '<!DOCTYPE html><html><body><h1>404. That’s an error.</h1></body></html>');
+    if (opts.discovery === false)
+      return html(404, '<!DOCTYPE html><html><body><h1>404. That’s an error.</h1></body></html>');
     return json(200, {
       issuer: opts.claimedIssuer ?? baseUrl + prefix,
       authorization_endpoint: baseUrl + paths.authorize,
@@ -424,7 +563,12 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
       { name: 'authorize', method: 'GET', pattern: paths.authorize, handler: authorize },
       { name: 'consent', method: 'POST', pattern: paths.authorize, handler: consentDecision },
       { name: 'devicecode', method: 'POST', pattern: paths.device, handler: deviceCodeEndpoint },
-      { name: 'openid-configuration', method: 'GET', pattern: `${prefix}/.well-known/openid-configuration`, handler: openidConfiguration },
+      {
+        name: 'openid-configuration',
+        method: 'GET',
+        pattern: `${prefix}/.well-known/openid-configuration`,
+        handler: openidConfiguration,
+      },
     ],
   });
   baseUrl = serving.url;
@@ -451,7 +595,11 @@ export async function startOAuth2Standin(opts: OAuth2StandinOptions = {}): Promi
       publishingStatus = s;
     },
     issueRefreshToken(o = {}) {
-      return mintRefreshToken(o.account ?? defaultAccount, o.clientId ?? firstClient(), o.scopes ?? (google ? [GMAIL_SCOPE] : ['openid', 'email', 'offline_access', 'mail.send']));
+      return mintRefreshToken(
+        o.account ?? defaultAccount,
+        o.clientId ?? firstClient(),
+        o.scopes ?? (google ? [GMAIL_SCOPE] : ['openid', 'email', 'offline_access', 'mail.send']),
+      );
     },
     revoke(t) {
       const r = refreshTokens.get(t);

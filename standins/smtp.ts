@@ -18,11 +18,13 @@ export function testCa(): string {
 export const SMTP_REPLIES = {
   authOk: '235 2.7.0 Authentication successful',
   auth535: '535 5.7.3 Authentication unsuccessful',
-  auth139: '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.',
+  auth139:
+    '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.',
   notAuthenticated: '530 5.7.57 Client not authenticated to send mail',
   badXoauth2: '501 5.5.124 Invalid XOAUTH2 auth data',
   unavailable: '421 4.3.2 Service not available, closing transmission channel',
-  google535: '535 5.7.8 Username and Password not accepted. For more information, go to https://support.google.com/mail/?p=BadCredentials',
+  google535:
+    '535 5.7.8 Username and Password not accepted. For more information, go to https://support.google.com/mail/?p=BadCredentials',
 } as const;
 
 /**
@@ -30,7 +32,8 @@ export const SMTP_REPLIES = {
  * the others to the next AUTH: a canned failure reply, '5.7.57' (AUTH succeeds, MAIL FROM is refused),
  * 'drop' (socket destroyed instead of answering) or 'slow' (answer after slowMs, then proceed normally).
  */
-export type SmtpFault = '535 5.7.3' | '535 5.7.139' | '5.7.57' | '501 5.5.124' | '421' | 'drop' | 'no-starttls' | 'slow';
+export type SmtpFault =
+  '535 5.7.3' | '535 5.7.139' | '5.7.57' | '501 5.5.124' | '421' | 'drop' | 'no-starttls' | 'slow';
 
 export interface SmtpTokenInfo {
   account: string;
@@ -143,7 +146,12 @@ function decodeWords(s: string): string {
   return s.replace(/=\?([^?]+)\?([bBqQ])\?([^?]*)\?=/g, (_m, _charset: string, enc: string, text: string) =>
     enc.toUpperCase() === 'B'
       ? Buffer.from(text, 'base64').toString('utf8')
-      : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8'),
+      : Buffer.from(
+          text
+            .replace(/_/g, ' ')
+            .replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))),
+          'latin1',
+        ).toString('utf8'),
   );
 }
 
@@ -165,7 +173,10 @@ interface ConnectionInternals {
  * finds it done. Only plain connections (STARTTLS, as this stand-in serves) are ready synchronously after init().
  */
 function replaceGreetingPause(server: SMTPServer, pauseMs: number): void {
-  const internals = server as unknown as { connect(socket: unknown, socketOptions: unknown): void; connections: Set<ConnectionInternals> };
+  const internals = server as unknown as {
+    connect(socket: unknown, socketOptions: unknown): void;
+    connections: Set<ConnectionInternals>;
+  };
   const connect = internals.connect.bind(server);
   internals.connect = (socket, socketOptions) => {
     connect(socket, socketOptions);
@@ -222,8 +233,12 @@ export async function startSmtpStandin(opts: SmtpStandinOptions): Promise<SmtpSt
     if (code === 250 && data === 'OK') return [code, '2.0.0 OK', context];
     if (code === 250 && data === 'Flushed') return [code, '2.0.0 Resetting', context];
     if (code === 501 && data === 'Error: invalid userdata') return [code, SMTP_REPLIES.badXoauth2.slice(4), context];
-    if (code === 535 && data === 'Error: Username and Password not accepted') return [code, SMTP_REPLIES.google535.slice(4), context];
-    if ((code === 500 && context === 'AUTH') || (code === 504 && typeof data === 'string' && data.includes('Unrecognized authentication'))) {
+    if (code === 535 && data === 'Error: Username and Password not accepted')
+      return [code, SMTP_REPLIES.google535.slice(4), context];
+    if (
+      (code === 500 && context === 'AUTH') ||
+      (code === 504 && typeof data === 'string' && data.includes('Unrecognized authentication'))
+    ) {
       return [504, '5.7.4 Unrecognized authentication type', context];
     }
     return [code, data, context];
@@ -371,11 +386,19 @@ export async function startSmtpStandin(opts: SmtpStandinOptions): Promise<SmtpSt
 }
 
 /** Reads a session's DATA into the envelope's sender and recipients and the raw message (also used by test fixtures). */
-export function receiveMessage(stream: NodeJS.ReadableStream, session: SMTPServerSession, done: (m: { from: string; to: string[]; raw: string }) => void): void {
+export function receiveMessage(
+  stream: NodeJS.ReadableStream,
+  session: SMTPServerSession,
+  done: (m: { from: string; to: string[]; raw: string }) => void,
+): void {
   const chunks: Buffer[] = [];
   stream.on('data', (c: Buffer) => chunks.push(c));
   stream.on('end', () => {
     const envelope = session.envelope;
-    done({ from: envelope.mailFrom ? envelope.mailFrom.address : '', to: envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('utf8') });
+    done({
+      from: envelope.mailFrom ? envelope.mailFrom.address : '',
+      to: envelope.rcptTo.map((r) => r.address),
+      raw: Buffer.concat(chunks).toString('utf8'),
+    });
   });
 }

@@ -42,8 +42,10 @@ async function readValue(ctx: Context, what: string): Promise<string> {
   }
   const value = raw.trim();
   registerSecret(value);
-  if (!value) throw usageError(`no ${what} was given`, 'Type it at the prompt, pipe it on stdin, or pass --from-file FILE.');
-  if (/\s/.test(value)) throw usageError(`the ${what} contains spaces or line breaks`, 'Give the value alone, on one line.');
+  if (!value)
+    throw usageError(`no ${what} was given`, 'Type it at the prompt, pipe it on stdin, or pass --from-file FILE.');
+  if (/\s/.test(value))
+    throw usageError(`the ${what} contains spaces or line breaks`, 'Give the value alone, on one line.');
   return value;
 }
 
@@ -57,14 +59,21 @@ async function readDocument(ctx: Context): Promise<string> {
   if (file) {
     raw = readFile(ctx, file);
   } else if (ctx.io.stdin.isTTY) {
-    throw usageError('a certificate key document is not typed at a prompt', 'Pipe it (`cat key.pem cert.pem | token-refresher client-secret ... --certificate`) or pass --from-file FILE.');
+    throw usageError(
+      'a certificate key document is not typed at a prompt',
+      'Pipe it (`cat key.pem cert.pem | token-refresher client-secret ... --certificate`) or pass --from-file FILE.',
+    );
   } else {
     raw = await readAll(ctx.io.stdin);
   }
   registerSecret(raw);
   const doc = raw.trim();
   registerSecret(doc);
-  if (!doc) throw usageError('no certificate key document was given', 'Pipe the PEM private key and certificate on stdin, or pass --from-file FILE.');
+  if (!doc)
+    throw usageError(
+      'no certificate key document was given',
+      'Pipe the PEM private key and certificate on stdin, or pass --from-file FILE.',
+    );
   return doc;
 }
 
@@ -72,15 +81,25 @@ async function readDocument(ctx: Context): Promise<string> {
 function expiresOption(ctx: Context): string | undefined {
   const v = str(ctx.values, 'expires');
   if (v === undefined) return undefined;
-  const iso = /^\d{4}-\d{2}-\d{2}$/.test(v) || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v);
+  const iso =
+    /^\d{4}-\d{2}-\d{2}$/.test(v) || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v);
   const at = iso ? expiryInstant(v) : undefined;
-  if (!at || Number.isNaN(at.getTime())) throw usageError(`--expires must be an ISO date (2027-06-30) or date-time with offset, got "${v}"`, 'Give the "Expires" date the provider shows next to the secret.');
-  if (at.getTime() <= ctx.io.now().getTime()) throw usageError(`--expires ${v} is not in the future: that secret has expired already`, 'Create a new client secret at the provider and store that one, with its expiry date.');
+  if (!at || Number.isNaN(at.getTime()))
+    throw usageError(
+      `--expires must be an ISO date (2027-06-30) or date-time with offset, got "${v}"`,
+      'Give the "Expires" date the provider shows next to the secret.',
+    );
+  if (at.getTime() <= ctx.io.now().getTime())
+    throw usageError(
+      `--expires ${v} is not in the future: that secret has expired already`,
+      'Create a new client secret at the provider and store that one, with its expiry date.',
+    );
   return v;
 }
 
 async function certificate(ctx: Context, c: Credential): Promise<ExitCode> {
-  for (const o of ['push', 'expires', 'force']) if (ctx.values[o] !== undefined) throw usageError(`--${o} does not apply to --certificate`);
+  for (const o of ['push', 'expires', 'force'])
+    if (ctx.values[o] !== undefined) throw usageError(`--${o} does not apply to --certificate`);
   if (c.credentialType !== 'certificate') {
     throw usageError(
       `credential ${c.id} authenticates with a client secret, not a certificate`,
@@ -88,27 +107,53 @@ async function certificate(ctx: Context, c: Credential): Promise<ExitCode> {
     );
   }
   if (c.certificate?.kmsKeyId) {
-    throw usageError(`credential ${c.id} signs with the KMS key ${c.certificate.kmsKeyId}; there is no key document to store`, 'Upload a new certificate for that key to the app in Entra ID and update certificate.thumbprintSha256 in the configuration.');
+    throw usageError(
+      `credential ${c.id} signs with the KMS key ${c.certificate.kmsKeyId}; there is no key document to store`,
+      'Upload a new certificate for that key to the app in Entra ID and update certificate.thumbprintSha256 in the configuration.',
+    );
   }
   const secretId = certificateSecretId(ctx.config(), c);
   const doc = await readDocument(ctx);
   // Checked exactly as the function will use it; nothing is stored unless it would work.
   const info = inspectKeyDocument(doc, secretId, c, ctx.io.now());
-  if (info.error) throw new CliError(`${info.error.message}; nothing was stored`, Exit.usage, info.error.fix, info.error.code);
+  if (info.error)
+    throw new CliError(`${info.error.message}; nothing was stored`, Exit.usage, info.error.fix, info.error.code);
   await storeValue(ctx, secretId, doc);
   const parts = [`RSA ${info.bits ?? '?'} bits`];
   if (info.thumbprint) parts.push(`SHA-1 thumbprint ${info.thumbprint} (as Entra ID lists it)`);
-  if (info.notAfter && info.daysLeft !== undefined) parts.push(`certificate expires ${describeExpiry(info.notAfter, info.daysLeft)}`);
+  if (info.notAfter && info.daysLeft !== undefined)
+    parts.push(`certificate expires ${describeExpiry(info.notAfter, info.daysLeft)}`);
   ctx.ui.progress('info', parts.join(', '));
-  if (info.warn) ctx.ui.progress('warn', `the certificate expires in less than ${WARN_DAYS} days: upload a new one to the app and store its key soon`);
-  if (!info.certificateChecked) ctx.ui.progress('warn', 'only a thumbprint was given: the key could not be checked against its certificate, and its expiry is unknown');
-  ctx.ui.progress('info', 'the certificate must be registered on the app (Entra ID > App registrations > Certificates & secrets > Certificates)');
-  if (ctx.ui.json) ctx.ui.emit({ credential: c.id, secretId, stored: true, thumbprint: info.thumbprint, notAfter: info.notAfter, daysLeft: info.daysLeft });
+  if (info.warn)
+    ctx.ui.progress(
+      'warn',
+      `the certificate expires in less than ${WARN_DAYS} days: upload a new one to the app and store its key soon`,
+    );
+  if (!info.certificateChecked)
+    ctx.ui.progress(
+      'warn',
+      'only a thumbprint was given: the key could not be checked against its certificate, and its expiry is unknown',
+    );
+  ctx.ui.progress(
+    'info',
+    'the certificate must be registered on the app (Entra ID > App registrations > Certificates & secrets > Certificates)',
+  );
+  if (ctx.ui.json)
+    ctx.ui.emit({
+      credential: c.id,
+      secretId,
+      stored: true,
+      thumbprint: info.thumbprint,
+      notAfter: info.notAfter,
+      daysLeft: info.daysLeft,
+    });
   return Exit.ok;
 }
 
 async function storeValue(ctx: Context, secretId: string, value: string): Promise<string> {
-  const versionId = await ctx.store().putValue(secretId, value, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+  const versionId = await ctx
+    .store()
+    .putValue(secretId, value, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
   ctx.ui.progress('ok', `stored as the current value of ${secretId}`);
   return versionId;
 }
@@ -116,7 +161,8 @@ async function storeValue(ctx: Context, secretId: string, value: string): Promis
 async function adobe(ctx: Context): Promise<ExitCode> {
   const config = ctx.config();
   const org = defaultAdobe(config);
-  if (!org) throw usageError('the configuration has no "adobe" section', 'Add adobe.imsOrgId and adobe.clientId first.');
+  if (!org)
+    throw usageError('the configuration has no "adobe" section', 'Add adobe.imsOrgId and adobe.clientId first.');
   const value = await readValue(ctx, 'Adobe OAuth Server-to-Server client secret');
   const id = adobeSecretId(config, org);
   if (!bool(ctx.values, 'no-verify')) {
@@ -134,7 +180,12 @@ async function adobe(ctx: Context): Promise<ExitCode> {
       ctx.ui.progress('ok', 'Adobe IMS issued a token with it');
     } catch (e) {
       const err = asRefresherError(e, 'ims');
-      throw new CliError(`Adobe IMS refused the secret, so it was not stored: ${err.message}`, Exit.failure, `${err.fix} (--no-verify stores it anyway)`, err.code);
+      throw new CliError(
+        `Adobe IMS refused the secret, so it was not stored: ${err.message}`,
+        Exit.failure,
+        `${err.fix} (--no-verify stores it anyway)`,
+        err.code,
+      );
     }
   }
   await storeValue(ctx, id, value);
@@ -150,12 +201,32 @@ async function pushClientSecret(ctx: Context, c: Credential, _value: string): Pr
   }
   // The delivery stage pushes the stored secret with the current token in one PATCH per target, under the credential's
   // lease, and records which secret version each target now holds. Each push restarts that AEM environment.
-  ctx.ui.progress('warn', `pushing the client secret to ${wanted.length} target(s) now: each push restarts its AEM environment`);
-  const result = await runRotation(ctx.deps(), { credentials: [c.id], source: 'cli', mode: 'deliver', pushNow: wanted.map((t) => targetKey(t)) });
+  ctx.ui.progress(
+    'warn',
+    `pushing the client secret to ${wanted.length} target(s) now: each push restarts its AEM environment`,
+  );
+  const result = await runRotation(ctx.deps(), {
+    credentials: [c.id],
+    source: 'cli',
+    mode: 'deliver',
+    pushNow: wanted.map((t) => targetKey(t)),
+  });
   const s = result.results[0];
   if (!s) return Exit.ok;
-  if (s.outcome === 'skipped') throw new CliError(`another run is working on credential ${c.id}: ${s.note ?? ''}`, Exit.conflict, 'Run client-secret --push again when it has finished.', 'LEASE_HELD');
-  if (s.failure?.code === 'NO_TOKEN') throw new CliError(`credential ${c.id} holds no refresh token to push along with the client secret`, Exit.reauthorize, `Run \`token-refresher regenerate --credential ${c.id}\`; it pushes both.`, 'NO_TOKEN');
+  if (s.outcome === 'skipped')
+    throw new CliError(
+      `another run is working on credential ${c.id}: ${s.note ?? ''}`,
+      Exit.conflict,
+      'Run client-secret --push again when it has finished.',
+      'LEASE_HELD',
+    );
+  if (s.failure?.code === 'NO_TOKEN')
+    throw new CliError(
+      `credential ${c.id} holds no refresh token to push along with the client secret`,
+      Exit.reauthorize,
+      `Run \`token-refresher regenerate --credential ${c.id}\`; it pushes both.`,
+      'NO_TOKEN',
+    );
   let failed = 0;
   for (const t of s.targets) {
     if (t.status === 'pushed') ctx.ui.progress('ok', `pushed the client secret (and the current token) to ${t.target}`);
@@ -209,7 +280,11 @@ run holds the lease.`,
   async run(ctx) {
     if (bool(ctx.values, 'adobe')) {
       if (str(ctx.values, 'credential')) throw usageError('--adobe and --credential exclude each other');
-      if (bool(ctx.values, 'certificate') || str(ctx.values, 'expires')) throw usageError('--certificate and --expires are for --credential', 'The Adobe secret\'s expiry is adobe.clientSecretExpiresAt in the configuration.');
+      if (bool(ctx.values, 'certificate') || str(ctx.values, 'expires'))
+        throw usageError(
+          '--certificate and --expires are for --credential',
+          "The Adobe secret's expiry is adobe.clientSecretExpiresAt in the configuration.",
+        );
       return adobe(ctx);
     }
     const id = str(ctx.values, 'credential');
@@ -226,17 +301,39 @@ run holds the lease.`,
       );
     }
     // With its date, the secret document carries its own expiry, which wins over clientSecretExpiresAt.
-    await storeValue(ctx, ids.clientSecret, expires ? JSON.stringify({ clientSecret: value, expiresAt: expires }) : value);
+    await storeValue(
+      ctx,
+      ids.clientSecret,
+      expires ? JSON.stringify({ clientSecret: value, expiresAt: expires }) : value,
+    );
     if (expires) ctx.ui.progress('info', `expiry ${expires} stored with it: reminders go out 30, 14 and 3 days before`);
-    else if (c.clientSecretExpiresAt) ctx.ui.progress('info', `no --expires: reminders follow clientSecretExpiresAt of the configuration (${c.clientSecretExpiresAt}); update it if the new secret expires on another date`);
+    else if (c.clientSecretExpiresAt)
+      ctx.ui.progress(
+        'info',
+        `no --expires: reminders follow clientSecretExpiresAt of the configuration (${c.clientSecretExpiresAt}); update it if the new secret expires on another date`,
+      );
     const manual = c.targets.filter((t) => !t.pushClientSecret);
     for (const t of manual) {
-      ctx.ui.progress('info', `program ${t.programId} / environment ${t.environmentId}: pushClientSecret is false, set ${t.clientSecretVariable} in Cloud Manager yourself`);
+      ctx.ui.progress(
+        'info',
+        `program ${t.programId} / environment ${t.environmentId}: pushClientSecret is false, set ${t.clientSecretVariable} in Cloud Manager yourself`,
+      );
     }
     let code: ExitCode = Exit.ok;
     if (bool(ctx.values, 'push')) code = await pushClientSecret(ctx, c, value);
-    else if (c.targets.some((t) => t.pushClientSecret)) ctx.ui.progress('info', 'the next rotation pushes it to the targets with pushClientSecret (or run again with --push)');
-    if (ctx.ui.json) ctx.ui.emit({ credential: id, secretId: ids.clientSecret, stored: true, expiresAt: expires, pushed: bool(ctx.values, 'push') && code === Exit.ok });
+    else if (c.targets.some((t) => t.pushClientSecret))
+      ctx.ui.progress(
+        'info',
+        'the next rotation pushes it to the targets with pushClientSecret (or run again with --push)',
+      );
+    if (ctx.ui.json)
+      ctx.ui.emit({
+        credential: id,
+        secretId: ids.clientSecret,
+        stored: true,
+        expiresAt: expires,
+        pushed: bool(ctx.values, 'push') && code === Exit.ok,
+      });
     return code;
   },
 };

@@ -72,11 +72,28 @@ export interface FleetFilters {
   failing?: boolean;
 }
 
-const worse = (a: Health, b: Health): Health => (a === 'needs-action' || b === 'needs-action' ? 'needs-action' : a === 'failing' || b === 'failing' ? 'failing' : 'healthy');
+const worse = (a: Health, b: Health): Health =>
+  a === 'needs-action' || b === 'needs-action'
+    ? 'needs-action'
+    : a === 'failing' || b === 'failing'
+      ? 'failing'
+      : 'healthy';
 const round = (n: number) => Math.round(n * 10) / 10;
 
-function targetRow(credential: Credential | undefined, t: Target | undefined, r: DeliveryRecord | undefined, key: string, now: Date): FleetTargetRow {
-  const row: FleetTargetRow = { targetKey: key, target: t ? targetLabel(t) : `${key} (not in the configuration)`, programId: t?.programId, health: 'healthy', reasons: [] };
+function targetRow(
+  credential: Credential | undefined,
+  t: Target | undefined,
+  r: DeliveryRecord | undefined,
+  key: string,
+  now: Date,
+): FleetTargetRow {
+  const row: FleetTargetRow = {
+    targetKey: key,
+    target: t ? targetLabel(t) : `${key} (not in the configuration)`,
+    programId: t?.programId,
+    health: 'healthy',
+    reasons: [],
+  };
   const flag = (h: Health, why: string) => {
     row.health = worse(row.health, h);
     row.reasons.push(why);
@@ -85,7 +102,15 @@ function targetRow(credential: Credential | undefined, t: Target | undefined, r:
     flag('failing', 'never pushed');
     return row;
   }
-  Object.assign(row, { versionId: r.versionId, issuedAt: r.issuedAt, pushedAt: r.pushedAt, pushReason: r.pushReason, phase: r.phase, confirmedAt: r.confirmedAt, lastProblem: r.lastProblem });
+  Object.assign(row, {
+    versionId: r.versionId,
+    issuedAt: r.issuedAt,
+    pushedAt: r.pushedAt,
+    pushReason: r.pushReason,
+    phase: r.phase,
+    confirmedAt: r.confirmedAt,
+    lastProblem: r.lastProblem,
+  });
   const lifetime = credential ? LIFETIME_DAYS[credential.provider] : undefined;
   if (r.issuedAt) {
     const issued = Date.parse(r.issuedAt);
@@ -93,14 +118,20 @@ function targetRow(credential: Credential | undefined, t: Target | undefined, r:
     if (lifetime !== undefined) {
       row.diesAt = new Date(issued + lifetime * DAY).toISOString();
       row.daysLeft = round((issued + lifetime * DAY - now.getTime()) / DAY);
-      if (row.daysLeft <= 0) flag('needs-action', 'the copy in AEM is past its lifetime: mail from AEM fails until a push');
+      if (row.daysLeft <= 0)
+        flag('needs-action', 'the copy in AEM is past its lifetime: mail from AEM fails until a push');
       else if (row.daysLeft <= DYING_DAYS) flag('needs-action', `the copy in AEM dies in ${row.daysLeft} days`);
     }
   }
   if (r.deadSince) flag('needs-action', `the copy in AEM is dead since ${r.deadSince}`);
   if (r.phase === 'failed') flag('needs-action', 'AEM showed a mail-auth failure after the last push');
   if (r.lastProblem && (!r.pushedAt || r.lastProblem.at >= r.pushedAt)) {
-    flag(now.getTime() - Date.parse(r.lastProblem.at) > PERSISTING_MS && r.phase !== 'confirmed' ? 'needs-action' : 'failing', `${r.lastProblem.code}: ${r.lastProblem.message}`);
+    flag(
+      now.getTime() - Date.parse(r.lastProblem.at) > PERSISTING_MS && r.phase !== 'confirmed'
+        ? 'needs-action'
+        : 'failing',
+      `${r.lastProblem.code}: ${r.lastProblem.message}`,
+    );
   }
   return row;
 }
@@ -108,7 +139,13 @@ function targetRow(credential: Credential | undefined, t: Target | undefined, r:
 function credentialRow(config: Config, id: string, entry: FleetEntry | undefined, now: Date): FleetCredentialRow {
   const c = config.credentials.find((x) => x.id === id);
   const state = entry?.state;
-  const row: FleetCredentialRow = { credential: id, configured: c !== undefined, health: 'healthy', reasons: [], targets: [] };
+  const row: FleetCredentialRow = {
+    credential: id,
+    configured: c !== undefined,
+    health: 'healthy',
+    reasons: [],
+    targets: [],
+  };
   const flag = (h: Health, why: string) => {
     row.health = worse(row.health, h);
     row.reasons.push(why);
@@ -117,11 +154,21 @@ function credentialRow(config: Config, id: string, entry: FleetEntry | undefined
   if (state?.lastSuccess) row.lastSuccess = state.lastSuccess;
   if (state?.lastValidation) row.lastValidation = state.lastValidation;
   if (!c) flag('healthy', 'not in the configuration (left in the table)');
-  if (!state) flag('needs-action', 'no run recorded: sign in with `token-refresher regenerate` or wait for the first run');
+  if (!state)
+    flag('needs-action', 'no run recorded: sign in with `token-refresher regenerate` or wait for the first run');
   const f = state?.failure;
   if (f) {
-    row.failure = { class: f.class, code: f.code, stage: f.stage, since: f.since, runs: f.runs, message: f.message, fix: f.fix };
-    const person = f.class === 'reauthorize' || f.class === 'configuration' || now.getTime() - Date.parse(f.since) > PERSISTING_MS;
+    row.failure = {
+      class: f.class,
+      code: f.code,
+      stage: f.stage,
+      since: f.since,
+      runs: f.runs,
+      message: f.message,
+      fix: f.fix,
+    };
+    const person =
+      f.class === 'reauthorize' || f.class === 'configuration' || now.getTime() - Date.parse(f.since) > PERSISTING_MS;
     flag(person ? 'needs-action' : 'failing', `${f.code} at ${f.stage} (${f.class}) since ${f.since}`);
   }
   const records = new Map((entry?.targets ?? []).map((r) => [r.targetKey, r]));
@@ -129,28 +176,56 @@ function credentialRow(config: Config, id: string, entry: FleetEntry | undefined
   for (const t of configured) row.targets.push(targetRow(c, t, records.get(targetKey(t)), targetKey(t), now));
   if (c) planRows(c, row.targets, records, state, now);
   // Records of targets no longer configured are shown, not judged: nobody pushes to them any more.
-  for (const [key, r] of records) if (!configured.some((t) => targetKey(t) === key)) row.targets.push({ ...targetRow(c, undefined, r, key, now), health: 'healthy', reasons: ['not in the configuration'] });
+  for (const [key, r] of records)
+    if (!configured.some((t) => targetKey(t) === key))
+      row.targets.push({
+        ...targetRow(c, undefined, r, key, now),
+        health: 'healthy',
+        reasons: ['not in the configuration'],
+      });
   own.set(row, row.health);
   for (const t of row.targets) row.health = worse(row.health, t.health);
   return row;
 }
 
 /** The delivery policy's plan per target (lambdas/deliver/policy.ts), from the same records the runs use. */
-function planRows(c: Credential, rows: FleetTargetRow[], records: Map<string, DeliveryRecord>, state: FleetEntry['state'], now: Date): void {
-  const members = c.targets.map((t) => ({ stage: t.stage, record: records.get(targetKey(t)), settings: effectiveDelivery(c.delivery, t.delivery), label: targetLabel(t) }));
+function planRows(
+  c: Credential,
+  rows: FleetTargetRow[],
+  records: Map<string, DeliveryRecord>,
+  state: FleetEntry['state'],
+  now: Date,
+): void {
+  const members = c.targets.map((t) => ({
+    stage: t.stage,
+    record: records.get(targetKey(t)),
+    settings: effectiveDelivery(c.delivery, t.delivery),
+    label: targetLabel(t),
+  }));
   c.targets.forEach((t, i) => {
     const row = rows[i];
     const m = members[i];
     if (!row || !m) return;
-    const win = m.settings.windows.length ? (currentWindow(m.settings.windows, now) ?? nextWindow(m.settings.windows, now)) : undefined;
+    const win = m.settings.windows.length
+      ? (currentWindow(m.settings.windows, now) ?? nextWindow(m.settings.windows, now))
+      : undefined;
     if (win) row.nextWindow = win.start.toISOString();
     if (!state?.current) return;
-    const plan = planDelivery({ record: m.record, current: state.current, settings: m.settings, now, stage: stageGate(t.stage, c.delivery?.stages, members, now) });
+    const plan = planDelivery({
+      record: m.record,
+      current: state.current,
+      settings: m.settings,
+      now,
+      stage: stageGate(t.stage, c.delivery?.stages, members, now),
+    });
     if (plan.action === 'push') row.nextPush = { at: now.toISOString(), why: `${plan.reason}: ${plan.why}` };
-    else if (plan.action === 'wait') row.nextPush = { at: plan.until?.toISOString(), why: `${plan.reason}: ${plan.why}` };
+    else if (plan.action === 'wait')
+      row.nextPush = { at: plan.until?.toISOString(), why: `${plan.reason}: ${plan.why}` };
     else if (plan.nextPushAt) {
       // Due then, and pushed in the first window from then on.
-      const w = m.settings.windows.length ? (currentWindow(m.settings.windows, plan.nextPushAt) ?? nextWindow(m.settings.windows, plan.nextPushAt)) : undefined;
+      const w = m.settings.windows.length
+        ? (currentWindow(m.settings.windows, plan.nextPushAt) ?? nextWindow(m.settings.windows, plan.nextPushAt))
+        : undefined;
       const at = w && w.start > plan.nextPushAt ? w.start : plan.nextPushAt;
       row.nextPush = { at: at.toISOString(), why: `age: the copy reaches pushAfterDays (${m.settings.pushAfterDays})` };
     }
@@ -165,7 +240,12 @@ const judged = (r: FleetCredentialRow): FleetCredentialRow => {
   return out;
 };
 
-export function fleetStatus(config: Config, fleet: FleetEntry[], now: Date, filters: FleetFilters = {}): { summary: FleetSummary; credentials: FleetCredentialRow[] } {
+export function fleetStatus(
+  config: Config,
+  fleet: FleetEntry[],
+  now: Date,
+  filters: FleetFilters = {},
+): { summary: FleetSummary; credentials: FleetCredentialRow[] } {
   const byId = new Map(fleet.map((e) => [e.credentialId, e]));
   const ids = [...new Set([...config.credentials.map((c) => c.id), ...byId.keys()])];
   let rows = ids.map((id) => credentialRow(config, id, byId.get(id), now));
@@ -176,7 +256,13 @@ export function fleetStatus(config: Config, fleet: FleetEntry[], now: Date, filt
       .filter((r) => r.targets.length > 0);
   }
   // --failing keeps the credentials that are not healthy, with their unhealthy targets (all of them when the credential itself is the problem).
-  if (filters.failing) rows = rows.filter((r) => r.health !== 'healthy').map((r) => ({ ...r, targets: own.get(r) !== 'healthy' ? r.targets : r.targets.filter((t) => t.health !== 'healthy') }));
+  if (filters.failing)
+    rows = rows
+      .filter((r) => r.health !== 'healthy')
+      .map((r) => ({
+        ...r,
+        targets: own.get(r) !== 'healthy' ? r.targets : r.targets.filter((t) => t.health !== 'healthy'),
+      }));
   const summary: FleetSummary = {
     credentials: rows.length,
     targets: rows.reduce((n, r) => n + r.targets.length, 0),
@@ -197,13 +283,36 @@ const day = (iso: string | undefined) => (iso ? iso.slice(0, 10) : '-');
 
 export function printFleet(ui: Ui, s: { summary: FleetSummary; credentials: FleetCredentialRow[] }): void {
   const m = s.summary;
-  ui.out(`${m.credentials} credentials, ${m.targets} targets: ${ui.c('green', `${m.healthy} healthy`)}, ${m.needsAction ? ui.c('red', `${m.needsAction} need action`) : '0 need action'}, ${m.failing ? ui.c('yellow', `${m.failing} failing`) : '0 failing'}`);
-  const head = ['credential', 'target', 'copy age', 'dies', 'last push', 'confirmation', 'next window', 'next push', 'status'];
+  ui.out(
+    `${m.credentials} credentials, ${m.targets} targets: ${ui.c('green', `${m.healthy} healthy`)}, ${m.needsAction ? ui.c('red', `${m.needsAction} need action`) : '0 need action'}, ${m.failing ? ui.c('yellow', `${m.failing} failing`) : '0 failing'}`,
+  );
+  const head = [
+    'credential',
+    'target',
+    'copy age',
+    'dies',
+    'last push',
+    'confirmation',
+    'next window',
+    'next push',
+    'status',
+  ];
   const lines: string[][] = [];
-  const mark = (h: Health) => (h === 'healthy' ? ui.c('green', 'ok') : h === 'failing' ? ui.c('yellow', 'failing') : ui.c('red', 'NEEDS ACTION'));
+  const mark = (h: Health) =>
+    h === 'healthy' ? ui.c('green', 'ok') : h === 'failing' ? ui.c('yellow', 'failing') : ui.c('red', 'NEEDS ACTION');
   for (const c of s.credentials) {
     const why = c.reasons.length ? `: ${c.reasons.join('; ')}` : '';
-    lines.push([c.credential, '', '', '', c.lastRun ? `run ${day(c.lastRun.at)} ${c.lastRun.outcome}` : '-', c.lastValidation ? `test send ${c.lastValidation.ok ? 'ok' : 'failed'} ${day(c.lastValidation.at)}` : '-', '', '', `${mark(c.health)}${why}`]);
+    lines.push([
+      c.credential,
+      '',
+      '',
+      '',
+      c.lastRun ? `run ${day(c.lastRun.at)} ${c.lastRun.outcome}` : '-',
+      c.lastValidation ? `test send ${c.lastValidation.ok ? 'ok' : 'failed'} ${day(c.lastValidation.at)}` : '-',
+      '',
+      '',
+      `${mark(c.health)}${why}`,
+    ]);
     for (const t of c.targets) {
       const confirmation = t.confirmedAt ? `confirmed ${day(t.confirmedAt)}` : (t.phase ?? '-');
       lines.push([
@@ -222,7 +331,11 @@ export function printFleet(ui: Ui, s: { summary: FleetSummary; credentials: Flee
   // Widths from the plain text: colour codes would count as characters.
   const plain = (x: string) => x.replace(/\x1b\[[0-9;]*m/g, '');
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => plain(l[i] ?? '').length)));
-  const fmt = (l: string[]) => l.map((x, i) => (i === l.length - 1 ? x : x + ' '.repeat(widths[i]! - plain(x).length))).join('  ').trimEnd();
+  const fmt = (l: string[]) =>
+    l
+      .map((x, i) => (i === l.length - 1 ? x : x + ' '.repeat(widths[i]! - plain(x).length)))
+      .join('  ')
+      .trimEnd();
   ui.out(fmt(head));
   for (const l of lines) ui.out(fmt(l));
 }

@@ -35,7 +35,8 @@ export const COMMAND_CATALOG: readonly CommandEntry[] = [
   },
   {
     name: 'doctor',
-    summary: 'check configuration, endpoints, SMTP AUTH, the IMS credential, Cloud Manager permissions and value lengths',
+    summary:
+      'check configuration, endpoints, SMTP AUTH, the IMS credential, Cloud Manager permissions and value lengths',
     load: async () => (await import('./doctor.ts')).doctorCommand,
   },
   {

@@ -16,8 +16,16 @@ const DEFAULT_SECRET_VAR = 'SECRET_SMTP_OAUTH_CLIENT_SECRET';
 function variableNames(c: Credential, target: string | undefined): { refreshToken: string; clientSecret: string } {
   let targets = c.targets;
   if (target) {
-    targets = c.targets.filter((t) => `${t.programId}/${t.environmentId}` === target || `${t.programId}/${t.environmentId}/${t.service ?? 'all'}` === target);
-    if (targets.length === 0) throw usageError(`credential ${c.id} has no target ${target}`, `Use PROGRAM/ENVIRONMENT of one of: ${c.targets.map((t) => `${t.programId}/${t.environmentId}`).join(', ') || '(none)'}.`);
+    targets = c.targets.filter(
+      (t) =>
+        `${t.programId}/${t.environmentId}` === target ||
+        `${t.programId}/${t.environmentId}/${t.service ?? 'all'}` === target,
+    );
+    if (targets.length === 0)
+      throw usageError(
+        `credential ${c.id} has no target ${target}`,
+        `Use PROGRAM/ENVIRONMENT of one of: ${c.targets.map((t) => `${t.programId}/${t.environmentId}`).join(', ') || '(none)'}.`,
+      );
   }
   if (targets.length === 0) return { refreshToken: DEFAULT_REFRESH_VAR, clientSecret: DEFAULT_SECRET_VAR };
   const names = new Set(targets.map((t) => `${t.refreshTokenVariable} ${t.clientSecretVariable}`));
@@ -36,7 +44,11 @@ function variableNames(c: Credential, target: string | undefined): { refreshToke
  * references. `endpoints` default to the configured ones; for a credential known by its `issuer` pass the discovered
  * ones (resolveEndpoints), since AEM itself does no discovery.
  */
-export function osgiFiles(c: Credential, target?: string, endpoints: ProviderEndpoints = endpointsFor(c)): Record<string, Record<string, unknown>> {
+export function osgiFiles(
+  c: Credential,
+  target?: string,
+  endpoints: ProviderEndpoints = endpointsFor(c),
+): Record<string, Record<string, unknown>> {
   const e = endpoints;
   const vars = variableNames(c, target);
   return {
@@ -91,7 +103,12 @@ Exit codes: 0 written, 1 the OpenID configuration could not be read, 2 usage or 
     const vars = variableNames(c, target);
     const http = ctx.config().http;
     // AEM needs literal URLs: endpoints that only the issuer's OpenID configuration knows are fetched now.
-    const endpoints = c.issuer ? await resolveEndpoints(c, { timeoutMs: http.timeoutMs, retries: http.retries, stage: 'regenerate' }, ['token', 'authorize']) : endpointsFor(c);
+    const endpoints = c.issuer
+      ? await resolveEndpoints(c, { timeoutMs: http.timeoutMs, retries: http.retries, stage: 'regenerate' }, [
+          'token',
+          'authorize',
+        ])
+      : endpointsFor(c);
     if (c.issuer) ctx.ui.progress('info', `endpoints from the OpenID configuration of ${c.issuer}`);
     const files = osgiFiles(c, target, endpoints);
     if (c.credentialType === 'certificate') {

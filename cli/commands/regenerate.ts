@@ -69,7 +69,8 @@ the credential's lease.`,
     const timeoutSec = intOption(ctx.values, 'timeout', DEFAULT_TIMEOUT_SEC, 1, 86_400);
     const port = intOption(ctx.values, 'port', 0, 0, 65_535);
     const useDeviceCode = bool(ctx.values, 'device-code');
-    if (useDeviceCode && bool(ctx.values, 'no-browser')) throw new CliError('--device-code and --no-browser exclude each other', Exit.usage);
+    if (useDeviceCode && bool(ctx.values, 'no-browser'))
+      throw new CliError('--device-code and --no-browser exclude each other', Exit.usage);
     if (useDeviceCode && credential.provider === 'google') {
       // Google's device flow serves "limited input devices" and refuses https://mail.google.com/ (invalid_scope).
       throw new CliError(
@@ -82,7 +83,10 @@ the credential's lease.`,
 
     const ids = secretIds(config, credential);
     const store = ctx.store();
-    const [stateRaw, secretRaw] = await Promise.all([store.getValue(ids.state, 'AWSCURRENT'), store.getValue(ids.clientSecret, 'AWSCURRENT')]);
+    const [stateRaw, secretRaw] = await Promise.all([
+      store.getValue(ids.state, 'AWSCURRENT'),
+      store.getValue(ids.clientSecret, 'AWSCURRENT'),
+    ]);
     // Checked before the sign-in: a consent given while another run holds the lease would be thrown away.
     const lease = parseState(stateRaw?.value).lease;
     if (lease && Date.parse(lease.until) > ctx.io.now().getTime()) {
@@ -110,9 +114,15 @@ the credential's lease.`,
       );
     }
     // Discovery (an `issuer`) runs here, before anything else: an unreachable provider fails before the sign-in.
-    const provider = await ctx.provider({ ...credential, scopes: signInScopes(credential) }, clientSecret, ids.clientSecret);
+    const provider = await ctx.provider(
+      { ...credential, scopes: signInScopes(credential) },
+      clientSecret,
+      ids.clientSecret,
+    );
 
-    const tokens = useDeviceCode ? await deviceCodeSignIn(ctx, provider, credential) : await browserSignIn(ctx, provider, credential, { port, timeoutSec });
+    const tokens = useDeviceCode
+      ? await deviceCodeSignIn(ctx, provider, credential)
+      : await browserSignIn(ctx, provider, credential, { port, timeoutSec });
     // The account from the ID token, else from userinfo (strict OpenID providers put no e-mail in the ID token).
     const account = checkTokens(tokens, credential, await accountFor(tokens, provider));
     ui.progress('ok', `signed in as ${account}`);
@@ -120,24 +130,42 @@ the credential's lease.`,
     const targets = credential.targets.length;
     const announce: Partial<Record<Step, () => void>> = {
       redeem: () =>
-        ui.progress('info', `storing the token as pending and validating it (${credential.validation.mode === 'send' ? 'test mail' : 'SMTP AUTH'} through ${credential.validation.smtp.host}:${credential.validation.smtp.port})`),
+        ui.progress(
+          'info',
+          `storing the token as pending and validating it (${credential.validation.mode === 'send' ? 'test mail' : 'SMTP AUTH'} through ${credential.validation.smtp.host}:${credential.validation.smtp.port})`,
+        ),
       store: () => ui.progress('ok', 'stored as pending'),
       validate: () => ui.progress('ok', 'validated'),
-      promote: () => ui.progress('ok', `made current${targets ? `; pushing to ${targets} Cloud Manager target${targets > 1 ? 's' : ''}` : ''}`),
+      promote: () =>
+        ui.progress(
+          'ok',
+          `made current${targets ? `; pushing to ${targets} Cloud Manager target${targets > 1 ? 's' : ''}` : ''}`,
+        ),
       'push-target': () => ui.progress('ok', 'pushed to a target'),
     };
     const deps = ctx.deps({ hooks: { afterStep: (step) => announce[step]?.() } });
-    const summary = await rotateCredential(deps, credential, { newTokens: { ...tokens, account }, source: 'regenerate' });
-    if (ui.json) ui.emit({ credential: id, account, flow: useDeviceCode ? 'device-code' : 'authorization-code', summary });
+    const summary = await rotateCredential(deps, credential, {
+      newTokens: { ...tokens, account },
+      source: 'regenerate',
+    });
+    if (ui.json)
+      ui.emit({ credential: id, account, flow: useDeviceCode ? 'device-code' : 'authorization-code', summary });
     else printSummary(ui, summary);
     if (summary.outcome === 'failed' && summary.failure?.stage === 'push') {
-      ui.err(`The new token is current; the failed targets receive it on the next run (or \`token-refresher rotate --credential ${id}\`).`);
+      ui.err(
+        `The new token is current; the failed targets receive it on the next run (or \`token-refresher rotate --credential ${id}\`).`,
+      );
     }
     return exitCodeForSummary(summary);
   },
 };
 
-async function browserSignIn(ctx: Context, provider: TokenProvider, credential: Credential, o: { port: number; timeoutSec: number }): Promise<TokenSet> {
+async function browserSignIn(
+  ctx: Context,
+  provider: TokenProvider,
+  credential: Credential,
+  o: { port: number; timeoutSec: number },
+): Promise<TokenSet> {
   const ui = ctx.ui;
   const noBrowser = bool(ctx.values, 'no-browser');
   const pkce = newPkce();
@@ -146,19 +174,33 @@ async function browserSignIn(ctx: Context, provider: TokenProvider, credential: 
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   try {
-    const url = provider.authorizationUrl({ redirectUri: listener.redirectUri, state, codeChallenge: pkce.challenge, loginHint: credential.mailbox });
+    const url = provider.authorizationUrl({
+      redirectUri: listener.redirectUri,
+      state,
+      codeChallenge: pkce.challenge,
+      loginHint: credential.mailbox,
+    });
     ui.err(`Sign in as ${ui.ce('bold', credential.mailbox)} at this address:`);
     ui.err('');
     ui.err(`  ${url}`);
     ui.err('');
     const waiters: Array<Promise<RedirectParams>> = [listener.result];
     if (noBrowser) {
-      ui.err(`On a machine with a browser, open the address and sign in. The browser is then sent to an address starting with`);
-      ui.err(`${listener.redirectUri}/ (that page will not load there): copy the whole address from the address bar, paste it here and press Enter.`);
+      ui.err(
+        `On a machine with a browser, open the address and sign in. The browser is then sent to an address starting with`,
+      );
+      ui.err(
+        `${listener.redirectUri}/ (that page will not load there): copy the whole address from the address bar, paste it here and press Enter.`,
+      );
       waiters.push(readPasted(ctx, abort.signal));
     } else {
       const opened = await ctx.io.openUrl(url, ctx.io.env);
-      ui.progress('info', opened ? 'opened in your browser; waiting for the sign-in' : 'no browser to open here: open the address in one; waiting for the sign-in');
+      ui.progress(
+        'info',
+        opened
+          ? 'opened in your browser; waiting for the sign-in'
+          : 'no browser to open here: open the address in one; waiting for the sign-in',
+      );
     }
     ui.progress('info', `listening on ${listener.redirectUri} (timeout ${o.timeoutSec} s)`);
     waiters.push(
@@ -169,7 +211,11 @@ async function browserSignIn(ctx: Context, provider: TokenProvider, credential: 
     const params = await Promise.race(waiters);
     const code = interpretRedirect(params, state, credential, provider.expectedIssuer?.());
     ui.progress('ok', 'received the authorization code; exchanging it');
-    return await provider.redeemAuthorizationCode({ code, redirectUri: listener.redirectUri, codeVerifier: pkce.verifier });
+    return await provider.redeemAuthorizationCode({
+      code,
+      redirectUri: listener.redirectUri,
+      codeVerifier: pkce.verifier,
+    });
   } finally {
     clearTimeout(timer);
     abort.abort();
@@ -187,7 +233,10 @@ async function readPasted(ctx: Context, signal: AbortSignal): Promise<RedirectPa
       if (line === undefined) return new Promise<never>(() => {});
       const p = parsePastedRedirect(line);
       if (p) return p;
-      ctx.ui.progress('warn', 'that is not the redirected address (it starts with http://localhost and carries a code or an error); try again');
+      ctx.ui.progress(
+        'warn',
+        'that is not the redirected address (it starts with http://localhost and carries a code or an error); try again',
+      );
     }
   }
   const reader = new LineReader(stdin);
@@ -197,7 +246,11 @@ async function readPasted(ctx: Context, signal: AbortSignal): Promise<RedirectPa
     if (line === undefined || signal.aborted) return new Promise<never>(() => {});
     const p = parsePastedRedirect(line);
     if (p) return p;
-    if (line.trim()) ctx.ui.progress('warn', 'that is not the redirected address (it starts with http://localhost and carries a code or an error); waiting for another line');
+    if (line.trim())
+      ctx.ui.progress(
+        'warn',
+        'that is not the redirected address (it starts with http://localhost and carries a code or an error); waiting for another line',
+      );
   }
 }
 
@@ -210,12 +263,15 @@ async function deviceCodeSignIn(ctx: Context, provider: TokenProvider, credentia
       sleep: (ms) => ctx.io.sleep(ms),
       now: () => ctx.io.now(),
       onCode: (c) => {
-        ui.err(`Sign in as ${ui.ce('bold', credential.mailbox)}: open ${c.verificationUri} and enter the code ${ui.ce('bold', c.userCode)}`);
+        ui.err(
+          `Sign in as ${ui.ce('bold', credential.mailbox)}: open ${c.verificationUri} and enter the code ${ui.ce('bold', c.userCode)}`,
+        );
         waiting = ui.wait(`waiting for the sign-in (the code expires in ${Math.round(c.expiresInSec / 60)} min)`);
       },
       onPoll: (status, intervalMs) => {
         polls++;
-        if (status === 'slow_down') ui.progress('info', `the provider asked to poll more slowly; now every ${intervalMs / 1000} s`);
+        if (status === 'slow_down')
+          ui.progress('info', `the provider asked to poll more slowly; now every ${intervalMs / 1000} s`);
         else if (polls % 12 === 0) ui.progress('info', 'still waiting for the sign-in');
       },
     });

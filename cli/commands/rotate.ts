@@ -49,9 +49,18 @@ Exit codes: 0 every credential fine, 1 a rotation failed, 2 usage or configurati
     // Unknown ids are a usage error before anything runs.
     for (const id of ids) ctx.credential(id);
     const deps = ctx.deps();
-    ctx.ui.progress('info', `rotating ${ids.length ? ids.join(', ') : `all ${ctx.config().credentials.length} credential(s)`}${force ? ' (forced)' : ''}`);
+    ctx.ui.progress(
+      'info',
+      `rotating ${ids.length ? ids.join(', ') : `all ${ctx.config().credentials.length} credential(s)`}${force ? ' (forced)' : ''}`,
+    );
     if (pushNow) ctx.ui.progress('warn', 'pushing to every target now: each push restarts its AEM environment');
-    const result = await runRotation(deps, { credentials: ids.length ? ids : undefined, force, source: 'cli', pushNow, mode });
+    const result = await runRotation(deps, {
+      credentials: ids.length ? ids : undefined,
+      force,
+      source: 'cli',
+      pushNow,
+      mode,
+    });
     return report(ctx, result.results, result);
   },
 };
@@ -62,12 +71,25 @@ function report(ctx: Context, results: RotationSummary[], doc: unknown): ExitCod
   return worstExit(results.map(exitCodeForSummary));
 }
 
-async function invokeWithSdk(p: { functionName: string; region?: string; payload: unknown }): Promise<{ payload: unknown; functionError?: string }> {
+async function invokeWithSdk(p: {
+  functionName: string;
+  region?: string;
+  payload: unknown;
+}): Promise<{ payload: unknown; functionError?: string }> {
   // A rotation of many credentials can take minutes: the socket must outlive the function's own timeout, and then end
   // (throwOnRequestTimeout: without it the SDK's HTTP handler only warns when requestTimeout passes).
-  const client = new LambdaClient({ region: p.region, requestHandler: { requestTimeout: 16 * 60_000, connectionTimeout: 10_000, throwOnRequestTimeout: true } });
+  const client = new LambdaClient({
+    region: p.region,
+    requestHandler: { requestTimeout: 16 * 60_000, connectionTimeout: 10_000, throwOnRequestTimeout: true },
+  });
   try {
-    const r = await client.send(new InvokeCommand({ FunctionName: p.functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(p.payload)) }));
+    const r = await client.send(
+      new InvokeCommand({
+        FunctionName: p.functionName,
+        InvocationType: 'RequestResponse',
+        Payload: new TextEncoder().encode(JSON.stringify(p.payload)),
+      }),
+    );
     const text = r.Payload ? new TextDecoder().decode(r.Payload) : '';
     let payload: unknown = text;
     try {
@@ -78,7 +100,8 @@ async function invokeWithSdk(p: { functionName: string; region?: string; payload
     return { payload, functionError: r.FunctionError };
   } catch (e) {
     const name = (e as { name?: string }).name ?? 'Error';
-    const denied = name === 'AccessDeniedException' || name === 'UnrecognizedClientException' || name === 'CredentialsProviderError';
+    const denied =
+      name === 'AccessDeniedException' || name === 'UnrecognizedClientException' || name === 'CredentialsProviderError';
     throw new CliError(
       `could not invoke ${p.functionName}: ${name}${(e as Error).message ? `: ${(e as Error).message.slice(0, 200)}` : ''}`,
       name === 'ResourceNotFoundException' || denied ? Exit.usage : Exit.failure,
@@ -92,7 +115,13 @@ async function invokeWithSdk(p: { functionName: string; region?: string; payload
   }
 }
 
-async function remote(ctx: Context, ids: string[], force: boolean, pushNow: boolean, mode: 'deliver' | undefined): Promise<ExitCode> {
+async function remote(
+  ctx: Context,
+  ids: string[],
+  force: boolean,
+  pushNow: boolean,
+  mode: 'deliver' | undefined,
+): Promise<ExitCode> {
   const functionName = str(ctx.values, 'function-name') ?? ctx.io.env.TOKEN_REFRESHER_FUNCTION_NAME;
   if (!functionName) {
     throw usageError(
@@ -108,7 +137,9 @@ async function remote(ctx: Context, ids: string[], force: boolean, pushNow: bool
     source: 'cli',
   };
   const invoke: NonNullable<Io['invokeLambda']> = ctx.io.invokeLambda ?? invokeWithSdk;
-  const waiting = ctx.ui.wait(`invoking ${functionName} (${ids.length ? ids.join(', ') : 'all credentials'}${force ? ', forced' : ''}); this waits for the run to end`);
+  const waiting = ctx.ui.wait(
+    `invoking ${functionName} (${ids.length ? ids.join(', ') : 'all credentials'}${force ? ', forced' : ''}); this waits for the run to end`,
+  );
   let r: Awaited<ReturnType<typeof invoke>>;
   try {
     r = await invoke({ functionName, region: str(ctx.values, 'region'), payload });
@@ -121,9 +152,19 @@ async function remote(ctx: Context, ids: string[], force: boolean, pushNow: bool
     const type = typeof body?.errorType === 'string' ? body.errorType : r.functionError;
     // The handler's own refusals (bad event, bad configuration) say what to do in the message: "CODE: message -- fix".
     const [what, fix] = message.split(' -- ');
-    throw new CliError(`the function refused the run (${type}): ${what ?? message}`, /^(EVENT_INVALID|CONFIG_)/.test(type) ? Exit.usage : Exit.failure, fix, type);
+    throw new CliError(
+      `the function refused the run (${type}): ${what ?? message}`,
+      /^(EVENT_INVALID|CONFIG_)/.test(type) ? Exit.usage : Exit.failure,
+      fix,
+      type,
+    );
   }
   const result = r.payload as Partial<RunResult> | undefined;
-  if (!result || !Array.isArray(result.results)) throw new CliError(`the function answered something that is not a run result`, Exit.failure, 'Check that --function-name names the token-refresher function.');
+  if (!result || !Array.isArray(result.results))
+    throw new CliError(
+      `the function answered something that is not a run result`,
+      Exit.failure,
+      'Check that --function-name names the token-refresher function.',
+    );
   return report(ctx, result.results, result);
 }

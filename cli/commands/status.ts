@@ -5,12 +5,24 @@ import type { SecretStore } from '../../lambdas/core/types.ts';
 import type { StateStore } from '../../lambdas/store/state-store.ts';
 import { targetKey, targetLabel } from '../../lambdas/push/cloud-manager-target.ts';
 import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
-import { clientSecretValue, parseTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../../lambdas/store/records.ts';
+import {
+  clientSecretValue,
+  parseTokenRecord,
+  tokenAgeDays,
+  type CredentialState,
+  type TokenRecord,
+} from '../../lambdas/store/records.ts';
 import { bool, str } from '../args.ts';
 import { fleetExit, fleetStatus, printFleet } from './fleet.ts';
 import type { Command } from '../command.ts';
 import { Exit, worstExit, type ExitCode } from '../errors.ts';
-import { adobeSecretExpiry, clientSecretExpiry, describeExpiry, WARN_DAYS, type SecretExpiryInfo } from '../../lambdas/report/secret-expiry.ts';
+import {
+  adobeSecretExpiry,
+  clientSecretExpiry,
+  describeExpiry,
+  WARN_DAYS,
+  type SecretExpiryInfo,
+} from '../../lambdas/report/secret-expiry.ts';
 import { readCertificate, type CertificateInfo } from '../certificate.ts';
 import { nextRun } from '../../lambdas/config/schedule.ts';
 import type { Ui } from '../ui.ts';
@@ -61,7 +73,13 @@ export interface CredentialStatus {
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
-export async function credentialStatus(config: Config, store: SecretStore, stateStore: StateStore, c: Credential, now: Date): Promise<CredentialStatus> {
+export async function credentialStatus(
+  config: Config,
+  store: SecretStore,
+  stateStore: StateStore,
+  c: Credential,
+  now: Date,
+): Promise<CredentialStatus> {
   const ids = secretIds(config, c);
   const [current, pendingRaw, stateRead, deliveries, secretRaw] = await Promise.all([
     store.getValue(ids.token, 'AWSCURRENT'),
@@ -95,23 +113,39 @@ export async function credentialStatus(config: Config, store: SecretStore, state
   };
   if (pendingRaw && pendingRaw.versionId !== current?.versionId) {
     const p = parseTokenRecord(pendingRaw.value, ids.token);
-    if (!record || Date.parse(p.obtainedAt) > Date.parse(record.obtainedAt)) out.pending = { versionId: pendingRaw.versionId, obtainedAt: p.obtainedAt };
+    if (!record || Date.parse(p.obtainedAt) > Date.parse(record.obtainedAt))
+      out.pending = { versionId: pendingRaw.versionId, obtainedAt: p.obtainedAt };
   }
   if (state.lastRun) out.lastRun = state.lastRun;
   if (state.lastSuccess) out.lastSuccess = state.lastSuccess;
   if (state.lastValidation) out.lastValidation = state.lastValidation;
   if (state.failure) {
     const f = state.failure;
-    out.failure = { class: f.class, code: f.code, stage: f.stage, since: f.since, runs: f.runs, message: f.message, fix: f.fix };
+    out.failure = {
+      class: f.class,
+      code: f.code,
+      stage: f.stage,
+      since: f.since,
+      runs: f.runs,
+      message: f.message,
+      fix: f.fix,
+    };
   }
-  out.clientSecret = { stored: clientSecretValue(secretRaw?.value) !== undefined, expiry: clientSecretExpiry(c, secretRaw?.value, now) };
+  out.clientSecret = {
+    stored: clientSecretValue(secretRaw?.value) !== undefined,
+    expiry: clientSecretExpiry(c, secretRaw?.value, now),
+  };
   if (c.credentialType === 'certificate') {
     try {
       out.certificate = await readCertificate(config, store, c, now);
     } catch (e) {
       // The key's secret unreadable (permissions): shown on its row, the rest of the status stands.
       if (!isRefresherError(e)) throw e;
-      out.certificate = { secretId: certificateSecretId(config, c), stored: false, error: { code: e.code, message: e.message, fix: e.fix } };
+      out.certificate = {
+        secretId: certificateSecretId(config, c),
+        stored: false,
+        error: { code: e.code, message: e.message, fix: e.fix },
+      };
     }
   }
 
@@ -120,7 +154,12 @@ export async function credentialStatus(config: Config, store: SecretStore, state
     const r = deliveries.find((d) => d.targetKey === targetKey(t));
     const base = { target: targetLabel(t), variable: t.refreshTokenVariable };
     if (!r?.versionId) return { ...base, state: 'never-pushed' };
-    return { ...base, state: r.versionId === current?.versionId ? 'current' : 'stale', versionId: r.versionId, since: r.issuedAt };
+    return {
+      ...base,
+      state: r.versionId === current?.versionId ? 'current' : 'stale',
+      versionId: r.versionId,
+      since: r.issuedAt,
+    };
   });
   const next = nextRun(c.schedule, state.lastRun?.at, now);
   if (next.kind === 'at') out.nextRun = { at: next.at.toISOString(), schedule: next.note ?? out.nextRun.schedule };
@@ -133,7 +172,12 @@ function when(iso: string | undefined, now: Date): string {
   if (!iso) return 'unknown';
   const ms = now.getTime() - Date.parse(iso);
   const abs = Math.abs(ms);
-  const rel = abs < 3_600_000 ? `${Math.round(abs / 60_000)} min` : abs < 172_800_000 ? `${round(abs / 3_600_000)} h` : `${round(abs / 86_400_000)} days`;
+  const rel =
+    abs < 3_600_000
+      ? `${Math.round(abs / 60_000)} min`
+      : abs < 172_800_000
+        ? `${round(abs / 3_600_000)} h`
+        : `${round(abs / 86_400_000)} days`;
   return `${stamp(iso)} (${ms >= 0 ? `${rel} ago` : `in ${rel}`})`;
 }
 
@@ -152,7 +196,9 @@ function printSecrets(ui: Ui, s: CredentialStatus, row: (k: string, v: string) =
   const cs = s.clientSecret;
   if (cs) {
     const e = cs.expiry;
-    const where = e ? `expires ${daysText(ui, e.expiresAt, e.daysLeft)}${e.source === 'secret' ? ' (date stored with the secret)' : ''}` : 'no expiry date recorded';
+    const where = e
+      ? `expires ${daysText(ui, e.expiresAt, e.daysLeft)}${e.source === 'secret' ? ' (date stored with the secret)' : ''}`
+      : 'no expiry date recorded';
     const certificate = s.certificate !== undefined;
     row(
       'client secret',
@@ -167,14 +213,23 @@ function printSecrets(ui: Ui, s: CredentialStatus, row: (k: string, v: string) =
   }
   const cert = s.certificate;
   if (cert) {
-    const dates = cert.notAfter && cert.daysLeft !== undefined ? `expires ${daysText(ui, cert.notAfter, cert.daysLeft)}` : 'expiry unknown (only a thumbprint stored)';
+    const dates =
+      cert.notAfter && cert.daysLeft !== undefined
+        ? `expires ${daysText(ui, cert.notAfter, cert.daysLeft)}`
+        : 'expiry unknown (only a thumbprint stored)';
     if (cert.kmsKeyId) {
-      row('certificate', `key in AWS KMS (${cert.kmsKeyId}); its certificate's expiry is not known here: watch it where the certificate was issued`);
+      row(
+        'certificate',
+        `key in AWS KMS (${cert.kmsKeyId}); its certificate's expiry is not known here: watch it where the certificate was issued`,
+      );
     } else if (cert.error) {
       row('certificate', `${ui.c('red', cert.error.code)}: ${cert.error.message}${cert.notAfter ? ` (${dates})` : ''}`);
       row('what to do', cert.error.fix);
     } else {
-      row('certificate', `${dates}${cert.thumbprint ? `, SHA-1 thumbprint ${cert.thumbprint}` : ''}${cert.warn ? ': upload a new certificate to the app and store its key' : ''}`);
+      row(
+        'certificate',
+        `${dates}${cert.thumbprint ? `, SHA-1 thumbprint ${cert.thumbprint}` : ''}${cert.warn ? ': upload a new certificate to the app and store its key' : ''}`,
+      );
     }
   }
 }
@@ -198,18 +253,36 @@ function printStatus(ui: Ui, s: CredentialStatus, now: Date): void {
       left === undefined
         ? 'no fixed lifetime'
         : `${left <= 0 ? ui.c('red', 'EXPIRED') : left < 14 ? ui.c(left < 3 ? 'red' : 'yellow', `${left} days left`) : `${left} days left`} before the ${t.limitDays}-day limit`;
-    row('token', `${t.ageDays} days old, ${leftText}; obtained ${t.obtainedAt ? stamp(t.obtainedAt) : '?'} by ${t.source}${t.account ? ` as ${t.account}` : ''}`);
+    row(
+      'token',
+      `${t.ageDays} days old, ${leftText}; obtained ${t.obtainedAt ? stamp(t.obtainedAt) : '?'} by ${t.source}${t.account ? ` as ${t.account}` : ''}`,
+    );
   }
-  if (s.pending) row('pending', `${ui.c('yellow', 'a newer token awaits validation')} (obtained ${when(s.pending.obtainedAt, now)}); the next run resumes it`);
+  if (s.pending)
+    row(
+      'pending',
+      `${ui.c('yellow', 'a newer token awaits validation')} (obtained ${when(s.pending.obtainedAt, now)}); the next run resumes it`,
+    );
   if (s.lastValidation) {
     const v = s.lastValidation;
-    row('validation', `${v.ok ? ui.c('green', 'ok') : ui.c('red', 'failed')} ${when(v.at, now)}${v.response ? `: ${v.response}` : ''}${v.code ? ` (${v.code})` : ''}`);
+    row(
+      'validation',
+      `${v.ok ? ui.c('green', 'ok') : ui.c('red', 'failed')} ${when(v.at, now)}${v.response ? `: ${v.response}` : ''}${v.code ? ` (${v.code})` : ''}`,
+    );
   } else row('validation', 'none recorded');
   if (s.lastRun) row('last run', `${when(s.lastRun.at, now)}: ${s.lastRun.outcome}`);
   if (s.failure) {
     const f = s.failure;
-    const cls = f.class === 'reauthorize' ? ui.c('red', 'a person must sign in again') : f.class === 'configuration' ? ui.c('red', 'an administrator must fix configuration') : ui.c('yellow', f.class);
-    row('failure', `${cls}: ${f.code} at ${f.stage}, since ${when(f.since, now)}, ${f.runs} run${f.runs > 1 ? 's' : ''}`);
+    const cls =
+      f.class === 'reauthorize'
+        ? ui.c('red', 'a person must sign in again')
+        : f.class === 'configuration'
+          ? ui.c('red', 'an administrator must fix configuration')
+          : ui.c('yellow', f.class);
+    row(
+      'failure',
+      `${cls}: ${f.code} at ${f.stage}, since ${when(f.since, now)}, ${f.runs} run${f.runs > 1 ? 's' : ''}`,
+    );
     if (f.message) row('', f.message);
     if (f.fix) row('what to do', f.fix);
   } else row('failure', 'none');
@@ -231,7 +304,13 @@ function printStatus(ui: Ui, s: CredentialStatus, now: Date): void {
 export const statusCommand: Command = {
   name: 'status',
   summary: 'per credential: token age and days left, last validation and failure, what each target holds, next run',
-  options: { credential: { type: 'string' }, fleet: { type: 'boolean' }, program: { type: 'string' }, failing: { type: 'boolean' }, check: { type: 'boolean' } },
+  options: {
+    credential: { type: 'string' },
+    fleet: { type: 'boolean' },
+    program: { type: 'string' },
+    failing: { type: 'boolean' },
+    check: { type: 'boolean' },
+  },
   help: `Usage: token-refresher status [--credential ID] [--json]
        token-refresher status --fleet [--credential ID] [--program ID] [--failing] [--check] [--json]
 
@@ -262,7 +341,11 @@ configuration, 3 a credential needs a sign-in (run regenerate).`,
     if (bool(ctx.values, 'fleet') || program || bool(ctx.values, 'failing') || bool(ctx.values, 'check')) {
       if (id) ctx.credential(id);
       const now = ctx.io.now();
-      const view = fleetStatus(config, await (await ctx.stateStore()).listFleet(), now, { credential: id, program, failing: bool(ctx.values, 'failing') });
+      const view = fleetStatus(config, await (await ctx.stateStore()).listFleet(), now, {
+        credential: id,
+        program,
+        failing: bool(ctx.values, 'failing'),
+      });
       if (ctx.ui.json) ctx.ui.emit({ at: now.toISOString(), ...view });
       else printFleet(ctx.ui, view);
       return bool(ctx.values, 'check') ? fleetExit(view.credentials) : Exit.ok;
@@ -291,7 +374,12 @@ configuration, 3 a credential needs a sign-in (run regenerate).`,
       }),
     );
     const adobe = adobeSecretExpiry(config, now);
-    if (ctx.ui.json) ctx.ui.emit({ at: now.toISOString(), credentials: all, ...(adobe ? { adobe: { clientSecret: { expiry: adobe } } } : {}) });
+    if (ctx.ui.json)
+      ctx.ui.emit({
+        at: now.toISOString(),
+        credentials: all,
+        ...(adobe ? { adobe: { clientSecret: { expiry: adobe } } } : {}),
+      });
     else {
       all.forEach((s, i) => {
         if (i > 0) ctx.ui.out();
@@ -300,12 +388,16 @@ configuration, 3 a credential needs a sign-in (run regenerate).`,
       if (adobe) {
         ctx.ui.out();
         ctx.ui.out(`${ctx.ui.c('bold', 'Adobe')}  (OAuth Server-to-Server, Cloud Manager)`);
-        ctx.ui.out(`  ${'client secret'.padEnd(13)} expires ${daysText(ctx.ui, adobe.expiresAt, adobe.daysLeft)}${adobe.warn ? ': replace it (`token-refresher client-secret --adobe`)' : ''}`);
+        ctx.ui.out(
+          `  ${'client secret'.padEnd(13)} expires ${daysText(ctx.ui, adobe.expiresAt, adobe.daysLeft)}${adobe.warn ? ': replace it (`token-refresher client-secret --adobe`)' : ''}`,
+        );
       }
     }
     // A credential whose last run failed makes status fail too, so a script or a monitor sees it: 3 when a person
     // must sign in again, 1 otherwise (the codes rotate uses).
-    const failing = all.map((s): ExitCode => (s.failure ? (s.failure.class === 'reauthorize' ? Exit.reauthorize : Exit.failure) : Exit.ok));
+    const failing = all.map((s): ExitCode =>
+      s.failure ? (s.failure.class === 'reauthorize' ? Exit.reauthorize : Exit.failure) : Exit.ok,
+    );
     return worstExit([failed ? Exit.failure : Exit.ok, ...failing]);
   },
 };

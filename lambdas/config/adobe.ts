@@ -34,12 +34,17 @@ export function adobeFor(config: Pick<Config, 'adobe'>, target: Pick<Target, 'ad
       orgs.length === 0
         ? 'Cloud Manager targets are configured but the "adobe" section is missing'
         : `program ${target.programId} names the Adobe credential "${target.adobe}", which the "adobe" list does not have`,
-    fix: orgs.length === 0 ? 'Add the "adobe" section (imsOrgId, clientId) to the configuration.' : `Add it to "adobe" or correct the target's "adobe" (known: ${orgs.map(adobeKey).join(', ')}).`,
+    fix:
+      orgs.length === 0
+        ? 'Add the "adobe" section (imsOrgId, clientId) to the configuration.'
+        : `Add it to "adobe" or correct the target's "adobe" (known: ${orgs.map(adobeKey).join(', ')}).`,
   });
 }
 
 /** The secret holding an organization's client secret: named in the document, else derived from the prefix. */
 export function adobeSecretIdOf(config: Pick<Config, 'secretPrefix'>, org: AdobeSettings | undefined): string {
   if (org?.clientSecret?.secretId) return org.clientSecret.secretId;
-  return org?.name ? `${config.secretPrefix}/adobe/${org.name}/client-secret` : `${config.secretPrefix}/adobe/client-secret`;
+  return org?.name
+    ? `${config.secretPrefix}/adobe/${org.name}/client-secret`
+    : `${config.secretPrefix}/adobe/client-secret`;
 }

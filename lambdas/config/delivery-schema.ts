@@ -30,24 +30,47 @@ export const windowSchema = z
 /** Settings a credential gives as defaults and a target may override, field by field. */
 export const deliverySettingsSchema = z
   .object({
-    pushAfterDays: z.number().positive().max(88).optional().describe('default 60: push a target whose copy is older than this, in its next window'),
+    pushAfterDays: z
+      .number()
+      .positive()
+      .max(88)
+      .optional()
+      .describe('default 60: push a target whose copy is older than this, in its next window'),
     hardMaxAgeDays: z
       .number()
       .positive()
       .max(88)
       .optional()
-      .describe('default 80: push at once, outside any window, when the copy would pass this age before the next window ends (alerted)'),
-    pushDeadCopyImmediately: z.boolean().optional().describe('default true: a copy known dead (the token family was revoked) is replaced at once'),
+      .describe(
+        'default 80: push at once, outside any window, when the copy would pass this age before the next window ends (alerted)',
+      ),
+    pushDeadCopyImmediately: z
+      .boolean()
+      .optional()
+      .describe('default true: a copy known dead (the token family was revoked) is replaced at once'),
     windows: z.array(windowSchema).optional().describe('default none = any time; several allowed'),
-    soakHours: z.number().min(0).max(24 * 14).optional().describe('default 24: hours a confirmed earlier stage must run before the next stage is pushed'),
+    soakHours: z
+      .number()
+      .min(0)
+      .max(24 * 14)
+      .optional()
+      .describe('default 24: hours a confirmed earlier stage must run before the next stage is pushed'),
     quietPeriodHours: z
       .number()
       .min(0)
       .max(48)
       .optional()
-      .describe("default 2: hours after the restart without a mail-auth error in AEM's log before a delivery counts as confirmed"),
-    confirm: z.boolean().optional().describe("default true: follow the restart and read AEM's log to confirm the delivery"),
-    dailyLogCheck: z.boolean().optional().describe("default true: read new lines of AEM's log daily for mail-auth errors"),
+      .describe(
+        "default 2: hours after the restart without a mail-auth error in AEM's log before a delivery counts as confirmed",
+      ),
+    confirm: z
+      .boolean()
+      .optional()
+      .describe("default true: follow the restart and read AEM's log to confirm the delivery"),
+    dailyLogCheck: z
+      .boolean()
+      .optional()
+      .describe("default true: read new lines of AEM's log daily for mail-auth errors"),
   })
   .strict();
 
@@ -76,7 +99,10 @@ export const DELIVERY_DEFAULTS: DeliverySettings = {
 };
 
 /** Target settings over credential settings over the defaults. */
-export function effectiveDelivery(credential?: DeliverySettingsInput, target?: DeliverySettingsInput): DeliverySettings {
+export function effectiveDelivery(
+  credential?: DeliverySettingsInput,
+  target?: DeliverySettingsInput,
+): DeliverySettings {
   const pick = <K extends keyof DeliverySettings>(k: K): DeliverySettings[K] =>
     (target?.[k] ?? credential?.[k] ?? DELIVERY_DEFAULTS[k]) as DeliverySettings[K];
   return {
@@ -106,10 +132,16 @@ export function deliveryProblems(
 ): Array<{ field: keyof DeliverySettings; message: string }> {
   const out: Array<{ field: keyof DeliverySettings; message: string }> = [];
   if (s.hardMaxAgeDays + 1 >= COPY_LIFETIME_DAYS) {
-    out.push({ field: 'hardMaxAgeDays', message: `must leave at least a day before the ${COPY_LIFETIME_DAYS}-day token lifetime (at most ${COPY_LIFETIME_DAYS - 2})` });
+    out.push({
+      field: 'hardMaxAgeDays',
+      message: `must leave at least a day before the ${COPY_LIFETIME_DAYS}-day token lifetime (at most ${COPY_LIFETIME_DAYS - 2})`,
+    });
   }
   if (s.pushAfterDays >= s.hardMaxAgeDays) {
-    out.push({ field: 'pushAfterDays', message: `must be below hardMaxAgeDays (${s.hardMaxAgeDays}), or every push would be an emergency push outside the windows` });
+    out.push({
+      field: 'pushAfterDays',
+      message: `must be below hardMaxAgeDays (${s.hardMaxAgeDays}), or every push would be an emergency push outside the windows`,
+    });
   }
   let wait = 0;
   try {
@@ -125,7 +157,10 @@ export function deliveryProblems(
     });
   }
   if (p.rotationMaxAgeDays >= s.pushAfterDays) {
-    out.push({ field: 'pushAfterDays', message: `must be above rotation.maxAgeDays (${p.rotationMaxAgeDays}): the stored token must be refreshed more often than targets are pushed` });
+    out.push({
+      field: 'pushAfterDays',
+      message: `must be above rotation.maxAgeDays (${p.rotationMaxAgeDays}): the stored token must be refreshed more often than targets are pushed`,
+    });
   }
   return out;
 }

@@ -114,8 +114,13 @@ export function adobeSecretId(config: Config, org: AdobeSettings | undefined = d
  * stateTable, else `<secretPrefix>-state` (the name the stack gives the table), so the function, the CLI and the stack
  * agree without being told.
  */
-export function stateTableName(config: { stateTable?: string; secretPrefix?: string }, env: NodeJS.ProcessEnv = process.env): string {
-  return env.TOKEN_REFRESHER_STATE_TABLE || config.stateTable || defaultStateTable(config.secretPrefix ?? 'token-refresher');
+export function stateTableName(
+  config: { stateTable?: string; secretPrefix?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  return (
+    env.TOKEN_REFRESHER_STATE_TABLE || config.stateTable || defaultStateTable(config.secretPrefix ?? 'token-refresher')
+  );
 }
 
 /** DynamoDB names allow A-Z a-z 0-9 _ . - only; a secret prefix may also hold / + = @. */

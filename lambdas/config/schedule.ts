@@ -43,7 +43,8 @@ export function parseSchedule(expression: string, timeZone: string, where = 'sch
   if (rate) {
     const value = Number(rate[1]);
     const unit = (rate[2] ?? '').replace(/s$/, '') as RateUnit;
-    if (!Number.isSafeInteger(value) || value < 1) throw new ScheduleError(`${where}.expression`, `rate value must be a positive whole number, got "${rate[1]}"`);
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new ScheduleError(`${where}.expression`, `rate value must be a positive whole number, got "${rate[1]}"`);
     return {
       expression: `rate(${value} ${unit}${value === 1 ? '' : 's'})`,
       timeZone,
@@ -53,7 +54,12 @@ export function parseSchedule(expression: string, timeZone: string, where = 'sch
   }
   const fields = cronFields(text);
   if (fields) {
-    return { expression: `cron(${fields.join(' ')})`, timeZone, kind: 'cron', maxGapMinutes: cronMaxGapMinutes(fields, `${where}.expression`) };
+    return {
+      expression: `cron(${fields.join(' ')})`,
+      timeZone,
+      kind: 'cron',
+      maxGapMinutes: cronMaxGapMinutes(fields, `${where}.expression`),
+    };
   }
   throw new ScheduleError(
     `${where}.expression`,
@@ -66,7 +72,10 @@ function checkTimeZone(timeZone: string, where: string): void {
     // Intl throws RangeError for a name outside the IANA database Node carries, which is the database Scheduler uses too.
     new Intl.DateTimeFormat('en-US', { timeZone });
   } catch {
-    throw new ScheduleError(where, `"${timeZone}" is not an IANA time zone name (e.g. UTC, Europe/Zurich, America/New_York)`);
+    throw new ScheduleError(
+      where,
+      `"${timeZone}" is not an IANA time zone name (e.g. UTC, Europe/Zurich, America/New_York)`,
+    );
   }
 }
 
@@ -85,7 +94,8 @@ function parseSet(field: string, min: number, max: number, names: string[] | und
   for (const item of field.split(',')) {
     const [range = '', stepText] = item.split('/');
     const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isSafeInteger(step) || step < 1) throw new ScheduleError(where, `step "${stepText}" must be a positive whole number`);
+    if (!Number.isSafeInteger(step) || step < 1)
+      throw new ScheduleError(where, `step "${stepText}" must be a positive whole number`);
     let from: number;
     let to: number;
     if (range === '*') {
@@ -109,7 +119,10 @@ type DayRule = (year: number, month: number, day: number, weekday: number, daysI
 
 function dayOfMonthRule(field: string, where: string): DayRule {
   if (field === 'L') return (_y, _m, d, _w, dim) => d === dim;
-  const weekdayNear = (target: (dim: number) => number): DayRule => (y, m, d, _w, dim) => d === nearestWeekday(y, m, target(dim), dim);
+  const weekdayNear =
+    (target: (dim: number) => number): DayRule =>
+    (y, m, d, _w, dim) =>
+      d === nearestWeekday(y, m, target(dim), dim);
   if (field === 'LW') return weekdayNear((dim) => dim);
   const w = /^(\d+)W$/.exec(field);
   if (w) {
@@ -133,7 +146,8 @@ function dayOfWeekRule(field: string, where: string): DayRule {
     const k = Number(nth[2]);
     return (_y, _m, d, w) => w === wd && Math.ceil(d / 7) === k;
   }
-  if (field.includes('L') || field.includes('#')) throw new ScheduleError(where, `day-of-week "${field}" is not understood`);
+  if (field.includes('L') || field.includes('#'))
+    throw new ScheduleError(where, `day-of-week "${field}" is not understood`);
   const set = parseSet(field, 1, 7, WEEKDAYS, where);
   return (_y, _m, _d, w) => set.has(w);
 }
@@ -152,16 +166,22 @@ function nearestWeekday(year: number, month: number, day: number, daysInMonth: n
  * lets the token expire.
  */
 function cronMaxGapMinutes(fields: string[], where: string): number {
-  if (fields.length !== 6) throw new ScheduleError(where, `cron needs 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`);
+  if (fields.length !== 6)
+    throw new ScheduleError(
+      where,
+      `cron needs 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`,
+    );
   const [minF = '', hourF = '', domF = '', monF = '', dowF = '', yearF = ''] = fields;
   if ((domF === '?') === (dowF === '?')) {
     throw new ScheduleError(where, 'exactly one of day-of-month and day-of-week must be "?" (EventBridge cron syntax)');
   }
-  if (yearF !== '*') throw new ScheduleError(where, `year must be "*": a rotation schedule that stops lets the refresh token expire`);
+  if (yearF !== '*')
+    throw new ScheduleError(where, `year must be "*": a rotation schedule that stops lets the refresh token expire`);
   const minutes = [...parseSet(minF, 0, 59, undefined, `${where} (minutes)`)].sort((a, b) => a - b);
   const hours = [...parseSet(hourF, 0, 23, undefined, `${where} (hours)`)].sort((a, b) => a - b);
   const months = parseSet(monF, 1, 12, MONTHS, `${where} (month)`);
-  const dayRule = domF === '?' ? dayOfWeekRule(dowF, `${where} (day-of-week)`) : dayOfMonthRule(domF, `${where} (day-of-month)`);
+  const dayRule =
+    domF === '?' ? dayOfWeekRule(dowF, `${where} (day-of-week)`) : dayOfMonthRule(domF, `${where} (day-of-month)`);
 
   const startYear = new Date().getUTCFullYear();
   const start = Date.UTC(startYear, 0, 1);
@@ -187,12 +207,14 @@ function cronMaxGapMinutes(fields: string[], where: string): number {
   return maxGap;
 }
 
-export type NextRun =
-  | { kind: 'at'; at: Date; note?: string }
-  | { kind: 'expression'; note: string };
+export type NextRun = { kind: 'at'; at: Date; note?: string } | { kind: 'expression'; note: string };
 
 /** When the schedule fires next after `now`; a rate schedule counts from the last run (the scheduler alone knows its start). */
-export function nextRun(schedule: { expression: string; timeZone: string }, lastRunAt: string | undefined, now: Date): NextRun {
+export function nextRun(
+  schedule: { expression: string; timeZone: string },
+  lastRunAt: string | undefined,
+  now: Date,
+): NextRun {
   const text = schedule.expression.trim();
   const rate = RATE.exec(text);
   if (rate) {
@@ -226,7 +248,15 @@ function anyOrSet(field: string, min: number, max: number, names?: string[]): Se
 
 /** Wall-clock parts of an instant in a time zone. */
 function zoned(t: number, timeZone: string): { y: number; mo: number; d: number; h: number; mi: number } {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' }).formatToParts(new Date(t));
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+  }).formatToParts(new Date(t));
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
   return { y: get('year'), mo: get('month'), d: get('day'), h: get('hour'), mi: get('minute') };
 }
@@ -244,7 +274,9 @@ function fromZoned(y: number, mo: number, d: number, h: number, mi: number, time
 
 function nextCron(fields: string[], timeZone: string, now: Date): Date | undefined {
   const [minF = '', hourF = '', domF = '', monF = '', dowF = '', yearF = ''] = fields;
-  const minutes = [...(anyOrSet(minF, 0, 59) ?? new Set(Array.from({ length: 60 }, (_, i) => i)))].sort((a, b) => a - b);
+  const minutes = [...(anyOrSet(minF, 0, 59) ?? new Set(Array.from({ length: 60 }, (_, i) => i)))].sort(
+    (a, b) => a - b,
+  );
   const hours = [...(anyOrSet(hourF, 0, 23) ?? new Set(Array.from({ length: 24 }, (_, i) => i)))].sort((a, b) => a - b);
   const dom = anyOrSet(domF, 1, 31);
   const months = anyOrSet(monF, 1, 12, MONTHS);

@@ -8,9 +8,25 @@
  */
 export type FailureClass = 'reauthorize' | 'configuration' | 'transient' | 'conflict' | 'input';
 
-export type Remote = 'entra' | 'google' | 'oauth2' | 'smtp' | 'secretsmanager' | 'dynamodb' | 'ims' | 'cloudmanager' | 'ses' | 'sns' | 'webhook' | 'config' | 'event' | 'lambda' | 'browser';
+export type Remote =
+  | 'entra'
+  | 'google'
+  | 'oauth2'
+  | 'smtp'
+  | 'secretsmanager'
+  | 'dynamodb'
+  | 'ims'
+  | 'cloudmanager'
+  | 'ses'
+  | 'sns'
+  | 'webhook'
+  | 'config'
+  | 'event'
+  | 'lambda'
+  | 'browser';
 
-export type Stage = 'load' | 'lease' | 'read' | 'refresh' | 'store' | 'validate' | 'promote' | 'push' | 'report' | 'regenerate';
+export type Stage =
+  'load' | 'lease' | 'read' | 'refresh' | 'store' | 'validate' | 'promote' | 'push' | 'report' | 'regenerate';
 
 export interface RefresherErrorInit {
   class: FailureClass;
@@ -51,7 +67,15 @@ export class RefresherError extends Error {
   }
 
   toJSON() {
-    return { class: this.class, code: this.code, remote: this.remote, stage: this.stage, status: this.status, message: this.message, fix: this.fix };
+    return {
+      class: this.class,
+      code: this.code,
+      remote: this.remote,
+      stage: this.stage,
+      status: this.status,
+      message: this.message,
+      fix: this.fix,
+    };
   }
 }
 

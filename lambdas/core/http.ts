@@ -88,7 +88,8 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 function headerMap(h: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  for (const [k, v] of Object.entries(h))
+    if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
   return out;
 }
 
@@ -154,7 +155,12 @@ async function attempt(req: HttpRequest, state: AttemptState): Promise<Omit<Http
   let timer = setTimeout(() => controller.abort(timeoutReason()), perAttempt);
   const patient = req.replayable === false;
   // A request that must not be replayed is not given up at the per-attempt deadline once it may have been delivered.
-  const afterSend = patient ? Math.min(MAX_TIMER_MS, Math.max(perAttempt, (req.sentDeadlineAt ?? Date.now() + DEFAULT_SENT_WAIT_MS) - Date.now())) : perAttempt;
+  const afterSend = patient
+    ? Math.min(
+        MAX_TIMER_MS,
+        Math.max(perAttempt, (req.sentDeadlineAt ?? Date.now() + DEFAULT_SENT_WAIT_MS) - Date.now()),
+      )
+    : perAttempt;
   const base = req.dispatcher ?? getGlobalDispatcher();
   const dispatcher = patient
     ? base.compose(
@@ -247,7 +253,13 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResponse> {
     } catch (e) {
       if (req.replayable === false && state.sent && !(e instanceof RefresherError && e.code === 'RESPONSE_TOO_LARGE')) {
         const { timedOut, code } = transportCode(e);
-        const info: AmbiguousFailure = { kind: timedOut ? 'timeout' : 'connection', code, waitedMs: Date.now() - state.sentAt, host: hostOf(req.url), attempts: i + 1 };
+        const info: AmbiguousFailure = {
+          kind: timedOut ? 'timeout' : 'connection',
+          code,
+          waitedMs: Date.now() - state.sentAt,
+          host: hostOf(req.url),
+          attempts: i + 1,
+        };
         throw req.ambiguous?.(info) ?? ambiguousError(req, info);
       }
       const err = networkError(req, e, i + 1);

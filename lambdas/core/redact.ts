@@ -115,12 +115,16 @@ export function registeredSecretCount(): number {
   return registered.size + documents.size;
 }
 
-const SECRET_KEY = /^(refresh_?token|access_?token|id_?token|client_?secret|secret|password|pass|authorization|x-api-key-secret|code_?verifier|device_?code|auth_?code|client_assertion|value|token|bearer|secretString|SecretString)$/i;
+const SECRET_KEY =
+  /^(refresh_?token|access_?token|id_?token|client_?secret|secret|password|pass|authorization|x-api-key-secret|code_?verifier|device_?code|auth_?code|client_assertion|value|token|bearer|secretString|SecretString)$/i;
 
 const PATTERNS: Array<[RegExp, string]> = [
   [/(Bearer\s+)[A-Za-z0-9._~+/=-]{6,}/gi, `$1${MASK}`],
   [/((?:refresh_token|access_token|client_secret|id_token|code|client_assertion|device_code)=)[^&\s"]+/gi, `$1${MASK}`],
-  [/("(?:refresh_token|access_token|client_secret|id_token|refreshToken|accessToken|clientSecret)"\s*:\s*")[^"]*"/gi, `$1${MASK}"`],
+  [
+    /("(?:refresh_token|access_token|client_secret|id_token|refreshToken|accessToken|clientSecret)"\s*:\s*")[^"]*"/gi,
+    `$1${MASK}"`,
+  ],
   [/(auth=Bearer\s)[^\x01\s]+/g, `$1${MASK}`],
 ];
 
@@ -195,7 +199,8 @@ export function redact<T>(value: T, depth = 0): T {
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1)) as T;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    out[k] = SECRET_KEY.test(k) && (typeof v === 'string' || typeof v === 'number') && v !== '' ? MASK : redact(v, depth + 1);
+    out[k] =
+      SECRET_KEY.test(k) && (typeof v === 'string' || typeof v === 'number') && v !== '' ? MASK : redact(v, depth + 1);
   }
   return out as T;
 }

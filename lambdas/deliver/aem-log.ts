@@ -32,7 +32,16 @@ export const MAX_RETURNED_LINE = 600;
 export function parseAemTimestamp(line: string): number | undefined {
   const m = TIMESTAMP.exec(line);
   if (!m) return undefined;
-  const [, dd, mm, yyyy, hh, mi, ss, ms] = m.map(Number) as [number, number, number, number, number, number, number, number];
+  const [, dd, mm, yyyy, hh, mi, ss, ms] = m.map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const at = Date.UTC(yyyy, mm - 1, dd, hh, mi, ss, ms);
   return Number.isNaN(at) ? undefined : at;
 }
@@ -44,7 +53,8 @@ export function parseAemTimestamp(line: string): number | undefined {
  */
 const TOKEN_RUN = /[A-Za-z0-9_\-.~+/*!$]{20,}={0,2}/g;
 const HEX_RUN = /\b[0-9a-fA-F]{32,}\b/g;
-const SECRET_VALUE = /\b((?:refresh|access|id)[_-]?token|client[_-]?secret|password|passwd|pwd|secret|assertion|token|sig|signature)(["']?\s*[=:]\s*["']?)[^\s"'&,;]+/gi;
+const SECRET_VALUE =
+  /\b((?:refresh|access|id)[_-]?token|client[_-]?secret|password|passwd|pwd|secret|assertion|token|sig|signature)(["']?\s*[=:]\s*["']?)[^\s"'&,;]+/gi;
 const AUTH_HEADER = /\b(Bearer|Basic|XOAUTH2|AUTH XOAUTH2|AUTH PLAIN|AUTH LOGIN)(\s+)[A-Za-z0-9._~+/=*!$-]{6,}/gi;
 
 function looksRandom(run: string): boolean {
@@ -108,7 +118,9 @@ export class MailAuthScanner {
       }
       const piece = chunk.subarray(pos, nl);
       const length = this.#partialLength + piece.length + 1;
-      const line = this.#partial.length ? Buffer.concat([...this.#partial, piece.subarray(0, Math.max(0, MAX_LINE_BYTES - this.#partialKept))]) : piece.subarray(0, MAX_LINE_BYTES);
+      const line = this.#partial.length
+        ? Buffer.concat([...this.#partial, piece.subarray(0, Math.max(0, MAX_LINE_BYTES - this.#partialKept))])
+        : piece.subarray(0, MAX_LINE_BYTES);
       this.#partial = [];
       this.#partialKept = 0;
       this.#partialLength = 0;
@@ -156,7 +168,10 @@ export class MailAuthScanner {
         this.#continuation(text);
         return;
       }
-      this.#entry = at >= this.#o.sinceMs && /\] com\.day\.cq\.mailer[\w.$]* /.test(text) ? { head: text, reported: false } : undefined;
+      this.#entry =
+        at >= this.#o.sinceMs && /\] com\.day\.cq\.mailer[\w.$]* /.test(text)
+          ? { head: text, reported: false }
+          : undefined;
       if (this.#entry && MAIL_AUTH_FAILURE.test(text)) this.#report(text);
       return;
     }

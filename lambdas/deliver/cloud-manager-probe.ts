@@ -42,14 +42,20 @@ export interface CloudManagerProbeOptions {
   maxDays?: number;
 }
 
-type ProbeClient = Pick<CloudManagerClient, 'getEnvironment' | 'listPipelines' | 'currentExecution' | 'listExecutions' | 'listLogs' | 'logFileLocation' | 'tuning'>;
+type ProbeClient = Pick<
+  CloudManagerClient,
+  'getEnvironment' | 'listPipelines' | 'currentExecution' | 'listExecutions' | 'listLogs' | 'logFileLocation' | 'tuning'
+>;
 
 const DAY_MS = 86_400_000;
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const nextDay = (day: string) => utcDay(Date.parse(`${day}T00:00:00Z`) + DAY_MS);
 
 /** The probe over one Cloud Manager connection (one Adobe organization): `cloudManagerProbe(connectCloudManager(...), { now })`. */
-export function cloudManagerProbe(connection: { client: ProbeClient }, opts: CloudManagerProbeOptions = {}): EnvironmentProbe {
+export function cloudManagerProbe(
+  connection: { client: ProbeClient },
+  opts: CloudManagerProbeOptions = {},
+): EnvironmentProbe {
   return cloudManagerProbeFor(() => connection, opts);
 }
 
@@ -81,7 +87,10 @@ export function cloudManagerProbeForTargets<T extends Pick<Target, 'adobe' | 'pr
 }
 
 /** The probe with the connection chosen per call. */
-export function cloudManagerProbeFor(connectionOf: (programId: string, environmentId: string) => { client: ProbeClient }, opts: CloudManagerProbeOptions = {}): EnvironmentProbe {
+export function cloudManagerProbeFor(
+  connectionOf: (programId: string, environmentId: string) => { client: ProbeClient },
+  opts: CloudManagerProbeOptions = {},
+): EnvironmentProbe {
   const clientOf = (programId: string, environmentId: string) => connectionOf(programId, environmentId).client;
   const now = opts.now ?? (() => new Date());
   const logName = opts.logName ?? 'aemerror';
@@ -121,7 +130,20 @@ export function cloudManagerProbeFor(connectionOf: (programId: string, environme
         }
         // An equal share of what is left, so a huge author log cannot starve publish's check.
         const share = Math.floor((p.maxBytes - result.bytesRead) / (services.length - i));
-        const r = await scanService({ client, programId, environmentId, service, logName, since: p.since, cursor: p.cursor?.[service], maxBytes: share, deadlineMs: p.deadlineMs, maxLines, maxDays, now: now() });
+        const r = await scanService({
+          client,
+          programId,
+          environmentId,
+          service,
+          logName,
+          since: p.since,
+          cursor: p.cursor?.[service],
+          maxBytes: share,
+          deadlineMs: p.deadlineMs,
+          maxLines,
+          maxDays,
+          now: now(),
+        });
         result.cursor[service] = r.cursor;
         result.bytesRead += r.bytesRead;
         result.cutShort ||= r.cutShort;
@@ -147,7 +169,9 @@ interface ServiceScan {
   now: Date;
 }
 
-async function scanService(s: ServiceScan): Promise<{ failures: string[]; cursor: LogCursor; bytesRead: number; cutShort: boolean }> {
+async function scanService(
+  s: ServiceScan,
+): Promise<{ failures: string[]; cursor: LogCursor; bytesRead: number; cutShort: boolean }> {
   const sinceDay = utcDay(s.since.getTime());
   const today = utcDay(s.now.getTime());
   let cur: LogCursor = s.cursor && s.cursor.date >= sinceDay ? { ...s.cursor } : { date: sinceDay, offset: 0 };
@@ -236,7 +260,14 @@ class WireMeter extends Transform {
   }
 }
 
-async function readFile(s: ServiceScan, file: CmLogFile, offset: number, budget: number, scanner: MailAuthScanner, finished: boolean): Promise<FileRead> {
+async function readFile(
+  s: ServiceScan,
+  file: CmLogFile,
+  offset: number,
+  budget: number,
+  scanner: MailAuthScanner,
+  finished: boolean,
+): Promise<FileRead> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), Math.max(0, s.deadlineMs - Date.now()));
   try {
@@ -246,8 +277,18 @@ async function readFile(s: ServiceScan, file: CmLogFile, offset: number, budget:
     let res: Awaited<ReturnType<typeof openLogFile>>;
     let from = offset;
     try {
-      url = file.tailHref ? new URL(file.tailHref) : await s.client.logFileLocation(s.programId, s.environmentId, { service: s.service, name: s.logName, date: file.date });
-      res = await openLogFile({ ...tuning, url, ...(gz ? {} : { range: { start: offset, end: offset + budget - 1 } }) });
+      url = file.tailHref
+        ? new URL(file.tailHref)
+        : await s.client.logFileLocation(s.programId, s.environmentId, {
+            service: s.service,
+            name: s.logName,
+            date: file.date,
+          });
+      res = await openLogFile({
+        ...tuning,
+        url,
+        ...(gz ? {} : { range: { start: offset, end: offset + budget - 1 } }),
+      });
       if (res.status === 416 && res.total !== undefined && res.total < offset) {
         // The file is shorter than where we stopped: it was replaced. Read it from the start.
         from = 0;
@@ -281,7 +322,9 @@ async function readFile(s: ServiceScan, file: CmLogFile, offset: number, budget:
     let aborted = false;
     let failed: RefresherError | undefined;
     try {
-      await (gz ? pipeline(body, meter, createGunzip(), sink, { signal: abort.signal }) : pipeline(body, meter, sink, { signal: abort.signal }));
+      await (gz
+        ? pipeline(body, meter, createGunzip(), sink, { signal: abort.signal })
+        : pipeline(body, meter, sink, { signal: abort.signal }));
     } catch (e) {
       // Our own stops (deadline, byte budget) end the streams early; what the scanner examined up to then stands.
       if (abort.signal.aborted) aborted = true;
@@ -290,7 +333,13 @@ async function readFile(s: ServiceScan, file: CmLogFile, offset: number, budget:
     const moreOnServer = res.status === 206 && res.total !== undefined && startsAt + meter.bytes < res.total;
     const stopped = aborted || meter.overBudget || moreOnServer || failed !== undefined;
     if (!stopped && finished) scanner.finish();
-    return { position: feedStart + scanner.consumed, wireBytes: meter.bytes, stopped, ...(failed ? { failed } : {}), ...(aborted ? { deadline: true } : {}) };
+    return {
+      position: feedStart + scanner.consumed,
+      wireBytes: meter.bytes,
+      stopped,
+      ...(failed ? { failed } : {}),
+      ...(aborted ? { deadline: true } : {}),
+    };
   } finally {
     clearTimeout(timer);
   }
@@ -306,7 +355,9 @@ function readFailure(url: URL, e: unknown): RefresherError {
     code: corrupt ? 'CM_LOG_CORRUPT' : 'CM_LOG_UNAVAILABLE',
     remote: 'cloudmanager',
     stage: 'push',
-    message: corrupt ? `the AEM log file from ${url.host} is not valid gzip (${code})` : `reading the AEM log file from ${url.host} failed midway (${code})`,
+    message: corrupt
+      ? `the AEM log file from ${url.host} is not valid gzip (${code})`
+      : `reading the AEM log file from ${url.host} failed midway (${code})`,
     fix: 'The next check reads again from the stored position; nothing to do unless it persists.',
   });
 }

@@ -50,7 +50,8 @@ export function servicesOf(service: AemService | undefined): AemService[] {
 export function needsFollowUp(r: DeliveryRecord | undefined, s: DeliverySettings, now: Date): boolean {
   if (!r?.versionId || !s.confirm) return false;
   if (r.phase === 'restarting' || r.phase === 'quiet') return true;
-  if (r.phase === 'confirmed' && s.dailyLogCheck) return !r.lastLogCheckAt || now.getTime() - Date.parse(r.lastLogCheckAt) >= DAY - 30 * 60_000;
+  if (r.phase === 'confirmed' && s.dailyLogCheck)
+    return !r.lastLogCheckAt || now.getTime() - Date.parse(r.lastLogCheckAt) >= DAY - 30 * 60_000;
   return false;
 }
 
@@ -85,19 +86,27 @@ export async function followUp(
         if (FAILED_STATES.has(status)) {
           r.phase = 'failed';
           r.phaseSince = nowIso();
-          r.lastProblem = { at: nowIso(), code: 'CM_ENV_FAILED', message: `${t.label} is "${status}" after the push instead of coming back ready` };
+          r.lastProblem = {
+            at: nowIso(),
+            code: 'CM_ENV_FAILED',
+            message: `${t.label} is "${status}" after the push instead of coming back ready`,
+          };
           events.push({ kind: 'failed', code: 'CM_ENV_FAILED', message: r.lastProblem.message });
           return { record: r, events };
         }
         if (lim.now().getTime() + lim.pollMs > waitUntil || Date.now() + lim.pollMs > lim.deadlineMs) {
-          if (r.pushedAt && lim.now().getTime() - Date.parse(r.pushedAt) > SLOW_RESTART_MS) events.push({ kind: 'slow-restart' });
+          if (r.pushedAt && lim.now().getTime() - Date.parse(r.pushedAt) > SLOW_RESTART_MS)
+            events.push({ kind: 'slow-restart' });
           return { record: r, events };
         }
         await lim.sleep(lim.pollMs);
       }
     }
     if (r.phase === 'quiet' || r.phase === 'confirmed') {
-      const since = r.phase === 'quiet' ? (r.phaseSince ?? r.pushedAt ?? nowIso()) : (r.lastLogCheckAt ?? r.confirmedAt ?? nowIso());
+      const since =
+        r.phase === 'quiet'
+          ? (r.phaseSince ?? r.pushedAt ?? nowIso())
+          : (r.lastLogCheckAt ?? r.confirmedAt ?? nowIso());
       const scan = await probe.scanMailLog(t.programId, t.environmentId, {
         services: t.services,
         since: new Date(since),
@@ -119,7 +128,11 @@ export async function followUp(
         return { record: r, events };
       }
       if (!scan.cutShort) r.lastLogCheckAt = nowIso();
-      if (r.phase === 'quiet' && !scan.cutShort && lim.now().getTime() - Date.parse(since) >= s.quietPeriodHours * 3_600_000) {
+      if (
+        r.phase === 'quiet' &&
+        !scan.cutShort &&
+        lim.now().getTime() - Date.parse(since) >= s.quietPeriodHours * 3_600_000
+      ) {
         r.phase = 'confirmed';
         r.confirmedAt = nowIso();
         r.phaseSince = r.confirmedAt;

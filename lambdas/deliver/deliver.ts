@@ -118,7 +118,8 @@ export async function deliverCredential(deps: DeliveryDeps, req: DeliveryRequest
   const { credential: c } = req;
   if (req.targets.length === 0) return [];
   const now = deps.now;
-  const log = (level: 'info' | 'warn' | 'error', msg: string, extra: Record<string, unknown> = {}) => deps.log[level](msg, { credential: c.id, runId: req.runId, ...extra });
+  const log = (level: 'info' | 'warn' | 'error', msg: string, extra: Record<string, unknown> = {}) =>
+    deps.log[level](msg, { credential: c.id, runId: req.runId, ...extra });
   const records = new Map((await deps.state.listDeliveries(c.id)).map((r) => [r.targetKey, r]));
   const settingsOf = (t: DeliverableTarget): DeliverySettings => effectiveDelivery(c.delivery, t.target.delivery);
   const limits = (): FollowUpLimits => ({
@@ -162,8 +163,15 @@ export async function deliverCredential(deps: DeliveryDeps, req: DeliveryRequest
   }
 
   const order = c.delivery?.stages;
-  const members = () => req.targets.map((t) => ({ stage: t.target.stage, record: records.get(t.key), settings: settingsOf(t), label: t.label }));
-  const forced = (t: DeliverableTarget) => req.pushNow === 'all' || (Array.isArray(req.pushNow) && req.pushNow.includes(t.key));
+  const members = () =>
+    req.targets.map((t) => ({
+      stage: t.target.stage,
+      record: records.get(t.key),
+      settings: settingsOf(t),
+      label: t.label,
+    }));
+  const forced = (t: DeliverableTarget) =>
+    req.pushNow === 'all' || (Array.isArray(req.pushNow) && req.pushNow.includes(t.key));
   let current = req.current;
   let freshened = false;
 
@@ -185,16 +193,24 @@ export async function deliverCredential(deps: DeliveryDeps, req: DeliveryRequest
         forced: forced(t),
         stage: gate,
       });
-      if (plan.action === 'wait' && plan.heldByStage && gate.failed) notices.push({ kind: 'stage-held', target: t.label, code: 'DELIVERY_STAGE_HELD', message: plan.why });
+      if (plan.action === 'wait' && plan.heldByStage && gate.failed)
+        notices.push({ kind: 'stage-held', target: t.label, code: 'DELIVERY_STAGE_HELD', message: plan.why });
       return { t, plan };
     });
-    if (plans.some((p) => p.plan.action === 'push') && req.fresh && !freshened && now().getTime() - Date.parse(current.issuedAt) > FRESH_ENOUGH_MS) {
+    if (
+      plans.some((p) => p.plan.action === 'push') &&
+      req.fresh &&
+      !freshened &&
+      now().getTime() - Date.parse(current.issuedAt) > FRESH_ENOUGH_MS
+    ) {
       freshened = true;
       try {
         current = await req.fresh();
       } catch (e) {
         // The stored token still works for AEM (it was validated); push what we have rather than nothing.
-        log('warn', 'could not redeem a fresh token before the push; pushing the current one', { error: problemOf(e).toJSON() });
+        log('warn', 'could not redeem a fresh token before the push; pushing the current one', {
+          error: problemOf(e).toJSON(),
+        });
       }
     }
     const done = await mapLimit(plans, deps.concurrency ?? 4, async ({ t, plan }) => {
@@ -206,7 +222,13 @@ export async function deliverCredential(deps: DeliveryDeps, req: DeliveryRequest
         const r = await reread(deps, c.id, t.key);
         records.set(t.key, r);
         log('info', `another run delivered to ${t.label} meanwhile; its record stands`, { target: t.label });
-        return { target: t.label, key: t.key, status: r?.versionId === current.versionId ? ('up-to-date' as const) : ('deferred' as const), phase: r?.phase, why: 'another run delivered to this target meanwhile' };
+        return {
+          target: t.label,
+          key: t.key,
+          status: r?.versionId === current.versionId ? ('up-to-date' as const) : ('deferred' as const),
+          phase: r?.phase,
+          why: 'another run delivered to this target meanwhile',
+        };
       }
     });
     for (const d of done) results.set(d.key, d);
@@ -225,21 +247,43 @@ async function deliverOne(
   records: Map<string, DeliveryRecord>,
   settings: DeliverySettings,
   limits: () => FollowUpLimits,
-  probeTarget: (t: DeliverableTarget) => { programId: string; environmentId: string; services: AemService[]; label: string },
+  probeTarget: (t: DeliverableTarget) => {
+    programId: string;
+    environmentId: string;
+    services: AemService[];
+    label: string;
+  },
   notices: DeliveryNotice[],
   log: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void,
 ): Promise<TargetDelivery> {
   const now = deps.now;
   const base = (): TargetDelivery => {
     const r = records.get(t.key);
-    return { target: t.label, key: t.key, status: 'up-to-date', phase: r?.phase, copyAgeDays: round(copyAgeDays(r, now())) };
+    return {
+      target: t.label,
+      key: t.key,
+      status: 'up-to-date',
+      phase: r?.phase,
+      copyAgeDays: round(copyAgeDays(r, now())),
+    };
   };
   if (plan.action === 'none') {
     const r = records.get(t.key);
     const confirming = r?.phase === 'restarting' || r?.phase === 'quiet';
-    return { ...base(), status: confirming ? 'confirming' : r?.phase === 'failed' ? 'failed' : 'up-to-date', why: plan.why, code: r?.phase === 'failed' ? r.lastProblem?.code : undefined };
+    return {
+      ...base(),
+      status: confirming ? 'confirming' : r?.phase === 'failed' ? 'failed' : 'up-to-date',
+      why: plan.why,
+      code: r?.phase === 'failed' ? r.lastProblem?.code : undefined,
+    };
   }
-  if (plan.action === 'wait') return { ...base(), status: plan.heldByStage ? 'held' : 'waiting', reason: plan.reason, why: plan.until ? `${plan.why} (${plan.until.toISOString()})` : plan.why };
+  if (plan.action === 'wait')
+    return {
+      ...base(),
+      status: plan.heldByStage ? 'held' : 'waiting',
+      reason: plan.reason,
+      why: plan.until ? `${plan.why} (${plan.until.toISOString()})` : plan.why,
+    };
 
   const { programId, environmentId } = t.target;
   const record: DeliveryRecord = records.get(t.key) ?? { credentialId: req.credential.id, targetKey: t.key };
@@ -249,21 +293,45 @@ async function deliverOne(
     const status = await deps.probe.environmentStatus(programId, environmentId);
     if (status !== 'ready') throw deferral('CM_ENV_NOT_READY', `${t.label} is "${status}", not ready`);
     const running = await deps.probe.runningPipeline(programId, environmentId);
-    if (running) throw deferral('CM_PIPELINE_RUNNING', `pipeline ${running.pipelineId} (execution ${running.executionId}, ${running.status}) is running on ${t.label}`);
+    if (running)
+      throw deferral(
+        'CM_PIPELINE_RUNNING',
+        `pipeline ${running.pipelineId} (execution ${running.executionId}, ${running.status}) is running on ${t.label}`,
+      );
     await t.push({ refreshToken: current.refreshToken, clientSecret: req.clientSecret?.value });
   } catch (e) {
     const err = problemOf(e);
-    const saved = await save(deps, { ...record, lastProblem: { at: now().toISOString(), code: err.code, message: redactText(err.message) } });
+    const saved = await save(deps, {
+      ...record,
+      lastProblem: { at: now().toISOString(), code: err.code, message: redactText(err.message) },
+    });
     records.set(t.key, saved);
     deps.metrics.count('DeliveryDeferred', req.credential.id, 1, { code: err.code });
-    log(err.class === 'transient' ? 'warn' : 'error', `push to ${t.label} not done: ${err.code}`, { target: t.label, reason: plan.reason, error: err.toJSON() });
+    log(err.class === 'transient' ? 'warn' : 'error', `push to ${t.label} not done: ${err.code}`, {
+      target: t.label,
+      reason: plan.reason,
+      error: err.toJSON(),
+    });
     const deferred = DEFERRAL_CODES.has(err.code);
     // A deferred deadline or dead-copy push is a person's business (a deferral is not a failure of the run, so nothing
     // else would say it); any other push failure fails the run, which alerts through its own report.
     if (deferred && (plan.reason === 'deadline' || plan.reason === 'dead-copy')) {
-      notices.push({ kind: 'push-blocked', target: t.label, code: err.code, message: `${plan.why}; but the push is deferred: ${redactText(err.message)}`, fix: err.fix });
+      notices.push({
+        kind: 'push-blocked',
+        target: t.label,
+        code: err.code,
+        message: `${plan.why}; but the push is deferred: ${redactText(err.message)}`,
+        fix: err.fix,
+      });
     }
-    return { ...base(), status: deferred ? 'deferred' : 'failed', reason: plan.reason, code: err.code, why: redactText(err.message), error: deferred ? undefined : err };
+    return {
+      ...base(),
+      status: deferred ? 'deferred' : 'failed',
+      reason: plan.reason,
+      code: err.code,
+      why: redactText(err.message),
+      error: deferred ? undefined : err,
+    };
   }
   const pushedAt = now().toISOString();
   let r: DeliveryRecord = {
@@ -285,8 +353,24 @@ async function deliverOne(
   records.set(t.key, r);
   await req.afterPush?.(t.key);
   deps.metrics.count('PushSuccess', req.credential.id, 1, { reason: plan.reason });
-  log('info', `pushed the current token to ${t.label}`, { target: t.label, reason: plan.reason, outsideWindow: plan.outsideWindow, why: plan.why });
-  if (plan.outsideWindow) notices.push({ kind: 'pushed-outside-window', target: t.label, code: plan.reason === 'deadline' ? 'DELIVERY_DEADLINE_PUSH' : plan.reason === 'dead-copy' ? 'DELIVERY_DEAD_COPY_PUSH' : 'DELIVERY_FORCED_PUSH', message: `pushed outside its maintenance windows: ${plan.why}` });
+  log('info', `pushed the current token to ${t.label}`, {
+    target: t.label,
+    reason: plan.reason,
+    outsideWindow: plan.outsideWindow,
+    why: plan.why,
+  });
+  if (plan.outsideWindow)
+    notices.push({
+      kind: 'pushed-outside-window',
+      target: t.label,
+      code:
+        plan.reason === 'deadline'
+          ? 'DELIVERY_DEADLINE_PUSH'
+          : plan.reason === 'dead-copy'
+            ? 'DELIVERY_DEAD_COPY_PUSH'
+            : 'DELIVERY_FORCED_PUSH',
+      message: `pushed outside its maintenance windows: ${plan.why}`,
+    });
   const events: FollowUpEvent[] = [];
   if (settings.confirm) {
     const f = await followUp(r, probeTarget(t), settings, deps.probe, limits());
@@ -295,7 +379,15 @@ async function deliverOne(
     events.push(...f.events);
     noticeEvents(notices, t, f.events, r);
   }
-  return { ...base(), status: 'pushed', reason: plan.reason, outsideWindow: plan.outsideWindow, why: plan.why, phase: r.phase, events: events.map((e) => e.kind) };
+  return {
+    ...base(),
+    status: 'pushed',
+    reason: plan.reason,
+    outsideWindow: plan.outsideWindow,
+    why: plan.why,
+    phase: r.phase,
+    events: events.map((e) => e.kind),
+  };
 }
 
 function deferral(code: 'CM_ENV_NOT_READY' | 'CM_PIPELINE_RUNNING', message: string): RefresherError {
@@ -309,11 +401,30 @@ function deferral(code: 'CM_ENV_NOT_READY' | 'CM_PIPELINE_RUNNING', message: str
   });
 }
 
-function noticeEvents(notices: DeliveryNotice[], t: DeliverableTarget, events: FollowUpEvent[], r: DeliveryRecord): void {
+function noticeEvents(
+  notices: DeliveryNotice[],
+  t: DeliverableTarget,
+  events: FollowUpEvent[],
+  r: DeliveryRecord,
+): void {
   for (const e of events) {
-    if (e.kind === 'mail-auth-error') notices.push({ kind: 'mail-auth-error', target: t.label, code: 'AEM_MAIL_AUTH_FAILED', message: r.lastProblem?.message ?? 'mail-auth failure in AEM log', lines: e.lines });
-    else if (e.kind === 'failed') notices.push({ kind: 'env-failed', target: t.label, code: e.code, message: e.message });
-    else if (e.kind === 'slow-restart') notices.push({ kind: 'slow-restart', target: t.label, code: 'CM_RESTART_SLOW', message: `${t.label} has not come back ready since the push at ${r.pushedAt}` });
+    if (e.kind === 'mail-auth-error')
+      notices.push({
+        kind: 'mail-auth-error',
+        target: t.label,
+        code: 'AEM_MAIL_AUTH_FAILED',
+        message: r.lastProblem?.message ?? 'mail-auth failure in AEM log',
+        lines: e.lines,
+      });
+    else if (e.kind === 'failed')
+      notices.push({ kind: 'env-failed', target: t.label, code: e.code, message: e.message });
+    else if (e.kind === 'slow-restart')
+      notices.push({
+        kind: 'slow-restart',
+        target: t.label,
+        code: 'CM_RESTART_SLOW',
+        message: `${t.label} has not come back ready since the push at ${r.pushedAt}`,
+      });
   }
 }
 
@@ -338,7 +449,11 @@ async function sendNotices(
     const always = n.kind === 'pushed-outside-window' || n.kind === 'mail-auth-error';
     if (!always && last && last.code === n.code && deps.now().getTime() - Date.parse(last.at) < remindMs) continue;
     fresh.push(n);
-    if (t && r) records.set(t.key, await save(deps, { ...r, lastAlert: { code: n.code, at: deps.now().toISOString() } }).catch(() => r));
+    if (t && r)
+      records.set(
+        t.key,
+        await save(deps, { ...r, lastAlert: { code: n.code, at: deps.now().toISOString() } }).catch(() => r),
+      );
   }
   if (fresh.length === 0) return;
   try {
@@ -355,10 +470,11 @@ function isConflict(e: unknown): boolean {
 }
 
 async function reread(deps: DeliveryDeps, credentialId: string, key: string): Promise<DeliveryRecord> {
-  return (await deps.state.listDeliveries(credentialId)).find((r) => r.targetKey === key) ?? { credentialId, targetKey: key };
+  return (
+    (await deps.state.listDeliveries(credentialId)).find((r) => r.targetKey === key) ?? { credentialId, targetKey: key }
+  );
 }
 
 function round(n: number | undefined): number | undefined {
   return n === undefined ? undefined : Math.round(n * 100) / 100;
 }
-

@@ -22,7 +22,8 @@ const FIX: Record<DeliveryNotice['kind'], string> = {
     "Look at AEM's mail configuration (OSGi com.day.cq.mailer.oauth) and the lines below; if the token is dead, sign in again with `token-refresher regenerate`, which pushes a new copy at once.",
   'stage-held': 'Fix the failed earlier stage (see its alert), then the later stages are pushed in their next windows.',
   'push-blocked': 'See the reason above; the push is retried in every run until it succeeds.',
-  'env-failed': 'Look at the environment in Cloud Manager; the token is stored and is pushed again once the environment is ready.',
+  'env-failed':
+    'Look at the environment in Cloud Manager; the token is stored and is pushed again once the environment is ready.',
   'slow-restart': 'Look at the environment in Cloud Manager; the follow-up continues in the next runs.',
 };
 

@@ -52,16 +52,29 @@ function pushWindow(settings: DeliverySettings, now: Date): { inWindow: boolean;
 export function planDelivery(p: PlanInput): Plan {
   const { record, current, settings, now } = p;
   const holdsCurrent = record?.versionId === current.versionId;
-  const secretChanged = p.clientSecretVersionId !== undefined && record?.versionId !== undefined && record.clientSecretVersionId !== p.clientSecretVersionId;
+  const secretChanged =
+    p.clientSecretVersionId !== undefined &&
+    record?.versionId !== undefined &&
+    record.clientSecretVersionId !== p.clientSecretVersionId;
   const win = pushWindow(settings, now);
 
-  if (p.forced) return { action: 'push', reason: 'forced', outsideWindow: !win.inWindow, why: 'a person asked for this push' };
+  if (p.forced)
+    return { action: 'push', reason: 'forced', outsideWindow: !win.inWindow, why: 'a person asked for this push' };
   if (holdsCurrent && !secretChanged) {
     const issued = Date.parse(record?.issuedAt ?? '');
-    return { action: 'none', why: 'holds the current token', nextPushAt: Number.isFinite(issued) ? new Date(issued + settings.pushAfterDays * DAY) : undefined };
+    return {
+      action: 'none',
+      why: 'holds the current token',
+      nextPushAt: Number.isFinite(issued) ? new Date(issued + settings.pushAfterDays * DAY) : undefined,
+    };
   }
   if (record?.deadSince && settings.pushDeadCopyImmediately) {
-    return { action: 'push', reason: 'dead-copy', outsideWindow: !win.inWindow, why: `its copy is dead since ${record.deadSince} (the token family was revoked): mail from AEM is down until it is replaced` };
+    return {
+      action: 'push',
+      reason: 'dead-copy',
+      outsideWindow: !win.inWindow,
+      why: `its copy is dead since ${record.deadSince} (the token family was revoked): mail from AEM is down until it is replaced`,
+    };
   }
 
   const age = copyAgeDays(record, now);
@@ -96,11 +109,32 @@ export function planDelivery(p: PlanInput): Plan {
   }
   if (!reason) {
     const issued = Date.parse(record?.issuedAt ?? '');
-    return { action: 'none', why: `its copy is ${age?.toFixed(1)} days old (push after ${settings.pushAfterDays})`, nextPushAt: new Date(issued + settings.pushAfterDays * DAY) };
+    return {
+      action: 'none',
+      why: `its copy is ${age?.toFixed(1)} days old (push after ${settings.pushAfterDays})`,
+      nextPushAt: new Date(issued + settings.pushAfterDays * DAY),
+    };
   }
-  if (!p.stage.open) return { action: 'wait', reason, why: p.stage.why ?? 'an earlier rollout stage is not proven yet', heldByStage: true };
-  if (!win.inWindow) return { action: 'wait', reason, until: win.window?.start, why: `due (${reason}); waits for the next maintenance window` };
-  return { action: 'push', reason, outsideWindow: false, why: `due (${reason})${settings.windows.length ? ' and inside a maintenance window' : ''}` };
+  if (!p.stage.open)
+    return {
+      action: 'wait',
+      reason,
+      why: p.stage.why ?? 'an earlier rollout stage is not proven yet',
+      heldByStage: true,
+    };
+  if (!win.inWindow)
+    return {
+      action: 'wait',
+      reason,
+      until: win.window?.start,
+      why: `due (${reason}); waits for the next maintenance window`,
+    };
+  return {
+    action: 'push',
+    reason,
+    outsideWindow: false,
+    why: `due (${reason})${settings.windows.length ? ' and inside a maintenance window' : ''}`,
+  };
 }
 
 export interface StageMember {
@@ -114,24 +148,44 @@ export interface StageMember {
  * Whether a target of `stage` may be pushed: every target of the earlier stages holds a confirmed delivery that has
  * soaked `soakHours` without a mail-auth error, and is itself not waiting for its own push.
  */
-export function stageGate(stage: string | undefined, order: readonly string[] | undefined, members: readonly StageMember[], now: Date): { open: boolean; why?: string; failed?: boolean } {
+export function stageGate(
+  stage: string | undefined,
+  order: readonly string[] | undefined,
+  members: readonly StageMember[],
+  now: Date,
+): { open: boolean; why?: string; failed?: boolean } {
   if (!stage || !order) return { open: true };
   const idx = order.indexOf(stage);
   for (const m of members) {
     if (!m.stage || order.indexOf(m.stage) >= idx) continue;
     const r = m.record;
-    if (r?.phase === 'failed') return { open: false, failed: true, why: `held: the earlier stage ${m.stage} (${m.label}) failed (${r.lastProblem?.code ?? 'delivery failed'})` };
-    if (!r?.versionId || r.phase !== 'confirmed' || !r.confirmedAt) return { open: false, why: `held until the earlier stage ${m.stage} (${m.label}) is confirmed` };
+    if (r?.phase === 'failed')
+      return {
+        open: false,
+        failed: true,
+        why: `held: the earlier stage ${m.stage} (${m.label}) failed (${r.lastProblem?.code ?? 'delivery failed'})`,
+      };
+    if (!r?.versionId || r.phase !== 'confirmed' || !r.confirmedAt)
+      return { open: false, why: `held until the earlier stage ${m.stage} (${m.label}) is confirmed` };
     const age = copyAgeDays(r, now);
-    if (age === undefined || age >= m.settings.pushAfterDays) return { open: false, why: `held until the earlier stage ${m.stage} (${m.label}) has received its own new copy` };
+    if (age === undefined || age >= m.settings.pushAfterDays)
+      return { open: false, why: `held until the earlier stage ${m.stage} (${m.label}) has received its own new copy` };
     const soakedAt = Date.parse(r.confirmedAt) + m.settings.soakHours * 3_600_000;
     // A mail-auth error while the earlier stage soaks fails the soak; one found days later by the daily check is
     // alerted on its own and does not hold the other environments' copies, which age meanwhile.
     const problemAt = r.lastProblem ? Date.parse(r.lastProblem.at) : NaN;
     if (problemAt > Date.parse(r.confirmedAt) && problemAt <= soakedAt) {
-      return { open: false, failed: true, why: `held: the earlier stage ${m.stage} (${m.label}) reported ${r.lastProblem?.code} while it soaked` };
+      return {
+        open: false,
+        failed: true,
+        why: `held: the earlier stage ${m.stage} (${m.label}) reported ${r.lastProblem?.code} while it soaked`,
+      };
     }
-    if (soakedAt > now.getTime()) return { open: false, why: `held until the earlier stage ${m.stage} (${m.label}) has soaked ${m.settings.soakHours} h (${new Date(soakedAt).toISOString()})` };
+    if (soakedAt > now.getTime())
+      return {
+        open: false,
+        why: `held until the earlier stage ${m.stage} (${m.label}) has soaked ${m.settings.soakHours} h (${new Date(soakedAt).toISOString()})`,
+      };
   }
   return { open: true };
 }

@@ -38,6 +38,12 @@ export interface EnvironmentProbe {
   scanMailLog(
     programId: string,
     environmentId: string,
-    p: { services: AemService[]; since: Date; cursor?: Record<string, LogCursor>; maxBytes: number; deadlineMs: number },
+    p: {
+      services: AemService[];
+      since: Date;
+      cursor?: Record<string, LogCursor>;
+      maxBytes: number;
+      deadlineMs: number;
+    },
   ): Promise<MailLogScan>;
 }

@@ -91,14 +91,22 @@ function offsetAt(at: Date, timeZone: string): number {
  * The instant of a local wall-clock time. Two passes settle the offset on either side of a transition; a time inside a
  * skipped hour resolves to the instant the clock jumps to (later, never earlier).
  */
-export function zonedInstant(year: number, month: number, day: number, hour: number, minute: number, timeZone: string): Date {
+export function zonedInstant(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  timeZone: string,
+): Date {
   const naive = Date.UTC(year, month - 1, day, hour, minute);
   let t = naive - offsetAt(new Date(naive), timeZone);
   t = naive - offsetAt(new Date(t), timeZone);
   const back = localParts(new Date(t), timeZone);
   if (back.hour !== hour || back.minute !== minute) {
     // In a gap: take the later of the two candidate offsets, which lands just after the jump.
-    const later = naive - Math.min(offsetAt(new Date(naive - DAY / 2), timeZone), offsetAt(new Date(naive + DAY / 2), timeZone));
+    const later =
+      naive - Math.min(offsetAt(new Date(naive - DAY / 2), timeZone), offsetAt(new Date(naive + DAY / 2), timeZone));
     t = Math.max(t, later);
   }
   return new Date(t);

@@ -38,21 +38,33 @@ export async function checkSecretExpiries(
   const out: ExpirySummary[] = [];
   for (const w of watched) {
     const status = decideExpiry(w, state.secretExpiry?.[w.key], now);
-    deps.metrics.gauge(MetricName.ClientSecretDaysLeft, w.key === 'adobe' ? 'adobe' : credential.id, Math.round(status.daysLeft * 100) / 100, 'None');
+    deps.metrics.gauge(
+      MetricName.ClientSecretDaysLeft,
+      w.key === 'adobe' ? 'adobe' : credential.id,
+      Math.round(status.daysLeft * 100) / 100,
+      'None',
+    );
     let alerted: ExpirySummary['alerted'] = false;
     if (status.alert && status.threshold !== undefined) {
       if (!deps.alerter) {
-        log('warn', `client secret ${w.key} expires on ${status.expiresAt}: no alert channel configured`, { daysLeft: status.daysLeft });
+        log('warn', `client secret ${w.key} expires on ${status.expiresAt}: no alert channel configured`, {
+          daysLeft: status.daysLeft,
+        });
       } else {
         try {
           await deps.alerter.send(composeExpiryAlert(deps.config, credential, status));
-          state.secretExpiry = { ...state.secretExpiry, [w.key]: { expiresAt: status.expiresAt, threshold: status.threshold, alertedAt: now.toISOString() } };
+          state.secretExpiry = {
+            ...state.secretExpiry,
+            [w.key]: { expiresAt: status.expiresAt, threshold: status.threshold, alertedAt: now.toISOString() },
+          };
           alerted = true;
           log('info', `expiry alert sent for ${w.key}`, { threshold: status.threshold, expiresAt: status.expiresAt });
         } catch (e) {
           alerted = 'failed-to-send';
           deps.metrics.count(MetricName.AlertFailure, credential.id);
-          log('error', 'the client-secret expiry alert could not be sent', { error: asRefresherError(e, 'ses', 'report').toJSON() });
+          log('error', 'the client-secret expiry alert could not be sent', {
+            error: asRefresherError(e, 'ses', 'report').toJSON(),
+          });
         }
       }
     }

@@ -23,14 +23,26 @@ export async function report(
   const previous = state.failure;
   const { decision, next } = decideAlert(
     previous,
-    outcome.ok ? { ok: true } : { ok: false, class: outcome.err.class, code: outcome.err.code, stage: outcome.err.stage ?? 'unknown' },
+    outcome.ok
+      ? { ok: true }
+      : { ok: false, class: outcome.err.class, code: outcome.err.code, stage: outcome.err.stage ?? 'unknown' },
     now,
     { remindAfterHours: deps.remindAfterHours },
   );
-  state.failure = next && !outcome.ok ? { ...next, message: redactText(outcome.err.message), fix: redactText(outcome.err.fix) } : next;
+  state.failure =
+    next && !outcome.ok
+      ? { ...next, message: redactText(outcome.err.message), fix: redactText(outcome.err.fix) }
+      : next;
   if (decision === 'none' || !deps.alerter) return decision;
   const err = outcome.ok ? undefined : outcome.err;
-  const alert = composeAlert(credential, decision, err, previous, now, await linkForAlert(deps.linkIssuer, credential, decision, err));
+  const alert = composeAlert(
+    credential,
+    decision,
+    err,
+    previous,
+    now,
+    await linkForAlert(deps.linkIssuer, credential, decision, err),
+  );
   try {
     await deps.alerter.send(alert);
     log('info', `alert sent: ${decision}`, { alert: decision });

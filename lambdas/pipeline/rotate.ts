@@ -5,7 +5,14 @@ import { effectiveDelivery } from '../config/delivery-schema.ts';
 import { asRefresherError, RefresherError, type FailureClass, type Stage } from '../core/errors.ts';
 import { redact, redactText, registerSecret } from '../core/redact.ts';
 import type { Alerter, MailValidator, SecretStore, TokenProvider, TokenSet, ValidationResult } from '../core/types.ts';
-import { DEFERRAL_CODES, deliverCredential, type CurrentToken, type DeliverableTarget, type DeliveryDeps, type DeliveryStatus } from '../deliver/deliver.ts';
+import {
+  DEFERRAL_CODES,
+  deliverCredential,
+  type CurrentToken,
+  type DeliverableTarget,
+  type DeliveryDeps,
+  type DeliveryStatus,
+} from '../deliver/deliver.ts';
 import { copyAgeDays, planDelivery, stageGate } from '../deliver/policy.ts';
 import type { EnvironmentProbe } from '../deliver/probe.ts';
 import type { AlertDecision } from '../report/alert-policy.ts';
@@ -13,7 +20,14 @@ import type { Log } from '../report/logger.ts';
 import type { LinkIssuer } from '../report/recovery-link.ts';
 import { DIMENSION_TARGET } from '../report/metric-names.ts';
 import { MetricName, type MetricSink } from '../report/metrics.ts';
-import { checkState, clientSecretValue, serializeTokenRecord, tokenAgeDays, type CredentialState, type TokenRecord } from '../store/records.ts';
+import {
+  checkState,
+  clientSecretValue,
+  serializeTokenRecord,
+  tokenAgeDays,
+  type CredentialState,
+  type TokenRecord,
+} from '../store/records.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { GraphDiagnosticResult, SmtpOutcome } from '../validate/graph-diagnostic.ts';
 import { checkSecretExpiries, type ExpirySummary } from './expiry.ts';
@@ -66,7 +80,13 @@ export interface RotationDeps {
   /** validation.graphDiagnostic: a Graph sendMail after the SMTP check, reported only (lambdas/validate/graph-diagnostic.ts). */
   graphDiagnostic?: (
     c: Credential,
-    p: { refreshToken: string; clientSecret: string | undefined; clientSecretRef: string; smtp: SmtpOutcome; runId: string },
+    p: {
+      refreshToken: string;
+      clientSecret: string | undefined;
+      clientSecretRef: string;
+      smtp: SmtpOutcome;
+      runId: string;
+    },
   ) => Promise<GraphDiagnosticResult>;
 }
 
@@ -137,7 +157,11 @@ function versionToken(runId: string, refreshToken: string): string {
  * compare-and-swap, and each target's delivery record says which version it holds and where its delivery stands, so a
  * run stopped anywhere is finished by the next one without redeeming twice or restarting an environment twice.
  */
-export async function rotateCredential(deps: RotationDeps, credential: Credential, opts: RotationOptions = {}): Promise<RotationSummary> {
+export async function rotateCredential(
+  deps: RotationDeps,
+  credential: Credential,
+  opts: RotationOptions = {},
+): Promise<RotationSummary> {
   const now = deps.now ?? (() => new Date());
   const runId = opts.runId ?? randomUUID();
   const ids = secretIds(deps.config, credential);
@@ -155,7 +179,16 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
   const log = (level: 'info' | 'warn' | 'error', msg: string, extra: Record<string, unknown> = {}) =>
     deps.log[level](msg, { credential: credential.id, runId, ...extra });
 
-  const summary: RotationSummary = { credential: credential.id, runId, outcome: 'failed', redeemed: false, promoted: false, targets: [], alert: 'none', durationsMs: durations };
+  const summary: RotationSummary = {
+    credential: credential.id,
+    runId,
+    outcome: 'failed',
+    redeemed: false,
+    promoted: false,
+    targets: [],
+    alert: 'none',
+    durationsMs: durations,
+  };
   let stage: Stage = 'lease';
   let leased = false;
   let stateRev: number | undefined;
@@ -168,11 +201,16 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
 
   try {
     if (deps.useLease ?? true) {
-      const lease = await timed('lease', () => deps.state.acquireLease(credential.id, runId, deps.leaseTtlMs ?? 6 * 60_000, now()));
+      const lease = await timed('lease', () =>
+        deps.state.acquireLease(credential.id, runId, deps.leaseTtlMs ?? 6 * 60_000, now()),
+      );
       if (!lease.acquired) {
         summary.outcome = 'skipped';
         summary.note = `another run (${lease.heldBy}) holds the lease until ${lease.until}`;
-        log('info', 'skipped: another run of this credential is in progress', { heldBy: lease.heldBy, until: lease.until });
+        log('info', 'skipped: another run of this credential is in progress', {
+          heldBy: lease.heldBy,
+          until: lease.until,
+        });
         return summary;
       }
       leased = true;
@@ -206,7 +244,10 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       if (checked.problem) {
         // Alert history is lost with it: say so rather than start afresh in silence.
         deps.metrics.count('StateRecordInvalid', credential.id);
-        log('error', 'the credential state record is unreadable and was replaced; alert de-duplication starts afresh', { code: 'STATE_RECORD_INVALID', fields: checked.problem });
+        log('error', 'the credential state record is unreadable and was replaced; alert de-duplication starts afresh', {
+          code: 'STATE_RECORD_INVALID',
+          fields: checked.problem,
+        });
         summary.note = `STATE_RECORD_INVALID: the state record could not be read (${checked.problem}) and was replaced`;
       }
     }
@@ -237,24 +278,40 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
         fix: `Store the app's client secret value with \`token-refresher client-secret --credential ${credential.id}\`.`,
       });
     }
-    const view = await viewTokens({ store: deps.store, secretId: ids.token, currentRaw, pendingRaw, versions, ignorePending: opts.newTokens !== undefined, now: now() }, (m, e) =>
-      log('warn', m, e),
+    const view = await viewTokens(
+      {
+        store: deps.store,
+        secretId: ids.token,
+        currentRaw,
+        pendingRaw,
+        versions,
+        ignorePending: opts.newTokens !== undefined,
+        now: now(),
+      },
+      (m, e) => log('warn', m, e),
     );
     let current: StoredToken = view.current;
     await step('read');
 
     let candidate: StoredToken | undefined;
     let accessToken: string | undefined;
-    if (currentRaw) summary.tokenAgeDays = view.ageDays === undefined ? undefined : Math.round(view.ageDays * 100) / 100;
+    if (currentRaw)
+      summary.tokenAgeDays = view.ageDays === undefined ? undefined : Math.round(view.ageDays * 100) / 100;
     if (currentRaw && view.ageDays === undefined) {
       // An age we cannot compute must never mean "fresh": rotate now and say why.
-      log('warn', 'the current token record has no readable obtainedAt; it is rotated now', { code: 'TOKEN_AGE_UNKNOWN' });
+      log('warn', 'the current token record has no readable obtainedAt; it is rotated now', {
+        code: 'TOKEN_AGE_UNKNOWN',
+      });
       summary.note = 'TOKEN_AGE_UNKNOWN: the stored token could not be aged and was treated as due';
     }
     const ageDue = view.ageDays === undefined || view.ageDays >= credential.rotation.maxAgeDays;
     // A push is coming and the token is not fresh: redeem first, so the copy starts its lifetime at the push.
-    const pushSoon = currentRaw !== undefined && (view.ageDays === undefined || view.ageDays > FRESH_FOR_PUSH_DAYS) && pushImminent(credential, targets, records, current, secretRaw?.versionId, opts, now());
-    const due = opts.newTokens !== undefined || opts.force || credential.rotation.force || (!deliveryMode && ageDue) || pushSoon;
+    const pushSoon =
+      currentRaw !== undefined &&
+      (view.ageDays === undefined || view.ageDays > FRESH_FOR_PUSH_DAYS) &&
+      pushImminent(credential, targets, records, current, secretRaw?.versionId, opts, now());
+    const due =
+      opts.newTokens !== undefined || opts.force || credential.rotation.force || (!deliveryMode && ageDue) || pushSoon;
 
     // The test send's connection up to AUTH (greeting, EHLO, STARTTLS) needs no token: open it now so that it overlaps
     // the refresh. An unused one is closed at the end of the run.
@@ -262,9 +319,13 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     if (view.resumable) {
       candidate = view.resumable;
       const exp = candidate.record.accessTokenExpiresAt ? Date.parse(candidate.record.accessTokenExpiresAt) : 0;
-      if (candidate.record.accessToken && exp - now().getTime() > ACCESS_TOKEN_MARGIN_MS) accessToken = candidate.record.accessToken;
+      if (candidate.record.accessToken && exp - now().getTime() > ACCESS_TOKEN_MARGIN_MS)
+        accessToken = candidate.record.accessToken;
       summary.outcome = 'resumed';
-      log('info', 'resuming a pending version stored by an earlier run', { pendingVersion: candidate.versionId, fromRun: candidate.record.runId });
+      log('info', 'resuming a pending version stored by an earlier run', {
+        pendingVersion: candidate.versionId,
+        fromRun: candidate.record.runId,
+      });
     }
 
     if (!view.resumable && !due) {
@@ -274,7 +335,8 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       stage = 'refresh';
       const base = candidate ?? current;
       const provider = deps.provider(credential, clientSecret, ids.clientSecret);
-      const tokens: TokenSet = opts.newTokens ?? (await timed('refresh', () => provider.redeemRefreshToken(base.record.refreshToken)));
+      const tokens: TokenSet =
+        opts.newTokens ?? (await timed('refresh', () => provider.redeemRefreshToken(base.record.refreshToken)));
       summary.redeemed = !opts.newTokens;
       await step('redeem');
       accessToken = tokens.accessToken;
@@ -282,21 +344,39 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       const record: TokenRecord = {
         v: 1,
         refreshToken: rotated ? (tokens.refreshToken as string) : base.record.refreshToken,
-        obtainedAt: rotated || !Number.isFinite(Date.parse(base.record.obtainedAt)) ? now().toISOString() : base.record.obtainedAt,
+        obtainedAt:
+          rotated || !Number.isFinite(Date.parse(base.record.obtainedAt))
+            ? now().toISOString()
+            : base.record.obtainedAt,
         runId: rotated ? runId : base.record.runId,
         source: opts.newTokens ? 'regenerate' : rotated ? 'rotate' : base.record.source,
         scope: tokens.scope ?? base.record.scope,
         account: opts.newTokens?.account ?? base.record.account,
         accessToken: accessToken || undefined,
-        accessTokenExpiresAt: tokens.expiresInSec ? new Date(now().getTime() + tokens.expiresInSec * 1000).toISOString() : undefined,
+        accessTokenExpiresAt: tokens.expiresInSec
+          ? new Date(now().getTime() + tokens.expiresInSec * 1000).toISOString()
+          : undefined,
       };
-      diagnose = diagnoser(deps, credential, record.refreshToken, clientSecret, ids.clientSecret, runId, summary, timed, log);
+      diagnose = diagnoser(
+        deps,
+        credential,
+        record.refreshToken,
+        clientSecret,
+        ids.clientSecret,
+        runId,
+        summary,
+        timed,
+        log,
+      );
       stage = 'store';
       // A record that cannot be aged is rewritten even without rotation, so its age is known from now on.
       const rewrite = rotated || record.obtainedAt !== base.record.obtainedAt;
       const storePending = rewrite
         ? timed('store', () =>
-            deps.store.putValue(ids.token, serializeTokenRecord(record), { clientRequestToken: versionToken(runId, `${record.refreshToken}\0${record.obtainedAt}`), stages: [PENDING] }),
+            deps.store.putValue(ids.token, serializeTokenRecord(record), {
+              clientRequestToken: versionToken(runId, `${record.refreshToken}\0${record.obtainedAt}`),
+              stages: [PENDING],
+            }),
           ).then(async (versionId) => {
             candidate = { versionId, record };
             await step('store');
@@ -310,7 +390,8 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
           code: 'TOKEN_RESPONSE_NO_ACCESS_TOKEN',
           remote: provider.remote,
           stage: 'refresh',
-          message: 'the token endpoint returned a refresh token but no access token; the refresh token was stored as pending',
+          message:
+            'the token endpoint returned a refresh token but no access token; the refresh token was stored as pending',
           fix: 'The next run resumes with the stored token; nothing to do unless it repeats.',
         });
       }
@@ -324,11 +405,23 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       await step('validate');
     } else {
       stage = 'validate';
-      if (candidate) diagnose = diagnoser(deps, credential, candidate.record.refreshToken, clientSecret, ids.clientSecret, runId, summary, timed, log);
+      if (candidate)
+        diagnose = diagnoser(
+          deps,
+          credential,
+          candidate.record.refreshToken,
+          clientSecret,
+          ids.clientSecret,
+          runId,
+          summary,
+          timed,
+          log,
+        );
       summary.validation = await validate(validatorOf(), credential, runId, accessToken, timed);
       await step('validate');
     }
-    if (summary.validation) state.lastValidation = { at: now().toISOString(), ok: true, response: summary.validation.response };
+    if (summary.validation)
+      state.lastValidation = { at: now().toISOString(), ok: true, response: summary.validation.response };
     if (summary.validation) await diagnose?.({ ok: true });
 
     if (candidate && candidate.versionId !== current.versionId) {
@@ -378,7 +471,10 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
           targets,
           afterPush: () => step('push-target'),
           current: tokenOf(current),
-          clientSecret: clientSecret !== undefined && secretRaw ? { value: clientSecret, versionId: secretRaw.versionId } : undefined,
+          clientSecret:
+            clientSecret !== undefined && secretRaw
+              ? { value: clientSecret, versionId: secretRaw.versionId }
+              : undefined,
           pushNow: opts.pushNow,
           familyRevoked,
           runId,
@@ -388,20 +484,33 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     if (familyRevoked) delete state.familyDeadSince;
     summary.targets = delivered.map(({ error: _e, ...t }) => t);
     emitCopyMetrics(deps, credential, targets, await deps.state.listDeliveries(credential.id).catch(() => []), now());
-    if (summary.targets.some((t) => t.status === 'pushed') && summary.outcome === 'up-to-date') summary.outcome = 'pushed';
+    if (summary.targets.some((t) => t.status === 'pushed') && summary.outcome === 'up-to-date')
+      summary.outcome = 'pushed';
     const pushError = delivered.find((t) => t.error && !DEFERRAL_CODES.has(t.error.code))?.error;
     if (pushError) throw pushError;
 
     state.lastSuccess = { runId, at: now().toISOString(), versionId: current.versionId };
     deps.metrics.count(MetricName.RotationSuccess, credential.id);
     summary.alert = await report(reportDeps(deps), credential, state, { ok: true }, now(), log);
-    log('info', `rotation finished: ${summary.outcome}`, { outcome: summary.outcome, redeemed: summary.redeemed, promoted: summary.promoted, targets: summary.targets });
+    log('info', `rotation finished: ${summary.outcome}`, {
+      outcome: summary.outcome,
+      redeemed: summary.redeemed,
+      promoted: summary.promoted,
+      targets: summary.targets,
+    });
   } catch (e) {
     // A crash stops the process where it stands: no state write, no alert, the lease runs out on its own.
     if (e instanceof SimulatedCrash) throw e;
     const err = asRefresherError(e, 'lambda', stage);
     summary.outcome = 'failed';
-    summary.failure = { class: err.class, code: err.code, stage: err.stage ?? stage, remote: err.remote, message: redactText(err.message), fix: redactText(err.fix) };
+    summary.failure = {
+      class: err.class,
+      code: err.code,
+      stage: err.stage ?? stage,
+      remote: err.remote,
+      message: redactText(err.message),
+      fix: redactText(err.fix),
+    };
     if (err.stage === 'validate') {
       state.lastValidation = { at: now().toISOString(), ok: false, code: err.code };
       deps.metrics.count(MetricName.ValidationFailure, credential.id);
@@ -409,7 +518,9 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
     }
     if (err.class === 'reauthorize' && currentTokenExists(summary)) state.familyDeadSince ??= now().toISOString();
     deps.metrics.count(MetricName.RotationFailure, credential.id, 1, { class: err.class });
-    log(err.class === 'transient' ? 'warn' : 'error', `rotation failed at ${summary.failure.stage}: ${err.code}`, { failure: summary.failure });
+    log(err.class === 'transient' ? 'warn' : 'error', `rotation failed at ${summary.failure.stage}: ${err.code}`, {
+      failure: summary.failure,
+    });
     summary.alert = await report(reportDeps(deps), credential, state, { ok: false, err }, now(), log);
   } finally {
     // A connection opened for a test send that did not happen (the refresh failed) is closed here.
@@ -419,16 +530,21 @@ export async function rotateCredential(deps: RotationDeps, credential: Credentia
       try {
         await deps.state.putState(credential.id, state, stateRev);
       } catch (e) {
-        log('warn', 'could not write the credential state; alert de-duplication may repeat one mail', { error: redact(asRefresherError(e, 'dynamodb').toJSON()) });
+        log('warn', 'could not write the credential state; alert de-duplication may repeat one mail', {
+          error: redact(asRefresherError(e, 'dynamodb').toJSON()),
+        });
       }
       if (leased) await deps.state.releaseLease(credential.id, runId).catch(() => undefined);
     }
     // Token age on every run that could read the token, healthy or not: the age alarm must see a dying token. An age
     // that cannot be computed is reported as the whole lifetime, so the alarm fires rather than stays silent.
-    if (summary.tokenAgeDays !== undefined) deps.metrics.gauge(MetricName.TokenAgeDays, credential.id, summary.tokenAgeDays, 'None');
-    else if (summary.note?.startsWith('TOKEN_AGE_UNKNOWN')) deps.metrics.gauge(MetricName.TokenAgeDays, credential.id, COPY_LIFETIME_DAYS, 'None');
+    if (summary.tokenAgeDays !== undefined)
+      deps.metrics.gauge(MetricName.TokenAgeDays, credential.id, summary.tokenAgeDays, 'None');
+    else if (summary.note?.startsWith('TOKEN_AGE_UNKNOWN'))
+      deps.metrics.gauge(MetricName.TokenAgeDays, credential.id, COPY_LIFETIME_DAYS, 'None');
     durations.total = Date.now() - started;
-    for (const [s, ms] of Object.entries(durations)) deps.metrics.gauge(MetricName.StageDurationMs, credential.id, ms, 'Milliseconds', { stage: s });
+    for (const [s, ms] of Object.entries(durations))
+      deps.metrics.gauge(MetricName.StageDurationMs, credential.id, ms, 'Milliseconds', { stage: s });
   }
   return summary;
 }
@@ -438,7 +554,12 @@ function currentTokenExists(s: RotationSummary): boolean {
 }
 
 function reportDeps(deps: RotationDeps) {
-  return { alerter: deps.alerter, linkIssuer: deps.linkIssuer, metrics: deps.metrics, remindAfterHours: deps.config.alerts?.remindAfterHours ?? 24 };
+  return {
+    alerter: deps.alerter,
+    linkIssuer: deps.linkIssuer,
+    metrics: deps.metrics,
+    remindAfterHours: deps.config.alerts?.remindAfterHours ?? 24,
+  };
 }
 
 function tokenOf(t: StoredToken): CurrentToken {
@@ -464,7 +585,12 @@ function pushImminent(
 ): boolean {
   if (targets.length === 0) return false;
   const byKey = new Map(records.map((r) => [r.targetKey, r]));
-  const members = targets.map((t) => ({ stage: t.target.stage, record: byKey.get(t.key), settings: effectiveDelivery(c.delivery, t.target.delivery), label: t.label }));
+  const members = targets.map((t) => ({
+    stage: t.target.stage,
+    record: byKey.get(t.key),
+    settings: effectiveDelivery(c.delivery, t.target.delivery),
+    label: t.label,
+  }));
   return targets.some((t, i) => {
     const m = members[i]!;
     // A target that never received a copy gets whatever is current: no reason to redeem for it.
@@ -483,13 +609,23 @@ function pushImminent(
 }
 
 /** Per target: how old its copy is and how long it has to live (the copy-death alarm watches the second). */
-function emitCopyMetrics(deps: RotationDeps, c: Credential, targets: DeliverableTarget[], records: readonly import('../store/state-store.ts').DeliveryRecord[], now: Date): void {
+function emitCopyMetrics(
+  deps: RotationDeps,
+  c: Credential,
+  targets: DeliverableTarget[],
+  records: readonly import('../store/state-store.ts').DeliveryRecord[],
+  now: Date,
+): void {
   for (const t of targets) {
     const r = records.find((x) => x.targetKey === t.key);
     const age = copyAgeDays(r, now);
     if (age === undefined) continue;
-    deps.metrics.gauge(MetricName.CopyAgeDays, c.id, Math.round(age * 100) / 100, 'None', { [DIMENSION_TARGET]: t.key });
-    deps.metrics.gauge(MetricName.CopyDaysToLive, c.id, Math.round((COPY_LIFETIME_DAYS - age) * 100) / 100, 'None', { [DIMENSION_TARGET]: t.key });
+    deps.metrics.gauge(MetricName.CopyAgeDays, c.id, Math.round(age * 100) / 100, 'None', {
+      [DIMENSION_TARGET]: t.key,
+    });
+    deps.metrics.gauge(MetricName.CopyDaysToLive, c.id, Math.round((COPY_LIFETIME_DAYS - age) * 100) / 100, 'None', {
+      [DIMENSION_TARGET]: t.key,
+    });
   }
 }
 
@@ -509,9 +645,15 @@ function diagnoser(
   if (!credential.validation.graphDiagnostic || !run) return undefined;
   return async (smtp) => {
     try {
-      const graph = await timed('diagnose', () => run(credential, { refreshToken, clientSecret, clientSecretRef, smtp, runId }));
+      const graph = await timed('diagnose', () =>
+        run(credential, { refreshToken, clientSecret, clientSecretRef, smtp, runId }),
+      );
       summary.diagnostics = { ...summary.diagnostics, graph };
-      log(graph.ok ? 'info' : 'warn', `Graph diagnostic: ${graph.ok ? 'sent' : `failed at ${graph.step} (${graph.code ?? graph.status ?? 'error'})`}`, { diagnostic: graph });
+      log(
+        graph.ok ? 'info' : 'warn',
+        `Graph diagnostic: ${graph.ok ? 'sent' : `failed at ${graph.step} (${graph.code ?? graph.status ?? 'error'})`}`,
+        { diagnostic: graph },
+      );
     } catch (e) {
       log('warn', 'the Graph diagnostic could not run', { error: asRefresherError(e, 'entra', 'validate').toJSON() });
     }

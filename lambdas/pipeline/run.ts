@@ -33,12 +33,22 @@ export interface RunResult {
  * (restart, quiet period, daily log check) or a push the policy would make now. Most delivery runs find nothing, and
  * then touch neither Secrets Manager nor Cloud Manager.
  */
-export function deliveryWork(c: Credential, entry: FleetEntry | undefined, now: Date, pushNow?: readonly string[] | 'all'): boolean {
+export function deliveryWork(
+  c: Credential,
+  entry: FleetEntry | undefined,
+  now: Date,
+  pushNow?: readonly string[] | 'all',
+): boolean {
   if (c.targets.length === 0) return false;
   if (pushNow) return true;
   const current = entry?.state?.current;
   const byKey = new Map((entry?.targets ?? []).map((r) => [r.targetKey, r]));
-  const members = c.targets.map((t) => ({ stage: t.stage, record: byKey.get(targetKey(t)), settings: effectiveDelivery(c.delivery, t.delivery), label: targetLabel(t) }));
+  const members = c.targets.map((t) => ({
+    stage: t.stage,
+    record: byKey.get(targetKey(t)),
+    settings: effectiveDelivery(c.delivery, t.delivery),
+    label: targetLabel(t),
+  }));
   return c.targets.some((t, i) => {
     const m = members[i]!;
     if (needsFollowUp(m.record, m.settings, now)) return true;
@@ -60,7 +70,9 @@ export function deliveryWork(c: Credential, entry: FleetEntry | undefined, now: 
  */
 export async function runRotation(deps: RotationDeps, req: RunRequest = {}): Promise<RunResult> {
   const runId = req.runId ?? randomUUID();
-  let list: Credential[] = req.credentials?.length ? req.credentials.map((id) => findCredential(deps.config, id)) : deps.config.credentials;
+  let list: Credential[] = req.credentials?.length
+    ? req.credentials.map((id) => findCredential(deps.config, id))
+    : deps.config.credentials;
   let idle: number | undefined;
   if (req.mode === 'deliver') {
     const fleet = new Map((await deps.state.listFleet()).map((e) => [e.credentialId, e]));

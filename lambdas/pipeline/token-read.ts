@@ -24,7 +24,10 @@ export interface TokenView {
   ageDays?: number;
 }
 
-const EMPTY: StoredToken = { versionId: '', record: { v: 1, refreshToken: '', obtainedAt: new Date(0).toISOString(), runId: 'none', source: 'import' } };
+const EMPTY: StoredToken = {
+  versionId: '',
+  record: { v: 1, refreshToken: '', obtainedAt: new Date(0).toISOString(), runId: 'none', source: 'import' },
+};
 
 function createdAt(versions: VersionInfo[], id: string): number | undefined {
   const t = versions.find((v) => v.versionId === id)?.createdAt?.getTime();
@@ -46,10 +49,20 @@ function pendingIsNewer(current: StoredToken, pending: StoredToken, versions: Ve
 }
 
 export async function viewTokens(
-  p: { store: SecretStore; secretId: string; currentRaw?: SecretVersion; pendingRaw?: SecretVersion; versions: VersionInfo[]; ignorePending: boolean; now: Date },
+  p: {
+    store: SecretStore;
+    secretId: string;
+    currentRaw?: SecretVersion;
+    pendingRaw?: SecretVersion;
+    versions: VersionInfo[];
+    ignorePending: boolean;
+    now: Date;
+  },
   log: Log['info'],
 ): Promise<TokenView> {
-  const current = p.currentRaw ? { versionId: p.currentRaw.versionId, record: parseTokenRecord(p.currentRaw.value, p.secretId) } : EMPTY;
+  const current = p.currentRaw
+    ? { versionId: p.currentRaw.versionId, record: parseTokenRecord(p.currentRaw.value, p.secretId) }
+    : EMPTY;
   let resumable: StoredToken | undefined;
   if (p.pendingRaw && p.pendingRaw.versionId !== current.versionId) {
     const pending = { versionId: p.pendingRaw.versionId, record: parseTokenRecord(p.pendingRaw.value, p.secretId) };
@@ -58,7 +71,10 @@ export async function viewTokens(
     } else {
       // Stale: older than current. Resuming it could overwrite a newer token or retry a revoked one forever.
       await p.store.removeStage(p.secretId, PENDING, pending.versionId);
-      log('a pending version older than the current one was detached (a newer token was put since)', { staleVersion: pending.versionId, currentVersion: current.versionId });
+      log('a pending version older than the current one was detached (a newer token was put since)', {
+        staleVersion: pending.versionId,
+        currentVersion: current.versionId,
+      });
     }
   }
   const age = p.currentRaw ? tokenAgeDays(current.record, p.now) : undefined;

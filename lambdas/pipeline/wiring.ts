@@ -99,7 +99,12 @@ function lazyProbe(make: () => EnvironmentProbe): EnvironmentProbe {
  * serves every credential of the run, and it is only created when a target of that organization is pushed to.
  */
 export function wire(o: WiringOptions): RotationDeps {
-  const http = { timeoutMs: o.config.http.timeoutMs, retries: o.config.http.retries, baseDelayMs: o.baseDelayMs, maxRetryAfterMs: o.maxRetryAfterMs };
+  const http = {
+    timeoutMs: o.config.http.timeoutMs,
+    retries: o.config.http.retries,
+    baseDelayMs: o.baseDelayMs,
+    maxRetryAfterMs: o.maxRetryAfterMs,
+  };
   const cm = cloudManagerConnections(o.config, {
     readSecret: (id) => readSecretValue(o.store, id),
     baseDelayMs: o.baseDelayMs,
@@ -110,7 +115,11 @@ export function wire(o: WiringOptions): RotationDeps {
   const pushSlot = limiter(Math.max(1, o.config.http.maxConcurrency));
   // One OpenID configuration fetch per issuer and run, shared by every credential of the run.
   const discovery = new DiscoveryCache();
-  const providerOptions = (c: Credential, clientSecret: string | undefined, clientSecretRef: string): ProviderOptions => ({
+  const providerOptions = (
+    c: Credential,
+    clientSecret: string | undefined,
+    clientSecretRef: string,
+  ): ProviderOptions => ({
     clientSecret,
     clientSecretRef,
     ...http,
@@ -125,7 +134,15 @@ export function wire(o: WiringOptions): RotationDeps {
     config: o.config,
     store: o.store,
     state: o.state,
-    probe: o.probe ?? lazyProbe(() => cloudManagerProbeForTargets(o.config.credentials.flatMap((c) => c.targets), cm, { now: o.now })),
+    probe:
+      o.probe ??
+      lazyProbe(() =>
+        cloudManagerProbeForTargets(
+          o.config.credentials.flatMap((c) => c.targets),
+          cm,
+          { now: o.now },
+        ),
+      ),
     sleep: o.sleep,
     deadlineMs: o.deadlineMs,
     delivery: o.delivery,
@@ -134,7 +151,13 @@ export function wire(o: WiringOptions): RotationDeps {
       o.upgrade ??
       (async (c: Credential) => {
         const ids = secretIds(o.config, c);
-        await upgradeCredentialState({ secrets: o.store, state: o.state, credentialId: c.id, tokenSecretId: ids.token, stateSecretId: ids.state });
+        await upgradeCredentialState({
+          secrets: o.store,
+          state: o.state,
+          credentialId: c.id,
+          tokenSecretId: ids.token,
+          stateSecretId: ids.state,
+        });
       }),
     log: o.log,
     metrics: o.metrics,
@@ -145,7 +168,8 @@ export function wire(o: WiringOptions): RotationDeps {
     useLease: o.useLease,
     hooks: o.hooks,
     pushConcurrency: o.config.http.maxConcurrency,
-    provider: (c: Credential, clientSecret, clientSecretRef) => providerFor(c, providerOptions(c, clientSecret, clientSecretRef)),
+    provider: (c: Credential, clientSecret, clientSecretRef) =>
+      providerFor(c, providerOptions(c, clientSecret, clientSecretRef)),
     // Imported when a credential asks for it (validation.graphDiagnostic): most runs never load it.
     graphDiagnostic: async (c, p) => {
       const v = c.validation;
@@ -167,7 +191,12 @@ export function wire(o: WiringOptions): RotationDeps {
     targets: (c: Credential) =>
       c.targets.length === 0
         ? []
-        : targetsFor(o.config, c, { connectionFor: cm.forTarget, maxSecretLength: o.maxSecretLength }).map((t) => ({ key: t.key, label: t.label, target: t.target, push: (v: PushValues) => pushSlot(() => t.push(v)) })),
+        : targetsFor(o.config, c, { connectionFor: cm.forTarget, maxSecretLength: o.maxSecretLength }).map((t) => ({
+            key: t.key,
+            label: t.label,
+            target: t.target,
+            push: (v: PushValues) => pushSlot(() => t.push(v)),
+          })),
     // With a credential: the IMS tokens of the organizations its targets use; without one (older callers): the default one.
     prefetchPush: (c?: Credential) => {
       const orgs = c ? cm.orgsOf(c) : [defaultAdobe(o.config)].filter((x) => x !== undefined);

@@ -88,7 +88,8 @@ function validationReasons(body: unknown, sent: readonly string[]): string[] {
 function gatewayDetail(body: unknown, sent: readonly string[]): string {
   const o = asRecord(body);
   if (!o) return '';
-  const code = safeIdentifier(o.error_code) ?? safeIdentifier(typeof o.error_code === 'number' ? String(o.error_code) : undefined);
+  const code =
+    safeIdentifier(o.error_code) ?? safeIdentifier(typeof o.error_code === 'number' ? String(o.error_code) : undefined);
   const text = firstString(o, ['message', 'title', 'detail']);
   const parts = [code, text ? scrubRemoteText(text, sent) : undefined].filter(Boolean);
   return parts.length ? `, ${parts.join(': ')}` : '';

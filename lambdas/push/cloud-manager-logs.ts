@@ -36,15 +36,34 @@ function hostOf(url: URL): string {
   return url.host;
 }
 
-function failure(url: URL, code: string, message: string, fix: string, status?: number, retryAfterMs?: number): RefresherError {
-  return new RefresherError({ class: 'transient', code, remote: 'cloudmanager', stage: 'push', status, retryAfterMs, message, fix });
+function failure(
+  url: URL,
+  code: string,
+  message: string,
+  fix: string,
+  status?: number,
+  retryAfterMs?: number,
+): RefresherError {
+  return new RefresherError({
+    class: 'transient',
+    code,
+    remote: 'cloudmanager',
+    stage: 'push',
+    status,
+    retryAfterMs,
+    message,
+    fix,
+  });
 }
 
 /** Content-Range: bytes 0-99/1234, or bytes * /1234 on a 416 (RFC 9110 14.4). */
 export function parseContentRange(v: string | undefined): { start?: number; total?: number } {
   const m = /^bytes\s+(?:(\d+)-\d+|\*)\/(\d+|\*)$/i.exec(v?.trim() ?? '');
   if (!m) return {};
-  return { ...(m[1] !== undefined ? { start: Number(m[1]) } : {}), ...(m[2] !== '*' && m[2] !== undefined ? { total: Number(m[2]) } : {}) };
+  return {
+    ...(m[1] !== undefined ? { start: Number(m[1]) } : {}),
+    ...(m[2] !== '*' && m[2] !== undefined ? { total: Number(m[2]) } : {}),
+  };
 }
 
 /**
@@ -92,9 +111,22 @@ export async function openLogFile(req: LogFileRequest): Promise<LogFileResponse>
       const retryable = status === 429 || status >= 500;
       if (!retryable || i >= req.retries || (retryAfterMs !== undefined && retryAfterMs > maxRetryAfter)) {
         if (status === 401 || status === 403) {
-          throw failure(req.url, 'CM_LOG_LINK_REFUSED', `the log storage host ${hostOf(req.url)} refused the log link (HTTP ${status})`, 'The signed link has probably expired; the next check asks Cloud Manager for a fresh one. Nothing to do unless it persists.', status);
+          throw failure(
+            req.url,
+            'CM_LOG_LINK_REFUSED',
+            `the log storage host ${hostOf(req.url)} refused the log link (HTTP ${status})`,
+            'The signed link has probably expired; the next check asks Cloud Manager for a fresh one. Nothing to do unless it persists.',
+            status,
+          );
         }
-        throw failure(req.url, 'CM_LOG_UNAVAILABLE', `the log storage host ${hostOf(req.url)} answered HTTP ${status} (${i + 1} attempt${i > 0 ? 's' : ''})`, 'The next check retries from where this one stopped; check https://status.adobe.com if it persists.', status, retryAfterMs);
+        throw failure(
+          req.url,
+          'CM_LOG_UNAVAILABLE',
+          `the log storage host ${hostOf(req.url)} answered HTTP ${status} (${i + 1} attempt${i > 0 ? 's' : ''})`,
+          'The next check retries from where this one stopped; check https://status.adobe.com if it persists.',
+          status,
+          retryAfterMs,
+        );
       }
       delay = retryAfterMs ?? backoffDelay(i, base, max);
       reason = `HTTP ${status}`;
@@ -104,7 +136,12 @@ export async function openLogFile(req: LogFileRequest): Promise<LogFileResponse>
       const err = e as { code?: string; name?: string };
       const code = err.code ?? err.name ?? 'NETWORK_ERROR';
       if (i >= req.retries) {
-        throw failure(req.url, 'CM_LOG_UNAVAILABLE', `the log storage host ${hostOf(req.url)} could not be read: ${code} (${i + 1} attempt${i > 0 ? 's' : ''})`, `Check that ${hostOf(req.url)} is reachable from the function; the next check retries from where this one stopped.`);
+        throw failure(
+          req.url,
+          'CM_LOG_UNAVAILABLE',
+          `the log storage host ${hostOf(req.url)} could not be read: ${code} (${i + 1} attempt${i > 0 ? 's' : ''})`,
+          `Check that ${hostOf(req.url)} is reachable from the function; the next check retries from where this one stopped.`,
+        );
       }
       delay = backoffDelay(i, base, max);
       reason = code;

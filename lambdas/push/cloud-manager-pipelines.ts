@@ -32,7 +32,11 @@ export function hasEnded(e: Pick<CmExecution, 'status' | 'finishedAt'>): boolean
  * mandatory for DEPLOY phases), or a step of its execution does (the definition may have changed since it started).
  * A whole pipeline counts, not only its current phase: a production pipeline deploying stage goes on to production.
  */
-export function deploysTo(pipeline: Pick<CmPipeline, 'phases'>, execution: CmExecution | undefined, environmentId: string): boolean {
+export function deploysTo(
+  pipeline: Pick<CmPipeline, 'phases'>,
+  execution: CmExecution | undefined,
+  environmentId: string,
+): boolean {
   if (pipeline.phases.some((p) => p.type.toUpperCase() === 'DEPLOY' && p.environmentId === environmentId)) return true;
   return (execution?._embedded?.stepStates ?? []).some((s) => s.environmentId === environmentId);
 }
@@ -42,14 +46,23 @@ export function deploysTo(pipeline: Pick<CmPipeline, 'phases'>, execution: CmExe
  * pipelines whose definition deploys there are read further (one request each): their current execution, and when a
  * pipeline reports itself busy without one, the newest entry of its execution history.
  */
-export async function findRunningExecution(client: PipelineReader, programId: string, environmentId: string): Promise<RunningExecution | undefined> {
+export async function findRunningExecution(
+  client: PipelineReader,
+  programId: string,
+  environmentId: string,
+): Promise<RunningExecution | undefined> {
   const pipelines = await client.listPipelines(programId);
   for (const pipeline of pipelines.filter((p) => deploysTo(p, undefined, environmentId))) {
     let execution = await client.currentExecution(programId, pipeline.id);
     const busy = pipeline.status !== undefined && pipeline.status.toUpperCase() !== 'IDLE';
     if (!execution && busy) execution = (await client.listExecutions(programId, pipeline.id, 1))[0];
     if (execution && !hasEnded(execution) && deploysTo(pipeline, execution, environmentId)) {
-      return { pipelineId: pipeline.id, ...(pipeline.name ? { pipelineName: pipeline.name } : {}), executionId: execution.id, status: execution.status };
+      return {
+        pipelineId: pipeline.id,
+        ...(pipeline.name ? { pipelineName: pipeline.name } : {}),
+        executionId: execution.id,
+        status: execution.status,
+      };
     }
   }
   return undefined;

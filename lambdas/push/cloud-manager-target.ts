@@ -62,7 +62,9 @@ export class CloudManagerTarget implements PushTarget {
   async push(values: PushValues): Promise<void> {
     const t = this.target;
     const service = t.service ? { service: t.service } : {};
-    const vars: CmVariableUpdate[] = [{ name: t.refreshTokenVariable, value: values.refreshToken, type: 'secretString', ...service }];
+    const vars: CmVariableUpdate[] = [
+      { name: t.refreshTokenVariable, value: values.refreshToken, type: 'secretString', ...service },
+    ];
     if (t.pushClientSecret && values.clientSecret !== undefined) {
       vars.push({ name: t.clientSecretVariable, value: values.clientSecret, type: 'secretString', ...service });
     }
@@ -141,9 +143,19 @@ function requireAdobe(config: Config): AdobeSettings {
  * once per run and organization, so the whole run uses a single IMS token per organization; call `ims.prefetch()` to
  * overlap it with the refresh.
  */
-export function connectCloudManager(config: Config, deps: CloudManagerDeps, org: AdobeSettings = requireAdobe(config)): CloudManagerConnection {
+export function connectCloudManager(
+  config: Config,
+  deps: CloudManagerDeps,
+  org: AdobeSettings = requireAdobe(config),
+): CloudManagerConnection {
   // `connection` may ride along from targetsFor's deps; it is not an HTTP knob.
-  const { readSecret, now, connection: _unused, connectionFor: _unused2, ...tuning } = deps as CloudManagerDeps & { connection?: unknown; connectionFor?: unknown };
+  const {
+    readSecret,
+    now,
+    connection: _unused,
+    connectionFor: _unused2,
+    ...tuning
+  } = deps as CloudManagerDeps & { connection?: unknown; connectionFor?: unknown };
   const secretId = adobeSecretIdOf(config, org);
   const ims = new ImsTokenSource({
     ...tuning,
@@ -186,7 +198,14 @@ export function cloudManagerConnections(config: Config, deps: CloudManagerDeps):
   return {
     forOrg,
     forTarget: (t) => forOrg(adobeFor(config, t)),
-    orgsOf: (credential) => [...new Map(credential.targets.map((t) => { const o = adobeFor(config, t); return [adobeKey(o), o] as const; })).values()],
+    orgsOf: (credential) => [
+      ...new Map(
+        credential.targets.map((t) => {
+          const o = adobeFor(config, t);
+          return [adobeKey(o), o] as const;
+        }),
+      ).values(),
+    ],
   };
 }
 

@@ -3,7 +3,13 @@ import { httpRequest, parseJson, type HttpResponse } from '../core/http.ts';
 import { asRefresherError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
 import { trimSlash, type HttpTuning } from './common.ts';
-import { badResponse, classifyCloudManagerFailure, cmShouldRetry, describeTarget, type CallContext } from './cloud-manager-errors.ts';
+import {
+  badResponse,
+  classifyCloudManagerFailure,
+  cmShouldRetry,
+  describeTarget,
+  type CallContext,
+} from './cloud-manager-errors.ts';
 import {
   environmentLogsSchema,
   environmentSchema,
@@ -110,7 +116,15 @@ export class CloudManagerClient {
   /** Tuning for the log-file reads, which go to another host without the token. */
   get tuning(): HttpTuning & { timeoutMs: number; retries: number } {
     const o = this.#opts;
-    return { timeoutMs: o.timeoutMs, retries: o.retries, baseDelayMs: o.baseDelayMs, maxDelayMs: o.maxDelayMs, maxRetryAfterMs: o.maxRetryAfterMs, dispatcher: o.dispatcher, onRetry: o.onRetry };
+    return {
+      timeoutMs: o.timeoutMs,
+      retries: o.retries,
+      baseDelayMs: o.baseDelayMs,
+      maxDelayMs: o.maxDelayMs,
+      maxRetryAfterMs: o.maxRetryAfterMs,
+      dispatcher: o.dispatcher,
+      onRetry: o.onRetry,
+    };
   }
 
   async getEnvironment(programId: string, environmentId: string): Promise<CmEnvironment> {
@@ -135,7 +149,12 @@ export class CloudManagerClient {
    */
   async patchVariables(programId: string, environmentId: string, vars: readonly CmVariableUpdate[]): Promise<void> {
     if (vars.length === 0) return;
-    const body = vars.map((v) => ({ name: v.name, value: v.value, type: v.type, ...(v.service ? { service: v.service } : {}) }));
+    const body = vars.map((v) => ({
+      name: v.name,
+      value: v.value,
+      type: v.type,
+      ...(v.service ? { service: v.service } : {}),
+    }));
     for (const v of vars) if (v.type === 'secretString') registerSecret(v.value);
     await this.#send({
       ...envCall(programId, environmentId, '/variables', `set ${vars.map((v) => v.name).join(', ')} on`),
@@ -149,7 +168,14 @@ export class CloudManagerClient {
   async listPipelines(programId: string): Promise<CmPipeline[]> {
     const out: CmPipeline[] = [];
     for (let page = 0; page < MAX_PIPELINE_PAGES; page++) {
-      const call: Call = { method: 'GET', programId, path: '/pipelines', query: { start: out.length, limit: PIPELINE_PAGE }, sent: [], action: 'list the pipelines of' };
+      const call: Call = {
+        method: 'GET',
+        programId,
+        path: '/pipelines',
+        query: { start: out.length, limit: PIPELINE_PAGE },
+        sent: [],
+        action: 'list the pipelines of',
+      };
       const list = this.#parse(await this.#send(call), pipelineListSchema, call);
       const got = list._embedded?.pipelines ?? [];
       out.push(...got);
@@ -161,25 +187,54 @@ export class CloudManagerClient {
 
   /** The pipeline's current execution (GET .../pipeline/{id}/execution), undefined when it has none (404). */
   async currentExecution(programId: string, pipelineId: string): Promise<CmExecution | undefined> {
-    const call: Call = { method: 'GET', programId, pipelineId, path: `/pipeline/${enc(pipelineId)}/execution`, sent: [], action: 'read the current execution of', pass: [404] };
+    const call: Call = {
+      method: 'GET',
+      programId,
+      pipelineId,
+      path: `/pipeline/${enc(pipelineId)}/execution`,
+      sent: [],
+      action: 'read the current execution of',
+      pass: [404],
+    };
     const res = await this.#send(call);
     return res.status === 404 ? undefined : this.#parse(res, executionSchema, call);
   }
 
   /** The newest executions of the pipeline, newest first (GET .../pipeline/{id}/executions). */
   async listExecutions(programId: string, pipelineId: string, limit = 5): Promise<CmExecution[]> {
-    const call: Call = { method: 'GET', programId, pipelineId, path: `/pipeline/${enc(pipelineId)}/executions`, query: { start: 0, limit }, sent: [], action: 'list the executions of' };
+    const call: Call = {
+      method: 'GET',
+      programId,
+      pipelineId,
+      path: `/pipeline/${enc(pipelineId)}/executions`,
+      query: { start: 0, limit },
+      sent: [],
+      action: 'list the executions of',
+    };
     return this.#parse(await this.#send(call), executionListSchema, call)._embedded?.executions ?? [];
   }
 
   /** The day files of one log of one service for the last `days` days (GET .../environment/{e}/logs). */
-  async listLogs(programId: string, environmentId: string, p: { service: string; name: string; days: number }): Promise<CmLogFile[]> {
-    const call = { ...envCall(programId, environmentId, '/logs', `list the ${p.service} ${p.name} logs of`), query: { service: p.service, name: p.name, days: p.days } };
+  async listLogs(
+    programId: string,
+    environmentId: string,
+    p: { service: string; name: string; days: number },
+  ): Promise<CmLogFile[]> {
+    const call = {
+      ...envCall(programId, environmentId, '/logs', `list the ${p.service} ${p.name} logs of`),
+      query: { service: p.service, name: p.name, days: p.days },
+    };
     const list = this.#parse(await this.#send(call), environmentLogsSchema, call);
     return (list._embedded?.downloads ?? []).map((d) => {
       const download = d._links?.[REL_LOGS_DOWNLOAD]?.[0];
       const tail = d._links?.[REL_LOGS_TAIL]?.[0];
-      return { service: d.service, name: d.name, date: d.date, ...(download ? { downloadHref: download } : {}), ...(tail ? { tailHref: tail } : {}) };
+      return {
+        service: d.service,
+        name: d.name,
+        date: d.date,
+        ...(download ? { downloadHref: download } : {}),
+        ...(tail ? { tailHref: tail } : {}),
+      };
     });
   }
 
@@ -189,7 +244,11 @@ export class CloudManagerClient {
    * so that the token stays on the Cloud Manager host. The link is built from the path parameters rather than taken
    * from the listing, so a listing can never make us send the token elsewhere.
    */
-  async logFileLocation(programId: string, environmentId: string, p: { service: string; name: string; date: string }): Promise<URL> {
+  async logFileLocation(
+    programId: string,
+    environmentId: string,
+    p: { service: string; name: string; date: string },
+  ): Promise<URL> {
     const call: Call = {
       ...envCall(programId, environmentId, '/logs/download', `download the ${p.service} ${p.name} log of ${p.date} of`),
       query: { service: p.service, name: p.name, date: p.date },
@@ -204,7 +263,10 @@ export class CloudManagerClient {
       url = undefined;
     }
     if (!url || !(url.protocol === 'https:' || url.protocol === new URL(this.endpoint).protocol)) {
-      throw badResponse(res.status, `Cloud Manager answered the request to ${call.action} ${describeTarget(call)} without a usable redirect to the log file`);
+      throw badResponse(
+        res.status,
+        `Cloud Manager answered the request to ${call.action} ${describeTarget(call)} without a usable redirect to the log file`,
+      );
     }
     // A storage link carries its signature in the query: treat it like a credential in anything we print.
     for (const v of url.searchParams.values()) registerSecret(v);
@@ -240,7 +302,9 @@ export class CloudManagerClient {
       Accept: 'application/json',
     };
     if (call.body !== undefined) headers['Content-Type'] = 'application/json';
-    const query = call.query ? `?${new URLSearchParams(Object.entries(call.query).map(([k, v]): [string, string] => [k, String(v)])).toString()}` : '';
+    const query = call.query
+      ? `?${new URLSearchParams(Object.entries(call.query).map(([k, v]): [string, string] => [k, String(v)])).toString()}`
+      : '';
     const res = await httpRequest({
       remote: 'cloudmanager',
       stage: 'push',
@@ -264,13 +328,21 @@ export class CloudManagerClient {
     const where = describeTarget(call);
     const body = parseJson(res.text);
     if (body === undefined) {
-      throw badResponse(res.status, `Cloud Manager answered the request to ${call.action} ${where} with HTTP ${res.status} and a body that is not JSON`);
+      throw badResponse(
+        res.status,
+        `Cloud Manager answered the request to ${call.action} ${where} with HTTP ${res.status} and a body that is not JSON`,
+      );
     }
     const parsed = schema.safeParse(body);
     if (!parsed.success) {
       // Only paths and issue codes: zod messages can quote what was received, and a listing may hold plain values.
-      const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.map(String).join('.') || '(body)'} ${i.code}`);
-      throw badResponse(res.status, `Cloud Manager answered the request to ${call.action} ${where} with HTTP ${res.status} and an unexpected body (${issues.join('; ')})`);
+      const issues = parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.map(String).join('.') || '(body)'} ${i.code}`);
+      throw badResponse(
+        res.status,
+        `Cloud Manager answered the request to ${call.action} ${where} with HTTP ${res.status} and an unexpected body (${issues.join('; ')})`,
+      );
     }
     return parsed.data;
   }
@@ -279,6 +351,12 @@ export class CloudManagerClient {
 const enc = encodeURIComponent;
 
 function envCall(programId: string, environmentId: string, path: string, action: string): Call {
-  return { method: 'GET', programId, environmentId, path: `/environment/${enc(environmentId)}${path}`, sent: [], action };
+  return {
+    method: 'GET',
+    programId,
+    environmentId,
+    path: `/environment/${enc(environmentId)}${path}`,
+    sent: [],
+    action,
+  };
 }
-

@@ -21,7 +21,8 @@ const MAX_REMOTE_TEXT = 200;
 export function scrubRemoteText(text: string, sent: readonly string[] = [], max = MAX_REMOTE_TEXT): string {
   let out = text;
   // Longest first, so a value that contains another is removed whole.
-  for (const v of [...sent].sort((a, b) => b.length - a.length)) if (v.length >= 4 && out.includes(v)) out = out.split(v).join('[REDACTED]');
+  for (const v of [...sent].sort((a, b) => b.length - a.length))
+    if (v.length >= 4 && out.includes(v)) out = out.split(v).join('[REDACTED]');
   out = redactText(out).replace(/\s+/g, ' ').trim();
   return out.length > max ? `${out.slice(0, max - 1)}…` : out;
 }

@@ -87,7 +87,13 @@ export class ImsTokenSource {
     }
     registerSecret(clientSecret);
     if (!clientSecret) {
-      throw imsError('configuration', 'IMS_NO_CLIENT_SECRET', undefined, 'the Adobe client secret is empty', 'Store the client secret of the OAuth Server-to-Server credential in the Secrets Manager secret named by adobe.clientSecret.');
+      throw imsError(
+        'configuration',
+        'IMS_NO_CLIENT_SECRET',
+        undefined,
+        'the Adobe client secret is empty',
+        'Store the client secret of the OAuth Server-to-Server credential in the Secrets Manager secret named by adobe.clientSecret.',
+      );
     }
     const started = this.#now();
     const res = await httpRequest({
@@ -96,7 +102,12 @@ export class ImsTokenSource {
       method: 'POST',
       url: `${trimSlash(o.endpoint)}/ims/token/v3`,
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: formBody({ grant_type: 'client_credentials', client_id: o.clientId, client_secret: clientSecret, scope: o.scopes.join(',') }),
+      body: formBody({
+        grant_type: 'client_credentials',
+        client_id: o.clientId,
+        client_secret: clientSecret,
+        scope: o.scopes.join(','),
+      }),
       timeoutMs: o.timeoutMs,
       retries: o.retries,
       baseDelayMs: o.baseDelayMs,
@@ -110,17 +121,32 @@ export class ImsTokenSource {
     if (res.status < 200 || res.status >= 300) throw classifyImsFailure(res, o.endpoint, [clientSecret]);
     const body = parseJson(res.text);
     if (body === undefined || body === null || typeof body !== 'object') {
-      throw imsError('transient', 'IMS_BAD_RESPONSE', res.status, `IMS (${hostOf(o.endpoint)}) answered HTTP ${res.status} with a body that is not JSON`, 'Retried on the next run; if it persists, check that adobe.imsEndpoint points at Adobe IMS (not a proxy or login page).');
+      throw imsError(
+        'transient',
+        'IMS_BAD_RESPONSE',
+        res.status,
+        `IMS (${hostOf(o.endpoint)}) answered HTTP ${res.status} with a body that is not JSON`,
+        'Retried on the next run; if it persists, check that adobe.imsEndpoint points at Adobe IMS (not a proxy or login page).',
+      );
     }
     // Registered before validation, so even a half-valid answer cannot leak its token through a later message.
     const raw = (body as { access_token?: unknown }).access_token;
     if (typeof raw === 'string') registerSecret(raw);
     const parsed = tokenResponse.safeParse(body);
     if (!parsed.success) {
-      throw imsError('transient', 'IMS_NO_ACCESS_TOKEN', res.status, `IMS (${hostOf(o.endpoint)}) answered HTTP ${res.status} without an access_token`, 'Retried on the next run; if it persists, check that adobe.imsEndpoint points at Adobe IMS and the /ims/token/v3 endpoint.');
+      throw imsError(
+        'transient',
+        'IMS_NO_ACCESS_TOKEN',
+        res.status,
+        `IMS (${hostOf(o.endpoint)}) answered HTTP ${res.status} without an access_token`,
+        'Retried on the next run; if it persists, check that adobe.imsEndpoint points at Adobe IMS and the /ims/token/v3 endpoint.',
+      );
     }
     const lifetimeMs = (parsed.data.expires_in ?? DEFAULT_LIFETIME_SEC) * 1000;
-    this.#cached = { token: parsed.data.access_token, refreshAt: started + Math.max(lifetimeMs / 2, lifetimeMs - EXPIRY_MARGIN_MS) };
+    this.#cached = {
+      token: parsed.data.access_token,
+      refreshAt: started + Math.max(lifetimeMs / 2, lifetimeMs - EXPIRY_MARGIN_MS),
+    };
     return parsed.data.access_token;
   }
 }
@@ -133,7 +159,14 @@ function hostOf(url: string): string {
   }
 }
 
-function imsError(cls: 'configuration' | 'transient', code: string, status: number | undefined, message: string, fix: string, retryAfterMs?: number): RefresherError {
+function imsError(
+  cls: 'configuration' | 'transient',
+  code: string,
+  status: number | undefined,
+  message: string,
+  fix: string,
+  retryAfterMs?: number,
+): RefresherError {
   return new RefresherError({ class: cls, code, remote: 'ims', stage: 'push', status, message, fix, retryAfterMs });
 }
 
@@ -142,7 +175,8 @@ function classifyImsFailure(res: HttpResponse, endpoint: string, sent: string[])
   const attempts = `${res.attempts} attempt${res.attempts > 1 ? 's' : ''}`;
   const parsed = errorResponse.safeParse(parseJson(res.text));
   const error = parsed.success ? safeIdentifier(parsed.data.error) : undefined;
-  const rawDescription = parsed.success && typeof parsed.data.error_description === 'string' ? parsed.data.error_description : '';
+  const rawDescription =
+    parsed.success && typeof parsed.data.error_description === 'string' ? parsed.data.error_description : '';
   const description = rawDescription ? `: ${scrubRemoteText(rawDescription, sent)}` : '';
   const what = `IMS (${host}) rejected the client credentials request with HTTP ${res.status}${error ? ` ${error}` : ''}${description}`;
 
@@ -150,19 +184,50 @@ function classifyImsFailure(res: HttpResponse, endpoint: string, sent: string[])
     return imsError('configuration', 'IMS_INVALID_CLIENT', res.status, what, CREDENTIAL_FIX);
   }
   if (error === 'invalid_scope') {
-    return imsError('configuration', 'IMS_INVALID_SCOPE', res.status, what, 'Add the Cloud Manager API to the Adobe Developer Console project with an OAuth Server-to-Server credential, and check adobe.scopes against the scopes the credential lists.');
+    return imsError(
+      'configuration',
+      'IMS_INVALID_SCOPE',
+      res.status,
+      what,
+      'Add the Cloud Manager API to the Adobe Developer Console project with an OAuth Server-to-Server credential, and check adobe.scopes against the scopes the credential lists.',
+    );
   }
   if (error === 'unauthorized_client') {
-    return imsError('configuration', 'IMS_UNAUTHORIZED_CLIENT', res.status, what, 'The credential may not use client_credentials: create an OAuth Server-to-Server credential (JWT credentials no longer work) and put its client id and secret in the configuration and Secrets Manager.');
+    return imsError(
+      'configuration',
+      'IMS_UNAUTHORIZED_CLIENT',
+      res.status,
+      what,
+      'The credential may not use client_credentials: create an OAuth Server-to-Server credential (JWT credentials no longer work) and put its client id and secret in the configuration and Secrets Manager.',
+    );
   }
   if (res.status === 429) {
-    return imsError('transient', 'IMS_THROTTLED', res.status, `IMS (${host}) throttled the token request (HTTP 429, ${attempts})`, 'Retried on the next run; nothing to do unless it persists.', res.retryAfterMs);
+    return imsError(
+      'transient',
+      'IMS_THROTTLED',
+      res.status,
+      `IMS (${host}) throttled the token request (HTTP 429, ${attempts})`,
+      'Retried on the next run; nothing to do unless it persists.',
+      res.retryAfterMs,
+    );
   }
   if (res.status >= 500) {
-    return imsError('transient', 'IMS_UNAVAILABLE', res.status, `IMS (${host}) failed with HTTP ${res.status} (${attempts})`, 'Adobe IMS is having trouble; the next run retries. Check https://status.adobe.com if it persists.');
+    return imsError(
+      'transient',
+      'IMS_UNAVAILABLE',
+      res.status,
+      `IMS (${host}) failed with HTTP ${res.status} (${attempts})`,
+      'Adobe IMS is having trouble; the next run retries. Check https://status.adobe.com if it persists.',
+    );
   }
   if (res.status === 400 || res.status === 401 || res.status === 403) {
     return imsError('configuration', 'IMS_REJECTED', res.status, what, CREDENTIAL_FIX);
   }
-  return imsError('transient', 'IMS_UNEXPECTED_STATUS', res.status, `IMS (${host}) answered the token request with unexpected HTTP ${res.status}`, 'Check that adobe.imsEndpoint points at Adobe IMS (e.g. https://ims-na1.adobelogin.com); the next run retries.');
+  return imsError(
+    'transient',
+    'IMS_UNEXPECTED_STATUS',
+    res.status,
+    `IMS (${host}) answered the token request with unexpected HTTP ${res.status}`,
+    'Check that adobe.imsEndpoint points at Adobe IMS (e.g. https://ims-na1.adobelogin.com); the next run retries.',
+  );
 }

@@ -68,11 +68,20 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
     deps.metrics.count(RecoveryMetric.Refused, credential, 1, { reason });
     deps.log.warn(`recovery refused: ${reason}`, { credential, reason });
   };
-  const findCredential = (id: string | null): Credential | undefined => (id ? deps.config.credentials.find((c) => c.id === id) : undefined);
+  const findCredential = (id: string | null): Credential | undefined =>
+    id ? deps.config.credentials.find((c) => c.id === id) : undefined;
   const baseUrl = (event: APIGatewayProxyEventV2) => deps.publicUrl ?? `https://${event.requestContext.domainName}`;
 
-  const providerFor = async (c: Credential, pipeline: RotationDeps, clientSecret: string | undefined): Promise<TokenProvider> => {
-    const provider = pipeline.provider({ ...c, scopes: signInScopes(c) }, clientSecret, secretIds(deps.config, c).clientSecret);
+  const providerFor = async (
+    c: Credential,
+    pipeline: RotationDeps,
+    clientSecret: string | undefined,
+  ): Promise<TokenProvider> => {
+    const provider = pipeline.provider(
+      { ...c, scopes: signInScopes(c) },
+      clientSecret,
+      secretIds(deps.config, c).clientSecret,
+    );
     // An issuer-only provider learns its authorize endpoint from discovery first.
     if (provider instanceof OAuth2Provider) await provider.ready('regenerate');
     return provider;
@@ -80,20 +89,31 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
 
   /** A link route request that is not a possible link at all: nothing is looked up. */
   const badLink = (): Result =>
-    refusalPage(400, 'This sign-in link is not valid', 'The address is incomplete or was changed (it must be copied whole from the alert).', 'Open the link from the alert again, or copy the whole address; a link wrapped over two lines must be joined.');
+    refusalPage(
+      400,
+      'This sign-in link is not valid',
+      'The address is incomplete or was changed (it must be copied whole from the alert).',
+      'Open the link from the alert again, or copy the whole address; a link wrapped over two lines must be joined.',
+    );
 
   async function linkPage(q: URLSearchParams): Promise<Result> {
     const c = findCredential(q.get('c'));
     if (!c || !looksLikeSecretValue(q.get('t'))) return badLink();
     // The form posts to this very URL (query included), so the token never appears in the page itself.
     const authorize = await providerFor(c, deps.pipeline(), undefined)
-      .then((pr) => new URL(pr.authorizationUrl({ redirectUri: 'https://invalid.example/', state: 'x', codeChallenge: 'x' })).origin)
+      .then(
+        (pr) =>
+          new URL(pr.authorizationUrl({ redirectUri: 'https://invalid.example/', state: 'x', codeChallenge: 'x' }))
+            .origin,
+      )
       .catch(() => undefined);
     return htmlResponse(
       200,
       `Sign in again: ${c.id}`,
       p(`The mail token of credential "${c.id}" needs a new sign-in. Continue, then sign in as ${c.mailbox}.`) +
-        p('After the sign-in the new token is stored, tested with a test send and handed to AEM; the next page shows each step.') +
+        p(
+          'After the sign-in the new token is stored, tested with a test send and handed to AEM; the next page shows each step.',
+        ) +
         `<form method="post"><button type="submit" id="continue">Continue to sign-in as ${escapeHtml(c.mailbox)}</button></form>` +
         p('The link works once. Scanners that open links do not use it up; only this button does.'),
       { formTargets: authorize ? [authorize] : [] },
@@ -118,7 +138,12 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
     }
     if (item.credentialId !== c.id) {
       refused(c.id, 'foreign-credential');
-      return refusalPage(400, 'This sign-in link is not valid', 'The link was issued for another credential than the one in its address.', `Open the link exactly as the alert shows it.`);
+      return refusalPage(
+        400,
+        'This sign-in link is not valid',
+        'The link was issued for another credential than the one in its address.',
+        `Open the link exactly as the alert shows it.`,
+      );
     }
     // Counted only for real links (a stranger posting made-up tokens cannot use up the day's sign-ins); a link refused
     // for the limit is given back and works tomorrow.
@@ -146,7 +171,9 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
       data: { verifier: sealVerifier(verifier, state, c.id), link: item.hash, linkExpiresAt: item.expiresAt },
     });
     deps.log.info('recovery: sign-in started', { credential: c.id });
-    return redirectResponse(provider.authorizationUrl({ redirectUri, state, codeChallenge: challengeOf(verifier), loginHint: c.mailbox }));
+    return redirectResponse(
+      provider.authorizationUrl({ redirectUri, state, codeChallenge: challengeOf(verifier), loginHint: c.mailbox }),
+    );
   }
 
   /** Gives the link back after a refusal that was the signer's own mistake, so the alert's link works again. */
@@ -154,7 +181,9 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
     const hash = item.data?.link;
     const expiresAt = item.data?.linkExpiresAt;
     if (!hash || !expiresAt || Date.parse(expiresAt) <= at.getTime()) return;
-    await deps.state.putOneTime({ hash, credentialId: item.credentialId, purpose: 'link', expiresAt }).catch(() => undefined);
+    await deps.state
+      .putOneTime({ hash, credentialId: item.credentialId, purpose: 'link', expiresAt })
+      .catch(() => undefined);
   }
 
   async function callback(event: APIGatewayProxyEventV2, q: URLSearchParams): Promise<Result> {
@@ -164,7 +193,12 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
     const again = 'Open the sign-in link from the alert again and finish the sign-in in that same window.';
     if (!looksLikeSecretValue(state)) {
       refused('unknown', 'no-state');
-      return refusalPage(400, 'This sign-in cannot be finished', 'The answer from the sign-in page carries no valid state (an old tab, a bookmarked or a forged address).', again);
+      return refusalPage(
+        400,
+        'This sign-in cannot be finished',
+        'The answer from the sign-in page carries no valid state (an old tab, a bookmarked or a forged address).',
+        again,
+      );
     }
     registerSecret(state);
     const at = now();
@@ -182,7 +216,12 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
     const verifier = c ? openVerifier(item.data?.verifier, state, c.id) : undefined;
     if (!c || !verifier) {
       refused(item.credentialId, 'no-verifier');
-      return refusalPage(400, 'This sign-in cannot be finished', 'The sign-in has lost its proof key (PKCE verifier), so its code cannot be redeemed.', again);
+      return refusalPage(
+        400,
+        'This sign-in cannot be finished',
+        'The sign-in has lost its proof key (PKCE verifier), so its code cannot be redeemed.',
+        again,
+      );
     }
     const error = q.get('error');
     if (error) {
@@ -200,7 +239,12 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
     }
     if (!code) {
       refused(c.id, 'no-code');
-      return refusalPage(400, 'This sign-in cannot be finished', 'The answer from the sign-in page carries neither a code nor an error.', again);
+      return refusalPage(
+        400,
+        'This sign-in cannot be finished',
+        'The answer from the sign-in page carries neither a code nor an error.',
+        again,
+      );
     }
 
     const pipeline = deps.pipeline();
@@ -210,11 +254,20 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
     const provider = await providerFor(c, pipeline, clientSecret);
     let tokens;
     try {
-      tokens = await provider.redeemAuthorizationCode({ code, redirectUri: redirectUriOf(baseUrl(event)), codeVerifier: verifier });
+      tokens = await provider.redeemAuthorizationCode({
+        code,
+        redirectUri: redirectUriOf(baseUrl(event)),
+        codeVerifier: verifier,
+      });
     } catch (e) {
       const err = asRefresherError(e, provider.remote, 'regenerate');
       refused(c.id, 'redeem-failed');
-      return refusalPage(502, 'The sign-in could not be completed', `The provider did not exchange the sign-in for tokens: ${err.code}. ${err.message}`, `${err.fix} Then open the link from the alert again.`);
+      return refusalPage(
+        502,
+        'The sign-in could not be completed',
+        `The provider did not exchange the sign-in for tokens: ${err.code}. ${err.message}`,
+        `${err.fix} Then open the link from the alert again.`,
+      );
     }
     registerSecret(tokens.refreshToken);
     registerSecret(tokens.accessToken);
@@ -239,19 +292,34 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
         502,
         'The provider issued no refresh token',
         `The sign-in as ${account} worked, but without a refresh token there is nothing to rotate.`,
-        c.provider === 'microsoft' ? `An administrator must add "offline_access" to the scopes of credential "${c.id}".` : 'An administrator must request offline access from the provider (for Google: remove the app at https://myaccount.google.com/permissions and sign in again).',
+        c.provider === 'microsoft'
+          ? `An administrator must add "offline_access" to the scopes of credential "${c.id}".`
+          : 'An administrator must request offline access from the provider (for Google: remove the app at https://myaccount.google.com/permissions and sign in again).',
       );
     }
 
     const steps: Step[] = [];
     const outer = pipeline.hooks?.afterStep;
     const summary: RotationSummary = await rotateCredential(
-      { ...pipeline, hooks: { afterStep: async (s, id) => { steps.push(s); await outer?.(s, id); } } },
+      {
+        ...pipeline,
+        hooks: {
+          afterStep: async (s, id) => {
+            steps.push(s);
+            await outer?.(s, id);
+          },
+        },
+      },
       c,
       { newTokens: { ...tokens, account }, source: 'regenerate' },
     );
     if (summary.outcome === 'skipped') await returnLink(item, at);
-    deps.metrics.count(summary.outcome === 'failed' || summary.outcome === 'skipped' ? RecoveryMetric.Refused : RecoveryMetric.Completed, c.id, 1, summary.outcome === 'failed' || summary.outcome === 'skipped' ? { reason: `pipeline-${summary.outcome}` } : {});
+    deps.metrics.count(
+      summary.outcome === 'failed' || summary.outcome === 'skipped' ? RecoveryMetric.Refused : RecoveryMetric.Completed,
+      c.id,
+      1,
+      summary.outcome === 'failed' || summary.outcome === 'skipped' ? { reason: `pipeline-${summary.outcome}` } : {},
+    );
     deps.log.info(`recovery: pipeline ${summary.outcome}`, { credential: c.id, outcome: summary.outcome, steps });
     return resultPage(c, account, summary, steps);
   }
@@ -264,17 +332,28 @@ export function createRecoveryHandler(deps: RecoveryDeps): (event: APIGatewayPro
       if (path === LINK_PATH) {
         if (method === 'GET') return await linkPage(q);
         if (method === 'POST') return await startSignIn(event, q);
-        return { ...htmlResponse(405, 'Method not allowed', p('Open the link from the alert.')), headers: { ...htmlResponse(405, '', '').headers, allow: 'GET, POST' } };
+        return {
+          ...htmlResponse(405, 'Method not allowed', p('Open the link from the alert.')),
+          headers: { ...htmlResponse(405, '', '').headers, allow: 'GET, POST' },
+        };
       }
       if (path === CALLBACK_PATH) {
         if (method === 'GET') return await callback(event, q);
-        return { ...htmlResponse(405, 'Method not allowed', p('Open the link from the alert.')), headers: { ...htmlResponse(405, '', '').headers, allow: 'GET' } };
+        return {
+          ...htmlResponse(405, 'Method not allowed', p('Open the link from the alert.')),
+          headers: { ...htmlResponse(405, '', '').headers, allow: 'GET' },
+        };
       }
       return notFound();
     } catch (e) {
       const err = asRefresherError(e, 'lambda', 'regenerate');
       deps.log.error(`recovery failed: ${err.code}`, { error: err.toJSON() });
-      return refusalPage(503, 'Something went wrong', `The sign-in could not be handled (${err.code}).`, 'Try again in a few minutes with the link from the alert; if it keeps failing, tell whoever runs token-refresher.');
+      return refusalPage(
+        503,
+        'Something went wrong',
+        `The sign-in could not be handled (${err.code}).`,
+        'Try again in a few minutes with the link from the alert; if it keeps failing, tell whoever runs token-refresher.',
+      );
     }
   };
 }

@@ -27,7 +27,9 @@ function build(): NonNullable<typeof handle> {
   const readSecret = async (id: string) => (await store.getValue(id, 'AWSCURRENT'))?.value ?? '';
   // The pipeline's report after a sign-in (a "recovered" alert, or what still fails) goes to the same channels.
   const alerter = alertChannels({ config, metrics, log, readSecret });
-  const smtpCa = process.env.TOKEN_REFRESHER_SMTP_CA_FILE ? readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8') : undefined;
+  const smtpCa = process.env.TOKEN_REFRESHER_SMTP_CA_FILE
+    ? readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8')
+    : undefined;
   return createRecoveryHandler({
     config,
     state,

@@ -8,14 +8,26 @@ const WINDOW_MS = 24 * 3_600_000;
  * Returns false (and counts nothing) when the bound is reached. A lost write race is read again, twice at most; after
  * that the use is refused rather than uncounted.
  */
-export async function takeLinkUse(store: Pick<StateStore, 'getState' | 'putState'>, credentialId: string, max: number, now: Date): Promise<boolean> {
+export async function takeLinkUse(
+  store: Pick<StateStore, 'getState' | 'putState'>,
+  credentialId: string,
+  max: number,
+  now: Date,
+): Promise<boolean> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const read = await store.getState(credentialId);
     const state = read?.state ?? { v: 1 as const };
-    const current = state.recovery && now.getTime() - Date.parse(state.recovery.windowStart) < WINDOW_MS ? state.recovery : { windowStart: now.toISOString(), uses: 0 };
+    const current =
+      state.recovery && now.getTime() - Date.parse(state.recovery.windowStart) < WINDOW_MS
+        ? state.recovery
+        : { windowStart: now.toISOString(), uses: 0 };
     if (current.uses >= max) return false;
     try {
-      await store.putState(credentialId, { ...state, recovery: { windowStart: current.windowStart, uses: current.uses + 1 } }, read?.rev);
+      await store.putState(
+        credentialId,
+        { ...state, recovery: { windowStart: current.windowStart, uses: current.uses + 1 } },
+        read?.rev,
+      );
       return true;
     } catch (e) {
       if (!(isRefresherError(e) && e.class === 'conflict')) throw e;

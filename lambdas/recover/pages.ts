@@ -13,7 +13,10 @@ const STYLE =
 const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
 
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
 }
 
 /**
@@ -36,21 +39,34 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
-export function htmlResponse(status: number, title: string, bodyHtml: string, o: { formTargets?: string[] } = {}): APIGatewayProxyStructuredResultV2 {
+export function htmlResponse(
+  status: number,
+  title: string,
+  bodyHtml: string,
+  o: { formTargets?: string[] } = {},
+): APIGatewayProxyStructuredResultV2 {
   const body =
     `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
     `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>` +
     `<body><h1>${escapeHtml(title)}</h1>${bodyHtml}</body></html>`;
   return {
     statusCode: status,
-    headers: { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': contentSecurityPolicy(o.formTargets) },
+    headers: {
+      ...SECURITY_HEADERS,
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': contentSecurityPolicy(o.formTargets),
+    },
     body,
   };
 }
 
 /** The redirect to the provider: no body, and the same headers (the Location carries the state, nothing else secret). */
 export function redirectResponse(location: string): APIGatewayProxyStructuredResultV2 {
-  return { statusCode: 303, headers: { ...SECURITY_HEADERS, location, 'content-security-policy': contentSecurityPolicy() }, body: '' };
+  return {
+    statusCode: 303,
+    headers: { ...SECURITY_HEADERS, location, 'content-security-policy': contentSecurityPolicy() },
+    body: '',
+  };
 }
 
 export function notFound(): APIGatewayProxyStructuredResultV2 {
@@ -60,6 +76,15 @@ export function notFound(): APIGatewayProxyStructuredResultV2 {
 export const p = (text: string) => `<p>${escapeHtml(text)}</p>`;
 
 /** A refusal: what happened, that nothing was stored, and what to do. */
-export function refusalPage(status: number, title: string, what: string, todo: string): APIGatewayProxyStructuredResultV2 {
-  return htmlResponse(status, title, `${p(what)}<p><strong>Nothing was stored.</strong></p><h2>What to do</h2>${p(todo)}`);
+export function refusalPage(
+  status: number,
+  title: string,
+  what: string,
+  todo: string,
+): APIGatewayProxyStructuredResultV2 {
+  return htmlResponse(
+    status,
+    title,
+    `${p(what)}<p><strong>Nothing was stored.</strong></p><h2>What to do</h2>${p(todo)}`,
+  );
 }

@@ -52,7 +52,9 @@ export function sealVerifier(verifier: string, state: string, credentialId: stri
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', keyFor(state, credentialId), iv);
   const ct = Buffer.concat([cipher.update(verifier, 'utf8'), cipher.final()]);
-  return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join(
+    '.',
+  );
 }
 
 /** The verifier, or undefined when the sealed value is absent, altered, or belongs to another state or credential. */

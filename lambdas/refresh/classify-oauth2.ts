@@ -14,22 +14,67 @@ export interface ProviderErrorBody extends OAuthErrorBody {
   error_uri?: string;
 }
 
-const TRANSIENT = new Set(['temporarily_unavailable', 'server_error', 'internal_failure', 'rate_limit_exceeded', 'slow_down']);
-const REAUTHORIZE = new Set(['invalid_grant', 'interaction_required', 'login_required', 'consent_required', 'account_selection_required', 'invalid_token']);
-const CONFIGURATION = new Set(['invalid_client', 'unauthorized_client', 'invalid_scope', 'invalid_request', 'unsupported_grant_type', 'access_denied', 'admin_policy_enforced', 'org_internal', 'disabled_client', 'deleted_client']);
+const TRANSIENT = new Set([
+  'temporarily_unavailable',
+  'server_error',
+  'internal_failure',
+  'rate_limit_exceeded',
+  'slow_down',
+]);
+const REAUTHORIZE = new Set([
+  'invalid_grant',
+  'interaction_required',
+  'login_required',
+  'consent_required',
+  'account_selection_required',
+  'invalid_token',
+]);
+const CONFIGURATION = new Set([
+  'invalid_client',
+  'unauthorized_client',
+  'invalid_scope',
+  'invalid_request',
+  'unsupported_grant_type',
+  'access_denied',
+  'admin_policy_enforced',
+  'org_internal',
+  'disabled_client',
+  'deleted_client',
+]);
 
-const TRANSIENT_FIX = 'Nothing to do if it clears: the next run retries. If it persists for hours, check the provider\'s service status.';
+const TRANSIENT_FIX =
+  "Nothing to do if it clears: the next run retries. If it persists for hours, check the provider's service status.";
 
 function describe(ctx: ClassifyContext, status: number, body: ProviderErrorBody | undefined): string {
   // The first line only: providers append trace data; 300 characters are enough to name the problem. Redacted before
   // the cut: a token echoed across the cut would no longer be recognisable whole.
-  const description = body?.error_description === undefined ? undefined : redactAndCut(body.error_description.split(/\r?\n/)[0] ?? '', 300);
+  const description =
+    body?.error_description === undefined
+      ? undefined
+      : redactAndCut(body.error_description.split(/\r?\n/)[0] ?? '', 300);
   const sub = body?.error_subtype ? ` (${body.error_subtype})` : '';
   return `${ctx.remote} ${ctx.endpoint ?? 'token endpoint'} answered HTTP ${status}${body?.error ? ` ${body.error}${sub}` : ''}${description ? `: ${description}` : ''}`;
 }
 
-function make(cls: FailureClass, code: string, status: number, body: ProviderErrorBody | undefined, ctx: ClassifyContext, fix: string, retryAfterMs?: number): RefresherError {
-  return new RefresherError({ class: cls, code, remote: ctx.remote, stage: 'refresh', status, message: describe(ctx, status, body), fix, retryAfterMs });
+function make(
+  cls: FailureClass,
+  code: string,
+  status: number,
+  body: ProviderErrorBody | undefined,
+  ctx: ClassifyContext,
+  fix: string,
+  retryAfterMs?: number,
+): RefresherError {
+  return new RefresherError({
+    class: cls,
+    code,
+    remote: ctx.remote,
+    stage: 'refresh',
+    status,
+    message: describe(ctx, status, body),
+    fix,
+    retryAfterMs,
+  });
 }
 
 function regenerate(ctx: ClassifyContext): string {
@@ -52,40 +97,79 @@ export function googleInvalidGrantFix(ctx: ClassifyContext): string {
   ].join(' ');
 }
 
-export function classifyGoogleError(status: number, body: ProviderErrorBody | undefined, ctx: ClassifyContext, retryAfterMs?: number): RefresherError {
-  const fail = (cls: FailureClass, code: string, fix: string, retryAfter?: number) => make(cls, code, status, body, ctx, fix, retryAfter);
+export function classifyGoogleError(
+  status: number,
+  body: ProviderErrorBody | undefined,
+  ctx: ClassifyContext,
+  retryAfterMs?: number,
+): RefresherError {
+  const fail = (cls: FailureClass, code: string, fix: string, retryAfter?: number) =>
+    make(cls, code, status, body, ctx, fix, retryAfter);
   const error = body?.error;
-  if (status === 429 || status >= 500 || (error && TRANSIENT.has(error))) return fail('transient', error ?? `HTTP_${status}`, TRANSIENT_FIX, retryAfterMs);
+  if (status === 429 || status >= 500 || (error && TRANSIENT.has(error)))
+    return fail('transient', error ?? `HTTP_${status}`, TRANSIENT_FIX, retryAfterMs);
   if (error === 'invalid_grant' && body?.error_subtype === 'invalid_rapt') {
-    return fail('reauthorize', 'invalid_rapt', `A Google Workspace session-control policy requires ${ctx.mailbox} to sign in again periodically ("reauthentication required"). Run ${regenerate(ctx)}; ` +
-        'to stop it recurring, a Workspace administrator exempts the app (Admin console > Security > Access and data control > Google Cloud session control, or marks the OAuth client as trusted under API controls).');
+    return fail(
+      'reauthorize',
+      'invalid_rapt',
+      `A Google Workspace session-control policy requires ${ctx.mailbox} to sign in again periodically ("reauthentication required"). Run ${regenerate(ctx)}; ` +
+        'to stop it recurring, a Workspace administrator exempts the app (Admin console > Security > Access and data control > Google Cloud session control, or marks the OAuth client as trusted under API controls).',
+    );
   }
   if (error === 'invalid_grant') return fail('reauthorize', 'invalid_grant', googleInvalidGrantFix(ctx));
   if (error === 'invalid_client' || error === 'disabled_client' || error === 'deleted_client') {
-    return fail('configuration', error, `Google does not accept OAuth client ${ctx.clientId} with the secret in secret ${ctx.clientSecretRef}: check the client id in the configuration, that the client still exists (and is enabled) in the Google Cloud project under Google Auth Platform > Clients, ` +
-        `and store its current secret with \`token-refresher client-secret --credential ${ctx.id}\`.`);
+    return fail(
+      'configuration',
+      error,
+      `Google does not accept OAuth client ${ctx.clientId} with the secret in secret ${ctx.clientSecretRef}: check the client id in the configuration, that the client still exists (and is enabled) in the Google Cloud project under Google Auth Platform > Clients, ` +
+        `and store its current secret with \`token-refresher client-secret --credential ${ctx.id}\`.`,
+    );
   }
   if (error === 'unauthorized_client') {
-    return fail('configuration', error, `The refresh token was issued to another OAuth client than ${ctx.clientId} (or that client may not use this grant). Check the client id, then run ${regenerate(ctx)} with this client.`);
+    return fail(
+      'configuration',
+      error,
+      `The refresh token was issued to another OAuth client than ${ctx.clientId} (or that client may not use this grant). Check the client id, then run ${regenerate(ctx)} with this client.`,
+    );
   }
   if (error === 'invalid_scope') {
-    return fail('configuration', error, `Set the credential's scopes to "https://mail.google.com/" (the only scope Gmail SMTP accepts), then run ${regenerate(ctx)}.`);
+    return fail(
+      'configuration',
+      error,
+      `Set the credential's scopes to "https://mail.google.com/" (the only scope Gmail SMTP accepts), then run ${regenerate(ctx)}.`,
+    );
   }
   if (error === 'admin_policy_enforced' || error === 'access_denied' || error === 'org_internal') {
-    return fail('configuration', error, `A Google Workspace administrator must allow OAuth client ${ctx.clientId} for ${ctx.mailbox} (Admin console > Security > API controls > App access control: mark it trusted); ` +
-        'an "Internal" app can only be used by accounts of its own organization.');
+    return fail(
+      'configuration',
+      error,
+      `A Google Workspace administrator must allow OAuth client ${ctx.clientId} for ${ctx.mailbox} (Admin console > Security > API controls > App access control: mark it trusted); ` +
+        'an "Internal" app can only be used by accounts of its own organization.',
+    );
   }
   return classifyGenericOAuthError(status, body, ctx, retryAfterMs);
 }
 
 /** RFC 6749 errors of any standard provider, with fixes that name its endpoint instead of a vendor's console. */
-export function classifyGenericOAuthError(status: number, body: ProviderErrorBody | undefined, ctx: ClassifyContext, retryAfterMs?: number, tokenHost?: string): RefresherError {
-  const fail = (cls: FailureClass, code: string, fix: string, retryAfter?: number) => make(cls, code, status, body, ctx, fix, retryAfter);
+export function classifyGenericOAuthError(
+  status: number,
+  body: ProviderErrorBody | undefined,
+  ctx: ClassifyContext,
+  retryAfterMs?: number,
+  tokenHost?: string,
+): RefresherError {
+  const fail = (cls: FailureClass, code: string, fix: string, retryAfter?: number) =>
+    make(cls, code, status, body, ctx, fix, retryAfter);
   const error = body?.error;
   const at = tokenHost ? ` at ${tokenHost}` : '';
-  if (status === 429 || status >= 500 || (error && TRANSIENT.has(error))) return fail('transient', error ?? `HTTP_${status}`, TRANSIENT_FIX, retryAfterMs);
+  if (status === 429 || status >= 500 || (error && TRANSIENT.has(error)))
+    return fail('transient', error ?? `HTTP_${status}`, TRANSIENT_FIX, retryAfterMs);
   if (error && REAUTHORIZE.has(error)) {
-    return fail('reauthorize', error, `The refresh token is no longer valid${at} (expired, revoked, or the account's password or consent changed). Run ${regenerate(ctx)} and sign in as ${ctx.mailbox}.`);
+    return fail(
+      'reauthorize',
+      error,
+      `The refresh token is no longer valid${at} (expired, revoked, or the account's password or consent changed). Run ${regenerate(ctx)} and sign in as ${ctx.mailbox}.`,
+    );
   }
   const fixes: Record<string, string> = {
     invalid_client: `The provider did not accept client ${ctx.clientId}: check the client id, the client secret in secret ${ctx.clientSecretRef} (\`token-refresher client-secret --credential ${ctx.id}\`) and "tokenEndpointAuthMethod" (client_secret_post or client_secret_basic, whichever the provider expects).`,
@@ -97,10 +181,20 @@ export function classifyGenericOAuthError(status: number, body: ProviderErrorBod
   };
   const known = error ? fixes[error] : undefined;
   if (known || (error && CONFIGURATION.has(error))) {
-    return fail('configuration', error ?? `HTTP_${status}`, (known ?? `An administrator must check client ${ctx.clientId} at the provider against the configuration of credential ${ctx.id}.`).replace('{scopes}', ctx.scopes ?? ''));
+    return fail(
+      'configuration',
+      error ?? `HTTP_${status}`,
+      (
+        known ??
+        `An administrator must check client ${ctx.clientId} at the provider against the configuration of credential ${ctx.id}.`
+      ).replace('{scopes}', ctx.scopes ?? ''),
+    );
   }
   const cls: FailureClass = status >= 400 && status < 500 ? 'configuration' : 'transient';
-  const fix = cls === 'transient' ? TRANSIENT_FIX : `An administrator must check client ${ctx.clientId} and the endpoints of credential ${ctx.id} against the provider's documentation.`;
+  const fix =
+    cls === 'transient'
+      ? TRANSIENT_FIX
+      : `An administrator must check client ${ctx.clientId} and the endpoints of credential ${ctx.id} against the provider's documentation.`;
   return fail(cls, error ?? `HTTP_${status}`, fix, retryAfterMs);
 }
 
@@ -108,7 +202,10 @@ function sanitize(untrusted: ProviderErrorBody | undefined): ProviderErrorBody |
   const base = oauthErrorBody(untrusted);
   if (!base) return undefined;
   const raw = untrusted as Record<string, unknown>;
-  const subtype = typeof raw.error_subtype === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(raw.error_subtype) ? raw.error_subtype : undefined;
+  const subtype =
+    typeof raw.error_subtype === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(raw.error_subtype)
+      ? raw.error_subtype
+      : undefined;
   return { ...base, error_subtype: subtype, error_uri: typeof raw.error_uri === 'string' ? raw.error_uri : undefined };
 }
 

@@ -1,4 +1,12 @@
-import { constants, createHash, createPrivateKey, randomUUID, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createPrivateKey,
+  randomUUID,
+  sign,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import type { CertificateSettings, Config, Credential } from '../config/schema.ts';
 import { RefresherError, type Remote } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
@@ -26,7 +34,10 @@ export interface KeyMaterial {
   notAfter?: Date;
 }
 
-export function certificateSecretId(config: Pick<Config, 'secretPrefix'>, c: Pick<Credential, 'id' | 'certificate'>): string {
+export function certificateSecretId(
+  config: Pick<Config, 'secretPrefix'>,
+  c: Pick<Credential, 'id' | 'certificate'>,
+): string {
   return c.certificate?.secretId ?? `${config.secretPrefix}/${c.id}/certificate`;
 }
 
@@ -68,7 +79,12 @@ interface KeyDocument {
  * (key and certificate blocks, as `cat key.pem cert.pem` gives). Every piece is registered as a secret before any check
  * can quote anything.
  */
-export function parseKeyDocument(raw: string, secretId: string, remote: Remote = 'entra', now = new Date()): KeyMaterial {
+export function parseKeyDocument(
+  raw: string,
+  secretId: string,
+  remote: Remote = 'entra',
+  now = new Date(),
+): KeyMaterial {
   registerSecret(raw);
   const text = raw.trim();
   let doc: KeyDocument;
@@ -83,7 +99,8 @@ export function parseKeyDocument(raw: string, secretId: string, remote: Remote =
     const certs = pemBlocks(text, /^CERTIFICATE$/);
     doc = { privateKey: keys[0], certificate: certs[0] };
   }
-  if (typeof doc.privateKey !== 'string' || !doc.privateKey.includes('PRIVATE KEY')) throw invalid(secretId, 'no PEM private key', remote);
+  if (typeof doc.privateKey !== 'string' || !doc.privateKey.includes('PRIVATE KEY'))
+    throw invalid(secretId, 'no PEM private key', remote);
   registerSecret(doc.privateKey);
   const passphrase = typeof doc.passphrase === 'string' ? doc.passphrase : undefined;
   registerSecret(passphrase);
@@ -92,9 +109,18 @@ export function parseKeyDocument(raw: string, secretId: string, remote: Remote =
     privateKey = createPrivateKey(passphrase ? { key: doc.privateKey, passphrase } : doc.privateKey);
   } catch (e) {
     const code = (e as { code?: string }).code ?? 'unreadable';
-    throw invalid(secretId, `the private key cannot be read (${code}${/PASSPHRASE|DECRYPT|BAD_DECRYPT/i.test(code) ? ': encrypted, wrong or missing "passphrase"' : ''})`, remote);
+    throw invalid(
+      secretId,
+      `the private key cannot be read (${code}${/PASSPHRASE|DECRYPT|BAD_DECRYPT/i.test(code) ? ': encrypted, wrong or missing "passphrase"' : ''})`,
+      remote,
+    );
   }
-  if (privateKey.asymmetricKeyType !== 'rsa') throw invalid(secretId, `the key is ${privateKey.asymmetricKeyType ?? 'of an unknown type'}, but PS256/RS256 need an RSA key`, remote);
+  if (privateKey.asymmetricKeyType !== 'rsa')
+    throw invalid(
+      secretId,
+      `the key is ${privateKey.asymmetricKeyType ?? 'of an unknown type'}, but PS256/RS256 need an RSA key`,
+      remote,
+    );
   const bits = privateKey.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < 2048) throw invalid(secretId, `the RSA key has ${bits} bits; 2048 or more are required`, remote);
 
@@ -106,7 +132,12 @@ export function parseKeyDocument(raw: string, secretId: string, remote: Remote =
     } catch {
       throw invalid(secretId, 'the certificate is not a readable PEM X.509 certificate', remote);
     }
-    if (!cert.checkPrivateKey(privateKey)) throw invalid(secretId, `the private key does not belong to the certificate ${cert.subject.replace(/\n/g, ', ')}`, remote);
+    if (!cert.checkPrivateKey(privateKey))
+      throw invalid(
+        secretId,
+        `the private key does not belong to the certificate ${cert.subject.replace(/\n/g, ', ')}`,
+        remote,
+      );
     out.x5tS256 = createHash('sha256').update(cert.raw).digest('base64url');
     out.x5t = createHash('sha1').update(cert.raw).digest('base64url');
     out.notAfter = new Date(cert.validTo);
@@ -122,13 +153,19 @@ export function parseKeyDocument(raw: string, secretId: string, remote: Remote =
     }
   }
   if (typeof doc.thumbprint === 'string') {
-    if (!/^([0-9a-f]{2}:?){20}$/i.test(doc.thumbprint)) throw invalid(secretId, '"thumbprint" is not a SHA-1 thumbprint (40 hex digits)', remote);
+    if (!/^([0-9a-f]{2}:?){20}$/i.test(doc.thumbprint))
+      throw invalid(secretId, '"thumbprint" is not a SHA-1 thumbprint (40 hex digits)', remote);
     out.x5t ??= hexToBase64url(doc.thumbprint);
   }
   if (typeof doc.thumbprintSha256 === 'string') {
     const t = doc.thumbprintSha256;
-    out.x5tS256 ??= /^([0-9a-f]{2}:?){32}$/i.test(t) ? hexToBase64url(t) : /^[A-Za-z0-9_-]{43}$/.test(t) ? t : undefined;
-    if (!out.x5tS256) throw invalid(secretId, '"thumbprintSha256" is neither 64 hex digits nor 43 base64url characters', remote);
+    out.x5tS256 ??= /^([0-9a-f]{2}:?){32}$/i.test(t)
+      ? hexToBase64url(t)
+      : /^[A-Za-z0-9_-]{43}$/.test(t)
+        ? t
+        : undefined;
+    if (!out.x5tS256)
+      throw invalid(secretId, '"thumbprintSha256" is neither 64 hex digits nor 43 base64url characters', remote);
   }
   if (!out.x5t && !out.x5tS256) throw invalid(secretId, 'no certificate or thumbprint to name the key by', remote);
   return out;
@@ -148,7 +185,10 @@ function b64urlJson(v: unknown): string {
   return Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
 }
 
-export function headerFor(settings: Pick<CertificateSettings, 'algorithm' | 'thumbprintHeader'> | undefined): { algorithm: AssertionAlgorithm; header: ThumbprintHeader } {
+export function headerFor(settings: Pick<CertificateSettings, 'algorithm' | 'thumbprintHeader'> | undefined): {
+  algorithm: AssertionAlgorithm;
+  header: ThumbprintHeader;
+} {
   const algorithm = settings?.algorithm ?? 'PS256';
   // Microsoft documents the pairs PS256 + x5t#S256 (current) and RS256 + x5t (legacy SHA-1).
   return { algorithm, header: settings?.thumbprintHeader ?? (algorithm === 'PS256' ? 'x5t#S256' : 'x5t') };
@@ -167,7 +207,11 @@ export type Thumbprints = Pick<KeyMaterial, 'x5tS256' | 'x5t'>;
  * iss = sub = client id, jti, nbf, iat, exp. Every key source signs exactly this, so Entra sees the same assertion
  * whichever holds the key.
  */
-export function assertionSigningInput(thumbs: Thumbprints, p: AssertionParams, missing: { where: string; fix: string } = THUMBPRINT_IN_DOCUMENT): string {
+export function assertionSigningInput(
+  thumbs: Thumbprints,
+  p: AssertionParams,
+  missing: { where: string; fix: string } = THUMBPRINT_IN_DOCUMENT,
+): string {
   const thumb = p.header === 'x5t#S256' ? thumbs.x5tS256 : thumbs.x5t;
   if (!thumb) {
     throw new RefresherError({
@@ -207,7 +251,11 @@ export function buildClientAssertion(key: KeyMaterial, p: AssertionParams): stri
   const signature =
     p.algorithm === 'PS256'
       ? // RFC 7518 3.5: RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a salt as long as the hash.
-        sign('sha256', Buffer.from(input), { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+        sign('sha256', Buffer.from(input), {
+          key: key.privateKey,
+          padding: constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: 32,
+        })
       : sign('sha256', Buffer.from(input), { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING });
   return finishAssertion(input, signature);
 }
@@ -234,12 +282,20 @@ export function secretKeyAssertionSource(o: {
     async assertion(audience) {
       let pending = key;
       if (!pending) {
-        pending = o.readSecret(o.secretId).then((raw) => (loaded = parseKeyDocument(raw, o.secretId, o.remote ?? 'entra', now())));
+        pending = o
+          .readSecret(o.secretId)
+          .then((raw) => (loaded = parseKeyDocument(raw, o.secretId, o.remote ?? 'entra', now())));
         key = pending;
         // A failed read is not cached: the next call (another grant, another run) reads again.
         pending.catch(() => (key = undefined));
       }
-      return buildClientAssertion(await pending, { clientId: o.credential.clientId, audience, algorithm, header, now: now() });
+      return buildClientAssertion(await pending, {
+        clientId: o.credential.clientId,
+        audience,
+        algorithm,
+        header,
+        now: now(),
+      });
     },
     notAfter: () => loaded?.notAfter,
   };

@@ -1,7 +1,15 @@
 import { KMSClient, SignCommand, type KMSClientConfig, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import type { Credential } from '../config/schema.ts';
 import { RefresherError, type Remote } from '../core/errors.ts';
-import { assertionSigningInput, finishAssertion, headerFor, hexToBase64url, type AssertionAlgorithm, type ClientAssertionSource, type Thumbprints } from './client-assertion.ts';
+import {
+  assertionSigningInput,
+  finishAssertion,
+  headerFor,
+  hexToBase64url,
+  type AssertionAlgorithm,
+  type ClientAssertionSource,
+  type Thumbprints,
+} from './client-assertion.ts';
 
 /**
  * Certificate credentials whose private key is an asymmetric AWS KMS key (certificate.kmsKeyId): the key never exists
@@ -24,7 +32,9 @@ export function kmsKeyRegion(keyId: string): string | undefined {
  * A KMS client whose deadline ends the request. throwOnRequestTimeout: since @smithy/node-http-handler 4.x a
  * requestTimeout alone only logs a warning and the request waits on until the function's own timeout.
  */
-export function kmsClient(o: { timeoutMs: number; region?: string; maxAttempts?: number } & Pick<KMSClientConfig, 'endpoint' | 'credentials'>): KMSClient {
+export function kmsClient(
+  o: { timeoutMs: number; region?: string; maxAttempts?: number } & Pick<KMSClientConfig, 'endpoint' | 'credentials'>,
+): KMSClient {
   return new KMSClient({
     ...(o.region ? { region: o.region } : {}),
     ...(o.endpoint ? { endpoint: o.endpoint } : {}),
@@ -55,7 +65,13 @@ const CONFIGURATION_ERRORS = new Set([
 ]);
 
 /** KMS Sign failures, classified: a key that is missing, disabled, refused or of the wrong kind needs an administrator. */
-export function kmsError(e: unknown, keyId: string, credentialId: string, algorithm: SigningAlgorithmSpec, remote: Remote): RefresherError {
+export function kmsError(
+  e: unknown,
+  keyId: string,
+  credentialId: string,
+  algorithm: SigningAlgorithmSpec,
+  remote: Remote,
+): RefresherError {
   const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
   const name = err?.name ?? 'Error';
   // KMS messages name the key ARN and the action, never a credential: safe to quote, shortened.
@@ -112,18 +128,36 @@ export function kmsAssertionSource(o: {
   };
   return {
     async assertion(audience) {
-      const input = assertionSigningInput(thumbs, { clientId: o.credential.clientId, audience, algorithm, header, now: now() }, missing);
+      const input = assertionSigningInput(
+        thumbs,
+        { clientId: o.credential.clientId, audience, algorithm, header, now: now() },
+        missing,
+      );
       let signature: Uint8Array | undefined;
       try {
         // MessageType RAW: KMS computes the SHA-256 itself, so the signature is the one DIGEST over our own hash would
         // give (the input is far below RAW's 4096-byte limit and holds nothing secret). RAW is also the form the test peer,
         // moto, implements: it ignores MessageType and always hashes, so DIGEST could not be verified end to end.
-        const r = await o.client.send(new SignCommand({ KeyId: keyId, Message: Buffer.from(input, 'utf8'), MessageType: 'RAW', SigningAlgorithm: signingAlgorithm }));
+        const r = await o.client.send(
+          new SignCommand({
+            KeyId: keyId,
+            Message: Buffer.from(input, 'utf8'),
+            MessageType: 'RAW',
+            SigningAlgorithm: signingAlgorithm,
+          }),
+        );
         signature = r.Signature;
       } catch (e) {
         throw kmsError(e, keyId, o.credential.id, signingAlgorithm, remote);
       }
-      if (!signature || signature.length === 0) throw kmsError({ name: 'EmptySignature', message: 'KMS answered without a signature' }, keyId, o.credential.id, signingAlgorithm, remote);
+      if (!signature || signature.length === 0)
+        throw kmsError(
+          { name: 'EmptySignature', message: 'KMS answered without a signature' },
+          keyId,
+          o.credential.id,
+          signingAlgorithm,
+          remote,
+        );
       return finishAssertion(input, signature);
     },
     // The certificate is not held here (only its thumbprint): its expiry is tracked with clientSecretExpiresAt.

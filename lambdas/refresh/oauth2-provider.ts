@@ -2,7 +2,14 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
 import type { Credential } from '../config/schema.ts';
 import { RefresherError, type Remote } from '../core/errors.ts';
-import { formBody, httpRequest, parseJson, type AmbiguousFailure, type HttpRequest, type HttpResponse } from '../core/http.ts';
+import {
+  formBody,
+  httpRequest,
+  parseJson,
+  type AmbiguousFailure,
+  type HttpRequest,
+  type HttpResponse,
+} from '../core/http.ts';
 import { registerSecret } from '../core/redact.ts';
 import type { DeviceCodeGrant, DevicePoll, TokenProvider, TokenSet } from '../core/types.ts';
 import { isRetryableOAuthResponse, type OAuthErrorBody } from './classify-entra.ts';
@@ -41,7 +48,12 @@ export function endpointsFor(c: Credential): ProviderEndpoints {
       deviceCode: c.endpoints.deviceCode ?? 'https://oauth2.googleapis.com/device/code',
     };
   }
-  return { token: c.endpoints.token ?? '', authorize: c.endpoints.authorize ?? '', deviceCode: c.endpoints.deviceCode, userinfo: c.endpoints.userinfo };
+  return {
+    token: c.endpoints.token ?? '',
+    authorize: c.endpoints.authorize ?? '',
+    deviceCode: c.endpoints.deviceCode,
+    userinfo: c.endpoints.userinfo,
+  };
 }
 
 /** Whether some endpoint of the credential can only come from its OpenID configuration. */
@@ -56,13 +68,26 @@ function needsDiscovery(c: Credential, need: keyof ProviderEndpoints): boolean {
  */
 export async function resolveEndpoints(
   c: Credential,
-  o: { discovery?: DiscoveryCache; timeoutMs: number; retries: number; baseDelayMs?: number; stage?: 'refresh' | 'regenerate' },
+  o: {
+    discovery?: DiscoveryCache;
+    timeoutMs: number;
+    retries: number;
+    baseDelayMs?: number;
+    stage?: 'refresh' | 'regenerate';
+  },
   need: Array<keyof ProviderEndpoints> = ['token', 'authorize', 'deviceCode', 'userinfo', 'issuer'],
 ): Promise<ProviderEndpoints> {
   const base = endpointsFor(c);
   if (!c.issuer || !need.some((n) => needsDiscovery(c, n))) return base;
   const cache = o.discovery ?? new DiscoveryCache();
-  const d = await cache.get(c.issuer, { remote: remoteOf(c), stage: o.stage, timeoutMs: o.timeoutMs, retries: o.retries, baseDelayMs: o.baseDelayMs, credentialId: c.id });
+  const d = await cache.get(c.issuer, {
+    remote: remoteOf(c),
+    stage: o.stage,
+    timeoutMs: o.timeoutMs,
+    retries: o.retries,
+    baseDelayMs: o.baseDelayMs,
+    credentialId: c.id,
+  });
   return {
     token: c.endpoints.token ?? d.token,
     authorize: c.endpoints.authorize ?? d.authorize ?? (c.provider === 'oauth2' ? '' : base.authorize),
@@ -131,7 +156,11 @@ export interface ProviderOptions {
  * writing the new token as pending (one Secrets Manager call with its retries: two attempt timeouts and a margin),
  * so a token that arrives late is still stored. Never more than half the remaining time is kept back.
  */
-export function refreshDeadline(remainingMs: number | undefined, timeoutMs: number, now = Date.now()): number | undefined {
+export function refreshDeadline(
+  remainingMs: number | undefined,
+  timeoutMs: number,
+  now = Date.now(),
+): number | undefined {
   if (!remainingMs || remainingMs <= 0) return undefined;
   const reserve = Math.min(remainingMs / 2, 2 * timeoutMs + 2_000);
   return Math.round(now + remainingMs - reserve);
@@ -173,10 +202,21 @@ export class OAuth2Provider implements TokenProvider {
                 // The KMS client is imported only for credentials whose key is in KMS (most runs never load it).
                 const { kmsAssertionSource, kmsClient, kmsKeyRegion } = await import('./kms-assertion.ts');
                 const keyId = credential.certificate?.kmsKeyId ?? '';
-                return kmsAssertionSource({ credential, client: opts.kms ?? kmsClient({ timeoutMs: opts.timeoutMs, region: kmsKeyRegion(keyId) }), now: opts.now, remote: this.remote });
+                return kmsAssertionSource({
+                  credential,
+                  client: opts.kms ?? kmsClient({ timeoutMs: opts.timeoutMs, region: kmsKeyRegion(keyId) }),
+                  now: opts.now,
+                  remote: this.remote,
+                });
               })
             : opts.readSecret && opts.certificateSecretId
-              ? secretKeyAssertionSource({ credential, secretId: opts.certificateSecretId, readSecret: opts.readSecret, now: opts.now, remote: this.remote })
+              ? secretKeyAssertionSource({
+                  credential,
+                  secretId: opts.certificateSecretId,
+                  readSecret: opts.readSecret,
+                  now: opts.now,
+                  remote: this.remote,
+                })
               : undefined))
         : undefined;
   }
@@ -191,7 +231,13 @@ export class OAuth2Provider implements TokenProvider {
    */
   async ready(stage: 'refresh' | 'regenerate' = 'regenerate'): Promise<this> {
     if (this.resolved) return this;
-    this.resolving ??= resolveEndpoints(this.credential, { discovery: this.opts.discovery, timeoutMs: this.opts.timeoutMs, retries: this.opts.retries, baseDelayMs: this.opts.baseDelayMs, stage });
+    this.resolving ??= resolveEndpoints(this.credential, {
+      discovery: this.opts.discovery,
+      timeoutMs: this.opts.timeoutMs,
+      retries: this.opts.retries,
+      baseDelayMs: this.opts.baseDelayMs,
+      stage,
+    });
     try {
       this.endpoints = await this.resolving;
       this.resolved = true;
@@ -213,9 +259,13 @@ export class OAuth2Provider implements TokenProvider {
    * secret in the body (client_secret_post, the form every one of these providers accepts). `publicClient` sends the
    * client id alone (device-code start).
    */
-  private async clientAuth(tokenUrl: string, publicClient: boolean): Promise<{ fields: Record<string, string | undefined>; headers: Record<string, string> }> {
+  private async clientAuth(
+    tokenUrl: string,
+    publicClient: boolean,
+  ): Promise<{ fields: Record<string, string | undefined>; headers: Record<string, string> }> {
     const clientId = this.credential.clientId;
-    if (publicClient || this.credential.tokenEndpointAuthMethod === 'none') return { fields: { client_id: clientId }, headers: {} };
+    if (publicClient || this.credential.tokenEndpointAuthMethod === 'none')
+      return { fields: { client_id: clientId }, headers: {} };
     if (this.credential.credentialType === 'certificate') {
       if (!this.assertions) {
         throw new RefresherError({
@@ -228,7 +278,14 @@ export class OAuth2Provider implements TokenProvider {
         });
       }
       // The audience is the endpoint the assertion is sent to (Entra and OpenID Connect private_key_jwt alike).
-      return { fields: { client_id: clientId, client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: await this.assertions.assertion(tokenUrl) }, headers: {} };
+      return {
+        fields: {
+          client_id: clientId,
+          client_assertion_type: JWT_BEARER_ASSERTION_TYPE,
+          client_assertion: await this.assertions.assertion(tokenUrl),
+        },
+        headers: {},
+      };
     }
     const secret = this.opts.clientSecret;
     if (secret !== undefined && this.credential.tokenEndpointAuthMethod === 'client_secret_basic') {
@@ -240,7 +297,13 @@ export class OAuth2Provider implements TokenProvider {
     return { fields: { client_id: clientId, client_secret: secret }, headers: {} };
   }
 
-  private async post(url: string, fields: Record<string, string | undefined>, retry = true, publicClient = false, extra: Partial<HttpRequest> = {}): Promise<HttpResponse> {
+  private async post(
+    url: string,
+    fields: Record<string, string | undefined>,
+    retry = true,
+    publicClient = false,
+    extra: Partial<HttpRequest> = {},
+  ): Promise<HttpResponse> {
     const auth = await this.clientAuth(url, publicClient);
     return httpRequest({
       ...extra,
@@ -341,7 +404,13 @@ export class OAuth2Provider implements TokenProvider {
     if (res.status >= 500 && res.status !== 503) {
       const body = parseJson(res.text) as ProviderErrorBody | undefined;
       if (!body || typeof body !== 'object' || typeof body.error !== 'string') {
-        throw this.outcomeUnknown({ kind: 'connection', code: `HTTP_${res.status}`, waitedMs: 0, host: hostOf(url), attempts: res.attempts });
+        throw this.outcomeUnknown({
+          kind: 'connection',
+          code: `HTTP_${res.status}`,
+          waitedMs: 0,
+          host: hostOf(url),
+          attempts: res.attempts,
+        });
       }
     }
     return this.parseTokens(res);
@@ -382,7 +451,9 @@ export class OAuth2Provider implements TokenProvider {
         message: this.resolved
           ? `credential ${this.credential.id} has no authorization endpoint (neither configured nor in its issuer's OpenID configuration)`
           : `the authorization endpoint of credential ${this.credential.id} comes from OpenID discovery, which has not run yet`,
-        fix: this.resolved ? 'Set endpoints.authorize in the configuration, or use the device-code flow.' : 'Await provider.ready() before authorizationUrl() (resolvedProviderFor does).',
+        fix: this.resolved
+          ? 'Set endpoints.authorize in the configuration, or use the device-code flow.'
+          : 'Await provider.ready() before authorizationUrl() (resolvedProviderFor does).',
       });
     }
     const u = new URL(this.endpoints.authorize);
@@ -402,7 +473,8 @@ export class OAuth2Provider implements TokenProvider {
     }
     // OpenID Connect Core 11: offline_access is ignored unless prompt=consent is sent (when the server has no prior
     // consent for it), and then no refresh token comes back.
-    if (this.credential.provider === 'oauth2' && this.credential.scopes.includes('offline_access')) u.searchParams.set('prompt', 'consent');
+    if (this.credential.provider === 'oauth2' && this.credential.scopes.includes('offline_access'))
+      u.searchParams.set('prompt', 'consent');
     return u.toString();
   }
 
@@ -412,7 +484,13 @@ export class OAuth2Provider implements TokenProvider {
     // A code can be redeemed once: never retry this POST blindly.
     const res = await this.post(
       await this.tokenEndpoint('regenerate'),
-      { grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier, scope: this.scope },
+      {
+        grant_type: 'authorization_code',
+        code: p.code,
+        redirect_uri: p.redirectUri,
+        code_verifier: p.codeVerifier,
+        scope: this.scope,
+      },
       false,
     );
     return this.parseTokens(res);
@@ -459,16 +537,33 @@ export class OAuth2Provider implements TokenProvider {
   async startDeviceCode(): Promise<DeviceCodeGrant> {
     if (!this.endpoints.deviceCode && this.credential.issuer) await this.ready('regenerate');
     if (!this.endpoints.deviceCode) {
-      throw new RefresherError({ class: 'configuration', code: 'NO_DEVICE_CODE_ENDPOINT', remote: this.remote, stage: 'regenerate', message: `credential ${this.credential.id} has no device-code endpoint`, fix: 'Set endpoints.deviceCode or use the browser flow.' });
+      throw new RefresherError({
+        class: 'configuration',
+        code: 'NO_DEVICE_CODE_ENDPOINT',
+        remote: this.remote,
+        stage: 'regenerate',
+        message: `credential ${this.credential.id} has no device-code endpoint`,
+        fix: 'Set endpoints.deviceCode or use the browser flow.',
+      });
     }
     // RFC 8628 3.1: a confidential client authenticates here as at the token endpoint. Microsoft's and Google's device
     // endpoints take the client id alone (Entra's device flow is a public-client flow).
-    const confidential = this.credential.provider === 'oauth2' && this.credential.tokenEndpointAuthMethod !== 'none' && (this.opts.clientSecret !== undefined || this.credential.credentialType === 'certificate');
+    const confidential =
+      this.credential.provider === 'oauth2' &&
+      this.credential.tokenEndpointAuthMethod !== 'none' &&
+      (this.opts.clientSecret !== undefined || this.credential.credentialType === 'certificate');
     const res = await this.post(this.endpoints.deviceCode, { scope: this.scope }, true, !confidential);
     if (res.status !== 200) throw this.classify(res, 'device authorization endpoint', this.endpoints.deviceCode);
     const parsed = deviceCodeResponse.safeParse(parseJson(res.text));
     if (!parsed.success) {
-      throw new RefresherError({ class: 'transient', code: 'DEVICE_CODE_RESPONSE_INVALID', remote: this.remote, stage: 'regenerate', message: `${this.remote} device-code endpoint answered an unexpected body`, fix: 'Retry; check the device-code endpoint.' });
+      throw new RefresherError({
+        class: 'transient',
+        code: 'DEVICE_CODE_RESPONSE_INVALID',
+        remote: this.remote,
+        stage: 'regenerate',
+        message: `${this.remote} device-code endpoint answered an unexpected body`,
+        fix: 'Retry; check the device-code endpoint.',
+      });
     }
     const d = parsed.data;
     registerSecret(d.device_code);
@@ -483,16 +578,36 @@ export class OAuth2Provider implements TokenProvider {
   }
 
   async pollDeviceCode(deviceCode: string): Promise<DevicePoll> {
-    const res = await this.post(await this.tokenEndpoint('regenerate'), { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }, false);
+    const res = await this.post(
+      await this.tokenEndpoint('regenerate'),
+      { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode },
+      false,
+    );
     if (res.status === 200) return { status: 'done', tokens: this.parseTokens(res) };
     const body = parseJson(res.text) as OAuthErrorBody | undefined;
     if (body?.error === 'authorization_pending') return { status: 'pending' };
     if (body?.error === 'slow_down') return { status: 'slow_down' };
     if (body?.error === 'authorization_declined' || body?.error === 'access_denied') {
-      throw new RefresherError({ class: 'input', code: 'DEVICE_DECLINED', remote: this.remote, stage: 'regenerate', status: res.status, message: 'the sign-in was declined on the device-code page', fix: `Run \`token-refresher regenerate --credential ${this.credential.id} --device-code\` again and accept as ${this.credential.mailbox}.` });
+      throw new RefresherError({
+        class: 'input',
+        code: 'DEVICE_DECLINED',
+        remote: this.remote,
+        stage: 'regenerate',
+        status: res.status,
+        message: 'the sign-in was declined on the device-code page',
+        fix: `Run \`token-refresher regenerate --credential ${this.credential.id} --device-code\` again and accept as ${this.credential.mailbox}.`,
+      });
     }
     if (body?.error === 'expired_token') {
-      throw new RefresherError({ class: 'input', code: 'DEVICE_CODE_EXPIRED', remote: this.remote, stage: 'regenerate', status: res.status, message: 'the device code expired before the sign-in was completed', fix: `Run \`token-refresher regenerate --credential ${this.credential.id} --device-code\` again and finish the sign-in within the time shown.` });
+      throw new RefresherError({
+        class: 'input',
+        code: 'DEVICE_CODE_EXPIRED',
+        remote: this.remote,
+        stage: 'regenerate',
+        status: res.status,
+        message: 'the device code expired before the sign-in was completed',
+        fix: `Run \`token-refresher regenerate --credential ${this.credential.id} --device-code\` again and finish the sign-in within the time shown.`,
+      });
     }
     throw this.classify(res);
   }

@@ -34,10 +34,18 @@ export function decideAlert(
   const same = previous?.fingerprint === fingerprint;
   const next: FailureState = same
     ? { ...previous, runs: previous.runs + 1 }
-    : { fingerprint, class: outcome.class, code: outcome.code, stage: outcome.stage, since: now.toISOString(), runs: 1 };
+    : {
+        fingerprint,
+        class: outcome.class,
+        code: outcome.code,
+        stage: outcome.stage,
+        since: now.toISOString(),
+        runs: 1,
+      };
   if (outcome.class === 'transient' && next.runs < (opts.transientRuns ?? 3)) return { decision: 'none', next };
   if (!next.lastAlertAt) return { decision: 'failure', next: { ...next, lastAlertAt: now.toISOString() } };
   const since = now.getTime() - Date.parse(next.lastAlertAt);
-  if (since >= opts.remindAfterHours * 3_600_000) return { decision: 'reminder', next: { ...next, lastAlertAt: now.toISOString() } };
+  if (since >= opts.remindAfterHours * 3_600_000)
+    return { decision: 'reminder', next: { ...next, lastAlertAt: now.toISOString() } };
   return { decision: 'none', next };
 }

@@ -14,7 +14,9 @@ export const ALERT_LINK_PLACEHOLDER = '{{sign-in-link}}';
  */
 export function renderAlertText(alert: Pick<Alert, 'text' | 'link'>): string {
   const text = redactText(alert.text);
-  return alert.link ? text.split(ALERT_LINK_PLACEHOLDER).join(alert.link) : text.split(ALERT_LINK_PLACEHOLDER).join('(no link)');
+  return alert.link
+    ? text.split(ALERT_LINK_PLACEHOLDER).join(alert.link)
+    : text.split(ALERT_LINK_PLACEHOLDER).join('(no link)');
 }
 
 const WHO: Record<string, string> = {
@@ -44,7 +46,9 @@ export function composeAlert(
       subject: `[token-refresher] ${c.id}: recovered`,
       text: [
         `Credential "${c.id}" (${c.mailbox}) rotated and validated successfully at ${now.toISOString()}.`,
-        previous ? `The earlier failure (${previous.code} at ${previous.stage}, since ${previous.since}) is resolved.` : '',
+        previous
+          ? `The earlier failure (${previous.code} at ${previous.stage}, since ${previous.since}) is resolved.`
+          : '',
         'Nothing to do.',
       ]
         .filter(Boolean)
@@ -81,7 +85,9 @@ export function composeAlert(
     stage === 'validate' || stage === 'push' || stage === 'promote'
       ? 'The newest refresh token is kept in Secrets Manager; AEM keeps the token it has, which stays valid until it is replaced.'
       : 'The stored refresh token is unchanged.',
-    decision === 'reminder' && previous ? `This failure has lasted since ${previous.since} (${previous.runs} runs). You get at most one reminder a day.` : '',
+    decision === 'reminder' && previous
+      ? `This failure has lasted since ${previous.since} (${previous.runs} runs). You get at most one reminder a day.`
+      : '',
     `Troubleshooting by code: see the README section "Troubleshooting" (${err.code}).`,
   ];
   return {

@@ -41,7 +41,11 @@ export function alertChannels(o: ChannelOptions): FanOutAlerter | undefined {
   const channels: Alerter[] = [new SesAlerter({ from: a.from, to: a.to, client: o.ses })];
   const topicArn = env[ALERT_TOPIC_ENV];
   if (topicArn) channels.push(new SnsAlerter({ topicArn, client: o.sns }));
-  else if (wantsAlertTopic(o.config)) o.log.warn(`alerts.sns/chatbot is configured but ${ALERT_TOPIC_ENV} is unset: deploy with the stack, which creates the topic`);
-  for (const webhook of a.webhooks ?? []) channels.push(new WebhookAlerter({ webhook, readSecret: o.readSecret, baseDelayMs: o.baseDelayMs }));
+  else if (wantsAlertTopic(o.config))
+    o.log.warn(
+      `alerts.sns/chatbot is configured but ${ALERT_TOPIC_ENV} is unset: deploy with the stack, which creates the topic`,
+    );
+  for (const webhook of a.webhooks ?? [])
+    channels.push(new WebhookAlerter({ webhook, readSecret: o.readSecret, baseDelayMs: o.baseDelayMs }));
   return new FanOutAlerter(channels, { metrics: o.metrics, log: o.log });
 }

@@ -35,9 +35,12 @@ export class FanOutAlerter implements Alerter {
       const err = asRefresherError(r.reason, 'lambda', 'report');
       firstError ??= err;
       this.o.metrics.count(MetricName.AlertChannelFailure, ALERT_CHANNEL_DIMENSION_CREDENTIAL, 1, { channel });
-      this.o.log.error(`the alert could not be sent on channel ${channel}`, { credential: alert.credentialId, channel, error: err.toJSON() });
+      this.o.log.error(`the alert could not be sent on channel ${channel}`, {
+        credential: alert.credentialId,
+        channel,
+        error: err.toJSON(),
+      });
     });
     if (results.every((r) => r.status === 'rejected')) throw firstError;
   }
 }
-

@@ -8,14 +8,16 @@ export interface Log {
   error(message: string, extra?: Record<string, unknown>): void;
 }
 
-const SECRET_KEY = /^(refresh_?token|access_?token|id_?token|client_?secret|authorization|password|code_?verifier|value)$/i;
+const SECRET_KEY =
+  /^(refresh_?token|access_?token|id_?token|client_?secret|authorization|password|code_?verifier|value)$/i;
 
 /**
  * Powertools has no redaction of its own (its jsonReplacerFn is the hook: docs/PROTOCOLS.md, AWS), so every key/value goes through ours on its way to JSON:
  * registered secret values are replaced wherever they appear, and secret-named keys are masked whatever they hold.
  */
 export function redactingReplacer(key: string, value: unknown): unknown {
-  if (SECRET_KEY.test(key) && (typeof value === 'string' || typeof value === 'number') && value !== '') return REDACTION_MASK;
+  if (SECRET_KEY.test(key) && (typeof value === 'string' || typeof value === 'number') && value !== '')
+    return REDACTION_MASK;
   if (typeof value === 'string') return redactText(value);
   if (value instanceof Error) return redact(value);
   return value;

@@ -81,4 +81,10 @@ export const COPY_DAYS_TO_LIVE = 'CopyDaysToLive';
 export const STAGE_DURATION_MS = 'StageDurationMs';
 
 /** The failure classes, so a dashboard can show failures per class without a SEARCH expression. */
-export const FAILURE_CLASSES = ['reauthorize', 'configuration', 'transient', 'conflict', 'input'] as const satisfies readonly FailureClass[];
+export const FAILURE_CLASSES = [
+  'reauthorize',
+  'configuration',
+  'transient',
+  'conflict',
+  'input',
+] as const satisfies readonly FailureClass[];

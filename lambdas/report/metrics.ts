@@ -25,14 +25,28 @@ export const MetricName = {
 
 export interface MetricSink {
   count(name: string, credential: string, value?: number, dims?: Record<string, string>): void;
-  gauge(name: string, credential: string, value: number, unit: 'Count' | 'Milliseconds' | 'None', dims?: Record<string, string>): void;
+  gauge(
+    name: string,
+    credential: string,
+    value: number,
+    unit: 'Count' | 'Milliseconds' | 'None',
+    dims?: Record<string, string>,
+  ): void;
   flush(): void;
 }
 
 /** CloudWatch metrics through embedded metric format (one log line, no API call, no extra IAM). */
-export function powertoolsMetrics(namespace = process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRIC_NAMESPACE): MetricSink {
+export function powertoolsMetrics(
+  namespace = process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRIC_NAMESPACE,
+): MetricSink {
   const metrics = new Metrics({ namespace, serviceName: names.SERVICE_NAME });
-  const emit = (name: string, credential: string, value: number, unit: (typeof MetricUnit)[keyof typeof MetricUnit], dims?: Record<string, string>) => {
+  const emit = (
+    name: string,
+    credential: string,
+    value: number,
+    unit: (typeof MetricUnit)[keyof typeof MetricUnit],
+    dims?: Record<string, string>,
+  ) => {
     // One metric per EMF document so each carries its own dimensions (credential, class) without cross-talk.
     const single = metrics.singleMetric();
     single.addDimension('credential', credential);
@@ -42,7 +56,13 @@ export function powertoolsMetrics(namespace = process.env.POWERTOOLS_METRICS_NAM
   return {
     count: (name, credential, value = 1, dims) => emit(name, credential, value, MetricUnit.Count, dims),
     gauge: (name, credential, value, unit, dims) =>
-      emit(name, credential, value, unit === 'Milliseconds' ? MetricUnit.Milliseconds : unit === 'Count' ? MetricUnit.Count : MetricUnit.NoUnit, dims),
+      emit(
+        name,
+        credential,
+        value,
+        unit === 'Milliseconds' ? MetricUnit.Milliseconds : unit === 'Count' ? MetricUnit.Count : MetricUnit.NoUnit,
+        dims,
+      ),
     flush: () => metrics.publishStoredMetrics(),
   };
 }
@@ -58,6 +78,8 @@ export class MemoryMetrics implements MetricSink {
   }
   flush(): void {}
   sum(name: string, credential?: string): number {
-    return this.points.filter((p) => p.name === name && (!credential || p.credential === credential)).reduce((a, p) => a + p.value, 0);
+    return this.points
+      .filter((p) => p.name === name && (!credential || p.credential === credential))
+      .reduce((a, p) => a + p.value, 0);
   }
 }

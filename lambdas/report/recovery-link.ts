@@ -57,10 +57,13 @@ export function createLinkIssuer(o: LinkIssuerOptions): LinkIssuer {
     try {
       await o.store.putOneTime({ hash: hashOf(token), credentialId, purpose: 'link', expiresAt });
     } catch (e) {
-      o.log?.warn('no sign-in link for the alert: the link token could not be stored; the alert names the CLI command instead', {
-        credential: credentialId,
-        error: (e as { code?: string; name?: string }).code ?? (e as Error).name,
-      });
+      o.log?.warn(
+        'no sign-in link for the alert: the link token could not be stored; the alert names the CLI command instead',
+        {
+          credential: credentialId,
+          error: (e as { code?: string; name?: string }).code ?? (e as Error).name,
+        },
+      );
       return undefined;
     }
     const url = new URL(`${base}${LINK_PATH}`);
@@ -76,7 +79,12 @@ export function wantsLink(decision: AlertDecision, err: Pick<RefresherError, 'cl
 }
 
 /** The report step's one call: a link when the alert wants one and an issuer is wired, else undefined. Never throws. */
-export async function linkForAlert(issuer: LinkIssuer | undefined, credential: Pick<Credential, 'id'>, decision: AlertDecision, err: Pick<RefresherError, 'class'> | undefined): Promise<RecoveryLink | undefined> {
+export async function linkForAlert(
+  issuer: LinkIssuer | undefined,
+  credential: Pick<Credential, 'id'>,
+  decision: AlertDecision,
+  err: Pick<RefresherError, 'class'> | undefined,
+): Promise<RecoveryLink | undefined> {
   if (!issuer || !wantsLink(decision, err)) return undefined;
   try {
     return await issuer(credential.id);

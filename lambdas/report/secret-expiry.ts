@@ -73,7 +73,11 @@ export function watchedExpiries(config: Config, c: Credential, clientSecretRaw: 
   const adobeOwner = config.credentials.find((x) => x.targets.length > 0);
   const adobe = defaultAdobe(config);
   if (adobe?.clientSecretExpiresAt && adobeOwner?.id === c.id) {
-    out.push({ key: 'adobe', expiresAt: expiryInstant(adobe.clientSecretExpiresAt).toISOString(), source: 'configuration' });
+    out.push({
+      key: 'adobe',
+      expiresAt: expiryInstant(adobe.clientSecretExpiresAt).toISOString(),
+      source: 'configuration',
+    });
   }
   return out;
 }
@@ -83,7 +87,10 @@ export function daysLeft(expiresAt: string, now: Date): number {
 }
 
 /** The client secret's expiry as written and where it came from: the stored document's date wins over the configuration's. */
-function ownExpiry(c: Pick<Credential, 'clientSecretExpiresAt'>, clientSecretRaw: string | undefined): { value: string; source: SecretExpiry['source'] } | undefined {
+function ownExpiry(
+  c: Pick<Credential, 'clientSecretExpiresAt'>,
+  clientSecretRaw: string | undefined,
+): { value: string; source: SecretExpiry['source'] } | undefined {
   const fromSecret = expiresAtInSecret(clientSecretRaw);
   if (fromSecret) return { value: fromSecret, source: 'secret' };
   return c.clientSecretExpiresAt ? { value: c.clientSecretExpiresAt, source: 'configuration' } : undefined;
@@ -110,7 +117,11 @@ function expiryInfo(value: string, source: SecretExpiryInfo['source'], now: Date
 }
 
 /** The client secret's expiry, from `{"clientSecret","expiresAt"}` in the store or `clientSecretExpiresAt`; undefined when neither says. */
-export function clientSecretExpiry(c: Pick<Credential, 'clientSecretExpiresAt'>, clientSecretRaw: string | undefined, now: Date): SecretExpiryInfo | undefined {
+export function clientSecretExpiry(
+  c: Pick<Credential, 'clientSecretExpiresAt'>,
+  clientSecretRaw: string | undefined,
+  now: Date,
+): SecretExpiryInfo | undefined {
   const own = ownExpiry(c, clientSecretRaw);
   return own ? expiryInfo(own.value, own.source, now) : undefined;
 }
@@ -156,7 +167,9 @@ function day(iso: string): string {
 export function composeExpiryAlert(config: Config, c: Credential, s: ExpiryStatus): Alert {
   const expired = s.threshold === 0;
   const whole = Math.max(0, Math.floor(s.daysLeft));
-  const when = expired ? `expired on ${day(s.expiresAt)}` : `expires on ${day(s.expiresAt)} (in ${whole} day${whole === 1 ? '' : 's'})`;
+  const when = expired
+    ? `expired on ${day(s.expiresAt)}`
+    : `expires on ${day(s.expiresAt)} (in ${whole} day${whole === 1 ? '' : 's'})`;
   const lines: string[] = [];
   let subject: string;
   if (s.key === 'adobe') {
@@ -175,9 +188,15 @@ export function composeExpiryAlert(config: Config, c: Credential, s: ExpiryStatu
       '4. Delete the old secret in the Developer Console once a rotation has succeeded.',
     );
   } else {
-    const app = c.provider === 'microsoft' ? `Entra ID app ${c.clientId}${c.tenant ? ` (tenant ${c.tenant})` : ''}` : `${c.provider} OAuth client ${c.clientId}`;
+    const app =
+      c.provider === 'microsoft'
+        ? `Entra ID app ${c.clientId}${c.tenant ? ` (tenant ${c.tenant})` : ''}`
+        : `${c.provider} OAuth client ${c.clientId}`;
     subject = `[token-refresher] ${c.id}: client secret ${expired ? 'has expired' : `expires in ${whole} day${whole === 1 ? '' : 's'}`} (${day(s.expiresAt)})`;
-    const aemUses = c.targets.length > 0 ? ' AEM redeems its refresh token with the same secret (SECRET_SMTP_OAUTH_CLIENT_SECRET), so mail from AEM stops then too.' : '';
+    const aemUses =
+      c.targets.length > 0
+        ? ' AEM redeems its refresh token with the same secret (SECRET_SMTP_OAUTH_CLIENT_SECRET), so mail from AEM stops then too.'
+        : '';
     lines.push(
       `The client secret of ${app}, used by credential "${c.id}" (mailbox ${c.mailbox}), ${when}.${expired ? ' Every token refresh fails now (AADSTS7000222 on Entra ID).' : ''}${aemUses}`,
       '',
@@ -192,7 +211,10 @@ export function composeExpiryAlert(config: Config, c: Credential, s: ExpiryStatu
       '4. Delete the old secret once the next rotation has succeeded. The refresh token stays valid throughout: no new sign-in is needed.',
     );
   }
-  lines.push('', `You get this mail at ${EXPIRY_THRESHOLDS_DAYS.join(', ')} days before the date and once when it has passed.`);
+  lines.push(
+    '',
+    `You get this mail at ${EXPIRY_THRESHOLDS_DAYS.join(', ')} days before the date and once when it has passed.`,
+  );
   return {
     credentialId: c.id,
     // The Alert kinds are failure/reminder/recovered; an expiry notice is a reminder of work ahead.

@@ -20,7 +20,14 @@ export class SesAlerter implements Alerter {
     this.client =
       opts.client ??
       // throwOnRequestTimeout: without it @smithy/node-http-handler 4.x only warns when requestTimeout passes.
-      new SESClient({ maxAttempts: 3, requestHandler: { requestTimeout: opts.timeoutMs ?? 5_000, connectionTimeout: opts.timeoutMs ?? 5_000, throwOnRequestTimeout: true } });
+      new SESClient({
+        maxAttempts: 3,
+        requestHandler: {
+          requestTimeout: opts.timeoutMs ?? 5_000,
+          connectionTimeout: opts.timeoutMs ?? 5_000,
+          throwOnRequestTimeout: true,
+        },
+      });
   }
 
   async send(alert: Alert): Promise<void> {
@@ -38,7 +45,8 @@ export class SesAlerter implements Alerter {
     } catch (e) {
       const name = (e as { name?: string }).name ?? 'Error';
       throw new RefresherError({
-        class: name === 'MessageRejected' || name === 'MailFromDomainNotVerifiedException' ? 'configuration' : 'transient',
+        class:
+          name === 'MessageRejected' || name === 'MailFromDomainNotVerifiedException' ? 'configuration' : 'transient',
         code: `SES_${name}`,
         remote: 'ses',
         stage: 'report',

@@ -21,7 +21,9 @@ const MAX_DESCRIPTION = 3_500;
  */
 export function snsMessage(alert: Alert, now: Date): string {
   const doc = alertDocument(alert, now);
-  const nextSteps = [doc.link ? `Sign in again as the mailbox: ${doc.link}` : undefined, doc.fix].filter((s): s is string => Boolean(s));
+  const nextSteps = [doc.link ? `Sign in again as the mailbox: ${doc.link}` : undefined, doc.fix].filter(
+    (s): s is string => Boolean(s),
+  );
   const context: Record<string, string> = { credential: doc.credential, kind: doc.kind, sentAt: doc.sentAt };
   for (const k of ['class', 'code', 'stage', 'fix', 'link', 'linkExpiresAt'] as const) {
     const v = doc[k];
@@ -56,16 +58,32 @@ export class SnsAlerter implements Alerter {
   constructor(private readonly opts: SnsAlerterOptions) {
     this.client =
       opts.client ??
-      new SNSClient({ maxAttempts: 3, requestHandler: { requestTimeout: opts.timeoutMs ?? 5_000, connectionTimeout: opts.timeoutMs ?? 5_000, throwOnRequestTimeout: true } });
+      new SNSClient({
+        maxAttempts: 3,
+        requestHandler: {
+          requestTimeout: opts.timeoutMs ?? 5_000,
+          connectionTimeout: opts.timeoutMs ?? 5_000,
+          throwOnRequestTimeout: true,
+        },
+      });
   }
 
   async send(alert: Alert): Promise<void> {
     try {
-      await this.client.send(new PublishCommand({ TopicArn: this.opts.topicArn, Subject: alert.subject.replace(/[^\x20-\x7e]/g, ' ').slice(0, 99), Message: snsMessage(alert, this.opts.now?.() ?? new Date()) }));
+      await this.client.send(
+        new PublishCommand({
+          TopicArn: this.opts.topicArn,
+          Subject: alert.subject.replace(/[^\x20-\x7e]/g, ' ').slice(0, 99),
+          Message: snsMessage(alert, this.opts.now?.() ?? new Date()),
+        }),
+      );
     } catch (e) {
       const name = (e as { name?: string }).name ?? 'Error';
       throw new RefresherError({
-        class: name === 'AuthorizationErrorException' || name === 'NotFoundException' || name === 'KMSAccessDeniedException' ? 'configuration' : 'transient',
+        class:
+          name === 'AuthorizationErrorException' || name === 'NotFoundException' || name === 'KMSAccessDeniedException'
+            ? 'configuration'
+            : 'transient',
         code: `SNS_${name}`,
         remote: 'sns',
         stage: 'report',

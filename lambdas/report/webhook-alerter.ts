@@ -56,7 +56,15 @@ export class WebhookAlerter implements Alerter {
   }
 
   private fail(code: string, message: string, fix: string, status?: number, transient = true): RefresherError {
-    return new RefresherError({ class: transient ? 'transient' : 'configuration', code, remote: 'webhook', stage: 'report', status, message: `webhook "${this.o.webhook.name}" (${hostOf(this.o.webhook.url)}): ${message}`, fix });
+    return new RefresherError({
+      class: transient ? 'transient' : 'configuration',
+      code,
+      remote: 'webhook',
+      stage: 'report',
+      status,
+      message: `webhook "${this.o.webhook.name}" (${hostOf(this.o.webhook.url)}): ${message}`,
+      fix,
+    });
   }
 
   async send(alert: Alert): Promise<void> {
@@ -65,12 +73,21 @@ export class WebhookAlerter implements Alerter {
     const secret = async (ref: { secretId: string } | undefined, what: string) => {
       if (!ref) return undefined;
       const v = (await this.o.readSecret(ref.secretId).catch(() => undefined))?.trim();
-      if (!v) throw this.fail('WEBHOOK_SECRET_MISSING', `its ${what} ${ref.secretId} could not be read or is empty`, `Store the ${what} in ${ref.secretId} and let the function read it.`, undefined, false);
+      if (!v)
+        throw this.fail(
+          'WEBHOOK_SECRET_MISSING',
+          `its ${what} ${ref.secretId} could not be read or is empty`,
+          `Store the ${what} in ${ref.secretId} and let the function read it.`,
+          undefined,
+          false,
+        );
       registerSecret(v);
       return v;
     };
     const routingKey = w.format === 'pagerduty' ? await secret(w.routingKey, 'routing key') : undefined;
-    const body = JSON.stringify(w.format === 'pagerduty' ? pagerDutyEvent(alert, routingKey ?? '', now) : alertDocument(alert, now));
+    const body = JSON.stringify(
+      w.format === 'pagerduty' ? pagerDutyEvent(alert, routingKey ?? '', now) : alertDocument(alert, now),
+    );
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'token-refresher' };
     const signingSecret = await secret(w.signingSecret, 'signing secret');
     if (signingSecret) {
@@ -97,7 +114,9 @@ export class WebhookAlerter implements Alerter {
     throw this.fail(
       `WEBHOOK_HTTP_${res.status}`,
       `answered HTTP ${res.status} after ${res.attempts} attempt${res.attempts > 1 ? 's' : ''}`,
-      transient ? 'The next alert tries again; check the receiver if it persists.' : 'Check the webhook URL, its signing secret or routing key, and what the receiver expects.',
+      transient
+        ? 'The next alert tries again; check the receiver if it persists.'
+        : 'Check the webhook URL, its signing secret or routing key, and what the receiver expects.',
       res.status,
       transient,
     );

@@ -8,8 +8,15 @@ import { RefresherError } from '../core/errors.ts';
  */
 export const invocationSchema = z
   .object({
-    action: z.enum(['rotate', 'deliver']).describe('rotate: refresh, validate, store and deliver; deliver: only the delivery stage (the 30-minute schedule)'),
-    credential: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional().describe('absent or "all": every credential'),
+    action: z
+      .enum(['rotate', 'deliver'])
+      .describe(
+        'rotate: refresh, validate, store and deliver; deliver: only the delivery stage (the 30-minute schedule)',
+      ),
+    credential: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe('absent or "all": every credential'),
     force: z.boolean().default(false),
     pushNow: z
       .union([z.literal(true), z.array(z.string().min(1)).min(1)])

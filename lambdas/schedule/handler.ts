@@ -21,17 +21,35 @@ import type { StateStore } from '../store/state-store.ts';
  * imported only when alerts are configured.
  */
 async function loadPipeline() {
-  const [{ findCredential, loadConfig, stateTableName }, { runRotation }, { wire }, { refreshDeadline }, { powertoolsMetrics }, { credentialList, parseInvocation }, { DynamoStateStore }] =
-    await Promise.all([
-      import('../config/load.ts'),
-      import('../pipeline/run.ts'),
-      import('../pipeline/wiring.ts'),
-      import('../refresh/oauth2-provider.ts'),
-      import('../report/metrics.ts'),
-      import('./event.ts'),
-      import('../store/dynamo-state-store.ts'),
-    ]);
-  return { findCredential, loadConfig, runRotation, wire, refreshDeadline, powertoolsMetrics, credentialList, parseInvocation, DynamoStateStore, stateTableName };
+  const [
+    { findCredential, loadConfig, stateTableName },
+    { runRotation },
+    { wire },
+    { refreshDeadline },
+    { powertoolsMetrics },
+    { credentialList, parseInvocation },
+    { DynamoStateStore },
+  ] = await Promise.all([
+    import('../config/load.ts'),
+    import('../pipeline/run.ts'),
+    import('../pipeline/wiring.ts'),
+    import('../refresh/oauth2-provider.ts'),
+    import('../report/metrics.ts'),
+    import('./event.ts'),
+    import('../store/dynamo-state-store.ts'),
+  ]);
+  return {
+    findCredential,
+    loadConfig,
+    runRotation,
+    wire,
+    refreshDeadline,
+    powertoolsMetrics,
+    credentialList,
+    parseInvocation,
+    DynamoStateStore,
+    stateTableName,
+  };
 }
 let loaded: ReturnType<typeof loadPipeline> | undefined;
 const pipeline = () => (loaded ??= loadPipeline());
@@ -60,7 +78,9 @@ export interface HandlerOverrides {
   wiring?: Partial<WiringOptions>;
 }
 
-export function createRotateHandler(o: HandlerOverrides = {}): (event: unknown, context?: Partial<Context>) => Promise<RunResult> {
+export function createRotateHandler(
+  o: HandlerOverrides = {},
+): (event: unknown, context?: Partial<Context>) => Promise<RunResult> {
   return async (event, context) => {
     try {
       const p = await pipeline();
@@ -69,23 +89,36 @@ export function createRotateHandler(o: HandlerOverrides = {}): (event: unknown, 
       // An unknown credential is the caller's mistake: refused before any AWS client is made.
       for (const id of p.credentialList(inv) ?? []) p.findCredential(cfg, id);
       const secretStore = o.store ?? (store ??= new SecretsManagerStore({ timeoutMs: cfg.http.timeoutMs }));
-      const stateStore = o.state ?? (state ??= new p.DynamoStateStore({ tableName: p.stateTableName(cfg), timeoutMs: cfg.http.timeoutMs }));
+      const stateStore =
+        o.state ??
+        (state ??= new p.DynamoStateStore({ tableName: p.stateTableName(cfg), timeoutMs: cfg.http.timeoutMs }));
       const metrics = o.metrics ?? p.powertoolsMetrics();
       if (cfg.alerts && !alerter && !o.alerter) {
         // Every channel (SES, the SNS topic AWS Chatbot reads, webhooks) behind one alerter: one decision, fanned out.
         const { alertChannels } = await import('../report/channels.ts');
         const secrets = secretStore;
-        alerter = alertChannels({ config: cfg, metrics, log, readSecret: async (id) => (await secrets.getValue(id, 'AWSCURRENT'))?.value ?? '' });
+        alerter = alertChannels({
+          config: cfg,
+          metrics,
+          log,
+          readSecret: async (id) => (await secrets.getValue(id, 'AWSCURRENT'))?.value ?? '',
+        });
       }
       // The stack sets TOKEN_REFRESHER_RECOVERY_URL only when the recovery endpoint exists (recovery.enabled): then
       // reauthorize alerts carry a sign-in link whose token hash goes into the state table.
       const recoveryUrl = process.env.TOKEN_REFRESHER_RECOVERY_URL;
       if (recoveryUrl && !linkIssuer) {
         const { createLinkIssuer } = await import('../report/recovery-link.ts');
-        linkIssuer = createLinkIssuer({ store: stateStore, baseUrl: recoveryUrl, ttlHours: cfg.recovery?.linkTtlHours, log });
+        linkIssuer = createLinkIssuer({
+          store: stateStore,
+          baseUrl: recoveryUrl,
+          ttlHours: cfg.recovery?.linkTtlHours,
+          log,
+        });
       }
       // A private CA for an internal SMTP relay: added to the trusted roots, verification stays on.
-      if (process.env.TOKEN_REFRESHER_SMTP_CA_FILE && smtpCa === undefined) smtpCa = readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8');
+      if (process.env.TOKEN_REFRESHER_SMTP_CA_FILE && smtpCa === undefined)
+        smtpCa = readFileSync(process.env.TOKEN_REFRESHER_SMTP_CA_FILE, 'utf8');
       const remaining = context?.getRemainingTimeInMillis?.();
       const deps = p.wire({
         config: cfg,

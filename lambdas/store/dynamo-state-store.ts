@@ -39,7 +39,8 @@ type Item = Record<string, AttributeValue>;
 const S = (v: string): AttributeValue => ({ S: v });
 const N = (v: number): AttributeValue => ({ N: String(v) });
 const str = (item: Item | undefined, k: string): string | undefined => item?.[k]?.S;
-const num = (item: Item | undefined, k: string): number | undefined => (item?.[k]?.N === undefined ? undefined : Number(item[k]!.N));
+const num = (item: Item | undefined, k: string): number | undefined =>
+  item?.[k]?.N === undefined ? undefined : Number(item[k]!.N);
 
 const credPk = (credentialId: string) => `cred#${credentialId}`;
 const TARGET = 'target#';
@@ -81,7 +82,12 @@ export function dynamoError(e: unknown, table: string, op: string): RefresherErr
       fix: `Deploy the stack (it creates the table and sets TOKEN_REFRESHER_STATE_TABLE), or set stateTable in the configuration / TOKEN_REFRESHER_STATE_TABLE to the name of the existing table.`,
     });
   }
-  if (name === 'AccessDeniedException' || name === 'UnrecognizedClientException' || name === 'KMSAccessDeniedException' || name === 'KMSDisabledException') {
+  if (
+    name === 'AccessDeniedException' ||
+    name === 'UnrecognizedClientException' ||
+    name === 'KMSAccessDeniedException' ||
+    name === 'KMSDisabledException'
+  ) {
     return new RefresherError({
       class: 'configuration',
       code: 'STATE_TABLE_ACCESS_DENIED',
@@ -109,7 +115,9 @@ export function dynamoError(e: unknown, table: string, op: string): RefresherErr
     remote: 'dynamodb',
     status,
     message: `DynamoDB ${op} on ${table} failed: ${name}${msg ? `: ${msg.slice(0, 200)}` : ''}`,
-    fix: transient ? 'Retried on the next run; nothing was written that the next run cannot finish.' : 'Check the table and the function\'s permissions.',
+    fix: transient
+      ? 'Retried on the next run; nothing was written that the next run cannot finish.'
+      : "Check the table and the function's permissions.",
   });
 }
 
@@ -145,7 +153,11 @@ export class DynamoStateStore implements StateStore {
         maxAttempts: opts.maxAttempts ?? 4,
         // Without throwOnRequestTimeout a requestTimeout only logs a warning and the request waits on; with it the
         // deadline ends the attempt and the SDK retries.
-        requestHandler: { requestTimeout: opts.timeoutMs ?? 5_000, connectionTimeout: opts.timeoutMs ?? 5_000, throwOnRequestTimeout: true },
+        requestHandler: {
+          requestTimeout: opts.timeoutMs ?? 5_000,
+          connectionTimeout: opts.timeoutMs ?? 5_000,
+          throwOnRequestTimeout: true,
+        },
       });
   }
 
@@ -159,7 +171,11 @@ export class DynamoStateStore implements StateStore {
   }
 
   private async getItem(pk: string, sk: string): Promise<Item | undefined> {
-    const r = await this.send('GetItem', () => this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: S(pk), sk: S(sk) }, ConsistentRead: true })));
+    const r = await this.send('GetItem', () =>
+      this.client.send(
+        new GetItemCommand({ TableName: this.tableName, Key: { pk: S(pk), sk: S(sk) }, ConsistentRead: true }),
+      ),
+    );
     return r.Item;
   }
 
@@ -170,7 +186,13 @@ export class DynamoStateStore implements StateStore {
         this.client.send(
           new PutItemCommand({
             TableName: this.tableName,
-            Item: { pk: S(credPk(credentialId)), sk: S('lease'), runId: S(runId), until: N(until), ttl: N(Math.ceil(until / 1000)) },
+            Item: {
+              pk: S(credPk(credentialId)),
+              sk: S('lease'),
+              runId: S(runId),
+              until: N(until),
+              ttl: N(Math.ceil(until / 1000)),
+            },
             // Free, expired (its run died), or already ours (a retried request whose first answer was lost).
             ConditionExpression: 'attribute_not_exists(pk) OR #until < :now OR runId = :me',
             ExpressionAttributeNames: { '#until': 'until' },
@@ -183,7 +205,11 @@ export class DynamoStateStore implements StateStore {
       if (!isConditionFailed(e)) throw e;
       const held = await this.getItem(credPk(credentialId), 'lease');
       const heldUntil = num(held, 'until');
-      return { acquired: false, heldBy: str(held, 'runId') ?? 'unknown', until: new Date(heldUntil ?? now.getTime()).toISOString() };
+      return {
+        acquired: false,
+        heldBy: str(held, 'runId') ?? 'unknown',
+        until: new Date(heldUntil ?? now.getTime()).toISOString(),
+      };
     }
   }
 
@@ -215,7 +241,13 @@ export class DynamoStateStore implements StateStore {
    * A put conditional on the revision read. The write id tells a retried request whose first attempt did land (its
    * answer was lost to a timeout) from a real lost race: the item then carries our own write id.
    */
-  private async putVersioned(pk: string, sk: string, attrs: Item, expectedRev: number | undefined, what: string): Promise<number> {
+  private async putVersioned(
+    pk: string,
+    sk: string,
+    attrs: Item,
+    expectedRev: number | undefined,
+    what: string,
+  ): Promise<number> {
     const rev = (expectedRev ?? 0) + 1;
     const wid = randomUUID();
     try {
@@ -240,7 +272,13 @@ export class DynamoStateStore implements StateStore {
   }
 
   async putState(credentialId: string, state: CredentialState, expectedRev: number | undefined): Promise<number> {
-    return this.putVersioned(credPk(credentialId), 'state', { doc: S(JSON.stringify(state)) }, expectedRev, `the state of ${credentialId}`);
+    return this.putVersioned(
+      credPk(credentialId),
+      'state',
+      { doc: S(JSON.stringify(state)) },
+      expectedRev,
+      `the state of ${credentialId}`,
+    );
   }
 
   async listDeliveries(credentialId: string): Promise<DeliveryRecord[]> {
@@ -285,7 +323,14 @@ export class DynamoStateStore implements StateStore {
     let start: Item | undefined;
     do {
       const r = await this.send('Scan', () =>
-        this.client.send(new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: start, Limit: this.scanPageSize })),
+        this.client.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            ConsistentRead: true,
+            ExclusiveStartKey: start,
+            Limit: this.scanPageSize,
+          }),
+        ),
       );
       for (const item of r.Items ?? []) {
         const pk = str(item, 'pk') ?? '';
@@ -316,7 +361,13 @@ export class DynamoStateStore implements StateStore {
   async consumeOneTime(hash: string, now: Date): Promise<OneTimeItem | undefined> {
     // One request that reads and deletes: of two concurrent consumers only one gets the old item back.
     const r = await this.send('DeleteItem', () =>
-      this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: { pk: S(`${ONCE}${hash}`), sk: S('once') }, ReturnValues: 'ALL_OLD' })),
+      this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { pk: S(`${ONCE}${hash}`), sk: S('once') },
+          ReturnValues: 'ALL_OLD',
+        }),
+      ),
     );
     const a = r.Attributes;
     if (!a) return undefined;

@@ -11,7 +11,10 @@ const STALE_LOCK_MS = 30_000;
 export class FileLocks {
   private readonly chains = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly onTimeout: (lockFile: string) => Error, private readonly waitMs = 10_000) {}
+  constructor(
+    private readonly onTimeout: (lockFile: string) => Error,
+    private readonly waitMs = 10_000,
+  ) {}
 
   run<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.chains.get(lockFile) ?? Promise.resolve();
@@ -27,9 +30,11 @@ export class FileLocks {
       });
     this.chains.set(lockFile, run);
     // The chain must not keep a settled run alive for ever: drop it once nothing queued behind it.
-    void run.finally(() => {
-      if (this.chains.get(lockFile) === run) this.chains.delete(lockFile);
-    }).catch(() => undefined);
+    void run
+      .finally(() => {
+        if (this.chains.get(lockFile) === run) this.chains.delete(lockFile);
+      })
+      .catch(() => undefined);
     return run;
   }
 

@@ -24,7 +24,13 @@ export class FileStateStore implements StateStore {
   readonly kind = 'file' as const;
   private readonly locks = new FileLocks(
     (lock) =>
-      new RefresherError({ class: 'transient', code: 'FILE_STATE_LOCKED', remote: 'dynamodb', message: `local state file ${lock} is locked by another process`, fix: `Retry; remove ${lock} if no other token-refresher runs.` }),
+      new RefresherError({
+        class: 'transient',
+        code: 'FILE_STATE_LOCKED',
+        remote: 'dynamodb',
+        message: `local state file ${lock} is locked by another process`,
+        fix: `Retry; remove ${lock} if no other token-refresher runs.`,
+      }),
   );
 
   constructor(readonly dir: string) {
@@ -57,7 +63,13 @@ export class FileStateStore implements StateStore {
   }
 
   private corrupt(file: string, why: string): RefresherError {
-    return new RefresherError({ class: 'configuration', code: 'FILE_STATE_CORRUPT', remote: 'dynamodb', message: `local state file ${file} cannot be read (${why})`, fix: `Inspect, restore or delete ${file} (deleting it loses only alert de-duplication or a delivery record; the next run re-pushes).` });
+    return new RefresherError({
+      class: 'configuration',
+      code: 'FILE_STATE_CORRUPT',
+      remote: 'dynamodb',
+      message: `local state file ${file} cannot be read (${why})`,
+      fix: `Inspect, restore or delete ${file} (deleting it loses only alert de-duplication or a delivery record; the next run re-pushes).`,
+    });
   }
 
   private write(file: string, doc: unknown): void {
@@ -67,7 +79,13 @@ export class FileStateStore implements StateStore {
   }
 
   private conflict(what: string): RefresherError {
-    return new RefresherError({ class: 'conflict', code: 'STATE_RACE', remote: 'dynamodb', message: `${what} changed since it was read (another run wrote first)`, fix: 'Nothing to do: re-read and decide again.' });
+    return new RefresherError({
+      class: 'conflict',
+      code: 'STATE_RACE',
+      remote: 'dynamodb',
+      message: `${what} changed since it was read (another run wrote first)`,
+      fix: 'Nothing to do: re-read and decide again.',
+    });
   }
 
   async acquireLease(credentialId: string, runId: string, ttlMs: number, now: Date): Promise<LeaseResult> {
@@ -95,7 +113,13 @@ export class FileStateStore implements StateStore {
     return v ? { state: parseState(JSON.stringify(v.doc)), rev: v.rev } : undefined;
   }
 
-  private putVersioned<T>(credentialId: string, file: string, doc: T, expectedRev: number | undefined, what: string): Promise<number> {
+  private putVersioned<T>(
+    credentialId: string,
+    file: string,
+    doc: T,
+    expectedRev: number | undefined,
+    what: string,
+  ): Promise<number> {
     return this.exclusive(credentialId, async () => {
       const now = this.read<Versioned<T>>(file);
       if (now?.rev !== expectedRev) throw this.conflict(what);
@@ -106,7 +130,13 @@ export class FileStateStore implements StateStore {
   }
 
   async putState(credentialId: string, state: CredentialState, expectedRev: number | undefined): Promise<number> {
-    return this.putVersioned(credentialId, join(this.credDir(credentialId), 'state.json'), state, expectedRev, `the state of ${credentialId}`);
+    return this.putVersioned(
+      credentialId,
+      join(this.credDir(credentialId), 'state.json'),
+      state,
+      expectedRev,
+      `the state of ${credentialId}`,
+    );
   }
 
   async listDeliveries(credentialId: string): Promise<DeliveryRecord[]> {
@@ -133,7 +163,13 @@ export class FileStateStore implements StateStore {
   async putDelivery(record: DeliveryRecord): Promise<number> {
     const { rev, ...doc } = record;
     const file = join(this.credDir(record.credentialId), 'targets', `${enc(record.targetKey)}.json`);
-    return this.putVersioned(record.credentialId, file, doc, rev, `the delivery record of ${record.credentialId} / ${record.targetKey}`);
+    return this.putVersioned(
+      record.credentialId,
+      file,
+      doc,
+      rev,
+      `the delivery record of ${record.credentialId} / ${record.targetKey}`,
+    );
   }
 
   async listFleet(): Promise<FleetEntry[]> {
@@ -150,7 +186,13 @@ export class FileStateStore implements StateStore {
 
   private onceFile(hash: string): string {
     if (!/^[0-9a-f]{16,128}$/i.test(hash)) {
-      throw new RefresherError({ class: 'input', code: 'ONE_TIME_HASH_INVALID', remote: 'dynamodb', message: 'a one-time item is addressed by a hex SHA-256 hash', fix: 'Pass the hash of the value, never the value.' });
+      throw new RefresherError({
+        class: 'input',
+        code: 'ONE_TIME_HASH_INVALID',
+        remote: 'dynamodb',
+        message: 'a one-time item is addressed by a hex SHA-256 hash',
+        fix: 'Pass the hash of the value, never the value.',
+      });
     }
     return join(this.dir, 'once', `${hash.toLowerCase()}.json`);
   }

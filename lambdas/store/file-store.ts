@@ -25,7 +25,13 @@ export class FileStore implements SecretStore {
   readonly kind = 'file' as const;
   private readonly locks = new FileLocks(
     (lock) =>
-      new RefresherError({ class: 'transient', code: 'FILE_STORE_LOCKED', remote: 'secretsmanager', message: `local store file ${lock} is locked by another process`, fix: `Retry; remove ${lock} if no other token-refresher runs.` }),
+      new RefresherError({
+        class: 'transient',
+        code: 'FILE_STORE_LOCKED',
+        remote: 'secretsmanager',
+        message: `local store file ${lock} is locked by another process`,
+        fix: `Retry; remove ${lock} if no other token-refresher runs.`,
+      }),
   );
 
   constructor(private readonly dir: string) {
@@ -43,7 +49,13 @@ export class FileStore implements SecretStore {
       return doc;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new RefresherError({ class: 'configuration', code: 'FILE_STORE_CORRUPT', remote: 'secretsmanager', message: `local store file for ${secretId} cannot be read: ${(e as Error).name}`, fix: `Inspect or restore ${this.path(secretId)}.` });
+      throw new RefresherError({
+        class: 'configuration',
+        code: 'FILE_STORE_CORRUPT',
+        remote: 'secretsmanager',
+        message: `local store file for ${secretId} cannot be read: ${(e as Error).name}`,
+        fix: `Inspect or restore ${this.path(secretId)}.`,
+      });
     }
   }
 
@@ -62,17 +74,26 @@ export class FileStore implements SecretStore {
   async getValue(secretId: string, stage: string): Promise<SecretVersion | undefined> {
     const doc = await this.read(secretId);
     if (!doc) return undefined;
-    for (const [versionId, v] of Object.entries(doc.versions)) if (v.stages.includes(stage)) return { versionId, value: v.value, stages: [...v.stages] };
+    for (const [versionId, v] of Object.entries(doc.versions))
+      if (v.stages.includes(stage)) return { versionId, value: v.value, stages: [...v.stages] };
     return undefined;
   }
 
   async listVersions(secretId: string): Promise<VersionInfo[]> {
     const doc = await this.read(secretId);
     if (!doc) return [];
-    return Object.entries(doc.versions).map(([versionId, v]) => ({ versionId, stages: [...v.stages], createdAt: new Date(v.createdAt) }));
+    return Object.entries(doc.versions).map(([versionId, v]) => ({
+      versionId,
+      stages: [...v.stages],
+      createdAt: new Date(v.createdAt),
+    }));
   }
 
-  async putValue(secretId: string, value: string, p: { clientRequestToken: string; stages: string[] }): Promise<string> {
+  async putValue(
+    secretId: string,
+    value: string,
+    p: { clientRequestToken: string; stages: string[] },
+  ): Promise<string> {
     registerSecret(value);
     return this.exclusive(secretId, async () => {
       const doc = (await this.read(secretId)) ?? { versions: {} };
@@ -80,7 +101,13 @@ export class FileStore implements SecretStore {
       if (existing) {
         if (existing.value === value) return p.clientRequestToken;
         // Secrets Manager rejects a reused token with another value (ResourceExistsException); so do we.
-        throw new RefresherError({ class: 'conflict', code: 'VERSION_EXISTS', remote: 'secretsmanager', message: `version ${p.clientRequestToken} of ${secretId} already exists with another value`, fix: 'Nothing to do: a retry of a write that already happened.' });
+        throw new RefresherError({
+          class: 'conflict',
+          code: 'VERSION_EXISTS',
+          remote: 'secretsmanager',
+          message: `version ${p.clientRequestToken} of ${secretId} already exists with another value`,
+          fix: 'Nothing to do: a retry of a write that already happened.',
+        });
       }
       const stages = [...p.stages];
       if (Object.keys(doc.versions).length === 0 && !stages.includes('AWSCURRENT')) stages.push('AWSCURRENT');
@@ -97,9 +124,22 @@ export class FileStore implements SecretStore {
     await this.exclusive(secretId, async () => {
       const doc = await this.read(secretId);
       const target = doc?.versions[p.toVersionId];
-      if (!doc || !target) throw new RefresherError({ class: 'configuration', code: 'VERSION_NOT_FOUND', remote: 'secretsmanager', message: `version ${p.toVersionId} of ${secretId} does not exist`, fix: 'Re-run; the version list changed.' });
+      if (!doc || !target)
+        throw new RefresherError({
+          class: 'configuration',
+          code: 'VERSION_NOT_FOUND',
+          remote: 'secretsmanager',
+          message: `version ${p.toVersionId} of ${secretId} does not exist`,
+          fix: 'Re-run; the version list changed.',
+        });
       if (p.fromVersionId && !doc.versions[p.fromVersionId]?.stages.includes(stage)) {
-        throw new RefresherError({ class: 'conflict', code: 'STAGE_MOVED', remote: 'secretsmanager', message: `${stage} of ${secretId} moved since it was read (another run promoted first)`, fix: 'Nothing to do: the other run\'s version is current.' });
+        throw new RefresherError({
+          class: 'conflict',
+          code: 'STAGE_MOVED',
+          remote: 'secretsmanager',
+          message: `${stage} of ${secretId} moved since it was read (another run promoted first)`,
+          fix: "Nothing to do: the other run's version is current.",
+        });
       }
       this.detach(doc, stage);
       target.stages.push(stage);

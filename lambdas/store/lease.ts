@@ -15,14 +15,28 @@ const PROPOSED = 'TR_PROPOSED';
  * Manager's UpdateSecretVersionStage with RemoveFromVersionId is the compare-and-swap: it moves the label only if it is still on the version we read
  * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html).
  */
-export async function casState(store: SecretStore, secretId: string, fromVersionId: string | undefined, next: CredentialState): Promise<string> {
+export async function casState(
+  store: SecretStore,
+  secretId: string,
+  fromVersionId: string | undefined,
+  next: CredentialState,
+): Promise<string> {
   const token = randomUUID();
-  const versionId = await store.putValue(secretId, JSON.stringify(next), { clientRequestToken: token, stages: [PROPOSED] });
+  const versionId = await store.putValue(secretId, JSON.stringify(next), {
+    clientRequestToken: token,
+    stages: [PROPOSED],
+  });
   if (fromVersionId === undefined) {
     // The very first state version becomes current by itself; a concurrent first writer makes ours non-current.
     const now = await store.getValue(secretId, 'AWSCURRENT');
     if (now?.versionId !== versionId) {
-      throw new RefresherError({ class: 'conflict', code: 'STATE_RACE', remote: 'secretsmanager', message: `another run wrote ${secretId} first`, fix: 'Nothing to do.' });
+      throw new RefresherError({
+        class: 'conflict',
+        code: 'STATE_RACE',
+        remote: 'secretsmanager',
+        message: `another run wrote ${secretId} first`,
+        fix: 'Nothing to do.',
+      });
     }
     return versionId;
   }
@@ -34,7 +48,13 @@ export async function casState(store: SecretStore, secretId: string, fromVersion
  * Takes the per-credential lease so two invocations cannot both redeem. Returns undefined when another live run holds it.
  * An expired lease (its run died) is taken over.
  */
-export async function acquireLease(store: SecretStore, secretId: string, runId: string, ttlMs: number, now: Date): Promise<Lease | { heldBy: string; until: string }> {
+export async function acquireLease(
+  store: SecretStore,
+  secretId: string,
+  runId: string,
+  ttlMs: number,
+  now: Date,
+): Promise<Lease | { heldBy: string; until: string }> {
   const current = await store.getValue(secretId, 'AWSCURRENT');
   const state = parseState(current?.value);
   if (state.lease && state.lease.runId !== runId && Date.parse(state.lease.until) > now.getTime()) {
@@ -54,7 +74,12 @@ export async function acquireLease(store: SecretStore, secretId: string, runId: 
 }
 
 /** Writes the run's final state and drops the lease; if someone took the lease over meanwhile, their state wins. */
-export async function releaseLease(store: SecretStore, secretId: string, lease: Lease, finalState: CredentialState): Promise<boolean> {
+export async function releaseLease(
+  store: SecretStore,
+  secretId: string,
+  lease: Lease,
+  finalState: CredentialState,
+): Promise<boolean> {
   const { lease: _drop, ...rest } = finalState;
   try {
     await casState(store, secretId, lease.versionId, rest);

@@ -66,9 +66,13 @@ const stateSchema = z.object({
   current: z.object({ versionId: z.string(), issuedAt: z.string() }).optional(),
   /** Set when the last failure was a dead token family (reauthorize): the next sign-in marks every older copy dead. */
   familyDeadSince: z.string().optional(),
-  lastValidation: z.object({ at: z.string(), ok: z.boolean(), response: z.string().optional(), code: z.string().optional() }).optional(),
+  lastValidation: z
+    .object({ at: z.string(), ok: z.boolean(), response: z.string().optional(), code: z.string().optional() })
+    .optional(),
   /** Per expiring secret ("client-secret", "adobe"): the smallest alert threshold (days) already mailed for that expiry date. */
-  secretExpiry: z.record(z.string(), z.object({ expiresAt: z.string(), threshold: z.number(), alertedAt: z.string() })).optional(),
+  secretExpiry: z
+    .record(z.string(), z.object({ expiresAt: z.string(), threshold: z.number(), alertedAt: z.string() }))
+    .optional(),
   /** Sign-ins started from recovery links in the current 24-hour window (lambdas/recover/limit.ts). */
   recovery: z.object({ windowStart: z.string(), uses: z.number() }).optional(),
   failure: z
@@ -85,7 +89,9 @@ const stateSchema = z.object({
     })
     .optional(),
 });
-export type CredentialState = z.infer<typeof stateSchema> & { failure?: FailureState & { message?: string; fix?: string } };
+export type CredentialState = z.infer<typeof stateSchema> & {
+  failure?: FailureState & { message?: string; fix?: string };
+};
 
 export function emptyState(): CredentialState {
   return { v: 1 };

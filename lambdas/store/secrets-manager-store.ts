@@ -47,7 +47,7 @@ function storeError(e: unknown, secretId: string, op: string): RefresherError {
       code: 'SECRET_KMS',
       remote: 'secretsmanager',
       message: `the KMS key of secret ${secretId} cannot be used (${name}, ${op})`,
-      fix: 'Allow the function kms:Decrypt/GenerateDataKey on the secret\'s key and check the key is enabled.',
+      fix: "Allow the function kms:Decrypt/GenerateDataKey on the secret's key and check the key is enabled.",
     });
   }
   const region = missingRegionError(e, 'secretsmanager');
@@ -76,7 +76,11 @@ export class SecretsManagerStore implements SecretStore {
         maxAttempts: opts.maxAttempts ?? 4,
         // throwOnRequestTimeout: since @smithy/node-http-handler 4.x a requestTimeout alone only logs a warning and the
         // request waits on (until the function's own timeout); with it the deadline ends the attempt and the SDK retries.
-        requestHandler: { requestTimeout: opts.timeoutMs ?? 5_000, connectionTimeout: opts.timeoutMs ?? 5_000, throwOnRequestTimeout: true },
+        requestHandler: {
+          requestTimeout: opts.timeoutMs ?? 5_000,
+          connectionTimeout: opts.timeoutMs ?? 5_000,
+          throwOnRequestTimeout: true,
+        },
       });
   }
 
@@ -100,8 +104,12 @@ export class SecretsManagerStore implements SecretStore {
     let token: string | undefined;
     try {
       do {
-        const r = await this.client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, NextToken: token, MaxResults: 100 }));
-        for (const v of r.Versions ?? []) if (v.VersionId) out.push({ versionId: v.VersionId, stages: v.VersionStages ?? [], createdAt: v.CreatedDate });
+        const r = await this.client.send(
+          new ListSecretVersionIdsCommand({ SecretId: secretId, NextToken: token, MaxResults: 100 }),
+        );
+        for (const v of r.Versions ?? [])
+          if (v.VersionId)
+            out.push({ versionId: v.VersionId, stages: v.VersionStages ?? [], createdAt: v.CreatedDate });
         token = r.NextToken;
       } while (token);
     } catch (e) {
@@ -110,10 +118,19 @@ export class SecretsManagerStore implements SecretStore {
     return out;
   }
 
-  async putValue(secretId: string, value: string, p: { clientRequestToken: string; stages: string[] }): Promise<string> {
+  async putValue(
+    secretId: string,
+    value: string,
+    p: { clientRequestToken: string; stages: string[] },
+  ): Promise<string> {
     try {
       const r = await this.client.send(
-        new PutSecretValueCommand({ SecretId: secretId, SecretString: value, ClientRequestToken: p.clientRequestToken, VersionStages: p.stages }),
+        new PutSecretValueCommand({
+          SecretId: secretId,
+          SecretString: value,
+          ClientRequestToken: p.clientRequestToken,
+          VersionStages: p.stages,
+        }),
       );
       return r.VersionId ?? p.clientRequestToken;
     } catch (e) {
@@ -125,7 +142,12 @@ export class SecretsManagerStore implements SecretStore {
     if (p.fromVersionId === p.toVersionId) return;
     try {
       await this.client.send(
-        new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: stage, MoveToVersionId: p.toVersionId, RemoveFromVersionId: p.fromVersionId }),
+        new UpdateSecretVersionStageCommand({
+          SecretId: secretId,
+          VersionStage: stage,
+          MoveToVersionId: p.toVersionId,
+          RemoveFromVersionId: p.fromVersionId,
+        }),
       );
     } catch (e) {
       if (errorName(e) === 'InvalidParameterException' && p.fromVersionId) {
@@ -135,7 +157,7 @@ export class SecretsManagerStore implements SecretStore {
           code: 'STAGE_MOVED',
           remote: 'secretsmanager',
           message: `${stage} of ${secretId} moved since it was read (another run promoted first)`,
-          fix: 'Nothing to do: the other run\'s version is current.',
+          fix: "Nothing to do: the other run's version is current.",
         });
       }
       throw storeError(e, secretId, 'UpdateSecretVersionStage');
@@ -144,7 +166,13 @@ export class SecretsManagerStore implements SecretStore {
 
   async removeStage(secretId: string, stage: string, fromVersionId: string): Promise<void> {
     try {
-      await this.client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: stage, RemoveFromVersionId: fromVersionId }));
+      await this.client.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: secretId,
+          VersionStage: stage,
+          RemoveFromVersionId: fromVersionId,
+        }),
+      );
     } catch (e) {
       // Already detached (a retry after a lost answer, or another run cleared it): the outcome we wanted.
       if (errorName(e) === 'InvalidParameterException') return;

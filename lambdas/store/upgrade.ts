@@ -40,18 +40,34 @@ export interface UpgradeResult {
 
 export async function upgradeCredentialState(i: UpgradeInput): Promise<UpgradeResult> {
   const existing = await i.state.getState(i.credentialId);
-  if (existing) return { upgraded: false, state: existing, deliveries: await i.state.listDeliveries(i.credentialId), labelsRemoved: 0, stateSecretFound: false };
+  if (existing)
+    return {
+      upgraded: false,
+      state: existing,
+      deliveries: await i.state.listDeliveries(i.credentialId),
+      labelsRemoved: 0,
+      stateSecretFound: false,
+    };
 
-  const [versions, oldState, recorded] = await Promise.all([i.secrets.listVersions(i.tokenSecretId), readOldState(i), i.state.listDeliveries(i.credentialId)]);
+  const [versions, oldState, recorded] = await Promise.all([
+    i.secrets.listVersions(i.tokenSecretId),
+    readOldState(i),
+    i.state.listDeliveries(i.credentialId),
+  ]);
 
   // Which target holds which version; the version's own record says when its token was issued (one read per version,
   // through one of its labels: the store reads by label).
-  const labels = versions.flatMap((v) => v.stages.filter((s) => s.startsWith(OLD_PUSHED_PREFIX)).map((label) => ({ label, versionId: v.versionId })));
+  const labels = versions.flatMap((v) =>
+    v.stages.filter((s) => s.startsWith(OLD_PUSHED_PREFIX)).map((label) => ({ label, versionId: v.versionId })),
+  );
   const issuedAt = new Map<string, string | undefined>();
   await Promise.all(
     [...new Map(labels.map((l) => [l.versionId, l.label])).entries()].map(async ([versionId, label]) => {
       const v = await i.secrets.getValue(i.tokenSecretId, label);
-      issuedAt.set(versionId, v && v.versionId === versionId ? parseTokenRecord(v.value, i.tokenSecretId).obtainedAt : undefined);
+      issuedAt.set(
+        versionId,
+        v && v.versionId === versionId ? parseTokenRecord(v.value, i.tokenSecretId).obtainedAt : undefined,
+      );
     }),
   );
 
@@ -60,7 +76,13 @@ export async function upgradeCredentialState(i: UpgradeInput): Promise<UpgradeRe
     const targetKey = l.label.slice(OLD_PUSHED_PREFIX.length);
     if (have.has(targetKey)) continue;
     try {
-      await i.state.putDelivery({ credentialId: i.credentialId, targetKey, versionId: l.versionId, issuedAt: issuedAt.get(l.versionId), pushReason: 'upgrade' });
+      await i.state.putDelivery({
+        credentialId: i.credentialId,
+        targetKey,
+        versionId: l.versionId,
+        issuedAt: issuedAt.get(l.versionId),
+        pushReason: 'upgrade',
+      });
     } catch (e) {
       // Written meanwhile (a concurrent upgrade): that record stands.
       if (!(isRefresherError(e) && e.class === 'conflict')) throw e;
@@ -77,7 +99,13 @@ export async function upgradeCredentialState(i: UpgradeInput): Promise<UpgradeRe
     if (!(isRefresherError(e) && e.class === 'conflict')) throw e;
     state = (await i.state.getState(i.credentialId)) ?? { state: oldState.state, rev: 1 };
   }
-  return { upgraded: true, state, deliveries: await i.state.listDeliveries(i.credentialId), labelsRemoved: labels.length, stateSecretFound: oldState.found };
+  return {
+    upgraded: true,
+    state,
+    deliveries: await i.state.listDeliveries(i.credentialId),
+    labelsRemoved: labels.length,
+    stateSecretFound: oldState.found,
+  };
 }
 
 async function readOldState(i: UpgradeInput): Promise<{ state: CredentialState; found: boolean }> {
@@ -87,7 +115,8 @@ async function readOldState(i: UpgradeInput): Promise<{ state: CredentialState; 
     raw = (await i.secrets.getValue(i.stateSecretId, 'AWSCURRENT'))?.value;
   } catch (e) {
     // The new stack no longer has the state secret; a deployment that already removed it loses only alert history.
-    if (isRefresherError(e) && (e.code === 'SECRET_NOT_FOUND' || e.code === 'SECRET_ACCESS_DENIED')) return { state: { v: 1 }, found: false };
+    if (isRefresherError(e) && (e.code === 'SECRET_NOT_FOUND' || e.code === 'SECRET_ACCESS_DENIED'))
+      return { state: { v: 1 }, found: false };
     throw e;
   }
   // The lease lives in the table now; an old run's lease in the secret means nothing to the new layout.

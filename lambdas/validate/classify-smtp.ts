@@ -30,7 +30,13 @@ const GOOGLE_SCOPE = 'https://mail.google.com/';
 const TRANSIENT_FIX =
   'Nothing to do if the next run succeeds. If it persists, check that the function can reach the SMTP host (VPC egress, NAT, firewall) and the provider’s service health.';
 
-function smtpError(init: { class: FailureClass; code: string; message: string; fix: string; status?: number }): RefresherError {
+function smtpError(init: {
+  class: FailureClass;
+  code: string;
+  message: string;
+  fix: string;
+  status?: number;
+}): RefresherError {
   return new RefresherError({
     class: init.class,
     code: init.code,
@@ -59,7 +65,10 @@ export function oneLine(response: string): string {
     .slice(0, 500);
 }
 
-function parseReply(responseCode: number | undefined, response: string): { code: number | undefined; enhanced: string | undefined } {
+function parseReply(
+  responseCode: number | undefined,
+  response: string,
+): { code: number | undefined; enhanced: string | undefined } {
   const m = /^(\d{3})(?:[ -]([245]\.\d{1,3}\.\d{1,3})(?=\s|$))?/.exec(response.trimStart());
   const code = responseCode ?? (m?.[1] ? Number(m[1]) : undefined);
   return { code, enhanced: m?.[2] };
@@ -81,7 +90,11 @@ function scopeFor(flavor: SmtpFlavor | undefined): string {
  * Classifies one SMTP error reply. Pure: decides on the reply code and the enhanced status code (RFC 3463) only; the
  * reply text is quoted in the message (it names the server, never a secret) but never interpreted.
  */
-export function classifySmtpReply(responseCode: number | undefined, response: string, ctx: SmtpReplyContext): RefresherError {
+export function classifySmtpReply(
+  responseCode: number | undefined,
+  response: string,
+  ctx: SmtpReplyContext,
+): RefresherError {
   const { code, enhanced } = parseReply(responseCode, response);
   const reply = oneLine(response);
   const mailbox = ctx.mailbox;
@@ -169,7 +182,12 @@ export function classifySmtpReply(responseCode: number | undefined, response: st
     });
   }
   const command = (ctx.command ?? '').toUpperCase();
-  if (command.startsWith('MAIL') || command.startsWith('RCPT') || command.startsWith('DATA') || enhanced?.startsWith('5.1.')) {
+  if (
+    command.startsWith('MAIL') ||
+    command.startsWith('RCPT') ||
+    command.startsWith('DATA') ||
+    enhanced?.startsWith('5.1.')
+  ) {
     return smtpError({
       class: 'configuration',
       code: `SMTP_${code}`,
@@ -200,8 +218,20 @@ interface SmtpClientError {
   timeoutType?: string;
 }
 
-const CERT_CODE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)|INVALID_CA|HOSTNAME_MISMATCH|PATH_LENGTH|INVALID_PURPOSE/;
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ECONNABORTED', 'ECONNECTION', 'ESOCKET']);
+const CERT_CODE =
+  /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)|INVALID_CA|HOSTNAME_MISMATCH|PATH_LENGTH|INVALID_PURPOSE/;
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'ECONNABORTED',
+  'ECONNECTION',
+  'ESOCKET',
+]);
 
 /** The connection a client error happened on, for the message and the hints. */
 export interface FailureContext extends SmtpReplyContext {
@@ -225,7 +255,8 @@ export function classifySmtpFailure(e: unknown, ctx: FailureContext): RefresherE
   const codes = [err.originalCode, err.code].filter((c): c is string => typeof c === 'string');
 
   if (err.command === 'STARTTLS' && err.responseCode) {
-    if (err.responseCode >= 400 && err.responseCode < 500) return classifySmtpReply(err.responseCode, err.response ?? '', { ...ctx, command: 'STARTTLS' });
+    if (err.responseCode >= 400 && err.responseCode < 500)
+      return classifySmtpReply(err.responseCode, err.response ?? '', { ...ctx, command: 'STARTTLS' });
     return smtpError({
       class: 'configuration',
       code: 'SMTP_NO_STARTTLS',
@@ -248,7 +279,9 @@ export function classifySmtpFailure(e: unknown, ctx: FailureContext): RefresherE
   }
   if (codes.some((c) => c === 'ETIMEDOUT' || c === 'ETIMEOUT')) {
     const implicitTlsHint =
-      ctx.starttls && ctx.port === 465 ? ' Port 465 usually speaks implicit TLS: if so, set smtp.starttls to false.' : '';
+      ctx.starttls && ctx.port === 465
+        ? ' Port 465 usually speaks implicit TLS: if so, set smtp.starttls to false.'
+        : '';
     return smtpError({
       class: 'transient',
       code: 'SMTP_TIMEOUT',
@@ -256,7 +289,8 @@ export function classifySmtpFailure(e: unknown, ctx: FailureContext): RefresherE
       fix: TRANSIENT_FIX + implicitTlsHint,
     });
   }
-  if (err.responseCode) return classifySmtpReply(err.responseCode, err.response ?? '', { ...ctx, command: err.command });
+  if (err.responseCode)
+    return classifySmtpReply(err.responseCode, err.response ?? '', { ...ctx, command: err.command });
   if (codes.includes('ENOTFOUND')) {
     return smtpError({
       class: 'configuration',
@@ -266,9 +300,18 @@ export function classifySmtpFailure(e: unknown, ctx: FailureContext): RefresherE
     });
   }
   if (codes.includes('EAI_AGAIN')) {
-    return smtpError({ class: 'transient', code: 'SMTP_DNS', message: `Could not resolve ${ctx.host} right now (${reason(err)}).`, fix: TRANSIENT_FIX });
+    return smtpError({
+      class: 'transient',
+      code: 'SMTP_DNS',
+      message: `Could not resolve ${ctx.host} right now (${reason(err)}).`,
+      fix: TRANSIENT_FIX,
+    });
   }
-  if (codes.some((c) => c.startsWith('ERR_SSL_') || c === 'ETLS') && !codes.includes('ECONNRESET') && !/closed unexpectedly/i.test(err.message ?? '')) {
+  if (
+    codes.some((c) => c.startsWith('ERR_SSL_') || c === 'ETLS') &&
+    !codes.includes('ECONNRESET') &&
+    !/closed unexpectedly/i.test(err.message ?? '')
+  ) {
     return smtpError({
       class: 'configuration',
       code: 'SMTP_TLS',

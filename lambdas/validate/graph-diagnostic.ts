@@ -64,9 +64,15 @@ function interpretOk(smtp: SmtpOutcome, mailbox: string): string {
   return `Graph can send as ${mailbox} while the SMTP check failed (${smtp.code ?? 'unknown'}): the account and mailbox are fine; look at the SMTP path (host, port, TLS, SMTP AUTH policy).`;
 }
 
-function interpretFailure(step: 'token' | 'sendMail', err: { code: string; status?: number }, smtp: SmtpOutcome, mailbox: string): string {
+function interpretFailure(
+  step: 'token' | 'sendMail',
+  err: { code: string; status?: number },
+  smtp: SmtpOutcome,
+  mailbox: string,
+): string {
   if (step === 'token') {
-    if (err.code === 'AADSTS65001') return 'The app has no consent for Microsoft Graph Mail.Send, so the diagnostic could not run (it is optional: grant that delegated permission to use it). This says nothing about SMTP.';
+    if (err.code === 'AADSTS65001')
+      return 'The app has no consent for Microsoft Graph Mail.Send, so the diagnostic could not run (it is optional: grant that delegated permission to use it). This says nothing about SMTP.';
     return `No Graph token could be obtained (${err.code}); the diagnostic says nothing about SMTP${smtp.ok ? ', which works' : ''}.`;
   }
   if (err.status === 403 || err.status === 404) {
@@ -125,7 +131,11 @@ export async function graphDiagnostic(r: GraphDiagnosticRequest): Promise<GraphD
       stage: 'validate',
       method: 'POST',
       url: `${endpoint}/v1.0/me/sendMail`,
-      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json' },
+      headers: {
+        authorization: `Bearer ${accessToken}`,
+        'content-type': 'application/json',
+        accept: 'application/json',
+      },
       body: JSON.stringify(message),
       timeoutMs: r.timeoutMs,
       // sendMail is not idempotent: a retried 5xx could deliver twice. One attempt is enough for a diagnostic.
@@ -133,7 +143,14 @@ export async function graphDiagnostic(r: GraphDiagnosticRequest): Promise<GraphD
       maxBodyBytes: 64 * 1024,
     });
     if (res.status === 202) {
-      return { ok: true, step: 'sendMail', status: 202, message: `Graph accepted the message for ${r.to} (202)`, interpretation: interpretOk(r.smtp, mailbox), durationMs: Date.now() - t0 };
+      return {
+        ok: true,
+        step: 'sendMail',
+        status: 202,
+        message: `Graph accepted the message for ${r.to} (202)`,
+        interpretation: interpretOk(r.smtp, mailbox),
+        durationMs: Date.now() - t0,
+      };
     }
     const code = graphErrorCode(res.text, res.status);
     return {

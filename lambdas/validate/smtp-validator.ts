@@ -11,12 +11,23 @@ import tls from 'node:tls';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import XOAuth2 from 'nodemailer/lib/xoauth2';
-import type { SMTPConnectionCustomAuthContext, SMTPConnectionOptions, SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
+import type {
+  SMTPConnectionCustomAuthContext,
+  SMTPConnectionOptions,
+  SMTPConnectionSendInfo,
+} from 'nodemailer/lib/smtp-connection';
 import type { Credential, SmtpSettings } from '../config/schema.ts';
 import { RefresherError } from '../core/errors.ts';
 import { redactText, registerSecret } from '../core/redact.ts';
 import type { MailValidator, ValidationRequest, ValidationResult } from '../core/types.ts';
-import { classifySmtpFailure, describeChallenge, guessFlavor, oneLine, type FailureContext, type SmtpFlavor } from './classify-smtp.ts';
+import {
+  classifySmtpFailure,
+  describeChallenge,
+  guessFlavor,
+  oneLine,
+  type FailureContext,
+  type SmtpFlavor,
+} from './classify-smtp.ts';
 
 export type { SmtpFlavor } from './classify-smtp.ts';
 
@@ -67,7 +78,11 @@ class SmtpSession {
   state: 'connecting' | 'idle' | 'taken' | 'lost' = 'connecting';
 
   constructor(options: (customAuth: SMTPConnectionOptions['customAuth']) => SMTPConnectionOptions) {
-    this.conn = new SMTPConnection(options({ XOAUTH2: (auth) => (this.auth ? this.auth(auth) : Promise.reject(new Error('AUTH XOAUTH2 without a token'))) }));
+    this.conn = new SMTPConnection(
+      options({
+        XOAUTH2: (auth) => (this.auth ? this.auth(auth) : Promise.reject(new Error('AUTH XOAUTH2 without a token'))),
+      }),
+    );
     let rejectFailure: (e: unknown) => void = () => {};
     this.failure = new Promise<never>((_, reject) => {
       rejectFailure = reject;
@@ -84,7 +99,9 @@ class SmtpSession {
       if (this.state === 'idle') this.state = 'lost';
       setImmediate(() => rejectFailure(Object.assign(new Error('Connection closed'), { code: 'ECONNECTION' })));
     });
-    this.handshake = new Promise<void>((resolve, reject) => this.conn.connect((err) => (err ? reject(err) : resolve())));
+    this.handshake = new Promise<void>((resolve, reject) =>
+      this.conn.connect((err) => (err ? reject(err) : resolve())),
+    );
     this.handshake.then(
       () => {
         if (this.state === 'connecting') this.state = 'idle';
@@ -151,13 +168,20 @@ export class SmtpXoauth2Validator implements MailValidator {
       starttls: this.smtp.starttls,
     };
     // A control character or space in the mailbox would let it forge XOAUTH2 fields (\x01) or SMTP lines.
-    if (!req.mailbox || /[\s\x00-\x1f\x7f]/.test(req.mailbox) || !req.accessToken || /[\s\x00-\x1f\x7f]/.test(req.accessToken)) {
+    if (
+      !req.mailbox ||
+      /[\s\x00-\x1f\x7f]/.test(req.mailbox) ||
+      !req.accessToken ||
+      /[\s\x00-\x1f\x7f]/.test(req.accessToken)
+    ) {
       throw new RefresherError({
         class: 'input',
         code: 'SMTP_BAD_REQUEST',
         remote: 'smtp',
         stage: 'validate',
-        message: redactText(`Cannot validate: the mailbox "${oneLine(req.mailbox ?? '')}" or the access token is empty or contains spaces or control characters.`),
+        message: redactText(
+          `Cannot validate: the mailbox "${oneLine(req.mailbox ?? '')}" or the access token is empty or contains spaces or control characters.`,
+        ),
         fix: 'Check the credential’s mailbox in the configuration and that the token endpoint returned an access token.',
       });
     }
@@ -190,7 +214,13 @@ export class SmtpXoauth2Validator implements MailValidator {
     // Inactivity timeouts do not bound a server that trickles bytes; this bounds the whole dialogue.
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(Object.assign(new Error('Validation exceeded its overall deadline'), { code: 'ETIMEDOUT', timeoutType: 'OVERALL_DEADLINE' })),
+        () =>
+          reject(
+            Object.assign(new Error('Validation exceeded its overall deadline'), {
+              code: 'ETIMEDOUT',
+              timeoutType: 'OVERALL_DEADLINE',
+            }),
+          ),
         this.smtp.timeoutMs * 3,
       );
     });
@@ -203,7 +233,9 @@ export class SmtpXoauth2Validator implements MailValidator {
       // when the server does not advertise XOAUTH2. The handler above runs instead of nodemailer's own.
       const oauth2 = new XOAuth2({ user: req.mailbox, accessToken: req.accessToken }, false);
       await new Promise<void>((resolve, reject) =>
-        conn.login({ type: 'OAUTH2', user: req.mailbox, method: 'XOAUTH2', oauth2 }, (err) => (err ? reject(err) : resolve())),
+        conn.login({ type: 'OAUTH2', user: req.mailbox, method: 'XOAUTH2', oauth2 }, (err) =>
+          err ? reject(err) : resolve(),
+        ),
       );
       if (req.mode === 'auth') {
         conn.quit();
@@ -218,7 +250,9 @@ export class SmtpXoauth2Validator implements MailValidator {
         headers: { 'Auto-Submitted': 'auto-generated' },
       }).compile();
       const info = await new Promise<SMTPConnectionSendInfo>((resolve, reject) =>
-        conn.send(message.getEnvelope(), message.createReadStream(), (err, sent) => (err ? reject(err) : resolve(sent))),
+        conn.send(message.getEnvelope(), message.createReadStream(), (err, sent) =>
+          err ? reject(err) : resolve(sent),
+        ),
       );
       conn.quit();
       // Office 365 replaces the Message-ID; the one it reports is the one the delivered copy carries.

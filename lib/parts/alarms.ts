@@ -71,7 +71,10 @@ function credentialAlarms(ctx: RefresherContext, credential: Credential, schedul
       alarmDescription:
         `No healthy run of credential ${id} within ${lookbackHours} h (schedule ${schedule.expression} ${schedule.timeZone}, plus retries). ` +
         'Look for the alert mail or the function log; after a new deployment this stays in ALARM until the first token is put with "token-refresher regenerate" and a run succeeds.',
-      metric: ctx.metric(metricNames.ROTATION_SUCCESS, id, { statistic: cloudwatch.Stats.SUM, period: Duration.hours(1) }),
+      metric: ctx.metric(metricNames.ROTATION_SUCCESS, id, {
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.hours(1),
+      }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       evaluationPeriods: lookbackHours,
@@ -84,7 +87,10 @@ function credentialAlarms(ctx: RefresherContext, credential: Credential, schedul
     new cloudwatch.Alarm(scope, `ValidationFailure-${id}`, {
       alarmName: `${prefix}: new token failed validation`,
       alarmDescription: `A freshly redeemed token of ${id} could not authenticate or send mail over SMTP; it was kept, not promoted. The alert mail names the SMTP reply and the fix.`,
-      metric: ctx.metric(metricNames.VALIDATION_FAILURE, id, { statistic: cloudwatch.Stats.SUM, period: Duration.hours(1) }),
+      metric: ctx.metric(metricNames.VALIDATION_FAILURE, id, {
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.hours(1),
+      }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -112,7 +118,10 @@ function credentialAlarms(ctx: RefresherContext, credential: Credential, schedul
         alarmDescription:
           `The refresh token of ${id} is over ${ageLimit} days old; ${credential.provider} refresh tokens stop working at ${TOKEN_LIFETIME_DAYS[credential.provider]} days. ` +
           'Rotation has been failing: fix the cause from the alert mail, or run "token-refresher regenerate".',
-        metric: ctx.metric(metricNames.TOKEN_AGE_DAYS, id, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(6) }),
+        metric: ctx.metric(metricNames.TOKEN_AGE_DAYS, id, {
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: Duration.hours(6),
+        }),
         threshold: ageLimit,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -145,11 +154,21 @@ function credentialAlarms(ctx: RefresherContext, credential: Credential, schedul
  * expiry it knows, which may come from the secret itself (invisible here), so every credential gets the alarm; missing
  * data is fine. One breaching run within the look-back keeps it in ALARM between daily runs, so it does not flap.
  */
-function expiryAlarm(ctx: RefresherContext, constructId: string, dimension: string, alarmName: string, lookbackHours: number, description: string): cloudwatch.Alarm {
+function expiryAlarm(
+  ctx: RefresherContext,
+  constructId: string,
+  dimension: string,
+  alarmName: string,
+  lookbackHours: number,
+  description: string,
+): cloudwatch.Alarm {
   return new cloudwatch.Alarm(ctx.scope, constructId, {
     alarmName,
     alarmDescription: description,
-    metric: ctx.metric(metricNames.CLIENT_SECRET_DAYS_LEFT, dimension, { statistic: cloudwatch.Stats.MINIMUM, period: Duration.hours(1) }),
+    metric: ctx.metric(metricNames.CLIENT_SECRET_DAYS_LEFT, dimension, {
+      statistic: cloudwatch.Stats.MINIMUM,
+      period: Duration.hours(1),
+    }),
     threshold: CLIENT_SECRET_ALARM_DAYS,
     comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
     evaluationPeriods: lookbackHours,
@@ -183,7 +202,8 @@ function serviceAlarms(ctx: RefresherContext): void {
   ctx.alarms.push(
     new cloudwatch.Alarm(scope, 'FunctionErrors', {
       alarmName: `${name}: function errors`,
-      alarmDescription: 'The token-refresher function threw (each attempt counts). The alert mail or the log names the credential and the cause.',
+      alarmDescription:
+        'The token-refresher function threw (each attempt counts). The alert mail or the log names the credential and the cause.',
       metric: ctx.function.metricErrors({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5) }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -194,7 +214,10 @@ function serviceAlarms(ctx: RefresherContext): void {
       alarmName: `${name}: undelivered or failed runs in the dead-letter queue`,
       alarmDescription:
         'A scheduled run could not be delivered, failed after its retry, or an alarm mail could not be delivered. Read the messages in the queue, fix, then purge it.',
-      metric: ctx.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(5) }),
+      metric: ctx.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: cloudwatch.Stats.MAXIMUM,
+        period: Duration.minutes(5),
+      }),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,

@@ -20,7 +20,12 @@ export interface AlertChannelsPart {
 /** A secret named in the configuration: its ARN as IAM sees it (a name matches any random suffix Secrets Manager adds). */
 function secretArn(ctx: RefresherContext, secretId: string): string {
   if (secretId.startsWith('arn:')) return secretId;
-  return ctx.stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${secretId}-??????`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  return ctx.stack.formatArn({
+    service: 'secretsmanager',
+    resource: 'secret',
+    resourceName: `${secretId}-??????`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
 }
 
 /**
@@ -28,7 +33,11 @@ function secretArn(ctx: RefresherContext, secretId: string): string {
  * Teams on it, the permissions the functions need for the topic and the webhooks' secrets, and one alarm per channel
  * on AlertChannelFailure. `roles` are the roles that send alerts (the rotation function's and the recovery endpoint's).
  */
-export function addAlertChannels(ctx: RefresherContext, roles: iam.Role[], functions: Array<{ addEnvironment(k: string, v: string): unknown }>): AlertChannelsPart {
+export function addAlertChannels(
+  ctx: RefresherContext,
+  roles: iam.Role[],
+  functions: Array<{ addEnvironment(k: string, v: string): unknown }>,
+): AlertChannelsPart {
   const { scope, config, stack } = ctx;
   const alerts = config.alerts;
   const channels: string[] = alerts ? ['ses'] : [];
@@ -57,11 +66,16 @@ export function addAlertChannels(ctx: RefresherContext, roles: iam.Role[], funct
       }),
     );
     for (const role of roles) {
-      role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [alertTopic.topicArn] }));
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [alertTopic.topicArn] }),
+      );
     }
     for (const fn of functions) fn.addEnvironment(ALERT_TOPIC_ENV, alertTopic.topicArn);
     channels.push('sns');
-    new CfnOutput(scope, 'AlertTopicArn', { value: alertTopic.topicArn, description: 'Alerts as JSON (AWS Chatbot custom notifications): subscribe more consumers here' });
+    new CfnOutput(scope, 'AlertTopicArn', {
+      value: alertTopic.topicArn,
+      description: 'Alerts as JSON (AWS Chatbot custom notifications): subscribe more consumers here',
+    });
 
     const chat = alerts.chatbot;
     if (chat && (chat.slack.length > 0 || chat.teams.length > 0)) {
@@ -73,7 +87,14 @@ export function addAlertChannels(ctx: RefresherContext, roles: iam.Role[], funct
       });
       const guardrail = new iam.ManagedPolicy(scope, 'ChatbotGuardrail', {
         description: 'token-refresher chat channels run no AWS command',
-        statements: [new iam.PolicyStatement({ sid: 'NoCommandsFromChat', effect: iam.Effect.DENY, actions: ['*'], resources: ['*'] })],
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'NoCommandsFromChat',
+            effect: iam.Effect.DENY,
+            actions: ['*'],
+            resources: ['*'],
+          }),
+        ],
       });
       const topics = [alertTopic.topicArn, ctx.alarmTopic.topicArn];
       chat.slack.forEach((s, i) => {
@@ -107,11 +128,15 @@ export function addAlertChannels(ctx: RefresherContext, roles: iam.Role[], funct
     }
   }
 
-  const webhookSecrets = (alerts?.webhooks ?? []).flatMap((w) => [w.signingSecret, w.routingKey]).filter((s): s is { secretId: string } => s !== undefined);
+  const webhookSecrets = (alerts?.webhooks ?? [])
+    .flatMap((w) => [w.signingSecret, w.routingKey])
+    .filter((s): s is { secretId: string } => s !== undefined);
   if (webhookSecrets.length > 0) {
     const resources = [...new Set(webhookSecrets.map((s) => secretArn(ctx, s.secretId)))].sort();
     for (const role of roles) {
-      role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadWebhookSecrets', actions: ['secretsmanager:GetSecretValue'], resources }));
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid: 'ReadWebhookSecrets', actions: ['secretsmanager:GetSecretValue'], resources }),
+      );
     }
   }
   for (const w of alerts?.webhooks ?? []) channels.push(`webhook:${w.name}`);

@@ -18,9 +18,14 @@ export function addAlerts(part: PartScope): AlertsPart {
   let sesIdentityArn: string | undefined;
   if (config.alerts) {
     sesIdentityArn =
-      props.sesIdentityArn ?? new ses.EmailIdentity(scope, 'AlertSender', { identity: ses.Identity.email(config.alerts.from) }).emailIdentityArn;
+      props.sesIdentityArn ??
+      new ses.EmailIdentity(scope, 'AlertSender', { identity: ses.Identity.email(config.alerts.from) })
+        .emailIdentityArn;
   } else if (props.sesIdentityArn) {
-    Annotations.of(scope).addWarningV2('token-refresher:sesIdentityUnused', 'sesIdentityArn is ignored: the configuration has no "alerts" section.');
+    Annotations.of(scope).addWarningV2(
+      'token-refresher:sesIdentityUnused',
+      'sesIdentityArn is ignored: the configuration has no "alerts" section.',
+    );
   }
 
   const deadLetterQueue = new sqs.Queue(scope, 'DeadLetterQueue', {
@@ -34,16 +39,18 @@ export function addAlerts(part: PartScope): AlertsPart {
     {
       id: 'AwsSolutions-SQS3',
       reason:
-        'This queue is the dead-letter queue (of the scheduler targets, the function\'s on-failure destination and the alarm e-mail subscriptions); cdk-nag only recognises queues named in another queue\'s redrive policy.',
+        "This queue is the dead-letter queue (of the scheduler targets, the function's on-failure destination and the alarm e-mail subscriptions); cdk-nag only recognises queues named in another queue's redrive policy.",
     },
     {
       id: 'Serverless-SQSRedrivePolicy',
-      reason: 'This queue is itself the last stop for undelivered events; a redrive policy would move them somewhere nobody watches. Its depth is alarmed.',
+      reason:
+        'This queue is itself the last stop for undelivered events; a redrive policy would move them somewhere nobody watches. Its depth is alarmed.',
     },
   );
 
   const topicKey = new kms.Key(scope, 'AlarmTopicKey', {
-    description: 'Encrypts the token-refresher alarm topic; CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.',
+    description:
+      'Encrypts the token-refresher alarm topic; CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.',
     enableKeyRotation: true,
     removalPolicy: RemovalPolicy.DESTROY,
     pendingWindow: Duration.days(7),
@@ -58,11 +65,22 @@ export function addAlerts(part: PartScope): AlertsPart {
       // https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
       conditions: {
         StringEquals: { 'aws:SourceAccount': stack.account },
-        ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({
+            service: 'cloudwatch',
+            resource: 'alarm',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
       },
     }),
   );
-  const alarmTopic = new sns.Topic(scope, 'AlarmTopic', { masterKey: topicKey, enforceSSL: true, displayName: 'token-refresher alarms' });
+  const alarmTopic = new sns.Topic(scope, 'AlarmTopic', {
+    masterKey: topicKey,
+    enforceSSL: true,
+    displayName: 'token-refresher alarms',
+  });
   alarmTopic.addToResourcePolicy(
     new iam.PolicyStatement({
       sid: 'CloudWatchAlarmsOfThisAccount',
@@ -71,7 +89,14 @@ export function addAlerts(part: PartScope): AlertsPart {
       resources: [alarmTopic.topicArn],
       conditions: {
         StringEquals: { 'aws:SourceAccount': stack.account },
-        ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({
+            service: 'cloudwatch',
+            resource: 'alarm',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
       },
     }),
   );

@@ -17,7 +17,7 @@ export function addDashboard(ctx: RefresherContext): cloudwatch.Dashboard {
   dashboard.addWidgets(
     new cloudwatch.TextWidget({
       markdown:
-        '# token-refresher\nPer credential: days since the last rotation (the current token\'s age), healthy runs and failures by class; below, the days left of the client secrets. ' +
+        "# token-refresher\nPer credential: days since the last rotation (the current token's age), healthy runs and failures by class; below, the days left of the client secrets. " +
         'A failure mail names the fix; `token-refresher status` shows the same from a shell.',
       width: 24,
       height: 2,
@@ -30,7 +30,13 @@ export function addDashboard(ctx: RefresherContext): cloudwatch.Dashboard {
     dashboard.addWidgets(
       new cloudwatch.SingleValueWidget({
         title: `${id}: days since last rotation`,
-        metrics: [ctx.metric(metricNames.TOKEN_AGE_DAYS, id, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(1), label: 'token age (days)' })],
+        metrics: [
+          ctx.metric(metricNames.TOKEN_AGE_DAYS, id, {
+            statistic: cloudwatch.Stats.MAXIMUM,
+            period: Duration.hours(1),
+            label: 'token age (days)',
+          }),
+        ],
         sparkline: true,
         width: 6,
         height: 5,
@@ -38,8 +44,18 @@ export function addDashboard(ctx: RefresherContext): cloudwatch.Dashboard {
       new cloudwatch.GraphWidget({
         title: `${id}: runs per day`,
         left: [
-          ctx.metric(metricNames.ROTATION_SUCCESS, id, { statistic: cloudwatch.Stats.SUM, period: Duration.days(1), label: 'healthy', color: cloudwatch.Color.GREEN }),
-          ctx.metric(metricNames.VALIDATION_FAILURE, id, { statistic: cloudwatch.Stats.SUM, period: Duration.days(1), label: 'validation failed', color: cloudwatch.Color.ORANGE }),
+          ctx.metric(metricNames.ROTATION_SUCCESS, id, {
+            statistic: cloudwatch.Stats.SUM,
+            period: Duration.days(1),
+            label: 'healthy',
+            color: cloudwatch.Color.GREEN,
+          }),
+          ctx.metric(metricNames.VALIDATION_FAILURE, id, {
+            statistic: cloudwatch.Stats.SUM,
+            period: Duration.days(1),
+            label: 'validation failed',
+            color: cloudwatch.Color.ORANGE,
+          }),
         ],
         right: metricNames.FAILURE_CLASSES.map((cls) =>
           ctx.metric(metricNames.ROTATION_FAILURE, id, {
@@ -57,7 +73,13 @@ export function addDashboard(ctx: RefresherContext): cloudwatch.Dashboard {
       }),
       new cloudwatch.GraphWidget({
         title: `${id}: token age (days)`,
-        left: [ctx.metric(metricNames.TOKEN_AGE_DAYS, id, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(6), label: 'age' })],
+        left: [
+          ctx.metric(metricNames.TOKEN_AGE_DAYS, id, {
+            statistic: cloudwatch.Stats.MAXIMUM,
+            period: Duration.hours(6),
+            label: 'age',
+          }),
+        ],
         leftYAxis: { min: 0, max: TOKEN_LIFETIME_DAYS[credential.provider] ?? undefined, showUnits: false },
         leftAnnotations: limit === undefined ? [] : [{ value: limit, label: 'alarm', color: cloudwatch.Color.RED }],
         width: 6,
@@ -65,11 +87,20 @@ export function addDashboard(ctx: RefresherContext): cloudwatch.Dashboard {
       }),
     );
   }
-  const expiring = [...config.credentials.map((c) => c.id), ...(defaultAdobe(config)?.clientSecretExpiresAt ? [metricNames.ADOBE_CREDENTIAL_DIMENSION] : [])];
+  const expiring = [
+    ...config.credentials.map((c) => c.id),
+    ...(defaultAdobe(config)?.clientSecretExpiresAt ? [metricNames.ADOBE_CREDENTIAL_DIMENSION] : []),
+  ];
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({
       title: 'Client secrets: days left',
-      left: expiring.map((id) => ctx.metric(metricNames.CLIENT_SECRET_DAYS_LEFT, id, { statistic: cloudwatch.Stats.MINIMUM, period: Duration.hours(6), label: id })),
+      left: expiring.map((id) =>
+        ctx.metric(metricNames.CLIENT_SECRET_DAYS_LEFT, id, {
+          statistic: cloudwatch.Stats.MINIMUM,
+          period: Duration.hours(6),
+          label: id,
+        }),
+      ),
       leftYAxis: { min: 0, showUnits: false },
       leftAnnotations: [
         { value: CLIENT_SECRET_ALARM_DAYS, label: 'alarm', color: cloudwatch.Color.RED },
@@ -82,7 +113,10 @@ export function addDashboard(ctx: RefresherContext): cloudwatch.Dashboard {
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({
       title: 'Function',
-      left: [ctx.function.metricInvocations({ statistic: cloudwatch.Stats.SUM }), ctx.function.metricErrors({ statistic: cloudwatch.Stats.SUM })],
+      left: [
+        ctx.function.metricInvocations({ statistic: cloudwatch.Stats.SUM }),
+        ctx.function.metricErrors({ statistic: cloudwatch.Stats.SUM }),
+      ],
       right: [ctx.function.metricDuration({ statistic: cloudwatch.Stats.MAXIMUM })],
       width: 8,
       height: 5,
@@ -96,7 +130,12 @@ export function addDashboard(ctx: RefresherContext): cloudwatch.Dashboard {
     new cloudwatch.LogQueryWidget({
       title: 'Recent warnings and errors',
       logGroupNames: [ctx.logGroup.logGroupName],
-      queryLines: ['fields @timestamp, level, credential, stage, message', 'filter level in ["ERROR", "WARN", "CRITICAL"]', 'sort @timestamp desc', 'limit 20'],
+      queryLines: [
+        'fields @timestamp, level, credential, stage, message',
+        'filter level in ["ERROR", "WARN", "CRITICAL"]',
+        'sort @timestamp desc',
+        'limit 20',
+      ],
       width: 12,
       height: 5,
     }),

@@ -56,7 +56,11 @@ export function addDelivery(ctx: RefresherContext, schedules: SchedulesPart): De
             `The refresh token AEM holds in ${targetLabel(t)} (credential ${c.id}) has fewer than ${COPY_DAYS_TO_LIVE_ALARM} days before its 90-day lifetime ends. ` +
             'The delivery policy should have pushed a new copy: look at `token-refresher status` for why it did not (environment busy, pipeline running, Cloud Manager failing), then `token-refresher rotate --push-now --credential ' +
             `${c.id}\` in a quiet moment.`,
-          metric: ctx.metric(metricNames.COPY_DAYS_TO_LIVE, c.id, { statistic: cloudwatch.Stats.MINIMUM, period: Duration.hours(6), ...dims }),
+          metric: ctx.metric(metricNames.COPY_DAYS_TO_LIVE, c.id, {
+            statistic: cloudwatch.Stats.MINIMUM,
+            period: Duration.hours(6),
+            ...dims,
+          }),
           threshold: COPY_DAYS_TO_LIVE_ALARM,
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 1,
@@ -64,7 +68,14 @@ export function addDelivery(ctx: RefresherContext, schedules: SchedulesPart): De
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
-      ages.push(ctx.metric(metricNames.COPY_AGE_DAYS, c.id, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(6), label: key, ...dims }));
+      ages.push(
+        ctx.metric(metricNames.COPY_AGE_DAYS, c.id, {
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: Duration.hours(6),
+          label: key,
+          ...dims,
+        }),
+      );
     }
     widgets.push(
       new cloudwatch.GraphWidget({

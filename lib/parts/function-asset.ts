@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** CommonJS dependencies call require(); an ESM bundle has none unless it is recreated from import.meta.url. */
-export const CREATE_REQUIRE_BANNER = "import { createRequire as __trCreateRequire } from 'node:module'; const require = __trCreateRequire(import.meta.url);";
+export const CREATE_REQUIRE_BANNER =
+  "import { createRequire as __trCreateRequire } from 'node:module'; const require = __trCreateRequire(import.meta.url);";
 
 /** The handler's module inside the asset: Lambda's handler setting is `index.handler`. */
 export const ASSET_ENTRY_FILE = 'index.mjs';
@@ -46,7 +47,6 @@ export function functionBuildOptions(entry: string, outdir: string) {
   };
 }
 
-
 /**
  * The prebuilt asset of an installed package: dist/function next to dist/lib. In a source checkout this module is
  * lib/parts/function-asset.ts and the path does not exist, so the entry is built at synth.
@@ -61,7 +61,12 @@ export function prebuiltAssetDir(name: 'function' | 'recover' = 'function'): str
  * for, else a build of `entry` with the options above (esbuild, a devDependency of a source checkout, loaded only then).
  * `config.json` (the validated configuration the function reads) is written beside the code.
  */
-export function writeFunctionAsset(o: { outDir: string; entry?: string; defaultEntry: string; configJson: string }): void {
+export function writeFunctionAsset(o: {
+  outDir: string;
+  entry?: string;
+  defaultEntry: string;
+  configJson: string;
+}): void {
   mkdirSync(o.outDir, { recursive: true });
   const prebuilt = o.entry === undefined ? prebuiltAssetDir() : undefined;
   if (prebuilt) {

@@ -52,7 +52,13 @@ export function addFunction(part: PartScope, alerts: AlertsPart): FunctionPart {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     description: 'token-refresher function: its own secrets, its log group, mail from the alert sender',
   });
-  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'OwnLogGroup', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'OwnLogGroup',
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [logGroup.logGroupArn],
+    }),
+  );
 
   const fn = new lambda.Function(scope, 'Function', {
     code: functionCode(config, props.entry),
@@ -80,12 +86,14 @@ export function addFunction(part: PartScope, alerts: AlertsPart): FunctionPart {
   if (!props.tracing) {
     Validations.of(fn).acknowledge({
       id: 'Serverless-LambdaTracing',
-      reason: 'X-Ray is opt-in (prop "tracing"): a run is a few sequential remote calls whose durations are already the StageDurationMs metric and log fields.',
+      reason:
+        'X-Ray is opt-in (prop "tracing"): a run is a few sequential remote calls whose durations are already the StageDurationMs metric and log fields.',
     });
   } else {
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions; added only because tracing was switched on.',
+      reason:
+        'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions; added only because tracing was switched on.',
     });
   }
   Validations.of(fn).acknowledge({

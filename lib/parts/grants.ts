@@ -36,15 +36,29 @@ function grantSecrets({ secrets, role, stack }: RefresherContext): void {
   const readOnly = all.filter((s) => s.access === 'read' && !s.certificate).map((s) => s.arn);
   const certificates = all.filter((s) => s.access === 'read' && s.certificate).map((s) => s.arn);
   if (readWrite.length > 0) {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'RotateOwnSecrets', actions: [...SECRET_READ_WRITE_ACTIONS], resources: readWrite }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RotateOwnSecrets',
+        actions: [...SECRET_READ_WRITE_ACTIONS],
+        resources: readWrite,
+      }),
+    );
   }
   if (readOnly.length > 0) {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadClientSecrets', actions: [...SECRET_READ_ACTIONS], resources: readOnly }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadClientSecrets', actions: [...SECRET_READ_ACTIONS], resources: readOnly }),
+    );
   }
   if (certificates.length > 0) {
     // A statement of its own, so a reviewer sees at once which private keys the function can read (none without
     // certificate credentials).
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadCertificateKeys', actions: [...SECRET_READ_ACTIONS], resources: certificates }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadCertificateKeys',
+        actions: [...SECRET_READ_ACTIONS],
+        resources: certificates,
+      }),
+    );
   }
   if (secrets.key) {
     role.addToPrincipalPolicy(
@@ -81,7 +95,13 @@ function grantCertificateKeys({ config, role, stack }: RefresherContext): void {
     } else keyArns.add(stack.formatArn({ service: 'kms', resource: 'key', resourceName: id }));
   }
   if (keyArns.size > 0) {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'SignWithCertificateKeys', actions: ['kms:Sign'], resources: [...keyArns].sort() }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SignWithCertificateKeys',
+        actions: ['kms:Sign'],
+        resources: [...keyArns].sort(),
+      }),
+    );
   }
   [...aliases].forEach(([resource, names], i) => {
     role.addToPrincipalPolicy(
@@ -96,7 +116,8 @@ function grantCertificateKeys({ config, role, stack }: RefresherContext): void {
   for (const resource of aliases.keys()) {
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${resource.replace(/\$\{Token\[AWS\.Partition\.\d+\]\}/, '<AWS::Partition>')}]`,
-      reason: 'kms:Sign on "key/*" is limited by the kms:RequestAlias condition to the aliases named in certificate.kmsKeyId: only the key an alias points to can sign, and only when called by that alias.',
+      reason:
+        'kms:Sign on "key/*" is limited by the kms:RequestAlias condition to the aliases named in certificate.kmsKeyId: only the key an alias points to can sign, and only when called by that alias.',
     });
   }
 }

@@ -17,7 +17,12 @@ import { addGrants } from './grants.ts';
 const DEFAULT_RECOVERY_ENTRY = fileURLToPath(new URL('../../lambdas/recover/handler.ts', import.meta.url));
 
 /** The DynamoDB actions the endpoint sends: one-time items (put, consume = delete), the credential state (get, put). */
-export const RECOVERY_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query'] as const;
+export const RECOVERY_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:Query',
+] as const;
 
 /**
  * A sign-in waits for the pipeline: redeem, a test send (SMTP timeout 20 s by default), promote, Cloud Manager pushes with
@@ -38,18 +43,33 @@ export interface RecoveryPart {
  * link token is the credential; lib/README.md says why that is acceptable), a small reserved concurrency, and the rotation
  * function told the URL so that its reauthorize alerts carry sign-in links. Nothing at all when recovery.enabled is false.
  */
-export function addRecovery(ctx: RefresherContext, o: { table: dynamodb.ITable; entry?: string }): RecoveryPart | undefined {
+export function addRecovery(
+  ctx: RefresherContext,
+  o: { table: dynamodb.ITable; entry?: string },
+): RecoveryPart | undefined {
   const { scope, config, props, secrets, stack } = ctx;
   const settings = recoverySettings(config);
   if (!settings.enabled) return undefined;
 
-  const logGroup = new logs.LogGroup(scope, 'RecoveryLogGroup', { retention: props.logRetention ?? DEFAULT_LOG_RETENTION, removalPolicy: RemovalPolicy.RETAIN });
+  const logGroup = new logs.LogGroup(scope, 'RecoveryLogGroup', {
+    retention: props.logRetention ?? DEFAULT_LOG_RETENTION,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
   const role = new iam.Role(scope, 'RecoveryRole', {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-    description: 'token-refresher recovery endpoint: one-time items and state in the table, the secrets of the regenerate pipeline, its log group',
+    description:
+      'token-refresher recovery endpoint: one-time items and state in the table, the secrets of the regenerate pipeline, its log group',
   });
-  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'OwnLogGroup', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
-  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'StateTable', actions: [...RECOVERY_TABLE_ACTIONS], resources: [o.table.tableArn] }));
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'OwnLogGroup',
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [logGroup.logGroupArn],
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({ sid: 'StateTable', actions: [...RECOVERY_TABLE_ACTIONS], resources: [o.table.tableArn] }),
+  );
   if (secrets.key) {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -92,23 +112,38 @@ export function addRecovery(ctx: RefresherContext, o: { table: dynamodb.ITable; 
   Validations.of(fn).acknowledge(
     {
       id: 'Serverless-LambdaDLQ',
-      reason: 'Invoked synchronously by its Function URL only: a failed request is answered to the browser, there is no asynchronous event to keep.',
+      reason:
+        'Invoked synchronously by its Function URL only: a failed request is answered to the browser, there is no asynchronous event to keep.',
     },
     ...(props.tracing
       ? []
-      : [{ id: 'Serverless-LambdaTracing', reason: 'X-Ray is opt-in (prop "tracing"), as for the rotation function; every refusal is a RecoveryRefused metric with its reason.' }]),
+      : [
+          {
+            id: 'Serverless-LambdaTracing',
+            reason:
+              'X-Ray is opt-in (prop "tracing"), as for the rotation function; every refusal is a RecoveryRefused metric with its reason.',
+          },
+        ]),
   );
   if (props.tracing) {
-    Validations.of(role).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions; added only because tracing was switched on.' });
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions; added only because tracing was switched on.',
+    });
   }
 
   // The Function URL ends with "/"; the paths of lambdas/report/recovery-link.ts start with one.
   const redirectUri = `${url.url}${CALLBACK_PATH.slice(1)}`;
   ctx.function.addEnvironment('TOKEN_REFRESHER_RECOVERY_URL', url.url);
-  new CfnOutput(scope, 'RecoveryUrl', { value: url.url, description: 'The recovery endpoint (sign-in links in reauthorize alerts start here)' });
+  new CfnOutput(scope, 'RecoveryUrl', {
+    value: url.url,
+    description: 'The recovery endpoint (sign-in links in reauthorize alerts start here)',
+  });
   new CfnOutput(scope, 'RecoveryRedirectUri', {
     value: redirectUri,
-    description: 'Register this redirect URI on the app: Entra ID > App registrations > Authentication > Web platform (Google: Authorized redirect URIs)',
+    description:
+      'Register this redirect URI on the app: Entra ID > App registrations > Authentication > Web platform (Google: Authorized redirect URIs)',
   });
   return { function: fn, role, url, redirectUri };
 }
@@ -129,7 +164,12 @@ function recoveryCode(configJson: string, entry: string | undefined): lambda.Cod
             cpSync(prebuilt, outputDir, { recursive: true });
             writeFileSync(path.join(outputDir, 'config.json'), `${configJson}\n`);
           } else {
-            writeFunctionAsset({ outDir: outputDir, entry: source, defaultEntry: DEFAULT_RECOVERY_ENTRY, configJson: `${configJson}\n` });
+            writeFunctionAsset({
+              outDir: outputDir,
+              entry: source,
+              defaultEntry: DEFAULT_RECOVERY_ENTRY,
+              configJson: `${configJson}\n`,
+            });
           }
           return true;
         },

@@ -43,7 +43,8 @@ export function addSchedules(ctx: RefresherContext): SchedulesPart {
   const { scope, stack, config } = ctx;
   const scheduleGroup = new scheduler.ScheduleGroup(scope, 'ScheduleGroup', { removalPolicy: RemovalPolicy.DESTROY });
   const schedulerRole = new iam.Role(scope, 'SchedulerRole', {
-    description: 'EventBridge Scheduler: invoke the token-refresher function, park undeliverable events in its dead-letter queue',
+    description:
+      'EventBridge Scheduler: invoke the token-refresher function, park undeliverable events in its dead-letter queue',
     assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
       conditions: {
         StringEquals: { 'aws:SourceAccount': stack.account, 'aws:SourceArn': scheduleGroup.scheduleGroupArn },
@@ -58,12 +59,19 @@ export function addSchedules(ctx: RefresherContext): SchedulesPart {
 
   const byCredential = new Map<string, CredentialSchedule>();
   for (const credential of config.credentials) {
-    const parsedSchedule = parseSchedule(credential.schedule.expression, credential.schedule.timeZone, `credentials[${credential.id}].schedule`);
+    const parsedSchedule = parseSchedule(
+      credential.schedule.expression,
+      credential.schedule.timeZone,
+      `credentials[${credential.id}].schedule`,
+    );
     checkLifetime(credential, parsedSchedule);
     const schedule = new scheduler.Schedule(scope, `Schedule-${credential.id}`, {
       scheduleGroup,
       description: `token-refresher: rotate ${credential.id}`,
-      schedule: scheduler.ScheduleExpression.expression(parsedSchedule.expression, TimeZone.of(parsedSchedule.timeZone)),
+      schedule: scheduler.ScheduleExpression.expression(
+        parsedSchedule.expression,
+        TimeZone.of(parsedSchedule.timeZone),
+      ),
       timeWindow: scheduler.TimeWindow.off(),
       target: new targets.LambdaInvoke(ctx.function, {
         input: scheduler.ScheduleTargetInput.fromObject(scheduledEvent(credential.id)),

@@ -53,18 +53,36 @@ export function addSecrets(part: PartScope): Secrets {
   const { scope, config } = part;
   const key = createSecretsKey(scope, part.props.secretsEncryption ?? 'aws-managed');
   const secrets = new Map<string, SecretRef>();
-  const secret = (secretId: string, access: SecretRef['access'], removalPolicy: RemovalPolicy, description: string, notRotatedBecause: string, certificate = false) =>
-    addSecret(scope, key, secrets, secretId, access, removalPolicy, description, notRotatedBecause, certificate);
+  const secret = (
+    secretId: string,
+    access: SecretRef['access'],
+    removalPolicy: RemovalPolicy,
+    description: string,
+    notRotatedBecause: string,
+    certificate = false,
+  ) => addSecret(scope, key, secrets, secretId, access, removalPolicy, description, notRotatedBecause, certificate);
 
   const byCredential = new Map<string, CredentialSecrets>();
   for (const credential of config.credentials) {
     const ids = secretIds(config, credential);
     byCredential.set(credential.id, {
-      token: secret(ids.token, 'read-write', RemovalPolicy.RETAIN, `refresh token of credential ${credential.id} (first put by "token-refresher regenerate", then rotated by the function)`, ROTATED_BY_FUNCTION),
+      token: secret(
+        ids.token,
+        'read-write',
+        RemovalPolicy.RETAIN,
+        `refresh token of credential ${credential.id} (first put by "token-refresher regenerate", then rotated by the function)`,
+        ROTATED_BY_FUNCTION,
+      ),
       // No state secret any more: the lease, the run state and the delivery records live in the state table
       // (lib/parts/state-table.ts). A deployment of the older layout loses its state secret on update (it was created
       // with DeletionPolicy Delete); the first run reads what it still can of it (lambdas/store/upgrade.ts).
-      clientSecret: secret(ids.clientSecret, 'read', RemovalPolicy.RETAIN, `OAuth client secret of credential ${credential.id} (put by the operator, read by the function)`, ISSUED_BY_ADMIN),
+      clientSecret: secret(
+        ids.clientSecret,
+        'read',
+        RemovalPolicy.RETAIN,
+        `OAuth client secret of credential ${credential.id} (put by the operator, read by the function)`,
+        ISSUED_BY_ADMIN,
+      ),
       // Certificate credentials only: the key document never leaves this secret except as signed client assertions.
       certificate: certificateSecret(credential)
         ? secret(
@@ -80,7 +98,13 @@ export function addSecrets(part: PartScope): Secrets {
   }
   // One secret per Adobe organization (several organizations may also name one secret: it is created once).
   const adobeAll = adobeOrgs(config).map((org) =>
-    secret(adobeSecretId(config, org), 'read', RemovalPolicy.RETAIN, `Adobe Developer Console OAuth Server-to-Server client secret${org.name ? ` of ${org.name}` : ''} (put by the operator, read by the function)`, ISSUED_BY_ADMIN),
+    secret(
+      adobeSecretId(config, org),
+      'read',
+      RemovalPolicy.RETAIN,
+      `Adobe Developer Console OAuth Server-to-Server client secret${org.name ? ` of ${org.name}` : ''} (put by the operator, read by the function)`,
+      ISSUED_BY_ADMIN,
+    ),
   );
   return { key, byCredential, adobe: adobeAll[0], all: [...secrets.values()] };
 }
@@ -134,7 +158,10 @@ function addSecret(
     ref = { secretId, arn: /-[A-Za-z0-9]{6}$/.test(secretId) ? secretId : `${secretId}-??????`, access, certificate };
   } else {
     const constructId = `Secret-${secretId.replace(/[^A-Za-z0-9_-]/g, '-')}`;
-    if (scope.node.tryFindChild(constructId)) throw new Error(`secret names "${secretId}" and another one map to the same construct id ${constructId}; rename one`);
+    if (scope.node.tryFindChild(constructId))
+      throw new Error(
+        `secret names "${secretId}" and another one map to the same construct id ${constructId}; rename one`,
+      );
     const resource = new secretsmanager.CfnSecret(scope, constructId, {
       name: secretId,
       description: `token-refresher: ${description}`,

@@ -9,14 +9,25 @@ import type { RefresherContext } from './context.ts';
  * delivery records, one-time items), DeleteItem (lease release, one-time consume), GetItem, Query (one credential's
  * records) and Scan (the fleet, for `status`).
  */
-export const STATE_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'] as const;
+export const STATE_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:Query',
+  'dynamodb:Scan',
+] as const;
 
 /**
  * What DynamoDB needs of the caller to use a customer managed table key, called through DynamoDB only
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.usagenotes.html,
  * https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service).
  */
-export const STATE_TABLE_KEY_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'] as const;
+export const STATE_TABLE_KEY_ACTIONS = [
+  'kms:Decrypt',
+  'kms:Encrypt',
+  'kms:GenerateDataKey',
+  'kms:DescribeKey',
+] as const;
 
 export interface StateTablePart {
   readonly table: dynamodb.Table;
@@ -45,7 +56,9 @@ export function addStateTable(ctx: RefresherContext): StateTablePart {
     removalPolicy: RemovalPolicy.RETAIN,
   });
   ctx.function.addEnvironment('TOKEN_REFRESHER_STATE_TABLE', table.tableName);
-  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'StateTable', actions: [...STATE_TABLE_ACTIONS], resources: [table.tableArn] }));
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({ sid: 'StateTable', actions: [...STATE_TABLE_ACTIONS], resources: [table.tableArn] }),
+  );
   if (key) {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({

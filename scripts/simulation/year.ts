@@ -108,8 +108,12 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
       c.delivery = { stages: [...STAGES] };
       const zurich = 'Europe/Zurich';
       c.targets!.forEach((t, i) => (t.stage = STAGES[i]));
-      c.targets![1]!.delivery = { windows: [{ days: ['tue'], start: '22:00', durationMinutes: 240, timeZone: zurich }] };
-      c.targets![2]!.delivery = { windows: [{ days: ['sat'], start: '02:00', durationMinutes: 240, timeZone: zurich }] };
+      c.targets![1]!.delivery = {
+        windows: [{ days: ['tue'], start: '22:00', durationMinutes: 240, timeZone: zurich }],
+      };
+      c.targets![2]!.delivery = {
+        windows: [{ days: ['sat'], start: '02:00', durationMinutes: 240, timeZone: zurich }],
+      };
     },
   });
   const { entra, cloudManager } = env.standins;
@@ -120,7 +124,13 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
   };
   entra.clock.advance(0);
   const c = env.config.credentials[0]!;
-  const envs = c.targets.map((t, i) => ({ stage: STAGES[i]!, programId: t.programId, environmentId: t.environmentId, key: targetKey(t), label: targetLabel(t) }));
+  const envs = c.targets.map((t, i) => ({
+    stage: STAGES[i]!,
+    programId: t.programId,
+    environmentId: t.environmentId,
+    key: targetKey(t),
+    label: targetLabel(t),
+  }));
 
   // An existing deployment: the seeded token is stored and every environment already holds it, delivered and confirmed.
   await env.seed();
@@ -128,8 +138,21 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
   const seeded = parseTokenRecord(current!.value, 'seed');
   tracked.issuedAt.set(seeded.refreshToken, Date.parse(seeded.obtainedAt));
   for (const e of envs) {
-    cloudManager.setVariable(e.programId, e.environmentId, { name: c.targets[0]!.refreshTokenVariable, value: seeded.refreshToken, type: 'secretString' });
-    await state.putDelivery({ credentialId: c.id, targetKey: e.key, versionId: current!.versionId, issuedAt: seeded.obtainedAt, pushedAt: seeded.obtainedAt, phase: 'confirmed', confirmedAt: seeded.obtainedAt, pushReason: 'first' });
+    cloudManager.setVariable(e.programId, e.environmentId, {
+      name: c.targets[0]!.refreshTokenVariable,
+      value: seeded.refreshToken,
+      type: 'secretString',
+    });
+    await state.putDelivery({
+      credentialId: c.id,
+      targetKey: e.key,
+      versionId: current!.versionId,
+      issuedAt: seeded.obtainedAt,
+      pushedAt: seeded.obtainedAt,
+      phase: 'confirmed',
+      confirmedAt: seeded.obtainedAt,
+      pushReason: 'first',
+    });
   }
   const patchesBefore = new Map(envs.map((e) => [e.key, 0]));
 
@@ -145,7 +168,15 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
     maxRetryAfterMs: 50,
     delivery: { pollMs: 2 * MIN, waitForReadyMs: 20 * MIN },
   };
-  const handler = createRotateHandler({ config: env.config, store: env.store, state, alerter, log: silent, metrics, wiring });
+  const handler = createRotateHandler({
+    config: env.config,
+    store: env.store,
+    state,
+    alerter,
+    log: silent,
+    metrics,
+    wiring,
+  });
   const context = { getRemainingTimeInMillis: () => 290_000 };
 
   const pushes: Array<{ key: string; at: number; reason?: string; outside?: boolean }> = [];
@@ -153,14 +184,24 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
   const invoke = async (event: unknown) => {
     invocations++;
     const r = (await handler(event, { ...context, awsRequestId: randomUUID() })) as RunResult;
-    for (const s of r.results) for (const t of s.targets) if (t.status === 'pushed') pushes.push({ key: envs.find((e) => e.label === t.target)!.key, at: clock.t, reason: t.reason, outside: t.outsideWindow });
+    for (const s of r.results)
+      for (const t of s.targets)
+        if (t.status === 'pushed')
+          pushes.push({
+            key: envs.find((e) => e.label === t.target)!.key,
+            at: clock.t,
+            reason: t.reason,
+            outside: t.outsideWindow,
+          });
     return r;
   };
 
   const injected: Array<{ key: string; at: number }> = [];
   const deliveries = new Map<string, boolean>();
   const busyUntil = new Map<string, number>();
-  const pipelines = new Map(envs.map((e) => [e.key, cloudManager.addPipeline(e.programId, { deploysTo: [e.environmentId] })]));
+  const pipelines = new Map(
+    envs.map((e) => [e.key, cloudManager.addPipeline(e.programId, { deploysTo: [e.environmentId] })]),
+  );
   let maxAge = 0;
   let failed = false;
   const end = start + o.days * DAY;
@@ -172,7 +213,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
     const day = (clock.t - start) / DAY;
     // Seeded faults: environments updating, pipelines deploying, a password reset, a Cloud Manager outage, AEM errors.
     for (const e of envs) {
-      if (rnd() < (o.updatingChance ?? 0.004)) cloudManager.setUpdating(e.programId, e.environmentId, (30 + Math.floor(rnd() * 150)) * MIN);
+      if (rnd() < (o.updatingChance ?? 0.004))
+        cloudManager.setUpdating(e.programId, e.environmentId, (30 + Math.floor(rnd() * 150)) * MIN);
       const running = busyUntil.get(e.key);
       if (running !== undefined && clock.t >= running) {
         cloudManager.setExecutionStatus(e.programId, pipelines.get(e.key)!, 'FINISHED');
@@ -191,15 +233,25 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
       signInAt = Infinity;
       // The mailbox owner signs in again (what `regenerate` or the recovery link does): the regenerate pipeline runs.
       const deps = env.deps({ ...wiring, log: silent, metrics, alerter });
-      const tokens = await deps.provider(c, DEFAULT_CLIENT_SECRET, 'simulation').redeemRefreshToken(entra.issueRefreshToken({ account: c.mailbox }));
+      const tokens = await deps
+        .provider(c, DEFAULT_CLIENT_SECRET, 'simulation')
+        .redeemRefreshToken(entra.issueRefreshToken({ account: c.mailbox }));
       invocations++;
       const s = await rotateCredential(deps, c, { newTokens: { ...tokens, account: c.mailbox }, source: 'regenerate' });
-      for (const t of s.targets) if (t.status === 'pushed') pushes.push({ key: envs.find((e) => e.label === t.target)!.key, at: clock.t, reason: t.reason, outside: t.outsideWindow });
+      for (const t of s.targets)
+        if (t.status === 'pushed')
+          pushes.push({
+            key: envs.find((e) => e.label === t.target)!.key,
+            at: clock.t,
+            reason: t.reason,
+            outside: t.outsideWindow,
+          });
       o.progress?.(
         `day ${day.toFixed(1)}: new sign-in, ${s.outcome}${s.failure ? ` (${s.failure.code}: ${s.failure.message})` : ''}, targets ${s.targets.map((t) => `${t.status}/${t.reason ?? '-'}${t.code ? `/${t.code}` : ''}`).join(' ')}`,
       );
     }
-    if (o.outage && day >= o.outage[0] && day < o.outage[1] && !cloudManager.faults.pending(ANY_ROUTE)) cloudManager.inject(ANY_ROUTE, { kind: 'status', status: 503 }, 1_000_000);
+    if (o.outage && day >= o.outage[0] && day < o.outage[1] && !cloudManager.faults.pending(ANY_ROUTE))
+      cloudManager.inject(ANY_ROUTE, { kind: 'status', status: 503 }, 1_000_000);
     if (o.outage && day >= o.outage[1] && cloudManager.faults.pending(ANY_ROUTE)) cloudManager.faults.clear(ANY_ROUTE);
     if (o.mailErrorDay !== undefined && day >= o.mailErrorDay && injected.length === 0) {
       const stage = envs[1]!;
@@ -231,21 +283,41 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
       maxAge = Math.max(maxAge, age);
       if (age > 90) failed = true;
     }
-    if (o.progress && Math.round(day * 48) % (48 * 30) === 0) o.progress(`day ${Math.round(day)}: ${invocations} invocations, max copy age ${maxAge.toFixed(1)} days`);
+    if (o.progress && Math.round(day * 48) % (48 * 30) === 0)
+      o.progress(`day ${Math.round(day)}: ${invocations} invocations, max copy age ${maxAge.toFixed(1)} days`);
   }
 
   // Restarts: successful PATCHes the Cloud Manager stand-in answered, per environment.
   const restarts: Record<string, number> = {};
   for (const e of envs) {
     const path = `/api/program/${e.programId}/environment/${e.environmentId}/variables`;
-    restarts[e.stage] = cloudManager.requests.filter((r) => r.method === 'PATCH' && r.path === path && typeof r.status === 'number' && r.status < 300).length - (patchesBefore.get(e.key) ?? 0);
+    restarts[e.stage] =
+      cloudManager.requests.filter(
+        (r) => r.method === 'PATCH' && r.path === path && typeof r.status === 'number' && r.status < 300,
+      ).length - (patchesBefore.get(e.key) ?? 0);
   }
   const outside = pushes.filter((p) => p.outside);
   const alertedCodes = alerts.map((a) => a.text);
-  const alerted = outside.filter((p) => alertedCodes.some((t) => t.includes(p.reason === 'deadline' ? 'DELIVERY_DEADLINE_PUSH' : p.reason === 'dead-copy' ? 'DELIVERY_DEAD_COPY_PUSH' : 'DELIVERY_FORCED_PUSH'))).length;
+  const alerted = outside.filter((p) =>
+    alertedCodes.some((t) =>
+      t.includes(
+        p.reason === 'deadline'
+          ? 'DELIVERY_DEADLINE_PUSH'
+          : p.reason === 'dead-copy'
+            ? 'DELIVERY_DEAD_COPY_PUSH'
+            : 'DELIVERY_FORCED_PUSH',
+      ),
+    ),
+  ).length;
   // A delivery is unconfirmed when its record never reached confirmed or failed (the last hours of the run excepted).
-  const unconfirmed = [...deliveries.entries()].filter(([pushedAt, done]) => !done && Date.parse(pushedAt.split('|')[1]!) < end - 6 * HOUR).length;
-  const detected = injected.filter((i) => alerts.some((a) => a.text.includes('AEM_MAIL_AUTH_FAILED') && a.text.includes(envs.find((e) => e.key === i.key)!.label))).length;
+  const unconfirmed = [...deliveries.entries()].filter(
+    ([pushedAt, done]) => !done && Date.parse(pushedAt.split('|')[1]!) < end - 6 * HOUR,
+  ).length;
+  const detected = injected.filter((i) =>
+    alerts.some(
+      (a) => a.text.includes('AEM_MAIL_AUTH_FAILED') && a.text.includes(envs.find((e) => e.key === i.key)!.label),
+    ),
+  ).length;
   await env.close();
 
   const r = (n: number) => String(n);

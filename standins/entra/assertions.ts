@@ -9,7 +9,13 @@ import { ctxOf, JWT_BEARER_ASSERTION, type EntraClient, type EntraWorld, type Se
  * Verifies a client assertion like Entra: a registered certificate named by x5t#S256 (or x5t), a valid RS256/PS256
  * signature by its key, aud = the token endpoint it was sent to, iss = sub = client id, and now within nbf..exp.
  */
-export function checkAssertion(w: EntraWorld, client: EntraClient, assertion: string, form: URLSearchParams, req: StandinRequest): Failure | undefined {
+export function checkAssertion(
+  w: EntraWorld,
+  client: EntraClient,
+  assertion: string,
+  form: URLSearchParams,
+  req: StandinRequest,
+): Failure | undefined {
   const { tenant, retryAfterDefault, clock, seenAssertions } = w;
   const ctx = ctxOf(w, client);
   const seen: SeenAssertion = { header: {}, claims: {}, accepted: false };
@@ -18,15 +24,27 @@ export function checkAssertion(w: EntraWorld, client: EntraClient, assertion: st
     seen.code = code;
     return f;
   };
-  if (form.get('client_assertion_type') !== JWT_BEARER_ASSERTION) return fail(900144, failureFor(900144, { param: 'client_assertion_type' }, retryAfterDefault));
+  if (form.get('client_assertion_type') !== JWT_BEARER_ASSERTION)
+    return fail(900144, failureFor(900144, { param: 'client_assertion_type' }, retryAfterDefault));
   const parts = assertion.split('.');
   try {
     seen.header = JSON.parse(Buffer.from(parts[0] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
     seen.claims = JSON.parse(Buffer.from(parts[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
   } catch {
-    return fail(50027, { code: 50027, error: 'invalid_client', status: 401, message: 'JWT token is invalid or malformed.' });
+    return fail(50027, {
+      code: 50027,
+      error: 'invalid_client',
+      status: 401,
+      message: 'JWT token is invalid or malformed.',
+    });
   }
-  if (parts.length !== 3) return fail(50027, { code: 50027, error: 'invalid_client', status: 401, message: 'JWT token is invalid or malformed.' });
+  if (parts.length !== 3)
+    return fail(50027, {
+      code: 50027,
+      error: 'invalid_client',
+      status: 401,
+      message: 'JWT token is invalid or malformed.',
+    });
   const h = seen.header;
   const c = seen.claims;
   const alg = h.alg;
@@ -34,7 +52,11 @@ export function checkAssertion(w: EntraWorld, client: EntraClient, assertion: st
   const s1 = typeof h.x5t === 'string' ? h.x5t : undefined;
   const cert = (client.certificates ?? [])
     .map((pem) => new X509Certificate(pem))
-    .find((x) => (s256 && createHash('sha256').update(x.raw).digest('base64url') === s256) || (s1 && createHash('sha1').update(x.raw).digest('base64url') === s1));
+    .find(
+      (x) =>
+        (s256 && createHash('sha256').update(x.raw).digest('base64url') === s256) ||
+        (s1 && createHash('sha1').update(x.raw).digest('base64url') === s1),
+    );
   if (!cert) {
     return fail(700027, {
       code: 700027,
@@ -47,17 +69,38 @@ export function checkAssertion(w: EntraWorld, client: EntraClient, assertion: st
   const signature = Buffer.from(parts[2] ?? '', 'base64url');
   const ok =
     alg === 'PS256'
-      ? verify('sha256', input, { key: cert.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
+      ? verify(
+          'sha256',
+          input,
+          { key: cert.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+          signature,
+        )
       : alg === 'RS256'
         ? verify('sha256', input, { key: cert.publicKey, padding: constants.RSA_PKCS1_PADDING }, signature)
         : false;
   if (!ok) {
-    return fail(700027, { code: 700027, error: 'invalid_client', status: 401, message: `Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value., Thumbprint of key used by client: '${String(s256 ?? s1)}', Found key 'Start=${new Date(cert.validFrom).toISOString()}, End=${new Date(cert.validTo).toISOString()}']` });
+    return fail(700027, {
+      code: 700027,
+      error: 'invalid_client',
+      status: 401,
+      message: `Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value., Thumbprint of key used by client: '${String(s256 ?? s1)}', Found key 'Start=${new Date(cert.validFrom).toISOString()}, End=${new Date(cert.validTo).toISOString()}']`,
+    });
   }
   const expectedAud = `${w.baseUrl}/${req.params.tenant ?? tenant}/oauth2/v2.0/token`;
-  if (c.aud !== expectedAud) return fail(50012, { code: 50012, error: 'invalid_client', status: 401, message: 'Client assertion audience claim does not match Realm issuer.' });
+  if (c.aud !== expectedAud)
+    return fail(50012, {
+      code: 50012,
+      error: 'invalid_client',
+      status: 401,
+      message: 'Client assertion audience claim does not match Realm issuer.',
+    });
   if (c.iss !== client.clientId || c.sub !== client.clientId) {
-    return fail(700021, { code: 700021, error: 'invalid_client', status: 401, message: "Client assertion application identifier doesn't match 'client_id' parameter." });
+    return fail(700021, {
+      code: 700021,
+      error: 'invalid_client',
+      status: 401,
+      message: "Client assertion application identifier doesn't match 'client_id' parameter.",
+    });
   }
   const nowSec = Math.floor(clock.now() / 1000);
   const skew = 300;
@@ -74,7 +117,13 @@ export function checkAssertion(w: EntraWorld, client: EntraClient, assertion: st
   return undefined;
 }
 
-export function authenticate(w: EntraWorld, client: EntraClient, form: URLSearchParams, req: StandinRequest, publicFlow: boolean): Failure | undefined {
+export function authenticate(
+  w: EntraWorld,
+  client: EntraClient,
+  form: URLSearchParams,
+  req: StandinRequest,
+  publicFlow: boolean,
+): Failure | undefined {
   const { retryAfterDefault } = w;
   const basic = basicAuth(req);
   const secret = form.get('client_secret') ?? basic?.secret ?? undefined;

@@ -46,7 +46,12 @@ export function idToken(w: EntraWorld, account: string, clientId: string, scopes
 }
 
 /** Resolves the scopes of the access token; a Failure when a requested one was never consented. */
-export function resolveScopes(w: EntraWorld, granted: string[], requested: string[], client: EntraClient): { audience: string; scopes: string[] } | Failure {
+export function resolveScopes(
+  w: EntraWorld,
+  granted: string[],
+  requested: string[],
+  client: EntraClient,
+): { audience: string; scopes: string[] } | Failure {
   const { retryAfterDefault } = w;
   const resourceRequested = requested.filter((s) => !OIDC_SCOPES.has(s));
   const grantedResource = granted.filter((s) => !OIDC_SCOPES.has(s));
@@ -73,14 +78,17 @@ export function resolveScopes(w: EntraWorld, granted: string[], requested: strin
   return { audience, scopes: [...out] };
 }
 
-export function tokenResponse(w: EntraWorld, args: {
-  client: EntraClient;
-  account: string;
-  granted: string[];
-  requested: string[];
-  nonce?: string;
-  newRefreshToken: boolean;
-}): Reply {
+export function tokenResponse(
+  w: EntraWorld,
+  args: {
+    client: EntraClient;
+    account: string;
+    granted: string[];
+    requested: string[];
+    nonce?: string;
+    newRefreshToken: boolean;
+  },
+): Reply {
   const { atLifetimeSec, clock, accessTokens } = w;
   const resolved = resolveScopes(w, args.granted, args.requested, args.client);
   if ('error' in resolved) return errorReply(resolved);
@@ -92,7 +100,9 @@ export function tokenResponse(w: EntraWorld, args: {
     audience: resolved.audience,
     expiresAt: clock.now() + atLifetimeSec * 1000,
   });
-  const oidcRequested = args.requested.filter((s) => OIDC_SCOPES.has(s) && s !== 'offline_access' && args.granted.includes(s));
+  const oidcRequested = args.requested.filter(
+    (s) => OIDC_SCOPES.has(s) && s !== 'offline_access' && args.granted.includes(s),
+  );
   const body: Record<string, unknown> = {
     token_type: 'Bearer',
     scope: [...resolved.scopes, ...oidcRequested].join(' '),
@@ -158,7 +168,13 @@ export function refreshGrant(w: EntraWorld, client: EntraClient, form: URLSearch
   if (rec.deadCode !== undefined) return errorReply(failureFor(rec.deadCode, ctx, retryAfterDefault));
   if (clock.now() > rec.expiresAt) return errorReply(failureFor(700082, ctx, retryAfterDefault));
   const requested = splitScopes(scope).map(normalizeScope);
-  const reply = tokenResponse(w, { client, account: rec.account, granted: rec.scopes, requested, newRefreshToken: rotate });
+  const reply = tokenResponse(w, {
+    client,
+    account: rec.account,
+    granted: rec.scopes,
+    requested,
+    newRefreshToken: rotate,
+  });
   if (reply.status === 200) rec.uses++;
   return reply;
 }
@@ -186,7 +202,14 @@ export function codeGrant(w: EntraWorld, client: EntraClient, form: URLSearchPar
   }
   rec.redeemed = true;
   const requested = form.get('scope') ? splitScopes(form.get('scope') ?? '').map(normalizeScope) : rec.scopes;
-  return tokenResponse(w, { client, account: rec.account, granted: rec.scopes, requested, nonce: rec.nonce, newRefreshToken: true });
+  return tokenResponse(w, {
+    client,
+    account: rec.account,
+    granted: rec.scopes,
+    requested,
+    nonce: rec.nonce,
+    newRefreshToken: true,
+  });
 }
 
 export function deviceGrant(w: EntraWorld, client: EntraClient, form: URLSearchParams, req: StandinRequest): Reply {
@@ -197,11 +220,19 @@ export function deviceGrant(w: EntraWorld, client: EntraClient, form: URLSearchP
   if (authFailure) return errorReply(authFailure);
   const rec = devices.get(deviceCode);
   if (!rec || rec.clientId !== client.clientId) {
-    return deviceError('bad_verification_code', 70000, "The provided value for the input parameter 'device_code' is not valid.");
+    return deviceError(
+      'bad_verification_code',
+      70000,
+      "The provided value for the input parameter 'device_code' is not valid.",
+    );
   }
   const now = clock.now();
   if (now > rec.expiresAt) {
-    return deviceError('expired_token', 70020, "The provided value for the input parameter 'device_code' is not valid. This device code has expired.");
+    return deviceError(
+      'expired_token',
+      70020,
+      "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+    );
   }
   const last = lastPoll.get(deviceCode);
   lastPoll.set(deviceCode, now);
@@ -214,7 +245,11 @@ export function deviceGrant(w: EntraWorld, client: EntraClient, form: URLSearchP
       if (last !== undefined && now - last < rec.intervalSec * 1000) {
         return deviceError('slow_down', undefined, 'The client is polling too quickly. Increase the polling interval.');
       }
-      return deviceError('authorization_pending', 70016, 'OAuth 2.0 device flow error. Authorization is pending. Continue polling.');
+      return deviceError(
+        'authorization_pending',
+        70016,
+        'OAuth 2.0 device flow error. Authorization is pending. Continue polling.',
+      );
     case 'approved':
       rec.state = 'redeemed';
       return tokenResponse(w, {

@@ -188,14 +188,19 @@ export function createWorld(opts: EntraStandinOptions): EntraWorld {
   };
   const addClient = (c: EntraClient): void => addEntraClient(w, c);
   if (Array.isArray(opts.clients)) opts.clients.forEach(addClient);
-  else if (opts.clients) for (const [clientId, clientSecret] of Object.entries(opts.clients)) addClient({ clientId, clientSecret });
+  else if (opts.clients)
+    for (const [clientId, clientSecret] of Object.entries(opts.clients)) addClient({ clientId, clientSecret });
   else addClient({ clientId: DEFAULT_CLIENT_ID, clientSecret: DEFAULT_CLIENT_SECRET, name: 'token-refresher' });
   return w;
 }
 
 /** Registers an app; redirect URIs default to those the AEM documentation asks for, public client flows are allowed. */
 export function addEntraClient(w: EntraWorld, c: EntraClient): void {
-  w.clients.set(c.clientId, { redirectUris: ['http://localhost', 'http://localhost/'], allowPublicClientFlows: true, ...c });
+  w.clients.set(c.clientId, {
+    redirectUris: ['http://localhost', 'http://localhost/'],
+    allowPublicClientFlows: true,
+    ...c,
+  });
 }
 
 export function tenantFailure(w: EntraWorld, t: string, clientId?: string): Failure | undefined {
@@ -235,7 +240,12 @@ export function b64url(value: unknown): string {
 
 export function randomToken(prefix: string, length: number): string {
   const need = Math.max(1, length - prefix.length);
-  return prefix + randomBytes(Math.ceil((need * 3) / 4) + 3).toString('base64url').slice(0, need);
+  return (
+    prefix +
+    randomBytes(Math.ceil((need * 3) / 4) + 3)
+      .toString('base64url')
+      .slice(0, need)
+  );
 }
 
 export function uuidFrom(text: string): string {

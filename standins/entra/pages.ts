@@ -3,7 +3,16 @@
 import { randomUUID } from 'node:crypto';
 import { escapeHtml, formOf, html, json, randomId, type Reply, type StandinRequest } from '../http.ts';
 import { aadErrorBody, failureFor, type Failure } from './errors.ts';
-import { CODE_LIFETIME_MS, loopbackMatch, normalizeScope, randomToken, splitScopes, tenantFailure, type DeviceCodeInfo, type EntraWorld } from './model.ts';
+import {
+  CODE_LIFETIME_MS,
+  loopbackMatch,
+  normalizeScope,
+  randomToken,
+  splitScopes,
+  tenantFailure,
+  type DeviceCodeInfo,
+  type EntraWorld,
+} from './model.ts';
 
 export function authorizeErrorPage(f: Failure): Reply {
   const body = aadErrorBody(f);
@@ -42,12 +51,17 @@ export function authorize(w: EntraWorld, req: StandinRequest): Reply {
   const fail = (error: string, code: number, message: string): Reply =>
     redirectTo(redirectUri, { error, error_description: `AADSTS${code}: ${message}`, state });
   if (q.get('response_type') !== 'code') {
-    return fail('unsupported_response_type', 70005, "The provided value for the input parameter 'response_type' is not allowed for this request.");
+    return fail(
+      'unsupported_response_type',
+      70005,
+      "The provided value for the input parameter 'response_type' is not allowed for this request.",
+    );
   }
   const scope = q.get('scope');
   if (!scope) return fail('invalid_request', 900144, "The request body must contain the following parameter: 'scope'.");
   const mode = q.get('response_mode') ?? 'query';
-  if (mode !== 'query') return fail('invalid_request', 900144, `This stand-in supports response_mode=query only, not '${mode}'.`);
+  if (mode !== 'query')
+    return fail('invalid_request', 900144, `This stand-in supports response_mode=query only, not '${mode}'.`);
   const challenge = q.get('code_challenge') ?? undefined;
   const method = q.get('code_challenge_method') ?? (challenge ? 'plain' : undefined);
   if (challenge && method !== 'S256' && method !== 'plain') {
@@ -86,7 +100,12 @@ export function consentDecision(w: EntraWorld, req: StandinRequest): Reply {
   const txnId = form.get('txn') ?? '';
   const txn = txns.get(txnId);
   if (!txn) {
-    return authorizeErrorPage({ code: 9002313, error: 'invalid_request', status: 400, message: 'Invalid request. Request is malformed or invalid.' });
+    return authorizeErrorPage({
+      code: 9002313,
+      error: 'invalid_request',
+      status: 400,
+      message: 'Invalid request. Request is malformed or invalid.',
+    });
   }
   txns.delete(txnId);
   if (form.get('decision') !== 'accept') {
@@ -142,12 +161,18 @@ export function deviceLoginSubmit(w: EntraWorld, req: StandinRequest): Reply {
     if (form.get('decision') === 'accept') {
       d.state = 'approved';
       d.account = (form.get('account') ?? '').trim() || defaultAccount;
-      return html(200, '<!DOCTYPE html><html><body><h1>You have signed in. You may now close this window.</h1></body></html>');
+      return html(
+        200,
+        '<!DOCTYPE html><html><body><h1>You have signed in. You may now close this window.</h1></body></html>',
+      );
     }
     d.state = 'declined';
     return html(200, '<!DOCTYPE html><html><body><h1>Sign-in cancelled.</h1></body></html>');
   } catch {
-    return html(400, '<!DOCTYPE html><html><body><h1 id="error">That code didn\'t work. Check the code and try again.</h1></body></html>');
+    return html(
+      400,
+      '<!DOCTYPE html><html><body><h1 id="error">That code didn\'t work. Check the code and try again.</h1></body></html>',
+    );
   }
 }
 

@@ -14,7 +14,14 @@ import { startSmtpStandin, testCa, type SmtpStandin } from '../../standins/smtp.
 
 const MAILBOX = 'aem-mailer@contoso.example';
 const TOKEN = `eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.smtp-send-${'s'.repeat(900)}.sig`;
-const request = { mailbox: MAILBOX, accessToken: TOKEN, mode: 'send' as const, to: MAILBOX, subject: 'preconnect', text: 'test' };
+const request = {
+  mailbox: MAILBOX,
+  accessToken: TOKEN,
+  mode: 'send' as const,
+  to: MAILBOX,
+  subject: 'preconnect',
+  text: 'test',
+};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(ok: () => boolean): Promise<void> {
@@ -27,12 +34,22 @@ const settled = (standin: SmtpStandin) => until(() => standin.stats.concurrent =
 describe('SMTP validator: preconnect', () => {
   let smtp: SmtpStandin;
   beforeAll(async () => {
-    smtp = await startSmtpStandin({ isValidAccessToken: (t) => (t === TOKEN ? { account: MAILBOX } : undefined), greetingPauseMs: 0 });
+    smtp = await startSmtpStandin({
+      isValidAccessToken: (t) => (t === TOKEN ? { account: MAILBOX } : undefined),
+      greetingPauseMs: 0,
+    });
   });
   afterAll(async () => smtp.close());
 
   const validator = (timeoutMs = 3_000) =>
-    validatorFor({ id: 'aem-prod', provider: 'microsoft', validation: { mode: 'send', smtp: { host: 'localhost', port: smtp.port, starttls: true, timeoutMs } } }, { ca: testCa() });
+    validatorFor(
+      {
+        id: 'aem-prod',
+        provider: 'microsoft',
+        validation: { mode: 'send', smtp: { host: 'localhost', port: smtp.port, starttls: true, timeoutMs } },
+      },
+      { ca: testCa() },
+    );
 
   it('validates on the preconnected session: one connection, one AUTH', async () => {
     const v = validator();

@@ -12,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lambdas/config/load.ts';
 import { filesContaining, FIXTURES, REPO, type CfnTemplate } from './support.ts';
 
-const canaries = Object.entries(JSON.parse(readFileSync(path.join(FIXTURES, 'secret-store.json'), 'utf8')) as Record<string, string>)
+const canaries = Object.entries(
+  JSON.parse(readFileSync(path.join(FIXTURES, 'secret-store.json'), 'utf8')) as Record<string, string>,
+)
   .filter(([k]) => !k.startsWith('_'))
   .map(([, v]) => v);
 const ENV_CANARY = 'env-cdk-leak-canary-4b7e0d21';
@@ -32,7 +34,12 @@ function cdkSynth(outdir: string, extraArgs: string[] = []): SpawnSyncReturns<st
     TOKEN_REFRESHER_CLIENT_SECRET: ENV_CANARY,
   });
   const started = Date.now();
-  const r = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '-o', outdir, ...extraArgs], { cwd: REPO, env, encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '-o', outdir, ...extraArgs], {
+    cwd: REPO,
+    env,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
   return { ...r, ms: Date.now() - started };
 }
 
@@ -53,7 +60,9 @@ describe('npx cdk synth with config.example.json', () => {
     // The rotation function's and the recovery endpoint's.
     expect(assets).toHaveLength(2);
     const assetOf = (logicalIdPrefix: string) => {
-      const fn = Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(logicalIdPrefix))?.[1];
+      const fn = Object.entries(template.Resources).find(
+        ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(logicalIdPrefix),
+      )?.[1];
       const key = String((fn?.Properties?.Code as { S3Key?: string } | undefined)?.S3Key);
       return path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`);
     };
@@ -69,13 +78,17 @@ describe('npx cdk synth with config.example.json', () => {
   });
 
   it('leaves no finding in the validation report', () => {
-    const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as { pluginReports: Array<{ violations?: unknown[] }> };
+    const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: Array<{ violations?: unknown[] }>;
+    };
     expect(report.pluginReports.filter((r) => (r.violations ?? []).length > 0)).toEqual([]);
     expect(`${run.stdout}${run.stderr}`).not.toMatch(/AwsSolutions-|Serverless-|\[Warning/);
   });
 
   it('passes cfn-lint (W3005 ignored)', () => {
-    const r = spawnSync('cfn-lint', ['-i', 'W3005', '--', path.join(outdir, 'TokenRefresher.template.json')], { encoding: 'utf8' });
+    const r = spawnSync('cfn-lint', ['-i', 'W3005', '--', path.join(outdir, 'TokenRefresher.template.json')], {
+      encoding: 'utf8',
+    });
     expect(`${r.stdout}${r.stderr}`.trim()).toBe('');
     expect(r.status).toBe(0);
   });
@@ -87,7 +100,9 @@ describe('npx cdk synth with config.example.json', () => {
     // The alert channels (SES, SNS, webhooks) are one chunk, imported only when alerts are configured.
     expect(readdirSync(path.join(assetDir, 'chunks')).some((f) => f.startsWith('channels-'))).toBe(true);
     const bundled = JSON.parse(readFileSync(path.join(assetDir, 'config.json'), 'utf8')) as unknown;
-    expect(bundled).toEqual(JSON.parse(JSON.stringify(loadConfig({ TOKEN_REFRESHER_CONFIG_FILE: path.join(REPO, 'config.example.json') }))));
+    expect(bundled).toEqual(
+      JSON.parse(JSON.stringify(loadConfig({ TOKEN_REFRESHER_CONFIG_FILE: path.join(REPO, 'config.example.json') }))),
+    );
   });
 
   it('the bundle runs on Node 24: it loads its config.json and refuses an unknown credential before any AWS call', () => {

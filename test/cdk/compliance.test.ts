@@ -21,7 +21,8 @@ function acknowledgements(root: IConstruct): Acknowledgement[] {
   const walk = (c: IConstruct) => {
     for (const m of c.node.metadata) {
       if (m.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-      for (const [key, reason] of Object.entries(m.data as Record<string, string>)) out.push({ path: c.node.path, id: key.replace(/^annotation::/i, ''), reason });
+      for (const [key, reason] of Object.entries(m.data as Record<string, string>))
+        out.push({ path: c.node.path, id: key.replace(/^annotation::/i, ''), reason });
     }
     c.node.children.forEach(walk);
   };
@@ -45,7 +46,13 @@ function findings(root: IConstruct, includeAcknowledged: boolean): Finding[] {
   if (includeAcknowledged) proto.isAcknowledged = () => false;
   try {
     return [new AwsSolutionsChecks(), new ServerlessChecks(), new TokenRefresherChecks()].flatMap((pack) =>
-      pack.validateScope(root).violations.flatMap((v) => v.violatingResources.map((r) => ({ id: v.ruleName, path: r.constructPath ?? '?', severity: v.severity ?? '?' }))),
+      pack.validateScope(root).violations.flatMap((v) =>
+        v.violatingResources.map((r) => ({
+          id: v.ruleName,
+          path: r.constructPath ?? '?',
+          severity: v.severity ?? '?',
+        })),
+      ),
     );
   } finally {
     proto.isAcknowledged = original;
@@ -68,7 +75,10 @@ const variants: Array<[string, () => Synthesized]> = [
       }),
   ],
   ['certificate keys in KMS (key ARN, key id, alias, alias ARN)', () => synth(kmsCertificateConfig())],
-  ['every alert channel (SNS, Slack and Teams through AWS Chatbot, webhooks), tracing', () => synth(channelsConfig(), { tracing: true, secretsEncryption: 'customer-managed' })],
+  [
+    'every alert channel (SNS, Slack and Teams through AWS Chatbot, webhooks), tracing',
+    () => synth(channelsConfig(), { tracing: true, secretsEncryption: 'customer-managed' }),
+  ],
   ['recovery endpoint switched off', () => synth(channelsConfig({ recovery: { enabled: false } }))],
 ];
 
@@ -99,7 +109,10 @@ describe.each(variants)('%s', (_name, make) => {
       expect(ack, `${f.id} on ${f.path} is not acknowledged`).toBeDefined();
     }
     for (const a of acks) {
-      expect(raw.some((f) => f.id === a.id && (f.path === a.path || f.path.startsWith(`${a.path}/`))), `stale acknowledgement ${a.id} on ${a.path}`).toBe(true);
+      expect(
+        raw.some((f) => f.id === a.id && (f.path === a.path || f.path.startsWith(`${a.path}/`))),
+        `stale acknowledgement ${a.id} on ${a.path}`,
+      ).toBe(true);
       // No acknowledgement on the stack or app: each sits on the resource it excuses.
       expect(a.path.split('/').length, `${a.id} is acknowledged too broadly at ${a.path}`).toBeGreaterThanOrEqual(3);
       expect(a.reason.length, `${a.id}: reason too short`).toBeGreaterThanOrEqual(80);
@@ -107,12 +120,16 @@ describe.each(variants)('%s', (_name, make) => {
     }
     // Different findings get different reasons: a copied generic sentence is not a reason.
     const reasonsById = new Map<string, Set<string>>();
-    for (const a of acks) reasonsById.set(a.reason, (reasonsById.get(a.reason) ?? new Set()).add(a.id.replace(/\[.*$/, '')));
-    for (const [reason, ids] of reasonsById) expect(ids.size, `one reason used for ${[...ids].join(', ')}: ${reason}`).toBe(1);
+    for (const a of acks)
+      reasonsById.set(a.reason, (reasonsById.get(a.reason) ?? new Set()).add(a.id.replace(/\[.*$/, '')));
+    for (const [reason, ids] of reasonsById)
+      expect(ids.size, `one reason used for ${[...ids].join(', ')}: ${reason}`).toBe(1);
   });
 
   it('writes the acknowledgements into the template as cdk_nag metadata for reviewers', () => {
-    const withMetadata = Object.values(s.json.Resources).filter((r) => (r.Metadata?.cdk_nag as { rules_to_suppress?: unknown[] } | undefined)?.rules_to_suppress);
+    const withMetadata = Object.values(s.json.Resources).filter(
+      (r) => (r.Metadata?.cdk_nag as { rules_to_suppress?: unknown[] } | undefined)?.rules_to_suppress,
+    );
     expect(withMetadata.length).toBeGreaterThan(0);
   });
 
@@ -131,7 +148,9 @@ describe('the checks are live', () => {
     new sqs.Queue(stack, 'Plain', { encryption: sqs.QueueEncryption.UNENCRYPTED });
     addComplianceChecks(app);
     const ids = findings(app, false).map((f) => f.id);
-    expect(ids).toEqual(expect.arrayContaining(['AwsSolutions-SQS3', 'AwsSolutions-SQS4', 'Serverless-SQSRedrivePolicy']));
+    expect(ids).toEqual(
+      expect.arrayContaining(['AwsSolutions-SQS3', 'AwsSolutions-SQS4', 'Serverless-SQSRedrivePolicy']),
+    );
     expect(() => app.synth()).toThrow(/AwsSolutions-SQS4/);
   });
 

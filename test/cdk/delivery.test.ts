@@ -18,7 +18,9 @@ describe('delivery part of the stack', () => {
     const schedules = resourcesOfType(json, 'AWS::Scheduler::Schedule');
     const deliver = schedules.filter(([, r]) => JSON.stringify(r.Properties).includes('rate(30 minutes)'));
     expect(deliver).toHaveLength(1);
-    const target = (deliver[0]![1].Properties as { Target: { Input: string; RetryPolicy: unknown; DeadLetterConfig: unknown } }).Target;
+    const target = (
+      deliver[0]![1].Properties as { Target: { Input: string; RetryPolicy: unknown; DeadLetterConfig: unknown } }
+    ).Target;
     expect(JSON.parse(target.Input)).toEqual({ action: 'deliver', source: 'schedule' });
     expect(target.DeadLetterConfig).toBeDefined();
     expect(target.RetryPolicy).toBeDefined();
@@ -27,10 +29,17 @@ describe('delivery part of the stack', () => {
   it('an alarm per target when its copy has fewer than 7 days to live, on the target dimension', () => {
     const config = loadFixtureConfig('config.example.json');
     const { json } = build();
-    const alarms = resourcesOfType(json, 'AWS::CloudWatch::Alarm').filter(([, r]) => (r.Properties as { MetricName?: string }).MetricName === 'CopyDaysToLive');
+    const alarms = resourcesOfType(json, 'AWS::CloudWatch::Alarm').filter(
+      ([, r]) => (r.Properties as { MetricName?: string }).MetricName === 'CopyDaysToLive',
+    );
     const targets = config.credentials.flatMap((c) => c.targets);
     expect(alarms).toHaveLength(targets.length);
-    const p = alarms[0]![1].Properties as { Threshold: number; ComparisonOperator: string; Dimensions: Array<{ Name: string; Value: string }>; AlarmActions?: unknown[] };
+    const p = alarms[0]![1].Properties as {
+      Threshold: number;
+      ComparisonOperator: string;
+      Dimensions: Array<{ Name: string; Value: string }>;
+      AlarmActions?: unknown[];
+    };
     expect(p.Threshold).toBe(7);
     expect(p.ComparisonOperator).toBe('LessThanThreshold');
     expect(p.Dimensions.map((d) => d.Name).sort()).toEqual(['credential', 'service', 'target']);
@@ -42,15 +51,26 @@ describe('delivery part of the stack', () => {
       for (const cred of c.credentials) cred.targets = [];
       delete (c as { adobe?: unknown }).adobe;
     });
-    expect(resourcesOfType(json, 'AWS::Scheduler::Schedule').filter(([, r]) => JSON.stringify(r.Properties).includes('rate(30 minutes)'))).toHaveLength(0);
-    expect(resourcesOfType(json, 'AWS::CloudWatch::Alarm').filter(([, r]) => (r.Properties as { MetricName?: string }).MetricName === 'CopyDaysToLive')).toHaveLength(0);
+    expect(
+      resourcesOfType(json, 'AWS::Scheduler::Schedule').filter(([, r]) =>
+        JSON.stringify(r.Properties).includes('rate(30 minutes)'),
+      ),
+    ).toHaveLength(0);
+    expect(
+      resourcesOfType(json, 'AWS::CloudWatch::Alarm').filter(
+        ([, r]) => (r.Properties as { MetricName?: string }).MetricName === 'CopyDaysToLive',
+      ),
+    ).toHaveLength(0);
   });
 
   it('refuses at synth a configuration whose windows cannot keep copies under 90 days, naming the field', () => {
     expect(() =>
       build((c) => {
         const t = c.credentials[0]!.targets[0]!;
-        t.delivery = { pushAfterDays: 78, windows: [{ days: ['sat'], start: '02:00', durationMinutes: 60, timeZone: 'Europe/Zurich' }] };
+        t.delivery = {
+          pushAfterDays: 78,
+          windows: [{ days: ['sat'], start: '02:00', durationMinutes: 60, timeZone: 'Europe/Zurich' }],
+        };
       }),
     ).toThrow(/credentials\[0\]\.targets\[0\]\.delivery\.windows/);
   });

@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asArray, identityStatements, KMS_KEYS, kmsCertificateConfig, resourcesOfType, rotationOnly, synth, type Synthesized } from './support.ts';
+import {
+  asArray,
+  identityStatements,
+  KMS_KEYS,
+  kmsCertificateConfig,
+  resourcesOfType,
+  rotationOnly,
+  synth,
+  type Synthesized,
+} from './support.ts';
 
 describe('certificate credentials with certificate.kmsKeyId', () => {
   let s: Synthesized;
@@ -9,7 +18,10 @@ describe('certificate credentials with certificate.kmsKeyId', () => {
   afterAll(() => s.cleanup());
 
   // The rotation function's grants; the recovery endpoint's role gets the same ones (test/cdk/recovery.test.ts).
-  const kmsStatements = () => identityStatements(rotationOnly(s.json)).map((x) => x.statement).filter((st) => asArray(st.Action).some((a) => a.startsWith('kms:')) && st.Sid !== 'SecretsKeyViaSecretsManager');
+  const kmsStatements = () =>
+    identityStatements(rotationOnly(s.json))
+      .map((x) => x.statement)
+      .filter((st) => asArray(st.Action).some((a) => a.startsWith('kms:')) && st.Sid !== 'SecretsKeyViaSecretsManager');
 
   it('grants kms:Sign, and nothing else of KMS, on the configured key ARN and key id', () => {
     const byKey = kmsStatements().find((st) => st.Sid === 'SignWithCertificateKeys');

@@ -27,8 +27,13 @@ function statements(): Statement[] {
   const out: Statement[] = [];
   for (const r of Object.values(s.json.Resources)) {
     const p = r.Properties ?? {};
-    const docs = [p.PolicyDocument, p.KeyPolicy, ...((p.Policies as Array<{ PolicyDocument: unknown }> | undefined) ?? []).map((x) => x.PolicyDocument)];
-    for (const d of docs) for (const st of ((d as { Statement?: Statement[] } | undefined)?.Statement ?? [])) out.push(st);
+    const docs = [
+      p.PolicyDocument,
+      p.KeyPolicy,
+      ...((p.Policies as Array<{ PolicyDocument: unknown }> | undefined) ?? []).map((x) => x.PolicyDocument),
+    ];
+    for (const d of docs)
+      for (const st of (d as { Statement?: Statement[] } | undefined)?.Statement ?? []) out.push(st);
   }
   return out;
 }
@@ -43,14 +48,22 @@ function sources(dir: string): string[] {
 describe('least privilege', () => {
   it('every Secrets Manager action granted is one the function code calls (no DescribeSecret)', () => {
     const code = [...sources(path.join(REPO, 'lambdas'))].map((f) => readFileSync(f, 'utf8')).join('\n');
-    const granted = new Set(statements().flatMap((st) => [st.Action].flat()).filter((a) => a.startsWith('secretsmanager:')));
+    const granted = new Set(
+      statements()
+        .flatMap((st) => [st.Action].flat())
+        .filter((a) => a.startsWith('secretsmanager:')),
+    );
     expect(granted.size).toBeGreaterThan(0);
     const unused = [...granted].filter((a) => !code.includes(`${a.replace('secretsmanager:', '')}Command`));
     expect(unused).toEqual([]);
   });
 
   it('the alarm topic key lets CloudWatch use it only for alarms of this account', () => {
-    const forCloudWatch = statements().filter((st) => [st.Principal?.Service].flat().includes('cloudwatch.amazonaws.com') && [st.Action].flat().some((a) => a.startsWith('kms:')));
+    const forCloudWatch = statements().filter(
+      (st) =>
+        [st.Principal?.Service].flat().includes('cloudwatch.amazonaws.com') &&
+        [st.Action].flat().some((a) => a.startsWith('kms:')),
+    );
     expect(forCloudWatch.length).toBeGreaterThan(0);
     for (const st of forCloudWatch) {
       expect(st.Condition?.StringEquals?.['aws:SourceAccount'], st.Sid).toBeDefined();
@@ -68,7 +81,9 @@ describe('the cdk-nag validation report', () => {
       new sqs.Queue(stack, 'Plain', { encryption: sqs.QueueEncryption.UNENCRYPTED });
       addComplianceChecks(app);
       expect(() => app.synth()).toThrow(/AwsSolutions-SQS4/);
-      const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as { pluginReports: Array<{ violations?: Array<{ ruleName: string }> }> };
+      const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+        pluginReports: Array<{ violations?: Array<{ ruleName: string }> }>;
+      };
       const rules = report.pluginReports.flatMap((r) => (r.violations ?? []).map((v) => v.ruleName));
       expect(rules).toEqual(expect.arrayContaining(['AwsSolutions-SQS4', 'Serverless-SQSRedrivePolicy']));
     } finally {
@@ -77,9 +92,15 @@ describe('the cdk-nag validation report', () => {
   });
 
   it('the stack: acknowledged findings are in the template metadata, none is left open in the report', () => {
-    const report = JSON.parse(readFileSync(path.join(s.outdir, 'validation-report.json'), 'utf8')) as { pluginReports: Array<{ violations?: unknown[] }> };
+    const report = JSON.parse(readFileSync(path.join(s.outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: Array<{ violations?: unknown[] }>;
+    };
     expect(report.pluginReports.filter((r) => (r.violations ?? []).length > 0)).toEqual([]);
-    const acknowledged = Object.values(s.json.Resources).flatMap((r) => ((r.Metadata?.cdk_nag as { rules_to_suppress?: Array<{ id: string }> } | undefined)?.rules_to_suppress ?? []).map((x) => x.id));
+    const acknowledged = Object.values(s.json.Resources).flatMap((r) =>
+      ((r.Metadata?.cdk_nag as { rules_to_suppress?: Array<{ id: string }> } | undefined)?.rules_to_suppress ?? []).map(
+        (x) => x.id,
+      ),
+    );
     expect(acknowledged.length).toBeGreaterThan(0);
   });
 });

@@ -4,7 +4,17 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as metricNames from '../../lambdas/report/metric-names.ts';
 import { RECOVERY_TABLE_ACTIONS, RECOVERY_TIMEOUT } from '../../lib/parts/recovery.ts';
-import { asArray, channelsConfig, identityStatements, loadFixtureConfig, resourcesOfType, synth, type CfnTemplate, type PolicyStatementJson, type Synthesized } from './support.ts';
+import {
+  asArray,
+  channelsConfig,
+  identityStatements,
+  loadFixtureConfig,
+  resourcesOfType,
+  synth,
+  type CfnTemplate,
+  type PolicyStatementJson,
+  type Synthesized,
+} from './support.ts';
 
 function idsOf(t: CfnTemplate, type: string, prefix = ''): string[] {
   return resourcesOfType(t, type)
@@ -14,7 +24,10 @@ function idsOf(t: CfnTemplate, type: string, prefix = ''): string[] {
 
 function roleStatements(t: CfnTemplate, roleId: string): PolicyStatementJson[] {
   return identityStatements(t)
-    .filter(({ resource }) => resource === roleId || JSON.stringify(t.Resources[resource]?.Properties?.Roles ?? []).includes(roleId))
+    .filter(
+      ({ resource }) =>
+        resource === roleId || JSON.stringify(t.Resources[resource]?.Properties?.Roles ?? []).includes(roleId),
+    )
     .map((x) => x.statement);
 }
 
@@ -32,38 +45,81 @@ describe('recovery endpoint (default: on)', () => {
 
   it('is a Function URL without IAM auth on its own function, with a small reserved concurrency', () => {
     const fn = onlyOne(idsOf(s.json, 'AWS::Lambda::Function', 'TokenRefresherRecoveryFunction'));
-    s.template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'NONE', InvokeMode: 'BUFFERED', TargetFunctionArn: { 'Fn::GetAtt': [fn, 'Arn'] } });
+    s.template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'NONE',
+      InvokeMode: 'BUFFERED',
+      TargetFunctionArn: { 'Fn::GetAtt': [fn, 'Arn'] },
+    });
     s.template.resourceCountIs('AWS::Lambda::Url', 1);
-    expect(s.json.Resources[fn]?.Properties).toMatchObject({ ReservedConcurrentExecutions: 2, Timeout: RECOVERY_TIMEOUT.toSeconds(), Runtime: 'nodejs24.x', Architectures: ['arm64'] });
+    expect(s.json.Resources[fn]?.Properties).toMatchObject({
+      ReservedConcurrentExecutions: 2,
+      Timeout: RECOVERY_TIMEOUT.toSeconds(),
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+    });
     const env = (s.json.Resources[fn]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(env.TOKEN_REFRESHER_STATE_TABLE).toEqual({ Ref: onlyOne(idsOf(s.json, 'AWS::DynamoDB::Table')) });
     // Anyone may invoke it through the URL, and only through the URL.
-    s.template.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunctionUrl', Principal: '*', FunctionUrlAuthType: 'NONE', FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] } });
-    const permissions = resourcesOfType(s.json, 'AWS::Lambda::Permission').filter(([, r]) => JSON.stringify(r.Properties?.FunctionName).includes(fn));
+    s.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunctionUrl',
+      Principal: '*',
+      FunctionUrlAuthType: 'NONE',
+      FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] },
+    });
+    const permissions = resourcesOfType(s.json, 'AWS::Lambda::Permission').filter(([, r]) =>
+      JSON.stringify(r.Properties?.FunctionName).includes(fn),
+    );
     // lambda:InvokeFunction for "*" exists too, but only for calls that come through the Function URL.
-    expect(permissions.map(([, r]) => r.Properties).sort((a, b) => String(a?.Action).localeCompare(String(b?.Action)))).toEqual([
-      { Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] }, InvokedViaFunctionUrl: true, Principal: '*' },
-      { Action: 'lambda:InvokeFunctionUrl', FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] }, FunctionUrlAuthType: 'NONE', Principal: '*' },
+    expect(
+      permissions.map(([, r]) => r.Properties).sort((a, b) => String(a?.Action).localeCompare(String(b?.Action))),
+    ).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] },
+        InvokedViaFunctionUrl: true,
+        Principal: '*',
+      },
+      {
+        Action: 'lambda:InvokeFunctionUrl',
+        FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] },
+        FunctionUrlAuthType: 'NONE',
+        Principal: '*',
+      },
     ]);
   });
 
   it('has its own role: its log group, the one-time items and state in the table, the pipeline secrets; no scheduler, no invoke, no managed policy', () => {
     const fn = onlyOne(idsOf(s.json, 'AWS::Lambda::Function', 'TokenRefresherRecoveryFunction'));
     const roleId = (s.json.Resources[fn]?.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-    const rotationRole = (s.json.Resources[onlyOne(idsOf(s.json, 'AWS::Lambda::Function', 'TokenRefresherFunction'))]?.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const rotationRole = (
+      s.json.Resources[onlyOne(idsOf(s.json, 'AWS::Lambda::Function', 'TokenRefresherFunction'))]?.Properties?.Role as {
+        'Fn::GetAtt': [string, string];
+      }
+    )['Fn::GetAtt'][0];
     expect(roleId).not.toBe(rotationRole);
     const role = s.json.Resources[roleId]!;
     expect(role.Properties?.ManagedPolicyArns).toBeUndefined();
     expect(JSON.stringify(role.Properties?.AssumeRolePolicyDocument)).toContain('lambda.amazonaws.com');
     const statements = roleStatements(s.json, roleId);
     const bySid = Object.fromEntries(statements.map((st) => [st.Sid, st]));
-    expect(Object.keys(bySid).sort()).toEqual(['AlertMailFromSender', 'OwnLogGroup', 'ReadClientSecrets', 'RotateOwnSecrets', 'StateTable']);
-    expect(bySid.OwnLogGroup?.Resource).toEqual({ 'Fn::GetAtt': [onlyOne(idsOf(s.json, 'AWS::Logs::LogGroup', 'TokenRefresherRecoveryLogGroup')), 'Arn'] });
+    expect(Object.keys(bySid).sort()).toEqual([
+      'AlertMailFromSender',
+      'OwnLogGroup',
+      'ReadClientSecrets',
+      'RotateOwnSecrets',
+      'StateTable',
+    ]);
+    expect(bySid.OwnLogGroup?.Resource).toEqual({
+      'Fn::GetAtt': [onlyOne(idsOf(s.json, 'AWS::Logs::LogGroup', 'TokenRefresherRecoveryLogGroup')), 'Arn'],
+    });
     expect(asArray(bySid.StateTable?.Action).sort()).toEqual([...RECOVERY_TABLE_ACTIONS].sort());
-    expect(bySid.StateTable?.Resource).toEqual({ 'Fn::GetAtt': [onlyOne(idsOf(s.json, 'AWS::DynamoDB::Table')), 'Arn'] });
+    expect(bySid.StateTable?.Resource).toEqual({
+      'Fn::GetAtt': [onlyOne(idsOf(s.json, 'AWS::DynamoDB::Table')), 'Arn'],
+    });
     // The same secrets as the rotation function, no more.
     const rotation = Object.fromEntries(roleStatements(s.json, rotationRole).map((st) => [st.Sid, st]));
-    for (const sid of ['RotateOwnSecrets', 'ReadClientSecrets', 'AlertMailFromSender']) expect(bySid[sid]).toEqual(rotation[sid]);
+    for (const sid of ['RotateOwnSecrets', 'ReadClientSecrets', 'AlertMailFromSender'])
+      expect(bySid[sid]).toEqual(rotation[sid]);
     const actions = statements.flatMap((st) => asArray(st.Action));
     expect(actions.filter((a) => /^(lambda|scheduler|sqs|iam|sns):/.test(a) || a.includes('*'))).toEqual([]);
   });
@@ -77,15 +133,22 @@ describe('recovery endpoint (default: on)', () => {
     expect(redirect?.Value).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [urlId, 'FunctionUrl'] }, 'callback']] });
     expect(redirect?.Description).toContain('Web platform');
     const rotation = s.json.Resources[onlyOne(idsOf(s.json, 'AWS::Lambda::Function', 'TokenRefresherFunction'))]!;
-    expect(JSON.stringify((rotation.Properties?.Environment as { Variables: unknown }).Variables)).toContain('TOKEN_REFRESHER_RECOVERY_URL');
+    expect(JSON.stringify((rotation.Properties?.Environment as { Variables: unknown }).Variables)).toContain(
+      'TOKEN_REFRESHER_RECOVERY_URL',
+    );
   });
 
   it('without alerts.sns or chatbot there is no alert topic and no publish permission; SES failures are alarmed per channel', () => {
     expect(idsOf(s.json, 'AWS::SNS::Topic', 'TokenRefresherAlertTopic')).toEqual([]);
-    expect(identityStatements(s.json).filter(({ statement }) => asArray(statement.Action).includes('sns:Publish'))).toEqual([]);
+    expect(
+      identityStatements(s.json).filter(({ statement }) => asArray(statement.Action).includes('sns:Publish')),
+    ).toEqual([]);
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: metricNames.ALERT_CHANNEL_FAILURE,
-      Dimensions: Match.arrayWith([{ Name: 'channel', Value: 'ses' }, { Name: 'credential', Value: 'alerts' }]),
+      Dimensions: Match.arrayWith([
+        { Name: 'channel', Value: 'ses' },
+        { Name: 'credential', Value: 'alerts' },
+      ]),
       Threshold: 1,
       TreatMissingData: 'notBreaching',
     });
@@ -100,17 +163,25 @@ describe('every alert channel configured', () => {
   afterAll(() => s.cleanup());
 
   const rolesOfFunctions = () =>
-    idsOf(s.json, 'AWS::Lambda::Function').map((id) => (s.json.Resources[id]?.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
+    idsOf(s.json, 'AWS::Lambda::Function').map(
+      (id) => (s.json.Resources[id]?.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0],
+    );
 
   it('an encrypted, TLS-only alert topic that only the two functions may publish to', () => {
     const topic = onlyOne(idsOf(s.json, 'AWS::SNS::Topic', 'TokenRefresherAlertTopic'));
-    expect(s.json.Resources[topic]?.Properties?.KmsMasterKeyId).toBe('arn:aws:kms:eu-west-1:123456789012:alias/aws/sns');
-    const policy = resourcesOfType(s.json, 'AWS::SNS::TopicPolicy').find(([, r]) => JSON.stringify(r.Properties?.Topics).includes(topic))![1];
+    expect(s.json.Resources[topic]?.Properties?.KmsMasterKeyId).toBe(
+      'arn:aws:kms:eu-west-1:123456789012:alias/aws/sns',
+    );
+    const policy = resourcesOfType(s.json, 'AWS::SNS::TopicPolicy').find(([, r]) =>
+      JSON.stringify(r.Properties?.Topics).includes(topic),
+    )![1];
     const statements = (policy.Properties?.PolicyDocument as { Statement: PolicyStatementJson[] }).Statement;
     expect(statements.find((st) => JSON.stringify(st.Condition).includes('aws:SecureTransport'))?.Effect).toBe('Deny');
     const only = statements.find((st) => st.Sid === 'OnlyTokenRefresherPublishes');
     expect(only?.Effect).toBe('Deny');
-    const allowed = (only?.Condition?.ArnNotEquals?.['aws:PrincipalArn'] as Array<{ 'Fn::GetAtt': [string, string] }>).map((x) => x['Fn::GetAtt'][0]).sort();
+    const allowed = (only?.Condition?.ArnNotEquals?.['aws:PrincipalArn'] as Array<{ 'Fn::GetAtt': [string, string] }>)
+      .map((x) => x['Fn::GetAtt'][0])
+      .sort();
     expect(allowed).toEqual(rolesOfFunctions().sort());
     for (const role of rolesOfFunctions()) {
       const publish = roleStatements(s.json, role).find((st) => st.Sid === 'PublishAlerts');
@@ -118,7 +189,10 @@ describe('every alert channel configured', () => {
       expect(publish?.Resource).toEqual({ Ref: topic });
     }
     for (const id of idsOf(s.json, 'AWS::Lambda::Function')) {
-      expect((s.json.Resources[id]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables.TOKEN_REFRESHER_ALERT_TOPIC_ARN).toEqual({ Ref: topic });
+      expect(
+        (s.json.Resources[id]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables
+          .TOKEN_REFRESHER_ALERT_TOPIC_ARN,
+      ).toEqual({ Ref: topic });
     }
   });
 
@@ -141,7 +215,10 @@ describe('every alert channel configured', () => {
       SnsTopicArns: [{ Ref: topic }, { Ref: alarmTopic }],
       GuardrailPolicies: [{ Ref: guardrail }],
     });
-    expect(s.json.Resources[guardrail]?.Properties?.PolicyDocument).toEqual({ Version: '2012-10-17', Statement: [{ Sid: 'NoCommandsFromChat', Effect: 'Deny', Action: '*', Resource: '*' }] });
+    expect(s.json.Resources[guardrail]?.Properties?.PolicyDocument).toEqual({
+      Version: '2012-10-17',
+      Statement: [{ Sid: 'NoCommandsFromChat', Effect: 'Deny', Action: '*', Resource: '*' }],
+    });
     expect(roleStatements(s.json, chatRole)).toEqual([]);
     expect(s.json.Resources[chatRole]?.Properties?.ManagedPolicyArns).toBeUndefined();
   });
@@ -156,7 +233,10 @@ describe('every alert channel configured', () => {
     }
     const channels = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm')
       .filter(([, r]) => r.Properties?.MetricName === metricNames.ALERT_CHANNEL_FAILURE)
-      .map(([, r]) => (r.Properties?.Dimensions as Array<{ Name: string; Value: string }>).find((d) => d.Name === 'channel')?.Value)
+      .map(
+        ([, r]) =>
+          (r.Properties?.Dimensions as Array<{ Name: string; Value: string }>).find((d) => d.Name === 'channel')?.Value,
+      )
       .sort();
     expect(channels).toEqual(['ses', 'sns', 'webhook:ops', 'webhook:pagerduty']);
   });
@@ -172,7 +252,9 @@ describe('recovery.enabled false', () => {
   it('deploys no public URL at all, and the rotation function is not told one (its alerts name the CLI command)', () => {
     s.template.resourceCountIs('AWS::Lambda::Url', 0);
     expect(idsOf(s.json, 'AWS::Lambda::Function')).toHaveLength(1);
-    expect(resourcesOfType(s.json, 'AWS::Lambda::Permission').filter(([, r]) => r.Properties?.Principal === '*')).toEqual([]);
+    expect(
+      resourcesOfType(s.json, 'AWS::Lambda::Permission').filter(([, r]) => r.Properties?.Principal === '*'),
+    ).toEqual([]);
     expect(JSON.stringify(s.json)).not.toContain('TOKEN_REFRESHER_RECOVERY_URL');
     expect(Object.keys(s.template.findOutputs('*')).filter((k) => k.includes('Recovery'))).toEqual([]);
     // The other channels stay.

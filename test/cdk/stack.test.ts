@@ -83,7 +83,9 @@ describe('the example configuration (config.example.json)', () => {
           POWERTOOLS_SERVICE_NAME: metricNames.SERVICE_NAME,
           POWERTOOLS_METRICS_NAMESPACE: metricNames.METRICS_NAMESPACE,
           // Its reauthorize alerts carry sign-in links to the recovery endpoint (on by default).
-          TOKEN_REFRESHER_RECOVERY_URL: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TokenRefresherRecoveryFunctionFunctionUrl'), 'FunctionUrl'] },
+          TOKEN_REFRESHER_RECOVERY_URL: {
+            'Fn::GetAtt': [Match.stringLikeRegexp('^TokenRefresherRecoveryFunctionFunctionUrl'), 'FunctionUrl'],
+          },
         },
       },
       LoggingConfig: { LogGroup: { Ref: onlyId(rotationOnly(s.json), 'AWS::Logs::LogGroup') } },
@@ -118,11 +120,19 @@ describe('the example configuration (config.example.json)', () => {
       MaximumEventAgeInSeconds: 3600,
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [dlq, 'Arn'] } } },
     });
-    s.template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
+    s.template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 86400,
+    });
     s.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Principal: { AWS: '*' }, Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 'sqs:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
         ]),
       },
     });
@@ -142,7 +152,10 @@ describe('the example configuration (config.example.json)', () => {
       Target: {
         Arn: { 'Fn::GetAtt': [fn, 'Arn'] },
         Input: JSON.stringify({ action: 'rotate', credential: 'aem-mail', source: 'schedule' }),
-        RetryPolicy: { MaximumEventAgeInSeconds: SCHEDULER_MAX_EVENT_AGE.toSeconds(), MaximumRetryAttempts: SCHEDULER_RETRY_ATTEMPTS },
+        RetryPolicy: {
+          MaximumEventAgeInSeconds: SCHEDULER_MAX_EVENT_AGE.toSeconds(),
+          MaximumRetryAttempts: SCHEDULER_RETRY_ATTEMPTS,
+        },
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlq, 'Arn'] } },
       },
     });
@@ -179,12 +192,21 @@ describe('the example configuration (config.example.json)', () => {
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecretVersionStage',
     ]);
-    expect(asArray(rotate?.Resource)).toEqual([{ Ref: secretIdByName(s.json, 'token-refresher/aem-mail/refresh-token') }]);
+    expect(asArray(rotate?.Resource)).toEqual([
+      { Ref: secretIdByName(s.json, 'token-refresher/aem-mail/refresh-token') },
+    ]);
     const read = statements.find((st) => st.Sid === 'ReadClientSecrets');
-    expect(asArray(read?.Action).sort()).toEqual(['secretsmanager:GetSecretValue', 'secretsmanager:ListSecretVersionIds']);
+    expect(asArray(read?.Action).sort()).toEqual([
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:ListSecretVersionIds',
+    ]);
     expect(asArray(read?.Resource)).toHaveLength(2);
     // No other statement touches Secrets Manager: without a certificate credential no key may be read.
-    const others = statements.filter((st) => asArray(st.Action).some((a) => a.startsWith('secretsmanager:')) && !['RotateOwnSecrets', 'ReadClientSecrets'].includes(st.Sid ?? ''));
+    const others = statements.filter(
+      (st) =>
+        asArray(st.Action).some((a) => a.startsWith('secretsmanager:')) &&
+        !['RotateOwnSecrets', 'ReadClientSecrets'].includes(st.Sid ?? ''),
+    );
     expect(others).toEqual([]);
     expect(statements.find((st) => st.Sid === 'ReadCertificateKeys')).toBeUndefined();
   });
@@ -192,7 +214,9 @@ describe('the example configuration (config.example.json)', () => {
   it('lets the function send mail only from the alert sender', () => {
     const identity = onlyId(s.json, 'AWS::SES::EmailIdentity');
     s.template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'token-refresher@contoso.com' });
-    const mail = identityStatements(rotationOnly(s.json)).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('ses:')));
+    const mail = identityStatements(rotationOnly(s.json)).filter(({ statement }) =>
+      asArray(statement.Action).some((a) => a.startsWith('ses:')),
+    );
     expect(mail).toHaveLength(1);
     const st = mail[0]?.statement;
     expect(asArray(st?.Action).sort()).toEqual(['ses:SendEmail', 'ses:SendRawEmail']);
@@ -217,7 +241,12 @@ describe('the example configuration (config.example.json)', () => {
       Statement: [
         {
           Principal: { Service: 'scheduler.amazonaws.com' },
-          Condition: { StringEquals: { 'aws:SourceAccount': ENV.account, 'aws:SourceArn': { 'Fn::GetAtt': [onlyId(s.json, 'AWS::Scheduler::ScheduleGroup'), 'Arn'] } } },
+          Condition: {
+            StringEquals: {
+              'aws:SourceAccount': ENV.account,
+              'aws:SourceArn': { 'Fn::GetAtt': [onlyId(s.json, 'AWS::Scheduler::ScheduleGroup'), 'Arn'] },
+            },
+          },
         },
       ],
     });
@@ -226,16 +255,25 @@ describe('the example configuration (config.example.json)', () => {
       .map((x) => x.statement);
     expect(statements.flatMap((st) => asArray(st.Action)).sort()).toEqual(['lambda:InvokeFunction', 'sqs:SendMessage']);
     const invoke = statements.find((st) => asArray(st.Action).includes('lambda:InvokeFunction'));
-    expect(invoke?.Resource).toEqual([{ 'Fn::GetAtt': [fn, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [fn, 'Arn'] }, ':*']] }]);
+    expect(invoke?.Resource).toEqual([
+      { 'Fn::GetAtt': [fn, 'Arn'] },
+      { 'Fn::Join': ['', [{ 'Fn::GetAtt': [fn, 'Arn'] }, ':*']] },
+    ]);
     const send = statements.find((st) => asArray(st.Action).includes('sqs:SendMessage'));
     expect(send?.Resource).toEqual({ 'Fn::GetAtt': [dlq, 'Arn'] });
   });
 
   it('gives the function role no managed policy and log permissions only on its log group', () => {
-    const fnRole = (resourcesOfType(s.json, 'AWS::Lambda::Function')[0]?.[1].Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const fnRole = (
+      resourcesOfType(s.json, 'AWS::Lambda::Function')[0]?.[1].Properties?.Role as { 'Fn::GetAtt': [string, string] }
+    )['Fn::GetAtt'][0];
     expect(s.json.Resources[fnRole]?.Properties?.ManagedPolicyArns).toBeUndefined();
-    const logStatements = identityStatements(rotationOnly(s.json)).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('logs:')));
-    expect(logStatements.map((x) => x.statement.Resource)).toEqual([{ 'Fn::GetAtt': [onlyId(rotationOnly(s.json), 'AWS::Logs::LogGroup'), 'Arn'] }]);
+    const logStatements = identityStatements(rotationOnly(s.json)).filter(({ statement }) =>
+      asArray(statement.Action).some((a) => a.startsWith('logs:')),
+    );
+    expect(logStatements.map((x) => x.statement.Resource)).toEqual([
+      { 'Fn::GetAtt': [onlyId(rotationOnly(s.json), 'AWS::Logs::LogGroup'), 'Arn'] },
+    ]);
   });
 
   it('alarms when no healthy run happened within the schedule gap plus grace (missing data breaching)', () => {
@@ -330,14 +368,26 @@ describe('the example configuration (config.example.json)', () => {
     expect(key).toHaveLength(1);
     s.template.hasResourceProperties('AWS::KMS::Key', {
       EnableKeyRotation: true,
-      KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]) },
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
+        ]),
+      },
     });
     s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [key[0]?.[0], 'Arn'] } });
     s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          Match.objectLike({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Condition: Match.objectLike({ StringEquals: { 'aws:SourceAccount': ENV.account } }) }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Condition: Match.objectLike({ StringEquals: { 'aws:SourceAccount': ENV.account } }),
+          }),
         ]),
       },
     });
@@ -348,8 +398,10 @@ describe('the example configuration (config.example.json)', () => {
     });
   });
 
-  it('has a dashboard showing each credential\'s token age, runs and failures by class', () => {
-    const body = JSON.stringify(resourcesOfType(s.json, 'AWS::CloudWatch::Dashboard')[0]?.[1].Properties?.DashboardBody);
+  it("has a dashboard showing each credential's token age, runs and failures by class", () => {
+    const body = JSON.stringify(
+      resourcesOfType(s.json, 'AWS::CloudWatch::Dashboard')[0]?.[1].Properties?.DashboardBody,
+    );
     for (const needle of [
       'aem-mail: days since last rotation',
       metricNames.TOKEN_AGE_DAYS,
@@ -366,7 +418,15 @@ describe('the example configuration (config.example.json)', () => {
   });
 
   it('exports what the runbook refers to', () => {
-    for (const o of ['FunctionName', 'AlarmTopicArn', 'DeadLetterQueueUrl', 'DashboardName', 'LogGroupName', 'AlertSenderIdentityArn']) s.template.hasOutput(o, {});
+    for (const o of [
+      'FunctionName',
+      'AlarmTopicArn',
+      'DeadLetterQueueUrl',
+      'DashboardName',
+      'LogGroupName',
+      'AlertSenderIdentityArn',
+    ])
+      s.template.hasOutput(o, {});
   });
 });
 
@@ -396,7 +456,11 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
 
   it('sizes each no-success alarm to its own schedule', () => {
     const lookback = (gapMinutes: number) => Math.ceil((gapMinutes + NO_SUCCESS_GRACE.toMinutes()) / 60);
-    for (const [credential, gap] of [['mail-ch', 720], ['mail-de', 3 * 1440], ['gmail-relay', 1440]] as const) {
+    for (const [credential, gap] of [
+      ['mail-ch', 720],
+      ['mail-de', 3 * 1440],
+      ['gmail-relay', 1440],
+    ] as const) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: metricNames.ROTATION_SUCCESS,
         Dimensions: dims(credential),
@@ -407,8 +471,14 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
   });
 
   it('alarms on token age only where the provider has an age limit', () => {
-    const ageAlarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').filter(([, r]) => r.Properties?.MetricName === metricNames.TOKEN_AGE_DAYS);
-    const credentials = ageAlarms.map(([, r]) => (r.Properties?.Dimensions as Array<{ Name: string; Value: string }>).find((d) => d.Name === 'credential')?.Value);
+    const ageAlarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').filter(
+      ([, r]) => r.Properties?.MetricName === metricNames.TOKEN_AGE_DAYS,
+    );
+    const credentials = ageAlarms.map(
+      ([, r]) =>
+        (r.Properties?.Dimensions as Array<{ Name: string; Value: string }>).find((d) => d.Name === 'credential')
+          ?.Value,
+    );
     expect(credentials.sort()).toEqual(['mail-ch', 'mail-de']);
   });
 
@@ -423,14 +493,18 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
       'tr-test/shared/entra-app-1',
     ]);
     const rotate = identityStatements(s.json).find(({ statement }) => statement.Sid === 'RotateOwnSecrets')?.statement;
-    expect(asArray(rotate?.Resource)).toContain('arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared/gmail-token-AbCdEf');
+    expect(asArray(rotate?.Resource)).toContain(
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared/gmail-token-AbCdEf',
+    );
     // the tokens of mail-ch and mail-de, and the external gmail token.
     expect(asArray(rotate?.Resource)).toHaveLength(3);
     expect(wildcardSecretOrMailGrants(s.json)).toEqual([]);
   });
 
   it('creates the certificate secret only for the certificate credential, empty and retained, and grants it read-only in its own statement', () => {
-    const certificates = resourcesOfType(s.json, 'AWS::SecretsManager::Secret').filter(([, r]) => String(r.Properties?.Name).endsWith('/certificate'));
+    const certificates = resourcesOfType(s.json, 'AWS::SecretsManager::Secret').filter(([, r]) =>
+      String(r.Properties?.Name).endsWith('/certificate'),
+    );
     expect(certificates.map(([, r]) => r.Properties?.Name)).toEqual(['tr-test/mail-de/certificate']);
     const [certId, cert] = certificates[0]!;
     expect(cert.Properties).not.toHaveProperty('SecretString');
@@ -444,16 +518,32 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
     expect(asArray(keys?.Action).sort()).toEqual([...SECRET_READ_ACTIONS].sort());
     expect(keys?.Resource).toEqual({ Ref: certId });
     // Read-only: no statement that can write, stage or delete names it, and no other statement names it at all.
-    const naming = statements.filter((st) => JSON.stringify(st.Resource ?? null).includes(JSON.stringify({ Ref: certId })));
+    const naming = statements.filter((st) =>
+      JSON.stringify(st.Resource ?? null).includes(JSON.stringify({ Ref: certId })),
+    );
     expect(naming).toEqual([keys]);
     expect(asArray(keys?.Action).some((a) => /Put|Update|Delete|Rotate|Create|\*/.test(a))).toBe(false);
   });
 
   it('alarms on every credential’s client-secret days left, and on the Adobe secret when its date is configured', () => {
-    const expiry = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').filter(([, r]) => r.Properties?.MetricName === metricNames.CLIENT_SECRET_DAYS_LEFT);
-    const dimensionOf = (r: (typeof expiry)[number][1]) => (r.Properties?.Dimensions as Array<{ Name: string; Value: string }>).find((d) => d.Name === 'credential')?.Value;
-    expect(expiry.map(([, r]) => dimensionOf(r)).sort()).toEqual([metricNames.ADOBE_CREDENTIAL_DIMENSION, 'gmail-relay', 'mail-ch', 'mail-de']);
-    for (const [, r] of expiry) expect(r.Properties).toMatchObject({ Threshold: 14, ComparisonOperator: 'LessThanThreshold', Statistic: 'Minimum', TreatMissingData: 'notBreaching' });
+    const expiry = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').filter(
+      ([, r]) => r.Properties?.MetricName === metricNames.CLIENT_SECRET_DAYS_LEFT,
+    );
+    const dimensionOf = (r: (typeof expiry)[number][1]) =>
+      (r.Properties?.Dimensions as Array<{ Name: string; Value: string }>).find((d) => d.Name === 'credential')?.Value;
+    expect(expiry.map(([, r]) => dimensionOf(r)).sort()).toEqual([
+      metricNames.ADOBE_CREDENTIAL_DIMENSION,
+      'gmail-relay',
+      'mail-ch',
+      'mail-de',
+    ]);
+    for (const [, r] of expiry)
+      expect(r.Properties).toMatchObject({
+        Threshold: 14,
+        ComparisonOperator: 'LessThanThreshold',
+        Statistic: 'Minimum',
+        TreatMissingData: 'notBreaching',
+      });
     // The certificate credential's alarm says why its secret still matters.
     const de = expiry.find(([, r]) => dimensionOf(r) === 'mail-de')?.[1];
     expect(String(de?.Properties?.AlarmDescription)).toContain('AEM redeems the token with this secret');
@@ -465,7 +555,9 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
       'gmail-relay': lookback(1440),
       adobe: lookback(720),
     });
-    const body = JSON.stringify(resourcesOfType(s.json, 'AWS::CloudWatch::Dashboard')[0]?.[1].Properties?.DashboardBody);
+    const body = JSON.stringify(
+      resourcesOfType(s.json, 'AWS::CloudWatch::Dashboard')[0]?.[1].Properties?.DashboardBody,
+    );
     expect(body).toContain('Client secrets: days left');
   });
 
@@ -481,14 +573,18 @@ describe('several credentials, shared and external secrets (fixtures/config-mult
 
 describe('certificate key document named by ARN', () => {
   it('is not created but granted read-only, with the suffix wildcard of a partial ARN', () => {
-    const doc = JSON.parse(readFileSync('config.example.json', 'utf8')) as { credentials: Array<Record<string, unknown>> };
+    const doc = JSON.parse(readFileSync('config.example.json', 'utf8')) as {
+      credentials: Array<Record<string, unknown>>;
+    };
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pki/aem-mail-key';
     Object.assign(doc.credentials[0]!, { credentialType: 'certificate', certificate: { secretId: arn } });
     const s = synth(parseConfig(doc), {}, false);
     try {
       const names = resourcesOfType(s.json, 'AWS::SecretsManager::Secret').map(([, r]) => r.Properties?.Name);
       expect(names.some((n) => String(n).includes('certificate') || String(n).includes('pki/'))).toBe(false);
-      const keys = identityStatements(s.json).find(({ statement }) => statement.Sid === 'ReadCertificateKeys')?.statement;
+      const keys = identityStatements(s.json).find(
+        ({ statement }) => statement.Sid === 'ReadCertificateKeys',
+      )?.statement;
       expect(keys?.Resource).toBe(`${arn}-??????`);
       expect(asArray(keys?.Action).sort()).toEqual([...SECRET_READ_ACTIONS].sort());
       expect(wildcardSecretOrMailGrants(s.json)).toEqual([]);
@@ -502,7 +598,9 @@ describe('options', () => {
   it('encrypts the secrets with a customer-managed key with rotation, retained, usable only through Secrets Manager', () => {
     const s = synth(loadFixtureConfig('config.example.json'), { secretsEncryption: 'customer-managed' });
     try {
-      const keys = resourcesOfType(s.json, 'AWS::KMS::Key').filter(([, r]) => String(r.Properties?.Description).includes('secrets'));
+      const keys = resourcesOfType(s.json, 'AWS::KMS::Key').filter(([, r]) =>
+        String(r.Properties?.Description).includes('secrets'),
+      );
       expect(keys).toHaveLength(1);
       const [keyId, key] = keys[0] as [string, { Properties?: Record<string, unknown>; DeletionPolicy?: string }];
       expect(key.Properties?.EnableKeyRotation).toBe(true);
@@ -510,10 +608,14 @@ describe('options', () => {
       for (const [id, r] of resourcesOfType(s.json, 'AWS::SecretsManager::Secret')) {
         expect(r.Properties?.KmsKeyId, id).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
       }
-      const kms = identityStatements(s.json).find(({ statement }) => statement.Sid === 'SecretsKeyViaSecretsManager')?.statement;
+      const kms = identityStatements(s.json).find(
+        ({ statement }) => statement.Sid === 'SecretsKeyViaSecretsManager',
+      )?.statement;
       expect(asArray(kms?.Action).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
       expect(kms?.Resource).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
-      expect(kms?.Condition).toEqual({ StringEquals: { 'kms:ViaService': `secretsmanager.${ENV.region}.amazonaws.com` } });
+      expect(kms?.Condition).toEqual({
+        StringEquals: { 'kms:ViaService': `secretsmanager.${ENV.region}.amazonaws.com` },
+      });
     } finally {
       s.cleanup();
     }
@@ -554,7 +656,11 @@ describe('options', () => {
     const s = synth(parseConfig(doc), { alarmEmails: ['ops@contoso.com'] });
     try {
       s.template.resourceCountIs('AWS::SES::EmailIdentity', 0);
-      expect(identityStatements(s.json).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('ses:')))).toEqual([]);
+      expect(
+        identityStatements(s.json).filter(({ statement }) =>
+          asArray(statement.Action).some((a) => a.startsWith('ses:')),
+        ),
+      ).toEqual([]);
     } finally {
       s.cleanup();
     }
@@ -563,16 +669,18 @@ describe('options', () => {
 
 describe('configuration errors fail synth, naming the credential', () => {
   const build = (mutate: (doc: { credentials: Array<Record<string, unknown>> }) => void) => () => {
-    const doc = JSON.parse(readFileSync('config.example.json', 'utf8')) as { credentials: Array<Record<string, unknown>> };
+    const doc = JSON.parse(readFileSync('config.example.json', 'utf8')) as {
+      credentials: Array<Record<string, unknown>>;
+    };
     mutate(doc);
     const app = new App({ context: cdkJsonContext() });
     new TokenRefresherStack(app, 'T', { env: ENV, config: parseConfig(doc), entry: FIXTURE_HANDLER });
   };
 
   it('an unreadable schedule expression', () => {
-    expect(build((d) => void (d.credentials[0]!.schedule = { expression: 'cron(0 3 * * *)', timeZone: 'UTC' }))).toThrow(
-      'credentials[aem-mail].schedule.expression: cron needs 6 fields',
-    );
+    expect(
+      build((d) => void (d.credentials[0]!.schedule = { expression: 'cron(0 3 * * *)', timeZone: 'UTC' })),
+    ).toThrow('credentials[aem-mail].schedule.expression: cron needs 6 fields');
   });
 
   it('a schedule that lets a Microsoft token reach its 90-day lifetime', () => {
@@ -586,7 +694,9 @@ describe('configuration errors fail synth, naming the credential', () => {
   });
 
   it('warns when the schedule is too sparse for a 7-day alarm look-back', () => {
-    const doc = JSON.parse(readFileSync('config.example.json', 'utf8')) as { credentials: Array<Record<string, unknown>> };
+    const doc = JSON.parse(readFileSync('config.example.json', 'utf8')) as {
+      credentials: Array<Record<string, unknown>>;
+    };
     doc.credentials[0]!.schedule = { expression: 'cron(0 4 ? * MON *)', timeZone: 'UTC' };
     const app = new App({ context: cdkJsonContext() });
     const stack = new TokenRefresherStack(app, 'T', { env: ENV, config: parseConfig(doc), entry: FIXTURE_HANDLER });
@@ -603,12 +713,12 @@ describe('metric names are one contract', () => {
 
   it('the alarms watch exactly the names lambdas/report/metric-names.ts exports', () => {
     expect(SERVICE).toEqual({ service: 'token-refresher' });
-    expect([metricNames.ROTATION_SUCCESS, metricNames.ROTATION_FAILURE, metricNames.VALIDATION_FAILURE, metricNames.TOKEN_AGE_DAYS, metricNames.STAGE_DURATION_MS]).toEqual([
-      'RotationSuccess',
-      'RotationFailure',
-      'ValidationFailure',
-      'TokenAgeDays',
-      'StageDurationMs',
-    ]);
+    expect([
+      metricNames.ROTATION_SUCCESS,
+      metricNames.ROTATION_FAILURE,
+      metricNames.VALIDATION_FAILURE,
+      metricNames.TOKEN_AGE_DAYS,
+      metricNames.STAGE_DURATION_MS,
+    ]).toEqual(['RotationSuccess', 'RotationFailure', 'ValidationFailure', 'TokenAgeDays', 'StageDurationMs']);
   });
 });

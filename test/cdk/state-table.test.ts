@@ -3,7 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
 import { functionDescription } from '../../lib/parts/function.ts';
 import { STATE_TABLE_ACTIONS, STATE_TABLE_KEY_ACTIONS } from '../../lib/token-refresher.ts';
-import { asArray, identityStatements, loadFixtureConfig, resourcesOfType, rotationOnly, synth, type CfnResource, type Synthesized } from './support.ts';
+import {
+  asArray,
+  identityStatements,
+  loadFixtureConfig,
+  resourcesOfType,
+  rotationOnly,
+  synth,
+  type CfnResource,
+  type Synthesized,
+} from './support.ts';
 
 function only(s: Synthesized, type: string): [string, CfnResource] {
   const all = resourcesOfType(s.json, type);
@@ -15,7 +24,9 @@ function only(s: Synthesized, type: string): [string, CfnResource] {
 function tableStatements(s: Synthesized, tableId: string) {
   const mentions = (x: unknown): boolean => JSON.stringify(x ?? null).includes(`"${tableId}"`);
   // The rotation function's; the recovery endpoint's narrower grant on the table is asserted in test/cdk/recovery.test.ts.
-  return identityStatements(rotationOnly(s.json)).filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('dynamodb:')) || mentions(statement.Resource));
+  return identityStatements(rotationOnly(s.json)).filter(
+    ({ statement }) => asArray(statement.Action).some((a) => a.startsWith('dynamodb:')) || mentions(statement.Resource),
+  );
 }
 
 describe('state table, defaults (AWS managed encryption)', () => {
@@ -46,17 +57,28 @@ describe('state table, defaults (AWS managed encryption)', () => {
 
   it('tells the function its name and grants exactly the actions the store sends, on the table only', () => {
     const [tableId] = only(s, 'AWS::DynamoDB::Table');
-    const fn = resourcesOfType(rotationOnly(s.json), 'AWS::Lambda::Function').find(([, r]) => JSON.stringify(r.Properties?.Environment ?? {}).includes('TOKEN_REFRESHER_STATE_TABLE'));
-    expect((fn?.[1].Properties?.Environment as { Variables: Record<string, unknown> }).Variables.TOKEN_REFRESHER_STATE_TABLE).toEqual({ Ref: tableId });
+    const fn = resourcesOfType(rotationOnly(s.json), 'AWS::Lambda::Function').find(([, r]) =>
+      JSON.stringify(r.Properties?.Environment ?? {}).includes('TOKEN_REFRESHER_STATE_TABLE'),
+    );
+    expect(
+      (fn?.[1].Properties?.Environment as { Variables: Record<string, unknown> }).Variables.TOKEN_REFRESHER_STATE_TABLE,
+    ).toEqual({ Ref: tableId });
     const statements = tableStatements(s, tableId);
     expect(statements.map(({ statement }) => statement)).toEqual([
-      { Sid: 'StateTable', Effect: 'Allow', Action: [...STATE_TABLE_ACTIONS].sort(), Resource: { 'Fn::GetAtt': [tableId, 'Arn'] } },
+      {
+        Sid: 'StateTable',
+        Effect: 'Allow',
+        Action: [...STATE_TABLE_ACTIONS].sort(),
+        Resource: { 'Fn::GetAtt': [tableId, 'Arn'] },
+      },
     ]);
-    expect(identityStatements(s.json).some(({ statement }) => statement.Sid === 'StateTableKeyViaDynamoDB')).toBe(false);
+    expect(identityStatements(s.json).some(({ statement }) => statement.Sid === 'StateTableKeyViaDynamoDB')).toBe(
+      false,
+    );
   });
 });
 
-describe('state table with the stack\'s customer managed key', () => {
+describe("state table with the stack's customer managed key", () => {
   let s: Synthesized;
   beforeAll(() => {
     s = synth(loadFixtureConfig('test/cdk/fixtures/config-multi.json'), { secretsEncryption: 'customer-managed' });
@@ -64,13 +86,21 @@ describe('state table with the stack\'s customer managed key', () => {
   afterAll(() => s.cleanup());
 
   it('is encrypted with that key, and the function may use the key through DynamoDB only', () => {
-    const keys = resourcesOfType(s.json, 'AWS::KMS::Key').filter(([, r]) => String(r.Properties?.Description).includes('token-refresher secrets'));
+    const keys = resourcesOfType(s.json, 'AWS::KMS::Key').filter(([, r]) =>
+      String(r.Properties?.Description).includes('token-refresher secrets'),
+    );
     expect(keys).toHaveLength(1);
     const [keyId] = keys[0]!;
     const [, table] = only(s, 'AWS::DynamoDB::Table');
     expect(table.Properties?.TableName).toBe('tr-test-state');
-    expect(table.Properties?.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
-    const key = identityStatements(s.json).find(({ statement }) => statement.Sid === 'StateTableKeyViaDynamoDB')?.statement;
+    expect(table.Properties?.SSESpecification).toEqual({
+      SSEEnabled: true,
+      SSEType: 'KMS',
+      KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+    });
+    const key = identityStatements(s.json).find(
+      ({ statement }) => statement.Sid === 'StateTableKeyViaDynamoDB',
+    )?.statement;
     expect(key).toEqual({
       Sid: 'StateTableKeyViaDynamoDB',
       Effect: 'Allow',
@@ -116,14 +146,17 @@ describe('a fleet sharing one Entra app: 30 credentials, one client secret, two 
     expect(new Set(names).size).toBe(names.length);
     expect(only(s, 'AWS::DynamoDB::Table')[1].Properties?.TableName).toBe('fleet-table');
     const read = identityStatements(s.json).find(({ statement }) => statement.Sid === 'ReadClientSecrets')?.statement;
-    expect(names.filter((n) => n.startsWith('fleet/adobe/'))).toEqual(['fleet/adobe/agency-a/client-secret', 'fleet/adobe/agency-b/client-secret']);
+    expect(names.filter((n) => n.startsWith('fleet/adobe/'))).toEqual([
+      'fleet/adobe/agency-a/client-secret',
+      'fleet/adobe/agency-b/client-secret',
+    ]);
     // The shared secret is named once in the policy too (plus the two Adobe secrets).
     expect(asArray(read?.Resource)).toHaveLength(3);
   });
 });
 
 describe('functionDescription', () => {
-  it('lists a small fleet and sums up a large one within Lambda\'s 256 characters', () => {
+  it("lists a small fleet and sums up a large one within Lambda's 256 characters", () => {
     expect(functionDescription(['a', 'b'])).toBe('token-refresher: rotates a, b');
     const many = Array.from({ length: 1000 }, (_, i) => `credential-${i}`);
     const d = functionDescription(many);

@@ -19,7 +19,8 @@ export const FIXTURE_HANDLER = path.join(FIXTURES, 'handler.ts');
 export const ENV = { account: '123456789012', region: 'eu-west-1' } as const;
 
 export function cdkJsonContext(): Record<string, unknown> {
-  return (JSON.parse(readFileSync(path.join(REPO, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+  return (JSON.parse(readFileSync(path.join(REPO, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
+    .context;
 }
 
 export function loadFixtureConfig(file: string): Config {
@@ -48,10 +49,20 @@ export interface CfnTemplate {
   Resources: Record<string, CfnResource>;
 }
 
-export function synth(config: Config, props: Partial<Omit<TokenRefresherStackProps, 'config'>> = {}, withChecks = true): Synthesized {
+export function synth(
+  config: Config,
+  props: Partial<Omit<TokenRefresherStackProps, 'config'>> = {},
+  withChecks = true,
+): Synthesized {
   const outdir = mkdtempSync(path.join(tmpdir(), 'tr-cdk-'));
   const app = new App({ outdir, context: cdkJsonContext() });
-  const stack = new TokenRefresherStack(app, 'TokenRefresher', { env: ENV, config, entry: FIXTURE_HANDLER, recoveryEntry: FIXTURE_HANDLER, ...props });
+  const stack = new TokenRefresherStack(app, 'TokenRefresher', {
+    env: ENV,
+    config,
+    entry: FIXTURE_HANDLER,
+    recoveryEntry: FIXTURE_HANDLER,
+    ...props,
+  });
   if (withChecks) addComplianceChecks(app);
   const assembly = app.synth();
   const artifact = assembly.getStackArtifact(stack.artifactId);
@@ -110,7 +121,8 @@ export function identityStatements(t: CfnTemplate): Array<{ resource: string; st
   for (const [id, r] of Object.entries(t.Resources)) {
     if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') docs(id, r.Properties?.PolicyDocument);
     if (r.Type === 'AWS::IAM::Role') {
-      for (const p of (r.Properties?.Policies as Array<{ PolicyDocument: unknown }> | undefined) ?? []) docs(id, p.PolicyDocument);
+      for (const p of (r.Properties?.Policies as Array<{ PolicyDocument: unknown }> | undefined) ?? [])
+        docs(id, p.PolicyDocument);
     }
   }
   return out;
@@ -121,7 +133,11 @@ export function identityStatements(t: CfnTemplate): Array<{ resource: string; st
  * rotation function alone. The endpoint's own assertions are in test/cdk/recovery.test.ts.
  */
 export function rotationOnly(t: CfnTemplate): CfnTemplate {
-  return { Resources: Object.fromEntries(Object.entries(t.Resources).filter(([id]) => !id.startsWith('TokenRefresherRecovery'))) };
+  return {
+    Resources: Object.fromEntries(
+      Object.entries(t.Resources).filter(([id]) => !id.startsWith('TokenRefresherRecovery')),
+    ),
+  };
 }
 
 export const asArray = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
@@ -130,7 +146,9 @@ export const asArray = <T>(x: T | T[] | undefined): T[] => (x === undefined ? []
  * Statements granting a secretsmanager:* or ses:* action on a wildcard resource: "*" itself, or any literal ARN part with
  * "*" (a "-??????" suffix wildcard on one named secret is fine: it matches that secret's versions of its own name only).
  */
-export function wildcardSecretOrMailGrants(t: CfnTemplate): Array<{ resource: string; statement: PolicyStatementJson }> {
+export function wildcardSecretOrMailGrants(
+  t: CfnTemplate,
+): Array<{ resource: string; statement: PolicyStatementJson }> {
   const sensitive = (a: string) => /^(secretsmanager|ses):/i.test(a) || a === '*';
   const literalParts = (r: unknown): string[] => {
     if (typeof r === 'string') return [r];
@@ -142,7 +160,8 @@ export function wildcardSecretOrMailGrants(t: CfnTemplate): Array<{ resource: st
     ({ statement }) =>
       statement.Effect === 'Allow' &&
       asArray(statement.Action).some(sensitive) &&
-      (statement.Resource === undefined || asArray(statement.Resource).some((r) => literalParts(r).some((s) => s.includes('*')))),
+      (statement.Resource === undefined ||
+        asArray(statement.Resource).some((r) => literalParts(r).some((s) => s.includes('*')))),
   );
 }
 
@@ -156,27 +175,50 @@ export const KMS_KEYS = {
 
 /** config-multi.json plus one certificate credential per form of certificate.kmsKeyId. */
 export function kmsCertificateConfig(): Config {
-  const doc = JSON.parse(readFileSync(path.join(FIXTURES, 'config-multi.json'), 'utf8')) as { credentials: Array<Record<string, unknown>> };
+  const doc = JSON.parse(readFileSync(path.join(FIXTURES, 'config-multi.json'), 'utf8')) as {
+    credentials: Array<Record<string, unknown>>;
+  };
   const base = doc.credentials.find((c) => c.id === 'mail-de')!;
   for (const [name, kmsKeyId] of Object.entries(KMS_KEYS)) {
-    doc.credentials.push({ ...base, id: `kms-${name.toLowerCase()}`, certificate: { kmsKeyId, thumbprintSha256: 'ab'.repeat(32) } });
+    doc.credentials.push({
+      ...base,
+      id: `kms-${name.toLowerCase()}`,
+      certificate: { kmsKeyId, thumbprintSha256: 'ab'.repeat(32) },
+    });
   }
   return parseConfig(doc, 'kmsCertificateConfig');
 }
 
 /** The example configuration with every alert channel: the SNS topic, Slack and Teams through AWS Chatbot, two webhooks. */
 export function channelsConfig(over: Record<string, unknown> = {}): Config {
-  const doc = JSON.parse(readFileSync(path.join(REPO, 'config.example.json'), 'utf8')) as Record<string, unknown> & { alerts: Record<string, unknown> };
+  const doc = JSON.parse(readFileSync(path.join(REPO, 'config.example.json'), 'utf8')) as Record<string, unknown> & {
+    alerts: Record<string, unknown>;
+  };
   doc.alerts = {
     ...doc.alerts,
     sns: true,
     chatbot: {
       slack: [{ workspaceId: 'T0123ABCD', channelId: 'C0456EFGH' }],
-      teams: [{ tenantId: '7a3c0f4e-5b1d-4c2a-9e8f-0d6b2a1c3e4f', teamId: '2b8e9f1a-0c3d-4e5f-8a9b-0c1d2e3f4a5b', channelId: '19:abc123@thread.tacv2' }],
+      teams: [
+        {
+          tenantId: '7a3c0f4e-5b1d-4c2a-9e8f-0d6b2a1c3e4f',
+          teamId: '2b8e9f1a-0c3d-4e5f-8a9b-0c1d2e3f4a5b',
+          channelId: '19:abc123@thread.tacv2',
+        },
+      ],
     },
     webhooks: [
-      { name: 'ops', url: 'https://hooks.example.org/token-refresher', signingSecret: { secretId: 'token-refresher/webhooks/ops' } },
-      { name: 'pagerduty', url: 'https://events.pagerduty.com/v2/enqueue', format: 'pagerduty', routingKey: { secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pd-routing-AbCdEf' } },
+      {
+        name: 'ops',
+        url: 'https://hooks.example.org/token-refresher',
+        signingSecret: { secretId: 'token-refresher/webhooks/ops' },
+      },
+      {
+        name: 'pagerduty',
+        url: 'https://events.pagerduty.com/v2/enqueue',
+        format: 'pagerduty',
+        routingKey: { secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pd-routing-AbCdEf' },
+      },
     ],
   };
   return parseConfig({ ...doc, ...over }, 'channelsConfig');

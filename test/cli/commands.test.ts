@@ -15,7 +15,10 @@ const MAIL = 'com.day.cq.mailer.DefaultMailService.cfg.json';
 const REPO = join(import.meta.dirname, '..', '..');
 
 let env: CliEnv | undefined;
-checkAndCloseAfterEach(() => env, () => (env = undefined));
+checkAndCloseAfterEach(
+  () => env,
+  () => (env = undefined),
+);
 
 describe('osgi', () => {
   it('writes both files with every property the AEM mail OAuth2 documentation names, secrets only as references', async () => {
@@ -26,7 +29,16 @@ describe('osgi', () => {
     const oauth = JSON.parse(readFileSync(join(out, OAUTH), 'utf8')) as Record<string, unknown>;
     const mail = JSON.parse(readFileSync(join(out, MAIL), 'utf8')) as Record<string, unknown>;
     const entra = env.standins.entra;
-    expect(Object.keys(oauth)).toEqual(['authUrl', 'tokenUrl', 'clientId', 'clientSecret', 'scopes', 'authCodeRedirectUrl', 'refreshUrl', 'refreshToken']);
+    expect(Object.keys(oauth)).toEqual([
+      'authUrl',
+      'tokenUrl',
+      'clientId',
+      'clientSecret',
+      'scopes',
+      'authCodeRedirectUrl',
+      'refreshUrl',
+      'refreshToken',
+    ]);
     expect(oauth.authUrl).toBe(entra.authorizeUrl);
     expect(oauth.tokenUrl).toBe(entra.tokenUrl);
     expect(oauth.refreshUrl).toBe(entra.tokenUrl);
@@ -63,7 +75,10 @@ describe('osgi', () => {
     const r = await env.run(['osgi', '--credential', 'aem-mail', '--target', '10000/20000', '--json']);
     expect(r.code).toBe(0);
     const files = JSON.parse(r.stdout) as Record<string, Record<string, unknown>>;
-    expect(files[OAUTH]).toMatchObject({ clientSecret: '$[secret:SECRET_MAIL_CS]', refreshToken: '$[secret:SECRET_MAIL_RT]' });
+    expect(files[OAUTH]).toMatchObject({
+      clientSecret: '$[secret:SECRET_MAIL_CS]',
+      refreshToken: '$[secret:SECRET_MAIL_RT]',
+    });
   });
 });
 
@@ -96,18 +111,55 @@ describe('rotate', () => {
   it('--remote invokes the function with the documented payload and prints its summary', async () => {
     env = await startCliEnv();
     const calls: unknown[] = [];
-    const r = await env.run(['rotate', '--remote', '--function-name', 'TokenRefresher-Fn', '--credential', 'aem-mail', '--force'], {
-      invokeLambda: async (p) => {
-        calls.push(p);
-        return { payload: { runId: 'r1', ok: false, results: [{ credential: 'aem-mail', runId: 'r1', outcome: 'failed', redeemed: false, promoted: false, targets: [], alert: 'failure', durationsMs: {}, failure: { class: 'reauthorize', code: 'AADSTS700082', stage: 'refresh', remote: 'entra', message: 'expired', fix: 'run regenerate' } }] } };
+    const r = await env.run(
+      ['rotate', '--remote', '--function-name', 'TokenRefresher-Fn', '--credential', 'aem-mail', '--force'],
+      {
+        invokeLambda: async (p) => {
+          calls.push(p);
+          return {
+            payload: {
+              runId: 'r1',
+              ok: false,
+              results: [
+                {
+                  credential: 'aem-mail',
+                  runId: 'r1',
+                  outcome: 'failed',
+                  redeemed: false,
+                  promoted: false,
+                  targets: [],
+                  alert: 'failure',
+                  durationsMs: {},
+                  failure: {
+                    class: 'reauthorize',
+                    code: 'AADSTS700082',
+                    stage: 'refresh',
+                    remote: 'entra',
+                    message: 'expired',
+                    fix: 'run regenerate',
+                  },
+                },
+              ],
+            },
+          };
+        },
       },
-    });
-    expect(calls).toEqual([{ functionName: 'TokenRefresher-Fn', region: undefined, payload: { action: 'rotate', credential: 'aem-mail', force: true, source: 'cli' } }]);
+    );
+    expect(calls).toEqual([
+      {
+        functionName: 'TokenRefresher-Fn',
+        region: undefined,
+        payload: { action: 'rotate', credential: 'aem-mail', force: true, source: 'cli' },
+      },
+    ]);
     expect(r.code).toBe(3);
     expect(r.stdout).toContain('AADSTS700082');
 
     const refused = await env.run(['rotate', '--remote', '--function-name', 'F'], {
-      invokeLambda: async () => ({ functionError: 'Unhandled', payload: { errorType: 'EVENT_INVALID', errorMessage: 'EVENT_INVALID: bad -- Invoke with {"action":"rotate"}' } }),
+      invokeLambda: async () => ({
+        functionError: 'Unhandled',
+        payload: { errorType: 'EVENT_INVALID', errorMessage: 'EVENT_INVALID: bad -- Invoke with {"action":"rotate"}' },
+      }),
     });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('what to do: Invoke with');
@@ -117,7 +169,9 @@ describe('rotate', () => {
 
 describe('client-secret', () => {
   it('reads the value from stdin, stores it as current, never prints it; --push delivers it with the current token', async () => {
-    env = await startCliEnv({ configure: (doc) => doc.credentials[0]!.targets!.forEach((t) => (t.pushClientSecret = true)) });
+    env = await startCliEnv({
+      configure: (doc) => doc.credentials[0]!.targets!.forEach((t) => (t.pushClientSecret = true)),
+    });
     await env.seed();
     const c = env.config.credentials[0]!;
     const ids = secretIds(env.config, c);
@@ -129,11 +183,19 @@ describe('client-secret', () => {
     const secret = await env.store.getValue(ids.clientSecret, 'AWSCURRENT');
     const records = await env.state.listDeliveries(c.id);
     for (const t of c.targets) {
-      expect(env.standins.cloudManager.valueOf(t.programId, t.environmentId, 'SECRET_SMTP_OAUTH_CLIENT_SECRET')).toBe(value);
-      expect(env.standins.cloudManager.valueOf(t.programId, t.environmentId, 'SECRET_SMTP_OAUTH_REFRESH_TOKEN')).toBeDefined();
+      expect(env.standins.cloudManager.valueOf(t.programId, t.environmentId, 'SECRET_SMTP_OAUTH_CLIENT_SECRET')).toBe(
+        value,
+      );
+      expect(
+        env.standins.cloudManager.valueOf(t.programId, t.environmentId, 'SECRET_SMTP_OAUTH_REFRESH_TOKEN'),
+      ).toBeDefined();
       // The delivery record says which token version and which client secret version the target now holds.
       const r = records.find((x) => x.targetKey === targetKey(t));
-      expect(r).toMatchObject({ versionId: current?.versionId, clientSecretVersionId: secret?.versionId, pushReason: 'forced' });
+      expect(r).toMatchObject({
+        versionId: current?.versionId,
+        clientSecretVersionId: secret?.versionId,
+        pushReason: 'forced',
+      });
     }
     expect(`${r.stdout}${r.stderr}`).not.toContain(value);
     assertNoSecrets(env.outputs, [value]);
@@ -159,7 +221,9 @@ describe('client-secret', () => {
     env = await startCliEnv();
     await env.seed();
     const ids = secretIds(env.config, env.config.credentials[0]!);
-    const guid = await env.run(['client-secret', '--credential', 'aem-mail'], { input: '6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f\n' });
+    const guid = await env.run(['client-secret', '--credential', 'aem-mail'], {
+      input: '6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f\n',
+    });
     expect(guid.code).toBe(2);
     expect(guid.stderr).toContain('AADSTS7000215');
     expect((await env.run(['client-secret', '--credential', 'aem-mail'], { input: '' })).code).toBe(2);
@@ -204,8 +268,14 @@ describe('as a program', () => {
     expect(help.stdout).toContain('Usage: token-refresher <command>');
     expect(osgi.code).toBe(0);
     const files = JSON.parse(osgi.stdout) as Record<string, Record<string, unknown>>;
-    expect(files[OAUTH]).toMatchObject({ tokenUrl: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token', authUrl: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize' });
-    expect(files[MAIL]).toMatchObject({ 'smtp.user': 'aem-noreply@contoso.com', 'from.address': 'aem-noreply@contoso.com' });
+    expect(files[OAUTH]).toMatchObject({
+      tokenUrl: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token',
+      authUrl: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize',
+    });
+    expect(files[MAIL]).toMatchObject({
+      'smtp.user': 'aem-noreply@contoso.com',
+      'from.address': 'aem-noreply@contoso.com',
+    });
     expect(bin.code).toBe(2);
     expect(bin.stderr).toContain('CONFIG_MISSING');
   });

@@ -58,7 +58,8 @@ describe('the CLI loads its commands lazily', () => {
     expect(eager.filter((p) => HEAVY.test(p))).toEqual([]);
     // The same walk with the dynamic imports reaches them: the check above can see them when they are there.
     const all = [...externalsReachable(mainOut(), true)];
-    for (const pkg of ['@aws-sdk/client-lambda', 'undici', 'zod', 'nodemailer']) expect(all.some((p) => p === pkg || p.startsWith(`${pkg}/`))).toBe(true);
+    for (const pkg of ['@aws-sdk/client-lambda', 'undici', 'zod', 'nodemailer'])
+      expect(all.some((p) => p === pkg || p.startsWith(`${pkg}/`))).toBe(true);
   });
 
   it('a real `--help` process resolves none of them; `rotate --help` resolves the Lambda client', async () => {

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
-checkAndCloseAfterEach(() => env, () => (env = undefined));
+checkAndCloseAfterEach(
+  () => env,
+  () => (env = undefined),
+);
 
 async function world(): Promise<CliEnv> {
   env = await startCliEnv({

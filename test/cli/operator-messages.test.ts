@@ -9,19 +9,33 @@ import { main } from '../../cli/main.ts';
 import { Capture, checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
-checkAndCloseAfterEach(() => env, () => (env = undefined));
+checkAndCloseAfterEach(
+  () => env,
+  () => (env = undefined),
+);
 
 /** The Secrets Manager JSON protocol's answer for a secret that does not exist, to every request. */
 async function noSecretsManager(): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': 'ResourceNotFoundException' });
-      res.end(JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }));
+      res.writeHead(400, {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amzn-errortype': 'ResourceNotFoundException',
+      });
+      res.end(
+        JSON.stringify({
+          __type: 'ResourceNotFoundException',
+          message: "Secrets Manager can't find the specified secret.",
+        }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 const find = (fs: Finding[], check: string) => fs.filter((f) => f.check === check);
@@ -40,7 +54,11 @@ describe('status exit code', () => {
     expect(failing.code).toBe(1);
     expect((await env.run(['status', '--json'])).code).toBe(1);
     env.standins.cloudManager.setDeploymentManager(true);
-    env.standins.entra.inject('token', { kind: 'status', status: 400, body: { error: 'invalid_grant', error_codes: [700082], error_description: 'AADSTS700082: expired' } });
+    env.standins.entra.inject('token', {
+      kind: 'status',
+      status: 400,
+      body: { error: 'invalid_grant', error_codes: [700082], error_description: 'AADSTS700082: expired' },
+    });
     expect((await env.run(['rotate', '--force'])).code).toBe(3);
     expect((await env.run(['status'])).code).toBe(3);
   });
@@ -72,7 +90,12 @@ describe('doctor', () => {
     // Secrets Manager where the stack was never deployed: every secret is unknown. (moto answers ListSecretVersionIds
     // for an unknown secret with a 500, so this peer speaks the documented ResourceNotFoundException itself.)
     const sm = await noSecretsManager();
-    Object.assign(process.env, { AWS_ENDPOINT_URL: sm.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: sm.url,
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+    });
     let code: number;
     try {
       code = await main(['--config', env.configFile, '--store', 'secretsmanager', 'doctor', '--json', '--no-redeem'], {

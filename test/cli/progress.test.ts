@@ -96,7 +96,9 @@ describe('rotate --remote', () => {
     const env = { TOKEN_REFRESHER_CONFIG_FILE: 'config.example.json', NO_COLOR: '1' };
     const tty = io(true);
     expect(await main(['rotate', '--remote', '--function-name', 'F'], { ...tty, env, invokeLambda })).toBe(0);
-    expect(tty.stderr.text).toMatch(/^\r\x1b\[K⠋ invoking F \(all credentials\); this waits for the run to end 0 s(\r\x1b\[K⠙ invoking F)?/);
+    expect(tty.stderr.text).toMatch(
+      /^\r\x1b\[K⠋ invoking F \(all credentials\); this waits for the run to end 0 s(\r\x1b\[K⠙ invoking F)?/,
+    );
     expect(tty.stderr.text.endsWith('\r\x1b[K')).toBe(true);
     const pipe = io(false);
     expect(await main(['rotate', '--remote', '--function-name', 'F'], { ...pipe, env, invokeLambda })).toBe(0);

@@ -15,7 +15,6 @@ const browser = headlessChromiumForSuite();
 let env: CliEnv;
 let page: Page;
 
-
 beforeEach(async () => {
   env = await startCliEnv();
   await env.seed();
@@ -97,7 +96,11 @@ describe('regenerate in a real browser', () => {
     expect(await run.code).toBe(1);
     expect(run.stderr.text).toContain('STATE_MISMATCH');
     // The code was never presented to the token endpoint.
-    expect(env.standins.entra.requests.filter((r) => r.route === 'token' && r.body.includes('grant_type=authorization_code'))).toHaveLength(0);
+    expect(
+      env.standins.entra.requests.filter(
+        (r) => r.route === 'token' && r.body.includes('grant_type=authorization_code'),
+      ),
+    ).toHaveLength(0);
     expect(await env.snapshot()).toBe(before);
   });
 

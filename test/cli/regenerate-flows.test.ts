@@ -8,7 +8,10 @@ import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
-checkAndCloseAfterEach(() => env, () => (env = undefined));
+checkAndCloseAfterEach(
+  () => env,
+  () => (env = undefined),
+);
 
 async function world(deviceCodeIntervalSec = 1): Promise<CliEnv> {
   env = await startCliEnv({ standins: { entra: { deviceCodeIntervalSec } } });
@@ -54,7 +57,9 @@ describe('regenerate --device-code', () => {
     expect(rec?.source).toBe('regenerate');
     expect(rec?.refreshToken).toBe(e.standins.entra.latestRefreshToken());
     const t = e.config.credentials[0]!.targets[0]!;
-    expect(e.standins.cloudManager.valueOf(t.programId, t.environmentId, 'SECRET_SMTP_OAUTH_REFRESH_TOKEN')).toBe(rec?.refreshToken);
+    expect(e.standins.cloudManager.valueOf(t.programId, t.environmentId, 'SECRET_SMTP_OAUTH_REFRESH_TOKEN')).toBe(
+      rec?.refreshToken,
+    );
   });
 
   it('declined on the device page: exit 1, DEVICE_DECLINED, nothing stored', async () => {
@@ -110,7 +115,9 @@ describe('regenerate --no-browser', () => {
     env = await startCliEnv();
     const e = env;
     const ids = secretIds(e.config, e.config.credentials[0]!);
-    expect((await e.run(['client-secret', '--credential', 'aem-mail'], { input: `${DEFAULT_CLIENT_SECRET}\n` })).code).toBe(0);
+    expect(
+      (await e.run(['client-secret', '--credential', 'aem-mail'], { input: `${DEFAULT_CLIENT_SECRET}\n` })).code,
+    ).toBe(0);
     expect((await e.run(['client-secret', '--adobe'], { input: `${e.standins.ims.clientSecret}\n` })).code).toBe(0);
     expect(await e.store.listVersions(ids.token)).toEqual([]);
     const run = e.start(['regenerate', '--credential', 'aem-mail', '--no-browser']);
@@ -119,7 +126,9 @@ describe('regenerate --no-browser', () => {
     expect(await run.code).toBe(0);
     const rec = await current(e);
     expect(rec).toMatchObject({ source: 'regenerate', account: 'mailer@contoso.com' });
-    const status = JSON.parse((await e.run(['status', '--json'])).stdout) as { credentials: Array<{ targets: Array<{ state: string }> }> };
+    const status = JSON.parse((await e.run(['status', '--json'])).stdout) as {
+      credentials: Array<{ targets: Array<{ state: string }> }>;
+    };
     expect(status.credentials[0]!.targets.map((t) => t.state)).toEqual(['current', 'current']);
   });
 
@@ -144,7 +153,10 @@ describe('regenerate refuses before any sign-in', () => {
     const e = await world();
     const ids = secretIds(e.config, e.config.credentials[0]!);
     const until = new Date(Date.now() + 60_000).toISOString();
-    await e.store.putValue(ids.state, JSON.stringify({ v: 1, lease: { runId: 'scheduled-run', until } }), { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+    await e.store.putValue(ids.state, JSON.stringify({ v: 1, lease: { runId: 'scheduled-run', until } }), {
+      clientRequestToken: randomUUID(),
+      stages: ['AWSCURRENT'],
+    });
     const r = await e.run(['regenerate', '--credential', 'aem-mail', '--timeout', '1']);
     expect(r.code).toBe(4);
     expect(r.stderr).toContain('scheduled-run');

@@ -5,14 +5,21 @@ import type { Finding } from '../../cli/commands/doctor.ts';
 import { checkAndCloseAfterEach, type CliEnv, startCliEnv } from './support.ts';
 
 let env: CliEnv | undefined;
-checkAndCloseAfterEach(() => env, () => (env = undefined));
+checkAndCloseAfterEach(
+  () => env,
+  () => (env = undefined),
+);
 
 /** A healthy deployment: seeded, the client secret variable set by an admin in Cloud Manager, one successful run. */
 async function healthy(): Promise<CliEnv> {
   env = await startCliEnv();
   await env.seed();
   for (const t of env.config.credentials[0]!.targets) {
-    env.standins.cloudManager.setVariable(t.programId, t.environmentId, { name: 'SECRET_SMTP_OAUTH_CLIENT_SECRET', value: 'set-by-an-admin-once', type: 'secretString' });
+    env.standins.cloudManager.setVariable(t.programId, t.environmentId, {
+      name: 'SECRET_SMTP_OAUTH_CLIENT_SECRET',
+      value: 'set-by-an-admin-once',
+      type: 'secretString',
+    });
   }
   return env;
 }
@@ -29,7 +36,8 @@ async function doctor(e: CliEnv, ...args: string[]): Promise<{ code: number; fin
   return { code: r.code, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings, stdout: r.stdout };
 }
 
-const find = (fs: Finding[], check: string, subject?: string) => fs.filter((f) => f.check === check && (!subject || f.subject.includes(subject)));
+const find = (fs: Finding[], check: string, subject?: string) =>
+  fs.filter((f) => f.check === check && (!subject || f.subject.includes(subject)));
 
 describe('status', () => {
   it('healthy: token age and days left, validation, every target holds the current token, next run from the schedule', async () => {
@@ -78,11 +86,19 @@ describe('status', () => {
   });
 
   it('a cron schedule in a time zone: the next firing is computed', async () => {
-    env = await startCliEnv({ configure: (doc) => void (doc.credentials[0]!.schedule = { expression: 'cron(17 3 * * ? *)', timeZone: 'Europe/Zurich' }) });
+    env = await startCliEnv({
+      configure: (doc) =>
+        void (doc.credentials[0]!.schedule = { expression: 'cron(17 3 * * ? *)', timeZone: 'Europe/Zurich' }),
+    });
     await env.seed();
     const s = await statusOf(env);
     const at = new Date(s.nextRun.at!);
-    const zurich = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Zurich', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(at);
+    const zurich = new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'Europe/Zurich',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    }).format(at);
     expect(zurich).toBe('03:17');
     expect(at.getTime() - Date.now()).toBeLessThanOrEqual(86_400_000 + 3_600_000);
     expect(at.getTime()).toBeGreaterThan(Date.now());
@@ -100,7 +116,9 @@ describe('doctor', () => {
     expect(find(first.findings, 'SMTP AUTH')[0]!.message).toContain('235');
     expect(find(first.findings, 'server-to-server credential')[0]).toMatchObject({ status: 'ok' });
     expect(find(first.findings, 'read permission').map((f) => f.status)).toEqual(['ok', 'ok']);
-    expect(find(first.findings, 'value length').every((f) => f.status === 'ok' && f.message.includes('1200 of 2048'))).toBe(true);
+    expect(
+      find(first.findings, 'value length').every((f) => f.status === 'ok' && f.message.includes('1200 of 2048')),
+    ).toBe(true);
     expect(find(first.findings, 'SECRET_SMTP_OAUTH_CLIENT_SECRET').every((f) => f.status === 'ok')).toBe(true);
     // AUTH only: no test mail, and the redeemed token is stored but not pushed (a push restarts AEM).
     expect(e.standins.smtp.messages).toHaveLength(0);
@@ -122,11 +140,15 @@ describe('doctor', () => {
 
   it('names the redirect URI the sign-in links of alerts return to, and where to register it (exact with TOKEN_REFRESHER_RECOVERY_URL)', async () => {
     const e = await healthy();
-    const exact = await e.run(['doctor', '--json', '--no-redeem'], { env: { TOKEN_REFRESHER_RECOVERY_URL: 'https://abc123.lambda-url.eu-west-1.on.aws/' } });
+    const exact = await e.run(['doctor', '--json', '--no-redeem'], {
+      env: { TOKEN_REFRESHER_RECOVERY_URL: 'https://abc123.lambda-url.eu-west-1.on.aws/' },
+    });
     const link = find((JSON.parse(exact.stdout) as { findings: Finding[] }).findings, 'recovery link')[0]!;
     expect(link.status).toBe('ok');
     expect(link.message).toContain('https://abc123.lambda-url.eu-west-1.on.aws/callback');
-    expect(link.fix).toMatch(/Authentication > add a platform "Web" with redirect URI https:\/\/abc123\.lambda-url\.eu-west-1\.on\.aws\/callback/);
+    expect(link.fix).toMatch(
+      /Authentication > add a platform "Web" with redirect URI https:\/\/abc123\.lambda-url\.eu-west-1\.on\.aws\/callback/,
+    );
     const named = find((await doctor(e, '--no-redeem')).findings, 'recovery link')[0]!;
     expect(named.message).toContain('the stack output RecoveryRedirectUri');
     expect(named.fix).toContain('TOKEN_REFRESHER_RECOVERY_URL');
@@ -154,7 +176,11 @@ describe('doctor', () => {
 
   it('broken: Cloud Manager answers 403 to reading and the refresh token died -> exit 3 (a sign-in is needed)', async () => {
     const e = await healthy();
-    e.standins.cloudManager.inject('variables-get', { kind: 'status', status: 403, body: { error_code: '403003', message: 'Api Key is invalid' } }, 2);
+    e.standins.cloudManager.inject(
+      'variables-get',
+      { kind: 'status', status: 403, body: { error_code: '403003', message: 'Api Key is invalid' } },
+      2,
+    );
     e.standins.entra.expireAll(700082);
     const r = await doctor(e);
     expect(r.code).toBe(3);

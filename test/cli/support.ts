@@ -91,7 +91,10 @@ export async function startCliEnv(opts: CliEnvOptions = {}): Promise<CliEnv> {
   // The CLI with --store file keeps its state table in <store-dir>/state: the world's pipeline uses the same files.
   const env = await startLocalEnv({ store, state: new FileStateStore(join(storeDir, 'state')), ...localOpts });
   const config: Config = patch
-    ? parseConfig({ ...env.config, credentials: env.config.credentials.map((c, i) => ({ ...c, ...patch(c, i, env.standins) })) }, 'test configuration')
+    ? parseConfig(
+        { ...env.config, credentials: env.config.credentials.map((c, i) => ({ ...c, ...patch(c, i, env.standins) })) },
+        'test configuration',
+      )
     : env.config;
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
@@ -121,11 +124,18 @@ export async function startCliEnv(opts: CliEnvOptions = {}): Promise<CliEnv> {
   };
 
   const secrets = (): string[] => {
-    const out = new Set<string>([DEFAULT_CLIENT_SECRET, env.standins.ims.clientSecret, ...env.standins.entra.issuedRefreshTokens()]);
+    const out = new Set<string>([
+      DEFAULT_CLIENT_SECRET,
+      env.standins.ims.clientSecret,
+      ...env.standins.entra.issuedRefreshTokens(),
+    ]);
     // The test certificates' private keys (certificate credentials) and the other provider's tokens and secret.
-    for (const name of ['app', 'other'] as const) for (const l of keyLines(testClientCertificate(name).privateKey)) out.add(l);
+    for (const name of ['app', 'other'] as const)
+      for (const l of keyLines(testClientCertificate(name).privateKey)) out.add(l);
     const oauth2 = env.standins.oauth2;
-    if (oauth2) for (const v of [oauth2.clientSecret, ...oauth2.issuedRefreshTokens(), ...oauth2.issuedAccessTokens()]) out.add(v);
+    if (oauth2)
+      for (const v of [oauth2.clientSecret, ...oauth2.issuedRefreshTokens(), ...oauth2.issuedAccessTokens()])
+        out.add(v);
     for (const r of [...env.standins.entra.requests, ...(oauth2?.requests ?? [])]) {
       const form = new URLSearchParams(r.body);
       for (const k of ['code', 'code_verifier', 'refresh_token', 'client_secret', 'device_code', 'client_assertion']) {
@@ -140,11 +150,19 @@ export async function startCliEnv(opts: CliEnvOptions = {}): Promise<CliEnv> {
     // Access tokens live only in the token records (and in the SMTP dialogue).
     // State documents hold no secret; token records and client secrets do.
     for (const f of readdirSync(storeDir).filter((n) => n.endsWith('.json') && !n.endsWith('%2Fstate.json'))) {
-      const doc = JSON.parse(readFileSync(join(storeDir, f), 'utf8')) as { versions: Record<string, { value: string }> };
+      const doc = JSON.parse(readFileSync(join(storeDir, f), 'utf8')) as {
+        versions: Record<string, { value: string }>;
+      };
       for (const v of Object.values(doc.versions)) {
         try {
           // A document: its secret fields are the secrets (its dates, ids and scopes are ordinary text, in pieces too).
-          const rec = JSON.parse(v.value) as { accessToken?: string; refreshToken?: string; clientSecret?: string; value?: string; privateKey?: string };
+          const rec = JSON.parse(v.value) as {
+            accessToken?: string;
+            refreshToken?: string;
+            clientSecret?: string;
+            value?: string;
+            privateKey?: string;
+          };
           if (rec.accessToken) out.add(rec.accessToken);
           if (rec.refreshToken) out.add(rec.refreshToken);
           if (rec.clientSecret) out.add(rec.clientSecret);
@@ -164,8 +182,17 @@ export async function startCliEnv(opts: CliEnvOptions = {}): Promise<CliEnv> {
     const c = config.credentials.find((x) => x.id === credentialId);
     if (!c) throw new Error(`no credential ${credentialId}`);
     const ids = secretIds(config, c);
-    const versions = await Promise.all([ids.token, ids.state, ids.clientSecret].map(async (id) => [id, (await store.listVersions(id)).map((v) => ({ id: v.versionId, stages: [...v.stages].sort() }))]));
-    const cm = c.targets.map((t) => env.standins.cloudManager.variables(t.programId, t.environmentId).map((v) => `${v.name}=${v.value.length}:${v.value.slice(-12)}`));
+    const versions = await Promise.all(
+      [ids.token, ids.state, ids.clientSecret].map(async (id) => [
+        id,
+        (await store.listVersions(id)).map((v) => ({ id: v.versionId, stages: [...v.stages].sort() })),
+      ]),
+    );
+    const cm = c.targets.map((t) =>
+      env.standins.cloudManager
+        .variables(t.programId, t.environmentId)
+        .map((v) => `${v.name}=${v.value.length}:${v.value.slice(-12)}`),
+    );
     return JSON.stringify({ versions, cm, patches: env.standins.cloudManager.patchCount });
   };
 

@@ -9,14 +9,24 @@ import { secretIds } from '../../lambdas/config/load.ts';
 import { certificateSecretId } from '../../lambdas/refresh/client-assertion.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, testClientCertificate } from '../../standins/entra.ts';
-import { GENERIC_CLIENT_ID, GENERIC_CLIENT_SECRET, GMAIL_SCOPE, GOOGLE_ACCOUNT, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET } from '../../standins/oauth2.ts';
+import {
+  GENERIC_CLIENT_ID,
+  GENERIC_CLIENT_SECRET,
+  GMAIL_SCOPE,
+  GOOGLE_ACCOUNT,
+  GOOGLE_CLIENT_ID,
+  GOOGLE_CLIENT_SECRET,
+} from '../../standins/oauth2.ts';
 import { checkAndCloseAfterEach, type CliEnv, type CliRun, startCliEnv } from './support.ts';
 
 const OAUTH = 'com.day.cq.mailer.oauth.impl.OAuthConfigurationProviderImpl.cfg.json';
 const DAY = 86_400_000;
 
 let env: CliEnv | undefined;
-checkAndCloseAfterEach(() => env, () => (env = undefined));
+checkAndCloseAfterEach(
+  () => env,
+  () => (env = undefined),
+);
 
 async function put(e: CliEnv, secretId: string, value: string): Promise<void> {
   await e.store.putValue(secretId, value, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
@@ -38,14 +48,21 @@ async function signInUrl(run: CliRun): Promise<URL> {
   return new URL((await run.stderr.waitFor(/\n {2}(http:\/\/127\.0\.0\.1:\d+\/\S+)\n/))[1] as string);
 }
 
-async function statusOf(e: CliEnv, io: Parameters<CliEnv['run']>[1] = {}): Promise<CredentialStatus & { adobe?: unknown }> {
+async function statusOf(
+  e: CliEnv,
+  io: Parameters<CliEnv['run']>[1] = {},
+): Promise<CredentialStatus & { adobe?: unknown }> {
   const r = await e.run(['status', '--json'], io);
   expect(r.code, r.stderr).toBe(0);
   const doc = JSON.parse(r.stdout) as { credentials: CredentialStatus[]; adobe?: unknown };
   return { ...doc.credentials[0]!, adobe: doc.adobe };
 }
 
-async function doctor(e: CliEnv, args: string[] = [], io: Parameters<CliEnv['run']>[1] = {}): Promise<{ code: number; findings: Finding[] }> {
+async function doctor(
+  e: CliEnv,
+  args: string[] = [],
+  io: Parameters<CliEnv['run']>[1] = {},
+): Promise<{ code: number; findings: Finding[] }> {
   const r = await e.run(['doctor', '--json', ...args], io);
   return { code: r.code, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
 }
@@ -53,11 +70,16 @@ async function doctor(e: CliEnv, args: string[] = [], io: Parameters<CliEnv['run
 /** As an administrator would have done once: AEM's client-secret variable exists on every target. */
 function setClientSecretVariables(e: CliEnv): void {
   for (const t of e.config.credentials[0]!.targets) {
-    e.standins.cloudManager.setVariable(t.programId, t.environmentId, { name: 'SECRET_SMTP_OAUTH_CLIENT_SECRET', value: 'set-by-an-admin-once', type: 'secretString' });
+    e.standins.cloudManager.setVariable(t.programId, t.environmentId, {
+      name: 'SECRET_SMTP_OAUTH_CLIENT_SECRET',
+      value: 'set-by-an-admin-once',
+      type: 'secretString',
+    });
   }
 }
 
-const finding = (fs: Finding[], check: string, subject = 'aem-mail') => fs.find((f) => f.check === check && f.subject === subject);
+const finding = (fs: Finding[], check: string, subject = 'aem-mail') =>
+  fs.find((f) => f.check === check && f.subject === subject);
 
 describe('regenerate for Google (Gmail)', () => {
   async function gmail(): Promise<CliEnv> {
@@ -68,7 +90,11 @@ describe('regenerate for Google (Gmail)', () => {
         provider: 'google',
         tenant: undefined,
         clientId: GOOGLE_CLIENT_ID,
-        endpoints: { token: s.oauth2!.tokenUrl, authorize: s.oauth2!.authorizeUrl, deviceCode: s.oauth2!.deviceCodeUrl },
+        endpoints: {
+          token: s.oauth2!.tokenUrl,
+          authorize: s.oauth2!.authorizeUrl,
+          deviceCode: s.oauth2!.deviceCodeUrl,
+        },
         scopes: [GMAIL_SCOPE],
         mailbox: GOOGLE_ACCOUNT,
       }),
@@ -124,7 +150,10 @@ describe('an OAuth2 provider known by its issuer (OpenID discovery)', () => {
 
   async function generic(claimedIssuer?: string): Promise<CliEnv> {
     env = await startCliEnv({
-      standins: { oauth2: { flavor: 'generic', rotate: true, ...(claimedIssuer ? { claimedIssuer } : {}) }, smtp: { requiredScope: null } },
+      standins: {
+        oauth2: { flavor: 'generic', rotate: true, ...(claimedIssuer ? { claimedIssuer } : {}) },
+        smtp: { requiredScope: null },
+      },
       patch: (_c, _i, s) => ({
         provider: 'oauth2',
         tenant: undefined,
@@ -165,20 +194,35 @@ describe('an OAuth2 provider known by its issuer (OpenID discovery)', () => {
     const g = e.standins.oauth2!;
     const osgi = await e.run(['osgi', '--credential', 'aem-mail', '--json']);
     expect(osgi.code, osgi.stderr).toBe(0);
-    expect((JSON.parse(osgi.stdout) as Record<string, Record<string, unknown>>)[OAUTH]).toMatchObject({ authUrl: g.authorizeUrl, tokenUrl: g.tokenUrl, refreshUrl: g.tokenUrl });
+    expect((JSON.parse(osgi.stdout) as Record<string, Record<string, unknown>>)[OAUTH]).toMatchObject({
+      authUrl: g.authorizeUrl,
+      tokenUrl: g.tokenUrl,
+      refreshUrl: g.tokenUrl,
+    });
 
     const d = await doctor(e, ['--no-redeem']);
     const disc = finding(d.findings, 'discovery')!;
     expect(disc).toMatchObject({ status: 'ok' });
     expect(disc.message).toContain(g.tokenUrl);
     const host = new URL(g.tokenUrl).host;
-    expect(d.findings.find((f) => f.subject === 'network' && f.check === 'token endpoint (aem-mail)')).toMatchObject({ status: 'ok', message: expect.stringContaining(host) });
+    expect(d.findings.find((f) => f.subject === 'network' && f.check === 'token endpoint (aem-mail)')).toMatchObject({
+      status: 'ok',
+      message: expect.stringContaining(host),
+    });
   });
 
   it('a public client (tokenEndpointAuthMethod "none") has no client secret: doctor does not warn about one', async () => {
     env = await startCliEnv({
       standins: { oauth2: { flavor: 'generic', rotate: true }, smtp: { requiredScope: null } },
-      patch: (_c, _i, s) => ({ provider: 'oauth2', tenant: undefined, issuer: s.oauth2!.issuer, clientId: GENERIC_CLIENT_ID, tokenEndpointAuthMethod: 'none', scopes: SCOPES, mailbox: 'mailer@example.org' }),
+      patch: (_c, _i, s) => ({
+        provider: 'oauth2',
+        tenant: undefined,
+        issuer: s.oauth2!.issuer,
+        clientId: GENERIC_CLIENT_ID,
+        tokenEndpointAuthMethod: 'none',
+        scopes: SCOPES,
+        mailbox: 'mailer@example.org',
+      }),
     });
     await env.seed();
     const d = await doctor(env, ['--no-redeem']);
@@ -204,7 +248,10 @@ describe('an OAuth2 provider known by its issuer (OpenID discovery)', () => {
 
     const d = await doctor(e);
     expect(d.code).not.toBe(0);
-    expect(finding(d.findings, 'discovery')).toMatchObject({ status: 'fail', message: expect.stringContaining('DISCOVERY_ISSUER_MISMATCH') });
+    expect(finding(d.findings, 'discovery')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('DISCOVERY_ISSUER_MISMATCH'),
+    });
     expect(finding(d.findings, 'SMTP AUTH')).toMatchObject({ status: 'skip' });
   });
 });
@@ -218,9 +265,14 @@ describe('certificate credentials (no client secret for token-refresher)', () =>
   async function certificateWorld(): Promise<CliEnv> {
     env = await startCliEnv({
       // The app has only the certificate registered: a client secret would be refused.
-      standins: { entra: { clients: [{ clientId: DEFAULT_CLIENT_ID, name: 'token-refresher', certificates: [app.certificate] }] } },
+      standins: {
+        entra: { clients: [{ clientId: DEFAULT_CLIENT_ID, name: 'token-refresher', certificates: [app.certificate] }] },
+      },
       // A client-secret secret that stays empty.
-      patch: () => ({ credentialType: 'certificate', clientSecret: { secretId: 'cert-test/aem-mail/aem-client-secret' } }),
+      patch: () => ({
+        credentialType: 'certificate',
+        clientSecret: { secretId: 'cert-test/aem-mail/aem-client-secret' },
+      }),
     });
     await env.seed();
     return env;
@@ -232,23 +284,39 @@ describe('certificate credentials (no client secret for token-refresher)', () =>
     const certId = certificateSecretId(e.config, c);
     expect(certId).toBe(`${e.config.secretPrefix}/aem-mail/certificate`);
 
-    const mismatched = await e.run(['client-secret', '--credential', 'aem-mail', '--certificate'], { input: `${other.privateKey}${app.certificate}` });
+    const mismatched = await e.run(['client-secret', '--credential', 'aem-mail', '--certificate'], {
+      input: `${other.privateKey}${app.certificate}`,
+    });
     expect(mismatched.code).toBe(2);
     expect(mismatched.stderr).toContain('CERTIFICATE_INVALID');
     expect(mismatched.stderr).toContain('does not belong to the certificate');
     expect(mismatched.stderr).toContain('nothing was stored');
     expect(await e.store.getValue(certId, 'AWSCURRENT')).toBeUndefined();
-    expect((await e.run(['client-secret', '--credential', 'aem-mail', '--certificate'], { input: 'not a key' })).code).toBe(2);
-    expect((await e.run(['client-secret', '--credential', 'aem-mail', '--certificate', '--push'], { input: app.privateKey })).code).toBe(2);
+    expect(
+      (await e.run(['client-secret', '--credential', 'aem-mail', '--certificate'], { input: 'not a key' })).code,
+    ).toBe(2);
+    expect(
+      (await e.run(['client-secret', '--credential', 'aem-mail', '--certificate', '--push'], { input: app.privateKey }))
+        .code,
+    ).toBe(2);
 
-    const ok = await e.run(['client-secret', '--credential', 'aem-mail', '--certificate', '--json'], { input: `${app.privateKey}${app.certificate}` });
+    const ok = await e.run(['client-secret', '--credential', 'aem-mail', '--certificate', '--json'], {
+      input: `${app.privateKey}${app.certificate}`,
+    });
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr).toContain(`SHA-1 thumbprint ${thumbprint}`);
     expect((await e.store.getValue(certId, 'AWSCURRENT'))?.value).toBe(`${app.privateKey}${app.certificate}`.trim());
     expect(JSON.parse(ok.stdout)).toMatchObject({ secretId: certId, stored: true, thumbprint });
 
     const s = await statusOf(e);
-    expect(s.certificate).toMatchObject({ secretId: certId, stored: true, thumbprint, certificateChecked: true, warn: false, bits: 2048 });
+    expect(s.certificate).toMatchObject({
+      secretId: certId,
+      stored: true,
+      thumbprint,
+      certificateChecked: true,
+      warn: false,
+      bits: 2048,
+    });
     expect(s.certificate?.notAfter).toBe(new Date(appCert.validTo).toISOString());
     expect(s.clientSecret).toEqual({ stored: false });
     const text = (await e.run(['status'])).stdout;
@@ -259,23 +327,36 @@ describe('certificate credentials (no client secret for token-refresher)', () =>
     const late = { now: () => new Date(Date.parse(appCert.validTo) - 10 * DAY) };
     const soon = await statusOf(e, late);
     expect(soon.certificate).toMatchObject({ warn: true, daysLeft: 10 });
-    expect((await e.run(['status'], late)).stdout).toMatch(/certificate +expires 2076-\d\d-\d\d \(10 days left\).*upload a new certificate/);
+    expect((await e.run(['status'], late)).stdout).toMatch(
+      /certificate +expires 2076-\d\d-\d\d \(10 days left\).*upload a new certificate/,
+    );
     const d = await doctor(e, ['--no-redeem'], late);
-    expect(finding(d.findings, 'certificate')).toMatchObject({ status: 'warn', message: expect.stringContaining('10 days left') });
+    expect(finding(d.findings, 'certificate')).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining('10 days left'),
+    });
   });
 
   it('regenerate, rotate and doctor work with the key alone; a missing client secret is a warning because AEM still needs one; osgi says so', async () => {
     const e = await certificateWorld();
     const entra = e.standins.entra;
-    await put(e, certificateSecretId(e.config, e.config.credentials[0]!), JSON.stringify({ privateKey: app.privateKey, certificate: app.certificate }));
+    await put(
+      e,
+      certificateSecretId(e.config, e.config.credentials[0]!),
+      JSON.stringify({ privateKey: app.privateKey, certificate: app.certificate }),
+    );
 
     const run = e.start(['regenerate', '--credential', 'aem-mail', '--no-browser']);
     const url = await signInUrl(run);
     await run.stderr.waitFor(/paste it here/);
     run.stdin.write(`${await entra.consent(url.toString())}\n`);
     expect(await run.code, run.stderr.text).toBe(0);
-    expect(run.stderr.text).toMatch(/holds no client secret: token-refresher signs in with the certificate .* but AEM redeems the token with a client secret/);
-    const code = new URLSearchParams(entra.requests.find((r) => r.route === 'token' && r.body.includes('authorization_code'))!.body);
+    expect(run.stderr.text).toMatch(
+      /holds no client secret: token-refresher signs in with the certificate .* but AEM redeems the token with a client secret/,
+    );
+    const code = new URLSearchParams(
+      entra.requests.find((r) => r.route === 'token' && r.body.includes('authorization_code'))!.body,
+    );
     expect(code.has('client_assertion')).toBe(true);
     expect(code.has('client_secret')).toBe(false);
     expect(entra.clientAssertions().every((a) => a.accepted)).toBe(true);
@@ -290,25 +371,44 @@ describe('certificate credentials (no client secret for token-refresher)', () =>
     setClientSecretVariables(e);
     const d = await doctor(e);
     expect(d.code, JSON.stringify(d.findings.filter((f) => f.status === 'fail'))).toBe(0);
-    expect(finding(d.findings, 'certificate')).toMatchObject({ status: 'ok', message: expect.stringContaining('matches its certificate') });
-    expect(finding(d.findings, 'client secret')).toMatchObject({ status: 'warn', message: expect.stringContaining('AEM') });
+    expect(finding(d.findings, 'certificate')).toMatchObject({
+      status: 'ok',
+      message: expect.stringContaining('matches its certificate'),
+    });
+    expect(finding(d.findings, 'client secret')).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining('AEM'),
+    });
     expect(finding(d.findings, 'SMTP AUTH')).toMatchObject({ status: 'ok' });
 
     const osgi = await e.run(['osgi', '--credential', 'aem-mail']);
     expect(osgi.code).toBe(0);
-    expect(osgi.stderr).toMatch(/signs in with a certificate, but AEM redeems its refresh token with a client secret: SECRET_SMTP_OAUTH_CLIENT_SECRET must hold/);
+    expect(osgi.stderr).toMatch(
+      /signs in with a certificate, but AEM redeems its refresh token with a client secret: SECRET_SMTP_OAUTH_CLIENT_SECRET must hold/,
+    );
   });
 
   it('doctor: an empty or unusable key document fails the certificate check and skips the SMTP check', async () => {
     const e = await certificateWorld();
     const empty = await doctor(e);
     expect(empty.code).toBe(1);
-    expect(finding(empty.findings, 'certificate')).toMatchObject({ status: 'fail', message: expect.stringContaining('SECRET_EMPTY'), fix: expect.stringContaining('--certificate') });
+    expect(finding(empty.findings, 'certificate')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('SECRET_EMPTY'),
+      fix: expect.stringContaining('--certificate'),
+    });
     expect(finding(empty.findings, 'SMTP AUTH')).toMatchObject({ status: 'skip' });
     // Only a SHA-1 thumbprint, but PS256 needs x5t#S256: the function would fail on every run.
-    await put(e, certificateSecretId(e.config, e.config.credentials[0]!), JSON.stringify({ privateKey: app.privateKey, thumbprint }));
+    await put(
+      e,
+      certificateSecretId(e.config, e.config.credentials[0]!),
+      JSON.stringify({ privateKey: app.privateKey, thumbprint }),
+    );
     const thumb = await doctor(e);
-    expect(finding(thumb.findings, 'certificate')).toMatchObject({ status: 'fail', message: expect.stringContaining('CERTIFICATE_THUMBPRINT_MISSING') });
+    expect(finding(thumb.findings, 'certificate')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('CERTIFICATE_THUMBPRINT_MISSING'),
+    });
   });
 });
 
@@ -330,7 +430,10 @@ describe('client-secret expiry', () => {
     setClientSecretVariables(e);
 
     const s = await statusOf(e);
-    expect(s.clientSecret).toMatchObject({ stored: true, expiry: { source: 'configuration', warn: true, expiresAt: `${soon}T00:00:00.000Z` } });
+    expect(s.clientSecret).toMatchObject({
+      stored: true,
+      expiry: { source: 'configuration', warn: true, expiresAt: `${soon}T00:00:00.000Z` },
+    });
     expect(s.clientSecret?.expiry?.daysLeft).toBeGreaterThan(8.9);
     expect(s.clientSecret?.expiry?.daysLeft).toBeLessThanOrEqual(10);
     expect(s.adobe).toMatchObject({ clientSecret: { expiry: { expiresAt: '2099-12-31T00:00:00.000Z', warn: false } } });
@@ -340,23 +443,44 @@ describe('client-secret expiry', () => {
 
     const d = await doctor(e, ['--no-redeem']);
     expect(d.code).toBe(0);
-    expect(finding(d.findings, 'client secret expiry')).toMatchObject({ status: 'warn', fix: expect.stringContaining('client-secret --credential aem-mail --expires DATE --push') });
+    expect(finding(d.findings, 'client secret expiry')).toMatchObject({
+      status: 'warn',
+      fix: expect.stringContaining('client-secret --credential aem-mail --expires DATE --push'),
+    });
     expect(finding(d.findings, 'client secret expiry', 'Adobe IMS')).toMatchObject({ status: 'ok' });
 
     // Refused dates: not a date, in the past.
-    expect((await e.run(['client-secret', '--credential', 'aem-mail', '--expires', 'next-year'], { input: `${DEFAULT_CLIENT_SECRET}\n` })).code).toBe(2);
-    const past = await e.run(['client-secret', '--credential', 'aem-mail', '--expires', '2020-01-31'], { input: `${DEFAULT_CLIENT_SECRET}\n` });
+    expect(
+      (
+        await e.run(['client-secret', '--credential', 'aem-mail', '--expires', 'next-year'], {
+          input: `${DEFAULT_CLIENT_SECRET}\n`,
+        })
+      ).code,
+    ).toBe(2);
+    const past = await e.run(['client-secret', '--credential', 'aem-mail', '--expires', '2020-01-31'], {
+      input: `${DEFAULT_CLIENT_SECRET}\n`,
+    });
     expect(past.code).toBe(2);
     expect(past.stderr).toContain('not in the future');
-    expect((await e.run(['client-secret', '--credential', 'aem-mail', '--certificate'], { input: 'x' })).stderr).toContain('authenticates with a client secret');
+    expect(
+      (await e.run(['client-secret', '--credential', 'aem-mail', '--certificate'], { input: 'x' })).stderr,
+    ).toContain('authenticates with a client secret');
 
-    const stored = await e.run(['client-secret', '--credential', 'aem-mail', '--expires', '2099-01-31', '--push'], { input: `${DEFAULT_CLIENT_SECRET}\n` });
+    const stored = await e.run(['client-secret', '--credential', 'aem-mail', '--expires', '2099-01-31', '--push'], {
+      input: `${DEFAULT_CLIENT_SECRET}\n`,
+    });
     expect(stored.code, stored.stderr).toBe(0);
-    expect(JSON.parse((await e.store.getValue(ids.clientSecret, 'AWSCURRENT'))!.value)).toEqual({ clientSecret: DEFAULT_CLIENT_SECRET, expiresAt: '2099-01-31' });
+    expect(JSON.parse((await e.store.getValue(ids.clientSecret, 'AWSCURRENT'))!.value)).toEqual({
+      clientSecret: DEFAULT_CLIENT_SECRET,
+      expiresAt: '2099-01-31',
+    });
     // AEM receives the value alone, never the document.
     expect(cmValue(e, 'SECRET_SMTP_OAUTH_CLIENT_SECRET')).toBe(DEFAULT_CLIENT_SECRET);
     const after = await statusOf(e);
-    expect(after.clientSecret).toMatchObject({ stored: true, expiry: { source: 'secret', expiresAt: '2099-01-31T00:00:00.000Z', warn: false } });
+    expect(after.clientSecret).toMatchObject({
+      stored: true,
+      expiry: { source: 'secret', expiresAt: '2099-01-31T00:00:00.000Z', warn: false },
+    });
     // The function reads the value out of the document.
     const rotated = await e.run(['rotate', '--force']);
     expect(rotated.code, rotated.stdout).toBe(0);
@@ -364,7 +488,10 @@ describe('client-secret expiry', () => {
     // Once the date has passed, doctor fails the check.
     const expired = await doctor(e, ['--no-redeem'], { now: () => new Date('2099-02-02T00:00:00Z') });
     expect(expired.code).toBe(1);
-    expect(finding(expired.findings, 'client secret expiry')).toMatchObject({ status: 'fail', message: expect.stringContaining('expired on 2099-01-31 (expired 2 days ago)') });
+    expect(finding(expired.findings, 'client secret expiry')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('expired on 2099-01-31 (expired 2 days ago)'),
+    });
   });
 
   it('doctor: no recorded date is not a failure, but says the reminders cannot come', async () => {
@@ -373,13 +500,19 @@ describe('client-secret expiry', () => {
     setClientSecretVariables(env);
     const d = await doctor(env, ['--no-redeem']);
     expect(d.code).toBe(0);
-    expect(finding(d.findings, 'client secret expiry')).toMatchObject({ status: 'skip', fix: expect.stringContaining('clientSecretExpiresAt') });
+    expect(finding(d.findings, 'client secret expiry')).toMatchObject({
+      status: 'skip',
+      fix: expect.stringContaining('clientSecretExpiresAt'),
+    });
   });
 
   it('a KMS-held certificate key: status and doctor say so, client-secret --certificate has nothing to store', async () => {
     const kmsKeyId = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
     const e = (env = await startCliEnv({
-      patch: () => ({ credentialType: 'certificate', certificate: { kmsKeyId, algorithm: 'RS256', thumbprint: 'A'.repeat(40) } }),
+      patch: () => ({
+        credentialType: 'certificate',
+        certificate: { kmsKeyId, algorithm: 'RS256', thumbprint: 'A'.repeat(40) },
+      }),
     }));
     await e.seed();
     const s = await statusOf(e);

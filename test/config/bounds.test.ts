@@ -7,9 +7,14 @@ import { parseConfig } from '../../lambdas/config/load.ts';
 import { RefresherError } from '../../lambdas/core/errors.ts';
 import { MAX_TIMER_MS } from '../../lambdas/core/http.ts';
 
-const example = JSON.parse(readFileSync(new URL('../../config.example.json', import.meta.url), 'utf8')) as { credentials: Array<Record<string, unknown>> } & Record<string, unknown>;
+const example = JSON.parse(readFileSync(new URL('../../config.example.json', import.meta.url), 'utf8')) as {
+  credentials: Array<Record<string, unknown>>;
+} & Record<string, unknown>;
 
-function withCredential(patch: (c: Record<string, unknown>) => void, top: (d: Record<string, unknown>) => void = () => {}) {
+function withCredential(
+  patch: (c: Record<string, unknown>) => void,
+  top: (d: Record<string, unknown>) => void = () => {},
+) {
   const doc = structuredClone(example);
   patch(doc.credentials[0]!);
   top(doc);
@@ -30,10 +35,24 @@ const smtp = (c: Record<string, unknown>) => (c.validation as { smtp: Record<str
 
 describe('configuration bounds', () => {
   it('http.timeoutMs and validation.smtp.timeoutMs have a maximum whose triple stays below the timer overflow', () => {
-    expect(refusal(withCredential(() => {}, (d) => (d.http = { timeoutMs: 715_827_883 })))).toMatch(/http\.timeoutMs/);
-    expect(refusal(withCredential((c) => (smtp(c).timeoutMs = 715_827_883)))).toMatch(/credentials\[0\]\.validation\.smtp\.timeoutMs/);
+    expect(
+      refusal(
+        withCredential(
+          () => {},
+          (d) => (d.http = { timeoutMs: 715_827_883 }),
+        ),
+      ),
+    ).toMatch(/http\.timeoutMs/);
+    expect(refusal(withCredential((c) => (smtp(c).timeoutMs = 715_827_883)))).toMatch(
+      /credentials\[0\]\.validation\.smtp\.timeoutMs/,
+    );
     // The largest accepted values, tripled (the SMTP validator's whole-dialogue deadline), are still valid timer values.
-    const ok = parseConfig(withCredential((c) => (smtp(c).timeoutMs = 300_000), (d) => (d.http = { timeoutMs: 300_000 })));
+    const ok = parseConfig(
+      withCredential(
+        (c) => (smtp(c).timeoutMs = 300_000),
+        (d) => (d.http = { timeoutMs: 300_000 }),
+      ),
+    );
     expect(3 * ok.http.timeoutMs).toBeLessThan(MAX_TIMER_MS);
     expect(3 * ok.credentials[0]!.validation.smtp.timeoutMs).toBeLessThan(MAX_TIMER_MS);
     expect(refusal(withCredential((c) => (smtp(c).timeoutMs = 300_001)))).toMatch(/smtp\.timeoutMs/);

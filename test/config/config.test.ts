@@ -5,7 +5,10 @@ import { loadConfig, parseConfig, parseConfigText, secretIds } from '../../lambd
 import { configJsonSchema } from '../../lambdas/config/schema.ts';
 import { RefresherError } from '../../lambdas/core/errors.ts';
 
-const example = JSON.parse(readFileSync(new URL('../../config.example.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+const example = JSON.parse(readFileSync(new URL('../../config.example.json', import.meta.url), 'utf8')) as Record<
+  string,
+  unknown
+>;
 
 function problems(doc: unknown): string {
   try {
@@ -64,25 +67,42 @@ describe('configuration document', () => {
   it('cross-field rules: tenant for microsoft, token endpoint for oauth2, adobe for targets, unique ids', () => {
     const base = example.credentials as Array<Record<string, unknown>>;
     const cred = { ...base[0]!, tenant: undefined };
-    expect(problems({ ...example, credentials: [cred] })).toContain('credentials[0].tenant: required for provider "microsoft"');
-    expect(problems({ ...example, credentials: [{ ...base[0]!, provider: 'oauth2' }] })).toContain('credentials[0].endpoints.token: required');
-    expect(problems({ ...example, adobe: undefined })).toContain('adobe: required because credential "aem-mail" has Cloud Manager targets');
-    expect(problems({ ...example, credentials: [base[0], base[0]] })).toContain('credentials[1].id: duplicate credential id');
+    expect(problems({ ...example, credentials: [cred] })).toContain(
+      'credentials[0].tenant: required for provider "microsoft"',
+    );
+    expect(problems({ ...example, credentials: [{ ...base[0]!, provider: 'oauth2' }] })).toContain(
+      'credentials[0].endpoints.token: required',
+    );
+    expect(problems({ ...example, adobe: undefined })).toContain(
+      'adobe: required because credential "aem-mail" has Cloud Manager targets',
+    );
+    expect(problems({ ...example, credentials: [base[0], base[0]] })).toContain(
+      'credentials[1].id: duplicate credential id',
+    );
   });
 
   it('refuses plain http:// except to a local stand-in', () => {
     const base = example.credentials as Array<Record<string, unknown>>;
-    expect(problems({ ...example, credentials: [{ ...base[0]!, authority: 'http://login.example.com' }] })).toContain('credentials[0].authority');
-    expect(() => parseConfig({ ...example, credentials: [{ ...base[0]!, authority: 'http://127.0.0.1:8080' }] })).not.toThrow();
+    expect(problems({ ...example, credentials: [{ ...base[0]!, authority: 'http://login.example.com' }] })).toContain(
+      'credentials[0].authority',
+    );
+    expect(() =>
+      parseConfig({ ...example, credentials: [{ ...base[0]!, authority: 'http://127.0.0.1:8080' }] }),
+    ).not.toThrow();
   });
 
   it('reports JSON syntax and a missing file with what to do', () => {
     expect(() => parseConfigText('{', 'x.json')).toThrow(/x.json is not valid JSON/);
-    expect(() => loadConfig({ TOKEN_REFRESHER_CONFIG_FILE: '/nonexistent/config.json' })).toThrow(/cannot read the configuration file \/nonexistent\/config.json: ENOENT/);
+    expect(() => loadConfig({ TOKEN_REFRESHER_CONFIG_FILE: '/nonexistent/config.json' })).toThrow(
+      /cannot read the configuration file \/nonexistent\/config.json: ENOENT/,
+    );
   });
 
   it('the published JSON Schema is up to date (npm run schema)', () => {
-    const committed = JSON.parse(readFileSync(new URL('../../config.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+    const committed = JSON.parse(readFileSync(new URL('../../config.schema.json', import.meta.url), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     const { $id: _id, title: _t, ...rest } = committed;
     expect(rest).toEqual(configJsonSchema());
   });

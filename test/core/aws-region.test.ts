@@ -4,7 +4,16 @@ import { asRefresherError, RefresherError } from '../../lambdas/core/errors.ts';
 import { SecretsManagerStore } from '../../lambdas/store/secrets-manager-store.ts';
 
 const saved: Record<string, string | undefined> = {};
-const KEYS = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL'];
+const KEYS = [
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_PROFILE',
+  'AWS_CONFIG_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_ENDPOINT_URL',
+];
 
 beforeEach(() => {
   for (const k of KEYS) saved[k] = process.env[k];
@@ -28,7 +37,9 @@ afterEach(() => {
 
 describe('a missing AWS region', () => {
   it('Secrets Manager: a configuration error naming AWS_REGION', async () => {
-    const err = await new SecretsManagerStore({ timeoutMs: 500 }).listVersions('token-refresher/x/refresh-token').catch((e: unknown) => e);
+    const err = await new SecretsManagerStore({ timeoutMs: 500 })
+      .listVersions('token-refresher/x/refresh-token')
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RefresherError);
     expect(err).toMatchObject({ class: 'configuration', code: 'AWS_REGION_MISSING' });
     expect((err as RefresherError).fix).toMatch(/AWS_REGION/);
@@ -37,6 +48,10 @@ describe('a missing AWS region', () => {
 
   it('any other AWS client (SES, KMS, Lambda): the same classification', () => {
     const e = new Error('Region is missing');
-    expect(asRefresherError(e, 'ses', 'report')).toMatchObject({ class: 'configuration', code: 'AWS_REGION_MISSING', remote: 'ses' });
+    expect(asRefresherError(e, 'ses', 'report')).toMatchObject({
+      class: 'configuration',
+      code: 'AWS_REGION_MISSING',
+      remote: 'ses',
+    });
   });
 });

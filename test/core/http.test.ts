@@ -8,7 +8,9 @@ afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r()
 
 function serve(handler: Parameters<typeof createServer>[1]): Promise<string> {
   server = createServer(handler);
-  return new Promise((resolve) => server!.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server!.address() as { port: number }).port}`)));
+  return new Promise((resolve) =>
+    server!.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server!.address() as { port: number }).port}`)),
+  );
 }
 
 describe('http', () => {
@@ -44,7 +46,14 @@ describe('http', () => {
 
   it('does not sleep through a Retry-After longer than the limit', async () => {
     const url = await serve((_req, res) => void res.writeHead(503, { 'retry-after': '3600' }).end());
-    const r = await httpRequest({ remote: 'entra', method: 'GET', url, timeoutMs: 2000, retries: 3, maxRetryAfterMs: 1000 });
+    const r = await httpRequest({
+      remote: 'entra',
+      method: 'GET',
+      url,
+      timeoutMs: 2000,
+      retries: 3,
+      maxRetryAfterMs: 1000,
+    });
     expect(r.status).toBe(503);
     expect(r.attempts).toBe(1);
     expect(r.retryAfterMs).toBe(3_600_000);
@@ -52,14 +61,28 @@ describe('http', () => {
 
   it('a server that never answers ends in a classified timeout after the retries', async () => {
     const url = await serve(() => {});
-    const err = await httpRequest({ remote: 'cloudmanager', method: 'GET', url, timeoutMs: 150, retries: 1, baseDelayMs: 10 }).catch((e: unknown) => e);
+    const err = await httpRequest({
+      remote: 'cloudmanager',
+      method: 'GET',
+      url,
+      timeoutMs: 150,
+      retries: 1,
+      baseDelayMs: 10,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RefresherError);
     expect(err).toMatchObject({ class: 'transient', code: 'TIMEOUT', remote: 'cloudmanager' });
   });
 
   it('refuses a body over the size limit', async () => {
     const url = await serve((_req, res) => res.end('x'.repeat(5000)));
-    const err = await httpRequest({ remote: 'ims', method: 'GET', url, timeoutMs: 2000, retries: 2, maxBodyBytes: 1000 }).catch((e: unknown) => e);
+    const err = await httpRequest({
+      remote: 'ims',
+      method: 'GET',
+      url,
+      timeoutMs: 2000,
+      retries: 2,
+      maxBodyBytes: 1000,
+    }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'RESPONSE_TOO_LARGE', remote: 'ims' });
   });
 
@@ -69,7 +92,17 @@ describe('http', () => {
     await new Promise<void>((r) => server!.close(() => r()));
     server = undefined;
     const retries: string[] = [];
-    const err = await httpRequest({ remote: 'oauth2', method: 'POST', url, body: 'x', timeoutMs: 500, retries: 2, baseDelayMs: 5, replayable: false, onRetry: (i) => retries.push(i.reason) }).catch((e: unknown) => e);
+    const err = await httpRequest({
+      remote: 'oauth2',
+      method: 'POST',
+      url,
+      body: 'x',
+      timeoutMs: 500,
+      retries: 2,
+      baseDelayMs: 5,
+      replayable: false,
+      onRetry: (i) => retries.push(i.reason),
+    }).catch((e: unknown) => e);
     expect(err).toMatchObject({ class: 'transient', code: 'ECONNREFUSED' });
     expect(retries).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);
   });
@@ -77,7 +110,16 @@ describe('http', () => {
   it('replayable false: a 500 is returned, not retried (the server may have acted); a 429 is retried', async () => {
     let n = 0;
     const url = await serve((_req, res) => void res.writeHead(n++ === 0 ? 429 : 500, { 'retry-after': '0' }).end());
-    const r = await httpRequest({ remote: 'oauth2', method: 'POST', url, body: 'x', timeoutMs: 1000, retries: 3, baseDelayMs: 5, replayable: false });
+    const r = await httpRequest({
+      remote: 'oauth2',
+      method: 'POST',
+      url,
+      body: 'x',
+      timeoutMs: 1000,
+      retries: 3,
+      baseDelayMs: 5,
+      replayable: false,
+    });
     expect(r.status).toBe(500);
     expect(r.attempts).toBe(2);
   });

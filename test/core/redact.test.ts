@@ -21,14 +21,20 @@ describe('redaction', () => {
   });
 
   it('masks secret-named keys in objects and errors, deeply', () => {
-    const out = redact({ a: { refreshToken: 'rt1', accessToken: 'at1', clientSecret: 'cs1', nested: [{ value: 'vv1' }] }, code: 'AADSTS700082' });
+    const out = redact({
+      a: { refreshToken: 'rt1', accessToken: 'at1', clientSecret: 'cs1', nested: [{ value: 'vv1' }] },
+      code: 'AADSTS700082',
+    });
     expect(JSON.stringify(out)).not.toMatch(/rt1|at1|cs1|vv1/);
     expect(out.code).toBe('AADSTS700082');
   });
 
   it('the log replacer masks keys and registered values', () => {
     registerSecret('super-secret-value-123');
-    const line = JSON.stringify({ message: 'saw super-secret-value-123', refresh_token: 'zzz', ok: 1 }, redactingReplacer);
+    const line = JSON.stringify(
+      { message: 'saw super-secret-value-123', refresh_token: 'zzz', ok: 1 },
+      redactingReplacer,
+    );
     expect(line).not.toContain('super-secret-value-123');
     expect(line).not.toContain('zzz');
     expect(line).toContain('"ok":1');
@@ -76,22 +82,44 @@ describe('the known-secret registry never forgets, and masks pieces and encoded 
 });
 
 describe('error descriptions are redacted before they are cut', () => {
-  const ctx = { id: 'aem-mail', mailbox: 'mailer@example.org', clientId: 'client', clientSecretRef: 'x/client-secret', remote: 'oauth2' as const, scopes: 'openid' };
+  const ctx = {
+    id: 'aem-mail',
+    mailbox: 'mailer@example.org',
+    clientId: 'client',
+    clientSecretRef: 'x/client-secret',
+    remote: 'oauth2' as const,
+    scopes: 'openid',
+  };
   const echoed = 'rt-' + 'Echo9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF'.repeat(12);
 
-  it.each(['oauth2', 'google', 'microsoft'] as const)('%s: a token echoed across the 300-character cut leaves no piece in the message', (provider) => {
-    registerSecret(echoed);
-    const body = { error: 'invalid_grant', error_description: `${'x'.repeat(100)} the refresh token ${echoed} is not valid` };
-    const err = classifyTokenError(provider, 400, body, { ...ctx, remote: provider === 'microsoft' ? 'entra' : provider });
-    expect(findPiece(err.message, leakIndex([echoed]))).toBeUndefined();
-    expect(err.message).toContain('[REDACTED]');
-  });
+  it.each(['oauth2', 'google', 'microsoft'] as const)(
+    '%s: a token echoed across the 300-character cut leaves no piece in the message',
+    (provider) => {
+      registerSecret(echoed);
+      const body = {
+        error: 'invalid_grant',
+        error_description: `${'x'.repeat(100)} the refresh token ${echoed} is not valid`,
+      };
+      const err = classifyTokenError(provider, 400, body, {
+        ...ctx,
+        remote: provider === 'microsoft' ? 'entra' : provider,
+      });
+      expect(findPiece(err.message, leakIndex([echoed]))).toBeUndefined();
+      expect(err.message).toContain('[REDACTED]');
+    },
+  );
 
-  it.each(['oauth2', 'google', 'microsoft'] as const)('%s: the cut falls 10 characters into the token: not even those 10 remain', (provider) => {
-    registerSecret(echoed);
-    const body = { error: 'invalid_grant', error_description: `${'x'.repeat(290)}${echoed}` };
-    const err = classifyTokenError(provider, 400, body, { ...ctx, remote: provider === 'microsoft' ? 'entra' : provider });
-    expect(err.message).not.toContain(echoed.slice(0, 10));
-    expect(err.message).toContain('[REDACTED]');
-  });
+  it.each(['oauth2', 'google', 'microsoft'] as const)(
+    '%s: the cut falls 10 characters into the token: not even those 10 remain',
+    (provider) => {
+      registerSecret(echoed);
+      const body = { error: 'invalid_grant', error_description: `${'x'.repeat(290)}${echoed}` };
+      const err = classifyTokenError(provider, 400, body, {
+        ...ctx,
+        remote: provider === 'microsoft' ? 'entra' : provider,
+      });
+      expect(err.message).not.toContain(echoed.slice(0, 10));
+      expect(err.message).toContain('[REDACTED]');
+    },
+  );
 });

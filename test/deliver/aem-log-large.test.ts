@@ -9,7 +9,8 @@ const P = '12345';
 const E = '67890';
 const TOKEN = 'large-log-token-123456';
 const TARGET_BYTES = Number(process.env.LARGE_LOG_MB ?? 200) * 1024 * 1024;
-const AUTH_ERROR = 'Failed to send email: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful';
+const AUTH_ERROR =
+  'Failed to send email: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful';
 
 let t = Date.UTC(2026, 11, 1, 23, 0, 0);
 const day = new Date(t).toISOString().slice(0, 10);
@@ -36,7 +37,12 @@ async function* generate(): AsyncGenerator<string> {
 }
 
 beforeAll(async () => {
-  cm = await startCloudManagerStandin({ apiKey: 'k', orgId: 'O@AdobeOrg', isValidToken: (x) => x === TOKEN, now: () => t });
+  cm = await startCloudManagerStandin({
+    apiKey: 'k',
+    orgId: 'O@AdobeOrg',
+    isValidToken: (x) => x === TOKEN,
+    now: () => t,
+  });
   await cm.appendLogStream(P, E, 'author', day, generate());
   // And one at the very end, so the scan must reach it.
   cm.appendLog(P, E, 'author', { at: Date.UTC(2026, 11, 1, 22, 59, 0), message: `${AUTH_ERROR} (last)` });
@@ -55,7 +61,9 @@ const live = () => {
 };
 const MB = 1024 * 1024;
 
-async function measured<T>(run: () => Promise<T>): Promise<{ value: T; liveGrowthMb: number; rssGrowthMb: number; seconds: number }> {
+async function measured<T>(
+  run: () => Promise<T>,
+): Promise<{ value: T; liveGrowthMb: number; rssGrowthMb: number; seconds: number }> {
   gc();
   const base = live();
   const baseRss = process.memoryUsage().rss;
@@ -69,7 +77,12 @@ async function measured<T>(run: () => Promise<T>): Promise<{ value: T; liveGrowt
   const started = Date.now();
   try {
     const value = await run();
-    return { value, liveGrowthMb: (peak - base) / MB, rssGrowthMb: (peakRss - baseRss) / MB, seconds: (Date.now() - started) / 1000 };
+    return {
+      value,
+      liveGrowthMb: (peak - base) / MB,
+      rssGrowthMb: (peakRss - baseRss) / MB,
+      seconds: (Date.now() - started) / 1000,
+    };
   } finally {
     clearInterval(timer);
   }
@@ -79,10 +92,22 @@ describe('a 200 MB aemerror is scanned with flat memory', () => {
   it('through the tail link (raw) and through the gzip download, each in far less memory than the file', async () => {
     const size = cm.logSize(P, E, 'author', day);
     expect(size).toBeGreaterThanOrEqual(TARGET_BYTES);
-    const client = new CloudManagerClient({ endpoint: cm.url, apiKey: 'k', orgId: 'O@AdobeOrg', token: async () => TOKEN, timeoutMs: 30_000, retries: 1 });
+    const client = new CloudManagerClient({
+      endpoint: cm.url,
+      apiKey: 'k',
+      orgId: 'O@AdobeOrg',
+      token: async () => TOKEN,
+      timeoutMs: 30_000,
+      retries: 1,
+    });
     const probe = cloudManagerProbe({ client }, { now: () => new Date(t) });
     const since = new Date(Date.UTC(2026, 11, 1, 0, 0, 0));
-    const params = { services: ['author' as const], since, maxBytes: 1024 * 1024 * 1024, deadlineMs: Date.now() + 240_000 };
+    const params = {
+      services: ['author' as const],
+      since,
+      maxBytes: 1024 * 1024 * 1024,
+      deadlineMs: Date.now() + 240_000,
+    };
 
     const tail = await measured(() => probe.scanMailLog(P, E, params));
     expect(tail.value.cutShort).toBe(false);

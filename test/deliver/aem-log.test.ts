@@ -1,13 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { MAIL_AUTH_FAILURE, MAX_LINE_BYTES, MailAuthScanner, parseAemTimestamp, redactLogLine } from '../../lambdas/deliver/aem-log.ts';
+import {
+  MAIL_AUTH_FAILURE,
+  MAX_LINE_BYTES,
+  MailAuthScanner,
+  parseAemTimestamp,
+  redactLogLine,
+} from '../../lambdas/deliver/aem-log.ts';
 
-const head = (ts: string, logger: string, message: string, level = 'ERROR') => `${ts} *${level}* [qtp1-2] ${logger} ${message}\n`;
+const head = (ts: string, logger: string, message: string, level = 'ERROR') =>
+  `${ts} *${level}* [qtp1-2] ${logger} ${message}\n`;
 const MAILER = 'com.day.cq.mailer.impl.DefaultMailService';
 
 describe('AEM log lines', () => {
   it('parses the timestamp as UTC, with or without the pod name after it', () => {
     expect(parseAemTimestamp('01.12.2026 10:15:02.123 *ERROR* [t] x y')).toBe(Date.UTC(2026, 11, 1, 10, 15, 2, 123));
-    expect(parseAemTimestamp('01.12.2026 10:15:02.123 [cm-p1-e2-aem-author-5f-x] *ERROR* [t] x y')).toBe(Date.UTC(2026, 11, 1, 10, 15, 2, 123));
+    expect(parseAemTimestamp('01.12.2026 10:15:02.123 [cm-p1-e2-aem-author-5f-x] *ERROR* [t] x y')).toBe(
+      Date.UTC(2026, 11, 1, 10, 15, 2, 123),
+    );
     expect(parseAemTimestamp('\tat javax.mail.Service.connect(Service.java:388)')).toBeUndefined();
     expect(parseAemTimestamp('2026-12-01 10:15:02 other format')).toBeUndefined();
   });
@@ -22,7 +31,12 @@ describe('AEM log lines', () => {
       'Authentication failed for user mailer@example.com',
     ])
       expect(MAIL_AUTH_FAILURE.test(yes), yes).toBe(true);
-    for (const no of ['Mail sent to 535 recipients in 535 ms', 'javax.mail.SendFailedException: Invalid Addresses', '550 5.1.1 User unknown', 'Connection timed out'])
+    for (const no of [
+      'Mail sent to 535 recipients in 535 ms',
+      'javax.mail.SendFailedException: Invalid Addresses',
+      '550 5.1.1 User unknown',
+      'Connection timed out',
+    ])
       expect(MAIL_AUTH_FAILURE.test(no), no).toBe(false);
   });
 
@@ -63,7 +77,9 @@ describe('MailAuthScanner', () => {
   it('finds one failure per mailer entry at or after since, the same whatever the chunking', () => {
     const whole = run(1 << 20);
     expect(whole.count).toBe(2);
-    expect(whole.failures[0]).toMatch(/10:00:00\.000 .*Could not send \| Caused by: javax\.mail\.AuthenticationFailedException: 535 5\.7\.3/);
+    expect(whole.failures[0]).toMatch(
+      /10:00:00\.000 .*Could not send \| Caused by: javax\.mail\.AuthenticationFailedException: 535 5\.7\.3/,
+    );
     expect(whole.failures[1]).toContain('invalid_grant AADSTS70008');
     for (const size of [1, 7, 64]) expect(run(size).failures).toEqual(whole.failures);
   });
@@ -78,9 +94,14 @@ describe('MailAuthScanner', () => {
 
   it('keeps at most maxLines but counts all, and a huge line costs at most MAX_LINE_BYTES of memory', () => {
     const s = new MailAuthScanner({ sinceMs: 0, maxLines: 1 });
-    for (let i = 0; i < 3; i++) s.push(Buffer.from(head('01.12.2026 10:00:00.000', MAILER, `535 5.7.3 Authentication unsuccessful #${i}`)));
+    for (let i = 0; i < 3; i++)
+      s.push(Buffer.from(head('01.12.2026 10:00:00.000', MAILER, `535 5.7.3 Authentication unsuccessful #${i}`)));
     expect([s.count, s.failures.length]).toEqual([3, 1]);
-    const huge = Buffer.concat([Buffer.from(head('01.12.2026 10:00:00.000', MAILER, 'invalid_grant ').trimEnd()), Buffer.alloc(4 * MAX_LINE_BYTES, 0x41), Buffer.from('\n')]);
+    const huge = Buffer.concat([
+      Buffer.from(head('01.12.2026 10:00:00.000', MAILER, 'invalid_grant ').trimEnd()),
+      Buffer.alloc(4 * MAX_LINE_BYTES, 0x41),
+      Buffer.from('\n'),
+    ]);
     const big = new MailAuthScanner({ sinceMs: 0, maxLines: 5 });
     for (let i = 0; i < huge.length; i += 1000) big.push(huge.subarray(i, i + 1000));
     expect(big.count).toBe(1);

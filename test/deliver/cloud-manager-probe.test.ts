@@ -11,7 +11,8 @@ const E = '67890';
 const OTHER = '67891';
 const TOKEN = 'eyJ-PROBE-IMS-TOKEN-sentinel-9A8b7C6d';
 const HOUR = 3_600_000;
-const AUTH_ERROR = 'Error sending mail: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful [AM0PR01CA0001.eurprd01.prod.exchangelabs.com]';
+const AUTH_ERROR =
+  'Error sending mail: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful [AM0PR01CA0001.eurprd01.prod.exchangelabs.com]';
 
 // A clock that moves only when told: status transitions, log days and line timestamps follow it.
 let t = Date.UTC(2026, 11, 1, 10, 0, 0);
@@ -32,7 +33,16 @@ beforeAll(async () => {
       { programId: P, environmentId: OTHER },
     ],
   });
-  const client = new CloudManagerClient({ endpoint: cm.url, apiKey: 'k', orgId: 'O@AdobeOrg', token: async () => TOKEN, timeoutMs: 5_000, retries: 3, baseDelayMs: 1, maxDelayMs: 5 });
+  const client = new CloudManagerClient({
+    endpoint: cm.url,
+    apiKey: 'k',
+    orgId: 'O@AdobeOrg',
+    token: async () => TOKEN,
+    timeoutMs: 5_000,
+    retries: 3,
+    baseDelayMs: 1,
+    maxDelayMs: 5,
+  });
   probe = cloudManagerProbe({ client }, { now: () => new Date(t) });
 });
 afterAll(async () => {
@@ -45,13 +55,28 @@ beforeEach(() => {
 });
 
 const scan = (p: Partial<Parameters<EnvironmentProbe['scanMailLog']>[2]> = {}) =>
-  probe.scanMailLog(P, E, { services: ['author'], since: new Date(t - HOUR), maxBytes: 50_000_000, deadlineMs: far(), ...p });
+  probe.scanMailLog(P, E, {
+    services: ['author'],
+    since: new Date(t - HOUR),
+    maxBytes: 50_000_000,
+    deadlineMs: far(),
+    ...p,
+  });
 
 describe('environment status and running pipelines through the probe', () => {
   it('follows the restart after a PATCH: updating for the configured time, then ready', async () => {
     cm.setUpdateDuration(5 * 60_000);
-    const client = new CloudManagerClient({ endpoint: cm.url, apiKey: 'k', orgId: 'O@AdobeOrg', token: async () => TOKEN, timeoutMs: 5_000, retries: 0 });
-    await client.patchVariables(P, E, [{ name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: 'refresh-value-123456', type: 'secretString' }]);
+    const client = new CloudManagerClient({
+      endpoint: cm.url,
+      apiKey: 'k',
+      orgId: 'O@AdobeOrg',
+      token: async () => TOKEN,
+      timeoutMs: 5_000,
+      retries: 0,
+    });
+    await client.patchVariables(P, E, [
+      { name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: 'refresh-value-123456', type: 'secretString' },
+    ]);
     expect(await probe.environmentStatus(P, E)).toBe('updating');
     t += 4 * 60_000;
     expect(await probe.environmentStatus(P, E)).toBe('updating');
@@ -76,7 +101,11 @@ describe('environment status and running pipelines through the probe', () => {
 describe('mail-auth failures in AEM log', () => {
   it('finds a failure written after since and not one before it; other loggers and other errors are ignored', async () => {
     cm.appendLog(P, E, 'author', { at: t - 2 * HOUR, message: `before since: ${AUTH_ERROR}` });
-    cm.appendLog(P, E, 'author', { at: t - 30 * 60_000, logger: 'com.adobe.granite.auth.oauth.impl.Something', message: 'authentication failed for some other reason' });
+    cm.appendLog(P, E, 'author', {
+      at: t - 30 * 60_000,
+      logger: 'com.adobe.granite.auth.oauth.impl.Something',
+      message: 'authentication failed for some other reason',
+    });
     cm.appendLog(P, E, 'author', { at: t - 20 * 60_000, message: 'Mail sent to 3 recipients' });
     cm.appendLog(P, E, 'author', { at: t - 15 * 60_000, message: 'Mail sent to 535 recipients in 535 ms' });
     cm.appendLog(P, E, 'author', { at: t - 10 * 60_000, message: AUTH_ERROR });
@@ -90,18 +119,39 @@ describe('mail-auth failures in AEM log', () => {
   });
 
   it('attributes a stack-trace line to its mailer entry; invalid_grant and AADSTS codes count', async () => {
-    cm.appendLog(P, E, 'author', { at: t - 5 * 60_000, logger: 'com.day.cq.mailer.impl.CqMailingService', message: 'Could not send the message' });
+    cm.appendLog(P, E, 'author', {
+      at: t - 5 * 60_000,
+      logger: 'com.day.cq.mailer.impl.CqMailingService',
+      message: 'Could not send the message',
+    });
     cm.appendLog(P, E, 'author', '\tat javax.mail.Service.connect(Service.java:388)');
-    cm.appendLog(P, E, 'author', 'Caused by: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful');
-    cm.appendLog(P, E, 'author', { at: t - 4 * 60_000, logger: 'com.day.cq.mailer.oauth.impl.OAuthTokenRefresher', message: 'token refresh failed: invalid_grant AADSTS700082: The refresh token has expired due to inactivity.' });
+    cm.appendLog(
+      P,
+      E,
+      'author',
+      'Caused by: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful',
+    );
+    cm.appendLog(P, E, 'author', {
+      at: t - 4 * 60_000,
+      logger: 'com.day.cq.mailer.oauth.impl.OAuthTokenRefresher',
+      message: 'token refresh failed: invalid_grant AADSTS700082: The refresh token has expired due to inactivity.',
+    });
     const r = await scan();
     expect(r.failures).toHaveLength(2);
-    expect(r.failures[0]).toMatch(/Could not send the message \| Caused by: javax\.mail\.AuthenticationFailedException: 535/);
+    expect(r.failures[0]).toMatch(
+      /Could not send the message \| Caused by: javax\.mail\.AuthenticationFailedException: 535/,
+    );
     expect(r.failures[1]).toContain('AADSTS700082');
   });
 
   it('resumes from the cursor and reads only the new bytes (Range on the tail link)', async () => {
-    for (let i = 0; i < 200; i++) cm.appendLog(P, E, 'author', { at: t - HOUR + i, level: 'INFO', logger: 'org.apache.sling.Something', message: `line ${i}` });
+    for (let i = 0; i < 200; i++)
+      cm.appendLog(P, E, 'author', {
+        at: t - HOUR + i,
+        level: 'INFO',
+        logger: 'org.apache.sling.Something',
+        message: `line ${i}`,
+      });
     const first = await scan();
     const size1 = cm.logSize(P, E, 'author', day());
     expect([first.bytesRead, first.failures, first.cursor.author]).toEqual([size1, [], { date: day(), offset: size1 }]);
@@ -140,7 +190,10 @@ describe('mail-auth failures in AEM log', () => {
     const readUpTo = cm.logSize(P, E, 'author', yesterday);
     cm.appendLog(P, E, 'author', { at: t - 86_400_000 + 1_000, message: AUTH_ERROR });
     cm.appendLog(P, E, 'author', { at: t - 60_000, level: 'INFO', logger: 'x.Y', message: 'today' });
-    const r = await scan({ since: new Date(t - 2 * 86_400_000), cursor: { author: { date: yesterday, offset: readUpTo } } });
+    const r = await scan({
+      since: new Date(t - 2 * 86_400_000),
+      cursor: { author: { date: yesterday, offset: readUpTo } },
+    });
     expect(r.failures).toHaveLength(1);
     expect(r.failures[0]).toContain(aemTimestamp(t - 86_400_000 + 1_000));
     expect(r.cursor.author).toEqual({ date: day(), offset: cm.logSize(P, E, 'author', day()) });
@@ -149,7 +202,13 @@ describe('mail-auth failures in AEM log', () => {
   });
 
   it('the byte bound cuts the scan short and says so; continuing from the cursor reaches the failure', async () => {
-    for (let i = 0; i < 2_000; i++) cm.appendLog(P, E, 'author', { at: t - HOUR + i, level: 'INFO', logger: 'org.apache.sling.Filler', message: `filler ${i} ${'x'.repeat(80)}` });
+    for (let i = 0; i < 2_000; i++)
+      cm.appendLog(P, E, 'author', {
+        at: t - HOUR + i,
+        level: 'INFO',
+        logger: 'org.apache.sling.Filler',
+        message: `filler ${i} ${'x'.repeat(80)}`,
+      });
     cm.appendLog(P, E, 'author', { at: t - 60_000, message: AUTH_ERROR });
     const size = cm.logSize(P, E, 'author', day());
     let cursor: Record<string, { date: string; offset: number }> | undefined;
@@ -172,7 +231,13 @@ describe('mail-auth failures in AEM log', () => {
   it('a finished day whose gzip cannot be read up to the cursor within the budget is given up, cut short, and the checks go on', async () => {
     const yesterday = day(t - 86_400_000);
     // Random text: gzip cannot shrink it much, so the compressed bytes before the cursor exceed the budget.
-    for (let i = 0; i < 2_000; i++) cm.appendLog(P, E, 'author', { at: t - 86_400_000 + i, level: 'INFO', logger: 'x.Y', message: randomBytes(60).toString('hex') });
+    for (let i = 0; i < 2_000; i++)
+      cm.appendLog(P, E, 'author', {
+        at: t - 86_400_000 + i,
+        level: 'INFO',
+        logger: 'x.Y',
+        message: randomBytes(60).toString('hex'),
+      });
     const cursorAt = cm.logSize(P, E, 'author', yesterday);
     cm.appendLog(P, E, 'author', { at: t - 86_400_000 + 5_000, message: `${AUTH_ERROR} (yesterday, unread)` });
     cm.appendLog(P, E, 'author', { at: t - 60_000, message: `${AUTH_ERROR} (today)` });
@@ -221,14 +286,22 @@ describe('mail-auth failures in AEM log', () => {
   });
 
   it('a connection dropped midway is resumed from the last complete line; one that keeps failing is cut short, not lost', async () => {
-    for (let i = 0; i < 3_000; i++) cm.appendLog(P, E, 'author', { at: t - HOUR + i, level: 'INFO', logger: 'org.apache.sling.Filler', message: `filler ${i} ${'y'.repeat(60)}` });
+    for (let i = 0; i < 3_000; i++)
+      cm.appendLog(P, E, 'author', {
+        at: t - HOUR + i,
+        level: 'INFO',
+        logger: 'org.apache.sling.Filler',
+        message: `filler ${i} ${'y'.repeat(60)}`,
+      });
     cm.appendLog(P, E, 'author', { at: t - 60_000, message: AUTH_ERROR });
     const size = cm.logSize(P, E, 'author', day());
     cm.inject('log-tail', { kind: 'truncated' });
     const seen = cm.logFiles.requests.length;
     const r = await scan();
     expect([r.cutShort, r.failures.length, r.cursor.author]).toEqual([false, 1, { date: day(), offset: size }]);
-    const ranges = cm.logFiles.requests.slice(seen).map((q) => Number(/^bytes=(\d+)-/.exec(String(q.headers.range))?.[1]));
+    const ranges = cm.logFiles.requests
+      .slice(seen)
+      .map((q) => Number(/^bytes=(\d+)-/.exec(String(q.headers.range))?.[1]));
     expect(ranges).toHaveLength(2);
     expect(ranges[0]).toBe(0);
     // The second read starts after the data of the first, at a line boundary: nothing was read twice in full.
@@ -262,7 +335,8 @@ describe('mail-auth failures in AEM log', () => {
   it('no returned line holds a secret: registered ones whole or in part, and token-like text nobody registered', async () => {
     const refresh = '0.AUEA6Wg7sJ3nZkqLmPqRsTuVwXyZ0123456789abcdefGHIJKLmnopQRSTuvwxYZ_-0987654321AbCdEf';
     const secret = 'Q8x~abcDEF123ghiJKL456mnoPQR789stu';
-    const access = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sub2ZmaWNlLmNvbSJ9.Sig1234abcdEFGH5678ijkl';
+    const access =
+      'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sub2ZmaWNlLmNvbSJ9.Sig1234abcdEFGH5678ijkl';
     for (const s of [refresh, secret]) registerSecret(s);
     const unregistered = 'M.C5E2_BAY.0.U.-CmQv8cH9ZzXyWkLm3Pq7Rs2Tu!Vw4$XyZ';
     const lines = [
@@ -277,18 +351,39 @@ describe('mail-auth failures in AEM log', () => {
     ];
     for (const [i, message] of lines.entries()) cm.appendLog(P, E, 'author', { at: t - 30_000 + i, message });
     cm.appendLog(P, E, 'publish', { at: t - 30_000, message: `authentication failed ${refresh}` });
-    const r = await probe.scanMailLog(P, E, { services: ['author', 'publish'], since: new Date(t - HOUR), maxBytes: 1_000_000, deadlineMs: far() });
+    const r = await probe.scanMailLog(P, E, {
+      services: ['author', 'publish'],
+      since: new Date(t - HOUR),
+      maxBytes: 1_000_000,
+      deadlineMs: far(),
+    });
     expect(r.failures.filter((l) => l.startsWith('author: '))).toHaveLength(3);
     expect(r.failures.filter((l) => l.startsWith('publish: '))).toHaveLength(1);
     // All lines, not only the few returned: the same redaction must hold for each.
     const everything = await cloudManagerProbe(
-      { client: new CloudManagerClient({ endpoint: cm.url, apiKey: 'k', orgId: 'O@AdobeOrg', token: async () => TOKEN, timeoutMs: 5_000, retries: 0 }) },
+      {
+        client: new CloudManagerClient({
+          endpoint: cm.url,
+          apiKey: 'k',
+          orgId: 'O@AdobeOrg',
+          token: async () => TOKEN,
+          timeoutMs: 5_000,
+          retries: 0,
+        }),
+      },
       { now: () => new Date(t), maxLinesPerService: 50 },
-    ).scanMailLog(P, E, { services: ['author', 'publish'], since: new Date(t - HOUR), maxBytes: 1_000_000, deadlineMs: far() });
+    ).scanMailLog(P, E, {
+      services: ['author', 'publish'],
+      since: new Date(t - HOUR),
+      maxBytes: 1_000_000,
+      deadlineMs: far(),
+    });
     expect(everything.failures).toHaveLength(lines.length + 1);
     const pieces = (s: string) => Array.from({ length: Math.max(1, s.length - 11) }, (_, i) => s.slice(i, i + 12));
     for (const line of everything.failures) {
-      for (const s of [refresh, secret, access, unregistered, TOKEN]) for (const piece of pieces(s)) expect(line.includes(piece), 'a piece of a secret in a returned line').toBe(false);
+      for (const s of [refresh, secret, access, unregistered, TOKEN])
+        for (const piece of pieces(s))
+          expect(line.includes(piece), 'a piece of a secret in a returned line').toBe(false);
       expect(line).toContain('[REDACTED]');
     }
   });
@@ -296,10 +391,27 @@ describe('mail-auth failures in AEM log', () => {
 
 describe('probe over several Adobe organizations', () => {
   it('each program is read through the connection of its configured organization; an unknown program is refused', async () => {
-    const a = await startCloudManagerStandin({ apiKey: 'ka', orgId: 'A@AdobeOrg', environments: [{ programId: '1', environmentId: '10' }] });
-    const b = await startCloudManagerStandin({ apiKey: 'kb', orgId: 'B@AdobeOrg', environments: [{ programId: '2', environmentId: '20', status: 'updating' }] });
+    const a = await startCloudManagerStandin({
+      apiKey: 'ka',
+      orgId: 'A@AdobeOrg',
+      environments: [{ programId: '1', environmentId: '10' }],
+    });
+    const b = await startCloudManagerStandin({
+      apiKey: 'kb',
+      orgId: 'B@AdobeOrg',
+      environments: [{ programId: '2', environmentId: '20', status: 'updating' }],
+    });
     try {
-      const connect = (url: string, apiKey: string, orgId: string) => ({ client: new CloudManagerClient({ endpoint: url, apiKey, orgId, token: async () => TOKEN, timeoutMs: 5_000, retries: 0 }) });
+      const connect = (url: string, apiKey: string, orgId: string) => ({
+        client: new CloudManagerClient({
+          endpoint: url,
+          apiKey,
+          orgId,
+          token: async () => TOKEN,
+          timeoutMs: 5_000,
+          retries: 0,
+        }),
+      });
       const byOrg = { a: connect(a.url, 'ka', 'A@AdobeOrg'), b: connect(b.url, 'kb', 'B@AdobeOrg') };
       const targets = [
         { programId: '1', adobe: 'a' },

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.ts';
 import { RefresherError } from '../../lambdas/core/errors.ts';
 
-const example = JSON.parse(readFileSync(new URL('../../config.example.json', import.meta.url), 'utf8')) as { credentials: Array<Record<string, unknown>> };
+const example = JSON.parse(readFileSync(new URL('../../config.example.json', import.meta.url), 'utf8')) as {
+  credentials: Array<Record<string, unknown>>;
+};
 
 function withDelivery(credentialDelivery: unknown, targets: unknown[]): unknown {
   const doc = structuredClone(example);
@@ -23,8 +25,17 @@ function refused(doc: unknown): string {
   throw new Error('expected the document to be refused');
 }
 
-const target = (environmentId: string, over: Record<string, unknown> = {}) => ({ programId: '1', environmentId, ...over });
-const weekly = (day: string, start = '02:00') => ({ days: [day], start, durationMinutes: 240, timeZone: 'Europe/Zurich' });
+const target = (environmentId: string, over: Record<string, unknown> = {}) => ({
+  programId: '1',
+  environmentId,
+  ...over,
+});
+const weekly = (day: string, start = '02:00') => ({
+  days: [day],
+  start,
+  durationMinutes: 240,
+  timeZone: 'Europe/Zurich',
+});
 
 describe('delivery settings in the configuration document', () => {
   it('a worked staged configuration parses (dev any time, stage Tuesday 22:00, prod Saturday 02:00)', () => {
@@ -39,7 +50,9 @@ describe('delivery settings in the configuration document', () => {
   });
 
   it('refuses windows that could never be used before hardMaxAgeDays, naming the field', () => {
-    const msg = refused(withDelivery({ pushAfterDays: 75 }, [target('10', { delivery: { windows: [weekly('sat')] } })]));
+    const msg = refused(
+      withDelivery({ pushAfterDays: 75 }, [target('10', { delivery: { windows: [weekly('sat')] } })]),
+    );
     expect(msg).toContain('credentials[0].targets[0].delivery.windows');
     expect(msg).toContain('longest wait for a window');
   });
@@ -50,12 +63,18 @@ describe('delivery settings in the configuration document', () => {
   });
 
   it('refuses pushAfterDays at or above hardMaxAgeDays', () => {
-    expect(refused(withDelivery(undefined, [target('10', { delivery: { pushAfterDays: 80 } })]))).toContain('credentials[0].targets[0].delivery.pushAfterDays');
+    expect(refused(withDelivery(undefined, [target('10', { delivery: { pushAfterDays: 80 } })]))).toContain(
+      'credentials[0].targets[0].delivery.pushAfterDays',
+    );
   });
 
   it('refuses windows shorter than 30 minutes, unknown time zones and bad times', () => {
     const msg = refused(
-      withDelivery(undefined, [target('10', { delivery: { windows: [{ days: ['sat'], start: '25:00', durationMinutes: 10, timeZone: 'Mars/Olympus' }] } })]),
+      withDelivery(undefined, [
+        target('10', {
+          delivery: { windows: [{ days: ['sat'], start: '25:00', durationMinutes: 10, timeZone: 'Mars/Olympus' }] },
+        }),
+      ]),
     );
     expect(msg).toContain('credentials[0].targets[0].delivery.windows[0].start');
     expect(msg).toContain('credentials[0].targets[0].delivery.windows[0].durationMinutes');

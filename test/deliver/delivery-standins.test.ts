@@ -36,9 +36,17 @@ async function world(configure?: (doc: ConfigInput) => void, startAt = Date.pars
   };
   // The pipeline waits for a restart by sleeping on the same clock, as the year simulation does.
   const wiring = () =>
-    hh.wiring({ now: () => new Date(clock.t), sleep: async (ms) => advance(ms), delivery: { pollMs: 60_000, waitForReadyMs: 15 * 60_000 } });
+    hh.wiring({
+      now: () => new Date(clock.t),
+      sleep: async (ms) => advance(ms),
+      delivery: { pollMs: 60_000, waitForReadyMs: 15 * 60_000 },
+    });
   const c = hh.config.credentials[0]!;
-  const env = (i: number) => ({ programId: c.targets[i]!.programId, environmentId: c.targets[i]!.environmentId, key: targetKey(c.targets[i]!) });
+  const env = (i: number) => ({
+    programId: c.targets[i]!.programId,
+    environmentId: c.targets[i]!.environmentId,
+    key: targetKey(c.targets[i]!),
+  });
   return { h: hh, clock, advance, wiring, c, env };
 }
 
@@ -67,7 +75,7 @@ describe('delivery to AEM on the stand-ins', () => {
     expect(second.targets.map((t) => t.phase)).toEqual(['quiet', 'quiet']);
   });
 
-  it('confirmation from AEM\'s own log, and a mail-auth error AEM logs after the restart is detected and alerted, redacted', async () => {
+  it("confirmation from AEM's own log, and a mail-auth error AEM logs after the restart is detected and alerted, redacted", async () => {
     const w = await world();
     const e0 = w.env(0);
     const e1 = w.env(1);
@@ -75,11 +83,16 @@ describe('delivery to AEM on the stand-ins', () => {
     expect(w.h.standins.cloudManager.patchCount).toBe(2);
     // After the restart AEM's mail service fails on environment 1 (with a token-like string in the line).
     w.advance(30 * 60_000);
-    const leaky = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sub2ZmaWNlLmNvbSJ9.c2lnbmF0dXJlc2lnbmF0dXJl';
+    const leaky =
+      'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sub2ZmaWNlLmNvbSJ9.c2lnbmF0dXJlc2lnbmF0dXJl';
     w.h.standins.cloudManager.appendLog(e1.programId, e1.environmentId, 'author', {
       message: `Failed to send mail: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful [token ${leaky}]`,
     });
-    w.h.standins.cloudManager.appendLog(e0.programId, e0.environmentId, 'author', { level: 'INFO', logger: 'com.day.cq.mailer.impl.DefaultMailService', message: 'mail sent' });
+    w.h.standins.cloudManager.appendLog(e0.programId, e0.environmentId, 'author', {
+      level: 'INFO',
+      logger: 'com.day.cq.mailer.impl.DefaultMailService',
+      message: 'mail sent',
+    });
     w.advance(3 * HOUR);
     const after = (await runRotation(w.wiring(), { mode: 'deliver' })).results[0]!;
     expect(after.targets.map((t) => t.phase)).toEqual(['confirmed', 'failed']);
@@ -93,14 +106,22 @@ describe('delivery to AEM on the stand-ins', () => {
     expect(alert.body).toContain('535 5.7.3 Authentication unsuccessful');
     expect(alert.body).not.toContain(leaky);
     expect(JSON.stringify(records)).not.toContain(leaky);
-    assertNoSecrets({ alerts: JSON.stringify(mails), records: JSON.stringify(records), logs: w.h.logs.join('') }, [...w.h.secrets(), leaky]);
+    assertNoSecrets({ alerts: JSON.stringify(mails), records: JSON.stringify(records), logs: w.h.logs.join('') }, [
+      ...w.h.secrets(),
+      leaky,
+    ]);
   });
 
   it('a follow-up the function had no time for is picked up by the next invocation', async () => {
     const w = await world();
     w.h.standins.cloudManager.setUpdateDuration(40 * 60_000);
     // No time to wait for the restart in this invocation.
-    const first = (await runRotation(w.h.wiring({ now: () => new Date(w.clock.t), delivery: { waitForReadyMs: 0, pollMs: 60_000 } }), {})).results[0]!;
+    const first = (
+      await runRotation(
+        w.h.wiring({ now: () => new Date(w.clock.t), delivery: { waitForReadyMs: 0, pollMs: 60_000 } }),
+        {},
+      )
+    ).results[0]!;
     expect(first.targets.map((t) => t.phase)).toEqual(['restarting', 'restarting']);
     w.advance(45 * 60_000);
     const next = (await runRotation(w.wiring(), { mode: 'deliver' })).results[0]!;
@@ -118,7 +139,10 @@ describe('delivery to AEM on the stand-ins', () => {
 
   it('deadline rule: a copy that would die before the next window ends is pushed now, outside the window, and alerted', async () => {
     const w = await world((doc) => {
-      doc.credentials[0]!.delivery = { quietPeriodHours: 2, windows: [{ days: ['sat'], start: '02:00', durationMinutes: 240, timeZone: 'Europe/Zurich' }] };
+      doc.credentials[0]!.delivery = {
+        quietPeriodHours: 2,
+        windows: [{ days: ['sat'], start: '02:00', durationMinutes: 240, timeZone: 'Europe/Zurich' }],
+      };
     });
     await runRotation(w.wiring(), { mode: 'deliver', pushNow: 'all' });
     expect(w.h.standins.cloudManager.patchCount).toBe(2);
@@ -133,7 +157,11 @@ describe('delivery to AEM on the stand-ins', () => {
       ['pushed', 'deadline', true],
     ]);
     const mails = await w.h.alertMails();
-    expect(mails.some((m) => m.subject.includes('pushed outside a maintenance window') && m.body.includes('DELIVERY_DEADLINE_PUSH'))).toBe(true);
+    expect(
+      mails.some(
+        (m) => m.subject.includes('pushed outside a maintenance window') && m.body.includes('DELIVERY_DEADLINE_PUSH'),
+      ),
+    ).toBe(true);
     const records = await w.h.state.listDeliveries(w.c.id);
     expect(records.every((r) => r.pushReason === 'deadline' && r.pushedOutsideWindow === true)).toBe(true);
   });
@@ -150,7 +178,9 @@ describe('delivery to AEM on the stand-ins', () => {
     // prod waits for dev to be confirmed and to soak.
     expect(first.targets.map((t) => t.status)).toEqual(['pushed', 'held']);
     w.advance(30 * 60_000);
-    w.h.standins.cloudManager.appendLog(e0.programId, e0.environmentId, 'author', { message: 'Could not send mail: invalid_grant AADSTS50173: The provided grant has expired due to it being revoked' });
+    w.h.standins.cloudManager.appendLog(e0.programId, e0.environmentId, 'author', {
+      message: 'Could not send mail: invalid_grant AADSTS50173: The provided grant has expired due to it being revoked',
+    });
     w.advance(3 * HOUR);
     const s = (await runRotation(w.wiring(), { mode: 'deliver' })).results[0]!;
     expect(s.targets.map((t) => t.status)).toEqual(['failed', 'held']);

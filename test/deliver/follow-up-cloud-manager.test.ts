@@ -17,7 +17,12 @@ let t = Date.UTC(2026, 11, 5, 2, 10, 0);
 
 let cm: CloudManagerStandin;
 let client: CloudManagerClient;
-const target = { programId: P, environmentId: E, services: ['author' as const, 'publish' as const], label: `program ${P} / environment ${E}` };
+const target = {
+  programId: P,
+  environmentId: E,
+  services: ['author' as const, 'publish' as const],
+  label: `program ${P} / environment ${E}`,
+};
 const limits = (): FollowUpLimits => ({
   maxLogBytes: 10_000_000,
   // Real time: the follow-up leaves a poll's worth of it before the deadline, and the polls here are virtual.
@@ -29,17 +34,41 @@ const limits = (): FollowUpLimits => ({
 });
 
 beforeAll(async () => {
-  cm = await startCloudManagerStandin({ apiKey: 'k', orgId: 'O@AdobeOrg', isValidToken: (x) => x === TOKEN, now: () => t, updateDurationMs: 7 * MIN });
-  client = new CloudManagerClient({ endpoint: cm.url, apiKey: 'k', orgId: 'O@AdobeOrg', token: async () => TOKEN, timeoutMs: 5_000, retries: 1, baseDelayMs: 1 });
+  cm = await startCloudManagerStandin({
+    apiKey: 'k',
+    orgId: 'O@AdobeOrg',
+    isValidToken: (x) => x === TOKEN,
+    now: () => t,
+    updateDurationMs: 7 * MIN,
+  });
+  client = new CloudManagerClient({
+    endpoint: cm.url,
+    apiKey: 'k',
+    orgId: 'O@AdobeOrg',
+    token: async () => TOKEN,
+    timeoutMs: 5_000,
+    retries: 1,
+    baseDelayMs: 1,
+  });
 });
 afterAll(async () => {
   await cm.close();
 });
 
 async function push(): Promise<DeliveryRecord> {
-  await client.patchVariables(P, E, [{ name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: `refresh-${t}-abcdef`, type: 'secretString' }]);
+  await client.patchVariables(P, E, [
+    { name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: `refresh-${t}-abcdef`, type: 'secretString' },
+  ]);
   const at = new Date(t).toISOString();
-  return { credentialId: 'aem-mail', targetKey: 'cm_12345_67890_all', versionId: `v${t}`, issuedAt: at, pushedAt: at, phase: 'restarting', phaseSince: at };
+  return {
+    credentialId: 'aem-mail',
+    targetKey: 'cm_12345_67890_all',
+    versionId: `v${t}`,
+    issuedAt: at,
+    pushedAt: at,
+    phase: 'restarting',
+    phaseSince: at,
+  };
 }
 
 describe('follow-up of a push through the Cloud Manager probe', () => {
@@ -50,14 +79,21 @@ describe('follow-up of a push through the Cloud Manager probe', () => {
     const first = await followUp(pushed, target, DELIVERY_DEFAULTS, probe, limits());
     expect(first.events.map((e) => e.kind)).toEqual(['ready']);
     expect(first.record.phase).toBe('quiet');
-    cm.appendLog(P, E, 'author', { at: t + 10 * MIN, level: 'INFO', logger: 'com.day.cq.mailer.impl.DefaultMailService', message: 'Mail sent' });
+    cm.appendLog(P, E, 'author', {
+      at: t + 10 * MIN,
+      level: 'INFO',
+      logger: 'com.day.cq.mailer.impl.DefaultMailService',
+      message: 'Mail sent',
+    });
     t += 2 * HOUR + MIN;
     const second = await followUp(first.record, target, DELIVERY_DEFAULTS, probe, limits());
     expect(second.events.map((e) => e.kind)).toEqual(['confirmed']);
-    expect(second.record.logCursor?.author?.offset).toBe(cm.logSize(P, E, 'author', new Date(t).toISOString().slice(0, 10)));
+    expect(second.record.logCursor?.author?.offset).toBe(
+      cm.logSize(P, E, 'author', new Date(t).toISOString().slice(0, 10)),
+    );
   });
 
-  it("a mail-auth failure AEM logs after the restart fails the delivery with the redacted line", async () => {
+  it('a mail-auth failure AEM logs after the restart fails the delivery with the redacted line', async () => {
     const probe = cloudManagerProbe({ client }, { now: () => new Date(t) });
     t += HOUR;
     const pushed = await push();
@@ -65,13 +101,16 @@ describe('follow-up of a push through the Cloud Manager probe', () => {
     expect(ready.record.phase).toBe('quiet');
     cm.appendLog(P, E, 'publish', {
       at: t + 5 * MIN,
-      message: 'Failed to send: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful; token eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9AbC123',
+      message:
+        'Failed to send: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful; token eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9AbC123',
     });
     t += 30 * MIN;
     const failed = await followUp(ready.record, target, DELIVERY_DEFAULTS, probe, limits());
     expect(failed.record.phase).toBe('failed');
     expect(failed.record.lastProblem?.code).toBe('AEM_MAIL_AUTH_FAILED');
-    expect(failed.record.lastProblem?.lines).toEqual([expect.stringMatching(/^publish: .*535 5\.7\.3 .*\[REDACTED\]$/)]);
+    expect(failed.record.lastProblem?.lines).toEqual([
+      expect.stringMatching(/^publish: .*535 5\.7\.3 .*\[REDACTED\]$/),
+    ]);
     expect(JSON.stringify(failed)).not.toContain('eyJ0eXAiOiJKV1Qi');
   });
 });

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DELIVERY_DEFAULTS, effectiveDelivery, type DeliverySettings } from '../../lambdas/config/delivery-schema.ts';
 import { planDelivery, stageGate, type PlanInput } from '../../lambdas/deliver/policy.ts';
-import { currentWindow, longestWaitDays, nextWindow, zonedInstant, type WeeklyWindow } from '../../lambdas/deliver/windows.ts';
+import {
+  currentWindow,
+  longestWaitDays,
+  nextWindow,
+  zonedInstant,
+  type WeeklyWindow,
+} from '../../lambdas/deliver/windows.ts';
 import type { DeliveryRecord } from '../../lambdas/store/state-store.ts';
 
 const DAY = 86_400_000;
@@ -10,7 +16,10 @@ const STAGE: WeeklyWindow = { days: ['tue'], start: '22:00', durationMinutes: 24
 
 describe('weekly maintenance windows in a time zone', () => {
   it('Saturday 02:00 Europe/Zurich is 01:00 UTC in winter and 00:00 UTC in summer', () => {
-    expect(nextWindow([PROD], new Date('2026-12-01T09:00:00Z'))).toEqual({ start: new Date('2026-12-05T01:00:00Z'), end: new Date('2026-12-05T05:00:00Z') });
+    expect(nextWindow([PROD], new Date('2026-12-01T09:00:00Z'))).toEqual({
+      start: new Date('2026-12-05T01:00:00Z'),
+      end: new Date('2026-12-05T05:00:00Z'),
+    });
     expect(nextWindow([PROD], new Date('2026-07-01T09:00:00Z'))?.start).toEqual(new Date('2026-07-04T00:00:00Z'));
   });
 
@@ -37,7 +46,11 @@ describe('weekly maintenance windows in a time zone', () => {
   });
 });
 
-const settings = (over: Partial<DeliverySettings> = {}): DeliverySettings => ({ ...DELIVERY_DEFAULTS, windows: [PROD], ...over });
+const settings = (over: Partial<DeliverySettings> = {}): DeliverySettings => ({
+  ...DELIVERY_DEFAULTS,
+  windows: [PROD],
+  ...over,
+});
 const at = (iso: string) => new Date(iso);
 const record = (issuedDaysAgo: number, now: Date, over: Partial<DeliveryRecord> = {}): DeliveryRecord => ({
   credentialId: 'c',
@@ -48,7 +61,13 @@ const record = (issuedDaysAgo: number, now: Date, over: Partial<DeliveryRecord> 
   ...over,
 });
 const plan = (p: Partial<PlanInput> & { now: Date }) =>
-  planDelivery({ record: undefined, current: { versionId: 'v-new', issuedAt: p.now.toISOString() }, settings: settings(), stage: { open: true }, ...p });
+  planDelivery({
+    record: undefined,
+    current: { versionId: 'v-new', issuedAt: p.now.toISOString() },
+    settings: settings(),
+    stage: { open: true },
+    ...p,
+  });
 
 // A Tuesday in December: the next Saturday window opens 2026-12-05T01:00Z.
 const TUESDAY = at('2026-12-01T09:00:00Z');
@@ -67,11 +86,17 @@ describe('when a target is pushed', () => {
   it('a copy older than pushAfterDays waits for the next window, then is pushed inside it', () => {
     const wait = plan({ now: TUESDAY, record: record(61, TUESDAY) });
     expect(wait).toMatchObject({ action: 'wait', reason: 'age', until: at('2026-12-05T01:00:00Z') });
-    expect(plan({ now: IN_WINDOW, record: record(61, IN_WINDOW) })).toMatchObject({ action: 'push', reason: 'age', outsideWindow: false });
+    expect(plan({ now: IN_WINDOW, record: record(61, IN_WINDOW) })).toMatchObject({
+      action: 'push',
+      reason: 'age',
+      outsideWindow: false,
+    });
   });
 
   it('no restart is started in the last 30 minutes of a window', () => {
-    expect(plan({ now: at('2026-12-05T04:40:00Z'), record: record(61, at('2026-12-05T04:40:00Z')) }).action).toBe('wait');
+    expect(plan({ now: at('2026-12-05T04:40:00Z'), record: record(61, at('2026-12-05T04:40:00Z')) }).action).toBe(
+      'wait',
+    );
   });
 
   it('deadline rule: a copy that would pass hardMaxAgeDays before the next window ends is pushed now, outside the window', () => {
@@ -83,23 +108,47 @@ describe('when a target is pushed', () => {
   });
 
   it('a known-dead copy is pushed at once, outside the window (pushDeadCopyImmediately)', () => {
-    expect(plan({ now: TUESDAY, record: record(3, TUESDAY, { deadSince: TUESDAY.toISOString() }) })).toMatchObject({ action: 'push', reason: 'dead-copy', outsideWindow: true });
-    const off = plan({ now: TUESDAY, record: record(3, TUESDAY, { deadSince: TUESDAY.toISOString() }), settings: settings({ pushDeadCopyImmediately: false }) });
+    expect(plan({ now: TUESDAY, record: record(3, TUESDAY, { deadSince: TUESDAY.toISOString() }) })).toMatchObject({
+      action: 'push',
+      reason: 'dead-copy',
+      outsideWindow: true,
+    });
+    const off = plan({
+      now: TUESDAY,
+      record: record(3, TUESDAY, { deadSince: TUESDAY.toISOString() }),
+      settings: settings({ pushDeadCopyImmediately: false }),
+    });
     expect(off).toMatchObject({ action: 'wait', reason: 'dead-copy' });
   });
 
   it('a changed client secret is due, in the window', () => {
     const r = record(5, TUESDAY, { versionId: 'v-new', clientSecretVersionId: 'cs-1' });
-    expect(plan({ now: TUESDAY, record: r, clientSecretVersionId: 'cs-2' })).toMatchObject({ action: 'wait', reason: 'client-secret' });
-    expect(plan({ now: IN_WINDOW, record: { ...r, issuedAt: new Date(IN_WINDOW.getTime() - 5 * DAY).toISOString() }, clientSecretVersionId: 'cs-2' })).toMatchObject({ action: 'push', reason: 'client-secret' });
+    expect(plan({ now: TUESDAY, record: r, clientSecretVersionId: 'cs-2' })).toMatchObject({
+      action: 'wait',
+      reason: 'client-secret',
+    });
+    expect(
+      plan({
+        now: IN_WINDOW,
+        record: { ...r, issuedAt: new Date(IN_WINDOW.getTime() - 5 * DAY).toISOString() },
+        clientSecretVersionId: 'cs-2',
+      }),
+    ).toMatchObject({ action: 'push', reason: 'client-secret' });
   });
 
   it('a person forcing it pushes now', () => {
-    expect(plan({ now: TUESDAY, record: record(1, TUESDAY, { versionId: 'v-new' }), forced: true })).toMatchObject({ action: 'push', reason: 'forced', outsideWindow: true });
+    expect(plan({ now: TUESDAY, record: record(1, TUESDAY, { versionId: 'v-new' }), forced: true })).toMatchObject({
+      action: 'push',
+      reason: 'forced',
+      outsideWindow: true,
+    });
   });
 
   it('a copy whose age cannot be read is never treated as fresh', () => {
-    expect(plan({ now: TUESDAY, record: record(1, TUESDAY, { issuedAt: 'not a date' }) })).toMatchObject({ action: 'push', reason: 'deadline' });
+    expect(plan({ now: TUESDAY, record: record(1, TUESDAY, { issuedAt: 'not a date' }) })).toMatchObject({
+      action: 'push',
+      reason: 'deadline',
+    });
   });
 
   it('a target never pushed by this tool is pushed in its first window', () => {
@@ -108,14 +157,24 @@ describe('when a target is pushed', () => {
   });
 
   it('no windows means any time', () => {
-    expect(plan({ now: TUESDAY, record: record(61, TUESDAY), settings: settings({ windows: [] }) })).toMatchObject({ action: 'push', reason: 'age', outsideWindow: false });
+    expect(plan({ now: TUESDAY, record: record(61, TUESDAY), settings: settings({ windows: [] }) })).toMatchObject({
+      action: 'push',
+      reason: 'age',
+      outsideWindow: false,
+    });
   });
 
   it('a stage that is held waits, unless waiting would pass the deadline', () => {
     const held = { open: false, why: 'held' };
-    expect(plan({ now: IN_WINDOW, record: record(61, IN_WINDOW), stage: held })).toMatchObject({ action: 'wait', heldByStage: true });
+    expect(plan({ now: IN_WINDOW, record: record(61, IN_WINDOW), stage: held })).toMatchObject({
+      action: 'wait',
+      heldByStage: true,
+    });
     // 75 days old inside a window but held: the next window after this one ends at 82.2 days.
-    expect(plan({ now: IN_WINDOW, record: record(75, IN_WINDOW), stage: held })).toMatchObject({ action: 'push', reason: 'deadline' });
+    expect(plan({ now: IN_WINDOW, record: record(75, IN_WINDOW), stage: held })).toMatchObject({
+      action: 'push',
+      reason: 'deadline',
+    });
   });
 });
 
@@ -123,27 +182,58 @@ describe('staged rollout gates', () => {
   const now = at('2026-12-05T01:10:00Z');
   const s = effectiveDelivery({ soakHours: 24 });
   const order = ['dev', 'stage', 'prod'];
-  const member = (stage: string, r: Partial<DeliveryRecord> | undefined) => ({ stage, settings: s, label: stage, record: r && { credentialId: 'c', targetKey: stage, ...r } });
-  const confirmed = (hoursAgo: number) => ({ versionId: 'v', issuedAt: new Date(now.getTime() - 3 * DAY).toISOString(), phase: 'confirmed' as const, confirmedAt: new Date(now.getTime() - hoursAgo * 3_600_000).toISOString() });
+  const member = (stage: string, r: Partial<DeliveryRecord> | undefined) => ({
+    stage,
+    settings: s,
+    label: stage,
+    record: r && { credentialId: 'c', targetKey: stage, ...r },
+  });
+  const confirmed = (hoursAgo: number) => ({
+    versionId: 'v',
+    issuedAt: new Date(now.getTime() - 3 * DAY).toISOString(),
+    phase: 'confirmed' as const,
+    confirmedAt: new Date(now.getTime() - hoursAgo * 3_600_000).toISOString(),
+  });
 
   it('the first stage is always open', () => {
     expect(stageGate('dev', order, [member('dev', undefined)], now).open).toBe(true);
   });
   it('a later stage waits until every earlier one is confirmed and has soaked', () => {
-    expect(stageGate('stage', order, [member('dev', { ...confirmed(1), phase: 'quiet', confirmedAt: undefined })], now)).toMatchObject({ open: false });
+    expect(
+      stageGate('stage', order, [member('dev', { ...confirmed(1), phase: 'quiet', confirmedAt: undefined })], now),
+    ).toMatchObject({ open: false });
     expect(stageGate('stage', order, [member('dev', confirmed(23))], now)).toMatchObject({ open: false });
     expect(stageGate('stage', order, [member('dev', confirmed(25))], now)).toMatchObject({ open: true });
-    expect(stageGate('prod', order, [member('dev', confirmed(50)), member('stage', confirmed(2))], now)).toMatchObject({ open: false });
+    expect(stageGate('prod', order, [member('dev', confirmed(50)), member('stage', confirmed(2))], now)).toMatchObject({
+      open: false,
+    });
   });
   it('a failure in an earlier stage holds the later ones and says so', () => {
-    const g = stageGate('prod', order, [member('dev', confirmed(50)), member('stage', { ...confirmed(30), phase: 'failed', lastProblem: { at: now.toISOString(), code: 'AEM_MAIL_AUTH_FAILED', message: 'x' } })], now);
+    const g = stageGate(
+      'prod',
+      order,
+      [
+        member('dev', confirmed(50)),
+        member('stage', {
+          ...confirmed(30),
+          phase: 'failed',
+          lastProblem: { at: now.toISOString(), code: 'AEM_MAIL_AUTH_FAILED', message: 'x' },
+        }),
+      ],
+      now,
+    );
     expect(g).toMatchObject({ open: false, failed: true });
     expect(g.why).toContain('AEM_MAIL_AUTH_FAILED');
   });
   it('a mail-auth error while the earlier stage soaks holds; one found after the soak does not', () => {
     const problem = { at: now.toISOString(), code: 'AEM_MAIL_AUTH_FAILED', message: 'x' };
-    expect(stageGate('stage', order, [member('dev', { ...confirmed(10), lastProblem: problem })], now)).toMatchObject({ open: false, failed: true });
-    expect(stageGate('stage', order, [member('dev', { ...confirmed(30), lastProblem: problem })], now)).toMatchObject({ open: true });
+    expect(stageGate('stage', order, [member('dev', { ...confirmed(10), lastProblem: problem })], now)).toMatchObject({
+      open: false,
+      failed: true,
+    });
+    expect(stageGate('stage', order, [member('dev', { ...confirmed(30), lastProblem: problem })], now)).toMatchObject({
+      open: true,
+    });
   });
   it('an earlier stage still waiting for its own new copy holds the later ones', () => {
     const old = { ...confirmed(30), issuedAt: new Date(now.getTime() - 61 * DAY).toISOString() };

@@ -8,7 +8,15 @@ import { simulate } from '../../scripts/simulation/year.ts';
  */
 describe('delivery over simulated weeks', () => {
   it('keeps every copy alive, pushes outside windows only for a dead copy or the deadline (alerted), confirms every delivery and sees the AEM error', async () => {
-    const r = await simulate({ days: 70, seed: 7, revokeDay: 58, outage: [20, 23], mailErrorDay: 40, updatingChance: 0.01, pipelineChance: 0.01 });
+    const r = await simulate({
+      days: 70,
+      seed: 7,
+      revokeDay: 58,
+      outage: [20, 23],
+      mailErrorDay: 40,
+      updatingChance: 0.01,
+      pipelineChance: 0.01,
+    });
     expect(r.failed).toBe(false);
     expect(r.maxCopyAgeDays).toBeLessThanOrEqual(80);
     expect(r.unconfirmed).toBe(0);

@@ -14,7 +14,10 @@ const TSX = import.meta.resolve('tsx');
 
 function run(args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'cli/main.ts'), ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
+    const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'cli/main.ts'), ...args], {
+      cwd,
+      env: { ...process.env, NO_COLOR: '1', ...env },
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -29,7 +32,10 @@ describe('npm run demo -- --keep', () => {
   let env: Record<string, string> = {};
 
   beforeAll(async () => {
-    demo = spawn(process.execPath, ['--import', TSX, join(REPO, 'demo/main.ts'), '--keep'], { cwd, env: { ...process.env, NO_COLOR: '1' } });
+    demo = spawn(process.execPath, ['--import', TSX, join(REPO, 'demo/main.ts'), '--keep'], {
+      cwd,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     demo.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     demo.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise<void>((resolve, reject) => {
@@ -54,9 +60,20 @@ describe('npm run demo -- --keep', () => {
 
   it('ran the scenarios, then printed the environment and the commands', () => {
     expect(out).toContain('All scenarios behaved as expected.');
-    expect(Object.keys(env).sort()).toEqual(['TOKEN_REFRESHER_CONFIG_FILE', 'TOKEN_REFRESHER_SMTP_CA_FILE', 'TOKEN_REFRESHER_STORE', 'TOKEN_REFRESHER_STORE_DIR']);
+    expect(Object.keys(env).sort()).toEqual([
+      'TOKEN_REFRESHER_CONFIG_FILE',
+      'TOKEN_REFRESHER_SMTP_CA_FILE',
+      'TOKEN_REFRESHER_STORE',
+      'TOKEN_REFRESHER_STORE_DIR',
+    ]);
     expect(env.TOKEN_REFRESHER_STORE).toBe('file');
-    for (const c of ['status', 'rotate --credential aem-mail --force', 'doctor --credential aem-mail', 'regenerate --credential aem-mail']) expect(out).toContain(`npm run cli -- ${c}`);
+    for (const c of [
+      'status',
+      'rotate --credential aem-mail --force',
+      'doctor --credential aem-mail',
+      'regenerate --credential aem-mail',
+    ])
+      expect(out).toContain(`npm run cli -- ${c}`);
   });
 
   it('wrote a configuration that points at the running stand-ins, readable by its owner only', () => {
@@ -82,7 +99,9 @@ describe('npm run demo -- --keep', () => {
   }, 60_000);
 
   it('SIGTERM stops the stand-ins and the demo', async () => {
-    const config = JSON.parse(readFileSync(join(cwd, env.TOKEN_REFRESHER_CONFIG_FILE!), 'utf8')) as { credentials: Array<{ authority: string }> };
+    const config = JSON.parse(readFileSync(join(cwd, env.TOKEN_REFRESHER_CONFIG_FILE!), 'utf8')) as {
+      credentials: Array<{ authority: string }>;
+    };
     const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
     demo.kill('SIGTERM');
     expect(await exited).toBe(0);

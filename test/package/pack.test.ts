@@ -76,7 +76,11 @@ function lockClosure(lock: Lock, roots: string[]): Record<string, LockEntry> {
     if (out[key]) return;
     const { dev: _dev, devOptional: _devOptional, peer: _peer, ...entry } = lock.packages[key]!;
     out[key] = entry;
-    for (const name of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies, ...entry.peerDependencies })) {
+    for (const name of Object.keys({
+      ...entry.dependencies,
+      ...entry.optionalDependencies,
+      ...entry.peerDependencies,
+    })) {
       const dep = resolveFrom(key, name);
       if (dep) visit(dep);
       else if (entry.dependencies?.[name]) throw new Error(`${key} needs ${name}, which the lock does not hold`);
@@ -117,7 +121,14 @@ describe('the npm package', () => {
     const dependencies = { 'aws-cdk-lib': cdkVersion, constructs: constructsVersion, [pkg.name]: tarball };
     // A TypeScript CDK app has Node's types; the consumer's compiler needs them for aws-cdk-lib's declarations too.
     const devDependencies = { '@types/node': lock.packages['node_modules/@types/node']!.version! };
-    const manifest = { name: 'consumer-app', version: '1.0.0', private: true, type: 'module', dependencies, devDependencies };
+    const manifest = {
+      name: 'consumer-app',
+      version: '1.0.0',
+      private: true,
+      type: 'module',
+      dependencies,
+      devDependencies,
+    };
     const packages: Record<string, LockEntry> = {
       '': { name: manifest.name, version: manifest.version, dependencies, devDependencies },
       ...lockClosure(lock, [...Object.keys(pkg.dependencies), 'aws-cdk-lib', 'constructs', '@types/node']),
@@ -135,7 +146,10 @@ describe('the npm package', () => {
     };
     run('mkdir', ['-p', app], work);
     writeFileSync(path.join(app, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    writeFileSync(path.join(app, 'package-lock.json'), `${JSON.stringify({ name: manifest.name, version: manifest.version, lockfileVersion: 3, requires: true, packages }, null, 2)}\n`);
+    writeFileSync(
+      path.join(app, 'package-lock.json'),
+      `${JSON.stringify({ name: manifest.name, version: manifest.version, lockfileVersion: 3, requires: true, packages }, null, 2)}\n`,
+    );
     run('npm', ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], app);
     console.log(`npm pack (with the build) ${t1 - t0} ms, npm ci --offline ${Date.now() - t1} ms`);
   }, 180_000);
@@ -143,13 +157,32 @@ describe('the npm package', () => {
 
   it('holds the construct, its types, the function asset, the CLI bundle, the schema, README and LICENSE, and nothing else', () => {
     const files = packed.files.map((f) => f.path).sort();
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'config.schema.json', 'bin/token-refresher.mjs', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/compliance.js', 'dist/function/index.mjs', 'dist/recover/index.mjs', 'dist/cli/main.mjs']) {
+    for (const f of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'config.schema.json',
+      'bin/token-refresher.mjs',
+      'dist/lib/index.js',
+      'dist/lib/index.d.ts',
+      'dist/lib/compliance.js',
+      'dist/function/index.mjs',
+      'dist/recover/index.mjs',
+      'dist/cli/main.mjs',
+    ]) {
       expect(files).toContain(f);
     }
-    const allowed = /^(package\.json|README\.md|LICENSE|config\.schema\.json|bin\/token-refresher\.mjs|dist\/(lib|lambdas)\/.+\.(js|d\.ts)|dist\/(function|recover)\/.+\.(mjs|map)|dist\/cli\/.+\.mjs)$/;
+    const allowed =
+      /^(package\.json|README\.md|LICENSE|config\.schema\.json|bin\/token-refresher\.mjs|dist\/(lib|lambdas)\/.+\.(js|d\.ts)|dist\/(function|recover)\/.+\.(mjs|map)|dist\/cli\/.+\.mjs)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     // Spelled out as well, for the reader: none of these may ever be shipped.
-    expect(files.filter((f) => /^(test|bench|standins|contracts|demo|docs|scripts)\/|\.(key|pem)$|(^|\/)tls\/|\.test\.|(^|\/)cloudmanager-api/.test(f))).toEqual([]);
+    expect(
+      files.filter((f) =>
+        /^(test|bench|standins|contracts|demo|docs|scripts)\/|\.(key|pem)$|(^|\/)tls\/|\.test\.|(^|\/)cloudmanager-api/.test(
+          f,
+        ),
+      ),
+    ).toEqual([]);
   });
 
   it('installs offline without tsx or esbuild, with aws-cdk-lib, constructs (and cdk-nag for the compliance packs) as optional peers', () => {
@@ -160,7 +193,11 @@ describe('the npm package', () => {
     expect(Object.keys(pkg.dependencies)).not.toContain('tsx');
     expect(Object.keys(pkg.dependencies)).not.toContain('esbuild');
     expect(Object.keys(pkg.peerDependencies).sort()).toEqual(['aws-cdk-lib', 'cdk-nag', 'constructs']);
-    expect(Object.values(pkg.peerDependenciesMeta)).toEqual([{ optional: true }, { optional: true }, { optional: true }]);
+    expect(Object.values(pkg.peerDependenciesMeta)).toEqual([
+      { optional: true },
+      { optional: true },
+      { optional: true },
+    ]);
   });
 
   it('a CDK app imports TokenRefresher from the package name, type-checks and synthesizes the stack', () => {
@@ -183,14 +220,27 @@ app.synth();
     writeFileSync(path.join(app, 'app.ts'), source);
     writeFileSync(
       path.join(app, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] }, files: ['app.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+        },
+        files: ['app.ts'],
+      }),
     );
     // The consumer's compiler sees only the installed package's declarations. skipLibCheck (checking aws-cdk-lib's own
     // declarations takes half a minute) cannot hide a broken one: its types would be `any` and the @ts-expect-error fail.
     run(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], app);
     // Node 24 runs the app's TypeScript itself (type stripping); the package is JavaScript.
     run(process.execPath, ['app.ts'], app);
-    const template = JSON.parse(readFileSync(path.join(app, 'cdk.out/Consumer.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
+    const template = JSON.parse(readFileSync(path.join(app, 'cdk.out/Consumer.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+    };
     // The rotation function and the recovery endpoint, both prebuilt in the tarball.
     const fns = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
     expect(fns).toHaveLength(2);
@@ -202,19 +252,30 @@ app.synth();
       return path.join(app, 'cdk.out', `asset.${key.replace(/\.zip$/, '')}`);
     };
     const recovery = assetOf('MailRecoveryFunction');
-    expect(readFileSync(path.join(recovery, 'index.mjs'))).toEqual(readFileSync(path.join(app, 'node_modules', pkg.name, 'dist/recover/index.mjs')));
+    expect(readFileSync(path.join(recovery, 'index.mjs'))).toEqual(
+      readFileSync(path.join(app, 'node_modules', pkg.name, 'dist/recover/index.mjs')),
+    );
     expect(existsSync(path.join(recovery, 'config.json'))).toBe(true);
     const asset = assetOf('MailFunction');
     // The prebuilt function from the tarball, with the consumer's configuration beside it.
-    expect(readFileSync(path.join(asset, 'index.mjs'))).toEqual(readFileSync(path.join(app, 'node_modules', pkg.name, 'dist/function/index.mjs')));
-    expect(JSON.parse(readFileSync(path.join(asset, 'config.json'), 'utf8'))).toMatchObject({ credentials: [expect.objectContaining({ id: 'aem-mail' })] });
+    expect(readFileSync(path.join(asset, 'index.mjs'))).toEqual(
+      readFileSync(path.join(app, 'node_modules', pkg.name, 'dist/function/index.mjs')),
+    );
+    expect(JSON.parse(readFileSync(path.join(asset, 'config.json'), 'utf8'))).toMatchObject({
+      credentials: [expect.objectContaining({ id: 'aem-mail' })],
+    });
     expect(existsSync(path.join(asset, 'node_modules'))).toBe(false);
   });
 
   it('npx token-refresher --help runs the installed CLI', () => {
     const r = run('npx', ['--no-install', 'token-refresher', '--help'], app, 30_000);
     expect(r.stdout).toContain('Usage: token-refresher <command>');
-    const osgi = run('npx', ['--no-install', 'token-refresher', 'osgi', '--credential', 'aem-mail', '--config', 'config.json', '--json'], app, 30_000);
+    const osgi = run(
+      'npx',
+      ['--no-install', 'token-refresher', 'osgi', '--credential', 'aem-mail', '--config', 'config.json', '--json'],
+      app,
+      30_000,
+    );
     expect(Object.keys(JSON.parse(osgi.stdout) as object).length).toBe(2);
   });
 });

@@ -14,7 +14,10 @@ afterEach(async () => {
   if (h) {
     // Every test ends by proving nothing it produced carries a secret.
     const mails = await h.alertMails();
-    assertNoSecrets({ ...outputs, logs: h.logs.join(''), alerts: JSON.stringify(mails), metrics: JSON.stringify(h.metrics.points) }, h.secrets());
+    assertNoSecrets(
+      { ...outputs, logs: h.logs.join(''), alerts: JSON.stringify(mails), metrics: JSON.stringify(h.metrics.points) },
+      h.secrets(),
+    );
     await h.close();
     h = undefined;
   }
@@ -122,7 +125,9 @@ describe('rotation pipeline on real peers (moto, smtp-server, stand-ins)', () =>
           },
         },
       });
-      await expect(rotateCredential(crashing, h.config.credentials[0]!, { force: true })).rejects.toBeInstanceOf(SimulatedCrash);
+      await expect(rotateCredential(crashing, h.config.credentials[0]!, { force: true })).rejects.toBeInstanceOf(
+        SimulatedCrash,
+      );
       const mid = await tokenState(h);
       const newest = h.standins.entra.latestRefreshToken()!;
       if (step === 'redeem') {
@@ -178,7 +183,8 @@ describe('rotation pipeline on real peers (moto, smtp-server, stand-ins)', () =>
     expect(mails).toHaveLength(1);
     expect(mails[0]!.subject).toContain('AADSTS700082');
     expect(mails[0]!.body).toContain('token-refresher regenerate --credential aem-mail');
-    const ids = (v: Awaited<ReturnType<typeof tokenState>>) => v.versions.map((x) => [x.versionId, [...x.stages].sort()]);
+    const ids = (v: Awaited<ReturnType<typeof tokenState>>) =>
+      v.versions.map((x) => [x.versionId, [...x.stages].sort()]);
     expect(ids(await tokenState(h))).toEqual(ids(before));
     // The same failure on the next run does not mail again.
     await runRotation(h.wiring(), {});
@@ -236,7 +242,10 @@ describe('rotation pipeline on real peers (moto, smtp-server, stand-ins)', () =>
       const mails = await h.alertMails();
       expect(mails).toHaveLength(1);
       expect(mails[0]!.subject).toContain(code);
-      if (fault === '535 5.7.139') expect(mails[0]!.body).toContain('Set-CASMailbox -Identity mailer@contoso.com -SmtpClientAuthenticationDisabled $false');
+      if (fault === '535 5.7.139')
+        expect(mails[0]!.body).toContain(
+          'Set-CASMailbox -Identity mailer@contoso.com -SmtpClientAuthenticationDisabled $false',
+        );
       expect(h.metrics.sum('ValidationFailure', 'aem-mail')).toBe(1);
       // Once fixed, the next run resumes with the pending token: no second redeem, one recovery mail.
       const next = (await runRotation(h.wiring({ now: () => new Date(Date.now() + 10 * 60_000) }), {})).results[0]!;
@@ -296,7 +305,10 @@ describe('rotation pipeline on real peers (moto, smtp-server, stand-ins)', () =>
     h = await startHarness();
     await h.seed();
     const c = h.config.credentials[0]!;
-    const [a, b] = await Promise.all([rotateCredential(h.wiring(), c, { force: true }), rotateCredential(h.wiring(), c, { force: true })]);
+    const [a, b] = await Promise.all([
+      rotateCredential(h.wiring(), c, { force: true }),
+      rotateCredential(h.wiring(), c, { force: true }),
+    ]);
     record('a', a);
     record('b', b);
     const outcomes = [a.outcome, b.outcome].sort();

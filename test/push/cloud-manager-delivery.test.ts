@@ -20,16 +20,40 @@ async function serve(handler: Handler): Promise<TestServer> {
   return s;
 }
 
-async function client(handler: Handler, extra: Partial<CloudManagerClientOptions> = {}): Promise<{ cm: CloudManagerClient; srv: TestServer }> {
+async function client(
+  handler: Handler,
+  extra: Partial<CloudManagerClientOptions> = {},
+): Promise<{ cm: CloudManagerClient; srv: TestServer }> {
   const srv = await serve(handler);
-  const cm = new CloudManagerClient({ endpoint: srv.url, apiKey: 'cm-client-id', orgId: ORG, token: async () => TOKEN, timeoutMs: 2_000, retries: 3, baseDelayMs: 1, maxDelayMs: 5, ...extra });
+  const cm = new CloudManagerClient({
+    endpoint: srv.url,
+    apiKey: 'cm-client-id',
+    orgId: ORG,
+    token: async () => TOKEN,
+    timeoutMs: 2_000,
+    retries: 3,
+    baseDelayMs: 1,
+    maxDelayMs: 5,
+    ...extra,
+  });
   return { cm, srv };
 }
 
 const deploy = (environmentId: string) => ({ name: `deploy ${environmentId}`, type: 'DEPLOY', environmentId });
-const pipeline = (id: string, envs: string[], status = 'BUSY') => ({ id, name: `p${id}`, status, phases: [{ name: 'build', type: 'BUILD' }, ...envs.map(deploy)] });
-const pipelines = (...list: object[]): Reply => ({ status: 200, body: { _totalNumberOfItems: list.length, _embedded: { pipelines: list } } });
-const execution = (id: string, status: string, extra: object = {}): Reply => ({ status: 200, body: { id, pipelineId: '1', status, ...extra } });
+const pipeline = (id: string, envs: string[], status = 'BUSY') => ({
+  id,
+  name: `p${id}`,
+  status,
+  phases: [{ name: 'build', type: 'BUILD' }, ...envs.map(deploy)],
+});
+const pipelines = (...list: object[]): Reply => ({
+  status: 200,
+  body: { _totalNumberOfItems: list.length, _embedded: { pipelines: list } },
+});
+const execution = (id: string, status: string, extra: object = {}): Reply => ({
+  status: 200,
+  body: { id, pipelineId: '1', status, ...extra },
+});
 
 /** Routes by path; unknown paths 404 like Cloud Manager does for a pipeline without a current execution. */
 function routes(table: Record<string, Reply | Reply[]>): Handler {
@@ -54,11 +78,24 @@ describe('running pipeline against an environment', () => {
         '/api/program/1/pipeline/11/execution': execution('901', 'RUNNING'),
       }),
     );
-    await expect(findRunningExecution(cm, '1', '2')).resolves.toEqual({ pipelineId: '11', pipelineName: 'p11', executionId: '901', status: 'RUNNING' });
+    await expect(findRunningExecution(cm, '1', '2')).resolves.toEqual({
+      pipelineId: '11',
+      pipelineName: 'p11',
+      executionId: '901',
+      status: 'RUNNING',
+    });
     // The pipeline deploying elsewhere is not even read further.
-    expect(srv.requests.map((r) => r.path.split('?')[0])).toEqual(['/api/program/1/pipelines', '/api/program/1/pipeline/11/execution']);
+    expect(srv.requests.map((r) => r.path.split('?')[0])).toEqual([
+      '/api/program/1/pipelines',
+      '/api/program/1/pipeline/11/execution',
+    ]);
     expect(srv.requests[0]!.path).toContain('limit=500');
-    for (const r of srv.requests) expect([r.headers.authorization, r.headers['x-api-key'], r.headers['x-gw-ims-org-id']]).toEqual([`Bearer ${TOKEN}`, 'cm-client-id', ORG]);
+    for (const r of srv.requests)
+      expect([r.headers.authorization, r.headers['x-api-key'], r.headers['x-gw-ims-org-id']]).toEqual([
+        `Bearer ${TOKEN}`,
+        'cm-client-id',
+        ORG,
+      ]);
   });
 
   it('ignores a running pipeline that deploys to another environment, and ended executions', async () => {
@@ -77,15 +114,28 @@ describe('running pipeline against an environment', () => {
       routes({
         '/api/program/1/pipelines': pipelines(pipeline('10', ['2']), pipeline('12', ['2'], 'WAITING')),
         '/api/program/1/pipeline/10/execution': execution('900', 'FINISHED'),
-        '/api/program/1/pipeline/12/executions': { status: 200, body: { _embedded: { executions: [{ id: '77', status: 'NOT_STARTED' }] } } },
+        '/api/program/1/pipeline/12/executions': {
+          status: 200,
+          body: { _embedded: { executions: [{ id: '77', status: 'NOT_STARTED' }] } },
+        },
       }),
     );
-    await expect(findRunningExecution(cm, '1', '2')).resolves.toMatchObject({ pipelineId: '12', executionId: '77', status: 'NOT_STARTED' });
+    await expect(findRunningExecution(cm, '1', '2')).resolves.toMatchObject({
+      pipelineId: '12',
+      executionId: '77',
+      status: 'NOT_STARTED',
+    });
   });
 
   it('reads every page of the pipeline list', async () => {
-    const first = { status: 200, body: { _totalNumberOfItems: 2, _embedded: { pipelines: [pipeline('10', ['3'])] } } } as const;
-    const second = { status: 200, body: { _totalNumberOfItems: 2, _embedded: { pipelines: [pipeline('11', ['2'])] } } } as const;
+    const first = {
+      status: 200,
+      body: { _totalNumberOfItems: 2, _embedded: { pipelines: [pipeline('10', ['3'])] } },
+    } as const;
+    const second = {
+      status: 200,
+      body: { _totalNumberOfItems: 2, _embedded: { pipelines: [pipeline('11', ['2'])] } },
+    } as const;
     const { cm, srv } = await client(routes({ '/api/program/1/pipelines': [first, second] }));
     expect((await cm.listPipelines('1')).map((p) => p.id)).toEqual(['10', '11']);
     expect(srv.requests[1]!.path).toContain('start=1');
@@ -99,7 +149,13 @@ describe('running pipeline against an environment', () => {
   });
 
   it('429 with Retry-After and 5xx are retried on the reads', async () => {
-    const { cm, srv } = await client(sequence({ status: 429, headers: { 'retry-after': '1' } }, { status: 503 }, pipelines(pipeline('10', ['2'], 'IDLE'))));
+    const { cm, srv } = await client(
+      sequence(
+        { status: 429, headers: { 'retry-after': '1' } },
+        { status: 503 },
+        pipelines(pipeline('10', ['2'], 'IDLE')),
+      ),
+    );
     const started = Date.now();
     expect(await cm.listPipelines('1')).toHaveLength(1);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
@@ -110,7 +166,10 @@ describe('running pipeline against an environment', () => {
     const { cm } = await client(sequence({ status: 404, body: { title: 'Not Found' } }));
     const err = await cm.listPipelines('99').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RefresherError);
-    expect([(err as RefresherError).code, (err as RefresherError).message]).toEqual(['CM_NOT_FOUND', expect.stringContaining('program 99')]);
+    expect([(err as RefresherError).code, (err as RefresherError).message]).toEqual([
+      'CM_NOT_FOUND',
+      expect.stringContaining('program 99'),
+    ]);
   });
 });
 
@@ -123,7 +182,12 @@ describe('environment logs', () => {
       days: 2,
       _embedded: {
         downloads: [
-          { service: 'author', name: 'aemerror', date: '2026-11-30', _links: { 'http://ns.adobe.com/adobecloud/rel/logs/download': { href: '/dl?date=2026-11-30' } } },
+          {
+            service: 'author',
+            name: 'aemerror',
+            date: '2026-11-30',
+            _links: { 'http://ns.adobe.com/adobecloud/rel/logs/download': { href: '/dl?date=2026-11-30' } },
+          },
           {
             service: 'author',
             name: 'aemerror',
@@ -143,23 +207,35 @@ describe('environment logs', () => {
     const files = await cm.listLogs('1', '2', { service: 'author', name: 'aemerror', days: 2 });
     expect(files).toEqual([
       { service: 'author', name: 'aemerror', date: '2026-11-30', downloadHref: '/dl?date=2026-11-30' },
-      { service: 'author', name: 'aemerror', date: '2026-12-01', downloadHref: '/dl?date=2026-12-01', tailHref: 'http://storage.example/tail?sig=abc' },
+      {
+        service: 'author',
+        name: 'aemerror',
+        date: '2026-12-01',
+        downloadHref: '/dl?date=2026-12-01',
+        tailHref: 'http://storage.example/tail?sig=abc',
+      },
     ]);
     expect(srv.requests[0]!.path).toBe('/api/program/1/environment/2/logs?service=author&name=aemerror&days=2');
   });
 
   it('reads the download redirect from the JSON body and from a 307, never following it with the token', async () => {
     const storage = await serve(() => ({ status: 200, body: 'log bytes' }));
-    const json = await client(sequence({ status: 200, body: { redirect: `${storage.url}/file.log.gz?sig=SIGNATURE-abcdef` } }));
+    const json = await client(
+      sequence({ status: 200, body: { redirect: `${storage.url}/file.log.gz?sig=SIGNATURE-abcdef` } }),
+    );
     const url = await json.cm.logFileLocation('1', '2', { service: 'author', name: 'aemerror', date: '2026-12-01' });
     expect(url.href).toBe(`${storage.url}/file.log.gz?sig=SIGNATURE-abcdef`);
-    expect(json.srv.requests[0]!.path).toBe('/api/program/1/environment/2/logs/download?service=author&name=aemerror&date=2026-12-01');
+    expect(json.srv.requests[0]!.path).toBe(
+      '/api/program/1/environment/2/logs/download?service=author&name=aemerror&date=2026-12-01',
+    );
     expect(json.srv.requests[0]!.headers.accept).toBe('application/json');
     // The signature is treated as a credential in anything printed.
     expect(redactText(`fetching ${url.href}`)).not.toContain('SIGNATURE-abcdef');
 
     const moved = await client(sequence({ status: 307, headers: { location: `${storage.url}/other.log.gz` } }));
-    expect((await moved.cm.logFileLocation('1', '2', { service: 'author', name: 'aemerror', date: '2026-12-01' })).href).toBe(`${storage.url}/other.log.gz`);
+    expect(
+      (await moved.cm.logFileLocation('1', '2', { service: 'author', name: 'aemerror', date: '2026-12-01' })).href,
+    ).toBe(`${storage.url}/other.log.gz`);
     expect(moved.srv.requests).toHaveLength(1);
     expect(storage.requests).toHaveLength(0);
 
@@ -175,7 +251,9 @@ describe('environment logs', () => {
 
   it('a download answer without a usable redirect is CM_BAD_RESPONSE', async () => {
     const { cm } = await client(sequence({ status: 307 }));
-    const err = await cm.logFileLocation('1', '2', { service: 'author', name: 'aemerror', date: '2026-12-01' }).catch((e: unknown) => e);
+    const err = await cm
+      .logFileLocation('1', '2', { service: 'author', name: 'aemerror', date: '2026-12-01' })
+      .catch((e: unknown) => e);
     expect((err as RefresherError).code).toBe('CM_BAD_RESPONSE');
   });
 
@@ -203,7 +281,12 @@ describe('environment logs', () => {
 
   it('a storage host that keeps failing is a transient CM_LOG_UNAVAILABLE naming the host only', async () => {
     const storage = await serve(sequence({ status: 500 }));
-    const err = await openLogFile({ url: new URL(`${storage.url}/f.gz?sig=SECRET-SIG-123456`), timeoutMs: 2_000, retries: 2, baseDelayMs: 1 }).catch((e: unknown) => e);
+    const err = await openLogFile({
+      url: new URL(`${storage.url}/f.gz?sig=SECRET-SIG-123456`),
+      timeoutMs: 2_000,
+      retries: 2,
+      baseDelayMs: 1,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RefresherError);
     expect([(err as RefresherError).class, (err as RefresherError).code]).toEqual(['transient', 'CM_LOG_UNAVAILABLE']);
     expect((err as RefresherError).message).not.toContain('SECRET-SIG');

@@ -27,7 +27,10 @@ afterEach(async () => {
 });
 
 /** One server playing both IMS and Cloud Manager, so "zero requests" covers the token request too. */
-async function adobe(cm: (path: string, i: number) => Reply | Promise<Reply> = () => ({ status: 204 }), imsDelayMs = 0): Promise<TestServer> {
+async function adobe(
+  cm: (path: string, i: number) => Reply | Promise<Reply> = () => ({ status: 204 }),
+  imsDelayMs = 0,
+): Promise<TestServer> {
   let cmCount = 0;
   server = await startServer(async (req) => {
     if (req.path === '/ims/token/v3') {
@@ -39,7 +42,11 @@ async function adobe(cm: (path: string, i: number) => Reply | Promise<Reply> = (
   return server;
 }
 
-function config(url: string, targets: ConfigInput['credentials'][number]['targets'], extra: Partial<ConfigInput> = {}): Config {
+function config(
+  url: string,
+  targets: ConfigInput['credentials'][number]['targets'],
+  extra: Partial<ConfigInput> = {},
+): Config {
   return parseConfig({
     secretPrefix: 'tr',
     adobe: { imsOrgId: 'ABC123@AdobeOrg', clientId: 'adobe-client-id', imsEndpoint: url, cloudManagerEndpoint: url },
@@ -83,7 +90,9 @@ async function failure(p: Promise<unknown>): Promise<RefresherError> {
   return err;
 }
 
-function recorder(): VariablePatcher & { calls: Array<{ programId: string; environmentId: string; vars: readonly CmVariableUpdate[] }> } {
+function recorder(): VariablePatcher & {
+  calls: Array<{ programId: string; environmentId: string; vars: readonly CmVariableUpdate[] }>;
+} {
   const calls: Array<{ programId: string; environmentId: string; vars: readonly CmVariableUpdate[] }> = [];
   return {
     calls,
@@ -95,7 +104,10 @@ function recorder(): VariablePatcher & { calls: Array<{ programId: string; envir
 
 describe('CloudManagerTarget', () => {
   it('has a label-safe key and a readable label', () => {
-    const a = new CloudManagerTarget(targetSchema.parse({ programId: '12345', environmentId: '67890', service: 'author' }), recorder());
+    const a = new CloudManagerTarget(
+      targetSchema.parse({ programId: '12345', environmentId: '67890', service: 'author' }),
+      recorder(),
+    );
     const b = new CloudManagerTarget(targetSchema.parse({ programId: '12345', environmentId: '67890' }), recorder());
     expect(a.key).toBe('cm_12345_67890_author');
     expect(b.key).toBe('cm_12345_67890_all');
@@ -109,12 +121,27 @@ describe('CloudManagerTarget', () => {
     const client = recorder();
     const t = new CloudManagerTarget(targetSchema.parse({ programId: '1', environmentId: '2' }), client);
     await t.push({ refreshToken: REFRESH, clientSecret: MAIL_SECRET });
-    expect(client.calls).toEqual([{ programId: '1', environmentId: '2', vars: [{ name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: REFRESH, type: 'secretString' }] }]);
+    expect(client.calls).toEqual([
+      {
+        programId: '1',
+        environmentId: '2',
+        vars: [{ name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: REFRESH, type: 'secretString' }],
+      },
+    ]);
   });
 
   it('pushes both variables in one PATCH, with the service, when pushClientSecret is set', async () => {
     const srv = await adobe();
-    const cfg = config(srv.url, [{ programId: '1', environmentId: '2', service: 'publish', pushClientSecret: true, refreshTokenVariable: 'SMTP_RT', clientSecretVariable: 'SMTP_CS' }]);
+    const cfg = config(srv.url, [
+      {
+        programId: '1',
+        environmentId: '2',
+        service: 'publish',
+        pushClientSecret: true,
+        refreshTokenVariable: 'SMTP_RT',
+        clientSecretVariable: 'SMTP_CS',
+      },
+    ]);
     const [t] = targetsFor(cfg, cfg.credentials[0]!, secretReader());
     await t!.push({ refreshToken: REFRESH, clientSecret: MAIL_SECRET });
     const patches = srv.requests.filter((r) => r.method === 'PATCH');
@@ -131,7 +158,10 @@ describe('CloudManagerTarget', () => {
 
   it('pushClientSecret without a client secret pushes just the refresh token', async () => {
     const client = recorder();
-    const t = new CloudManagerTarget(targetSchema.parse({ programId: '1', environmentId: '2', pushClientSecret: true }), client);
+    const t = new CloudManagerTarget(
+      targetSchema.parse({ programId: '1', environmentId: '2', pushClientSecret: true }),
+      client,
+    );
     await t.push({ refreshToken: REFRESH });
     expect(client.calls[0]!.vars.map((v) => v.name)).toEqual(['SECRET_SMTP_OAUTH_REFRESH_TOKEN']);
   });
@@ -154,8 +184,14 @@ describe('CloudManagerTarget', () => {
 
   it('a client secret over the limit stops the refresh token too: nothing is sent', async () => {
     const client = recorder();
-    const t = new CloudManagerTarget(targetSchema.parse({ programId: '1', environmentId: '2', pushClientSecret: true }), client, { maxSecretLength: 2048 });
-    const err = await failure(t.push({ refreshToken: 'short-refresh-token', clientSecret: `${MAIL_SECRET}${'x'.repeat(3000)}` }));
+    const t = new CloudManagerTarget(
+      targetSchema.parse({ programId: '1', environmentId: '2', pushClientSecret: true }),
+      client,
+      { maxSecretLength: 2048 },
+    );
+    const err = await failure(
+      t.push({ refreshToken: 'short-refresh-token', clientSecret: `${MAIL_SECRET}${'x'.repeat(3000)}` }),
+    );
     expect(err.code).toBe('CM_VALUE_TOO_LONG');
     expect(err.message).toContain('SECRET_SMTP_OAUTH_CLIENT_SECRET');
     expect(client.calls).toHaveLength(0);
@@ -164,15 +200,25 @@ describe('CloudManagerTarget', () => {
   it('the limit is configurable upwards', async () => {
     const client = recorder();
     const long = 'y'.repeat(3000);
-    const t = new CloudManagerTarget(targetSchema.parse({ programId: '1', environmentId: '2' }), client, { maxSecretLength: 4096 });
+    const t = new CloudManagerTarget(targetSchema.parse({ programId: '1', environmentId: '2' }), client, {
+      maxSecretLength: 4096,
+    });
     await t.push({ refreshToken: long });
     expect(client.calls).toHaveLength(1);
-    expect(() => new CloudManagerTarget(targetSchema.parse({ programId: '1', environmentId: '2' }), client, { maxSecretLength: 0 })).toThrow(RefresherError);
+    expect(
+      () =>
+        new CloudManagerTarget(targetSchema.parse({ programId: '1', environmentId: '2' }), client, {
+          maxSecretLength: 0,
+        }),
+    ).toThrow(RefresherError);
   });
 
   it('never sends an empty value (Cloud Manager would delete the variable)', async () => {
     const client = recorder();
-    const t = new CloudManagerTarget(targetSchema.parse({ programId: '1', environmentId: '2', pushClientSecret: true }), client);
+    const t = new CloudManagerTarget(
+      targetSchema.parse({ programId: '1', environmentId: '2', pushClientSecret: true }),
+      client,
+    );
     await expect(t.push({ refreshToken: '' })).rejects.toMatchObject({ code: 'CM_EMPTY_VALUE' });
     await expect(t.push({ refreshToken: REFRESH, clientSecret: '' })).rejects.toMatchObject({ code: 'CM_EMPTY_VALUE' });
     expect(client.calls).toHaveLength(0);
@@ -203,10 +249,16 @@ describe('targetsFor', () => {
   it('a token Cloud Manager rejects (revoked while cached) is replaced once, then the push succeeds', async () => {
     let issued = 0;
     server = await startServer((req) => {
-      if (req.path === '/ims/token/v3') return { status: 200, body: { access_token: `${IMS_TOKEN}-${++issued}`, expires_in: 86399 } };
-      return req.headers.authorization === `Bearer ${IMS_TOKEN}-1` ? { status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } } : { status: 204 };
+      if (req.path === '/ims/token/v3')
+        return { status: 200, body: { access_token: `${IMS_TOKEN}-${++issued}`, expires_in: 86399 } };
+      return req.headers.authorization === `Bearer ${IMS_TOKEN}-1`
+        ? { status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } }
+        : { status: 204 };
     });
-    const cfg = config(server.url, [{ programId: '1', environmentId: '10' }, { programId: '1', environmentId: '11' }]);
+    const cfg = config(server.url, [
+      { programId: '1', environmentId: '10' },
+      { programId: '1', environmentId: '11' },
+    ]);
     const targets = targetsFor(cfg, cfg.credentials[0]!, secretReader());
     await targets[0]!.push({ refreshToken: REFRESH });
     await targets[1]!.push({ refreshToken: REFRESH });
@@ -226,17 +278,25 @@ describe('targetsFor', () => {
     const connection = connectCloudManager(cfg, secretReader());
     connection.ims.prefetch();
     const first = targetsFor(cfg, cfg.credentials[0]!, { connection });
-    const second = targetsFor(cfg, { ...cfg.credentials[0]!, id: 'other', targets: [targetSchema.parse({ programId: '3', environmentId: '30' })] }, { connection });
+    const second = targetsFor(
+      cfg,
+      { ...cfg.credentials[0]!, id: 'other', targets: [targetSchema.parse({ programId: '3', environmentId: '30' })] },
+      { connection },
+    );
     await Promise.all([...first, ...second].map((t) => t.push({ refreshToken: REFRESH })));
     expect(srv.requests.filter((r) => r.path === '/ims/token/v3')).toHaveLength(1);
-    expect(srv.requests.filter((r) => r.method === 'PATCH').map((r) => r.path).sort()).toEqual([
-      '/api/program/1/environment/10/variables',
-      '/api/program/3/environment/30/variables',
-    ]);
+    expect(
+      srv.requests
+        .filter((r) => r.method === 'PATCH')
+        .map((r) => r.path)
+        .sort(),
+    ).toEqual(['/api/program/1/environment/10/variables', '/api/program/3/environment/30/variables']);
   });
 
   it('uses the configured Adobe client secret id', () => {
-    const cfg = config('https://ims.example', [], { adobe: { imsOrgId: 'A@AdobeOrg', clientId: 'c', clientSecret: { secretId: 'custom/adobe' } } });
+    const cfg = config('https://ims.example', [], {
+      adobe: { imsOrgId: 'A@AdobeOrg', clientId: 'c', clientSecret: { secretId: 'custom/adobe' } },
+    });
     expect(adobeClientSecretId(cfg)).toBe('custom/adobe');
   });
 
@@ -250,7 +310,13 @@ describe('targetsFor', () => {
     const srv = await adobe((_path, i) =>
       i < 2
         ? { status: 401, body: { error_code: '401013', message: `Oauth token is not valid: Bearer ${IMS_TOKEN}` } }
-        : { status: 400, body: { type: 'http://ns.adobe.com/adobecloud/validation-exception', errors: [{ field: 'value', message: `bad ${REFRESH} / ${MAIL_SECRET}` }] } },
+        : {
+            status: 400,
+            body: {
+              type: 'http://ns.adobe.com/adobecloud/validation-exception',
+              errors: [{ field: 'value', message: `bad ${REFRESH} / ${MAIL_SECRET}` }],
+            },
+          },
     );
     const cfg = config(srv.url, [{ programId: '1', environmentId: '2', pushClientSecret: true }]);
     const [t] = targetsFor(cfg, cfg.credentials[0]!, secretReader());

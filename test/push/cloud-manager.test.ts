@@ -1,6 +1,10 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CloudManagerClient, type CloudManagerClientOptions, type CmVariableUpdate } from '../../lambdas/push/cloud-manager.ts';
+import {
+  CloudManagerClient,
+  type CloudManagerClientOptions,
+  type CmVariableUpdate,
+} from '../../lambdas/push/cloud-manager.ts';
 import { RefresherError } from '../../lambdas/core/errors.ts';
 import { sequence, startServer, type Handler, type Reply, type TestServer } from './server.ts';
 
@@ -19,7 +23,10 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function client(handler: Handler, extra: Partial<CloudManagerClientOptions> = {}): Promise<{ cm: CloudManagerClient; srv: TestServer }> {
+async function client(
+  handler: Handler,
+  extra: Partial<CloudManagerClientOptions> = {},
+): Promise<{ cm: CloudManagerClient; srv: TestServer }> {
   server = await startServer(handler);
   const cm = new CloudManagerClient({
     endpoint: server.url,
@@ -52,7 +59,10 @@ async function failure(p: Promise<unknown>): Promise<RefresherError> {
 
 const patch = (cm: CloudManagerClient) => cm.patchVariables('12345', '67890', VARS);
 const accepted: Reply = { status: 204 };
-const busy: Reply = { status: 412, body: { type: 'http://ns.adobe.com/adobecloud/problem/busy', title: 'Environment is busy' } };
+const busy: Reply = {
+  status: 412,
+  body: { type: 'http://ns.adobe.com/adobecloud/problem/busy', title: 'Environment is busy' },
+};
 
 describe('CloudManagerClient.patchVariables', () => {
   it('sends the documented headers and exactly the listed variables', async () => {
@@ -79,7 +89,12 @@ describe('CloudManagerClient.patchVariables', () => {
   });
 
   it('accepts 200 with a body as success', async () => {
-    const { cm } = await client(sequence({ status: 200, body: { _embedded: { variables: [{ name: 'SECRET_X', type: 'secretString', status: 'updating' }] } } }));
+    const { cm } = await client(
+      sequence({
+        status: 200,
+        body: { _embedded: { variables: [{ name: 'SECRET_X', type: 'secretString', status: 'updating' }] } },
+      }),
+    );
     await expect(patch(cm)).resolves.toBeUndefined();
   });
 
@@ -110,7 +125,9 @@ describe('CloudManagerClient.patchVariables', () => {
   });
 
   it('gives up on a Retry-After longer than maxRetryAfterMs and reports CM_THROTTLED with it', async () => {
-    const { cm, srv } = await client(sequence({ status: 429, headers: { 'retry-after': '120' } }), { maxRetryAfterMs: 1_000 });
+    const { cm, srv } = await client(sequence({ status: 429, headers: { 'retry-after': '120' } }), {
+      maxRetryAfterMs: 1_000,
+    });
     const err = await failure(patch(cm));
     expect([err.class, err.code, err.retryAfterMs]).toEqual(['transient', 'CM_THROTTLED', 120_000]);
     expect(srv.requests).toHaveLength(1);
@@ -154,14 +171,21 @@ describe('CloudManagerClient.patchVariables', () => {
   });
 
   it('reads the spec BadRequestError shape (invalidParams) too', async () => {
-    const { cm } = await client(sequence({ status: 400, body: { status: 400, title: 'Validation failed', invalidParams: [{ name: 'name', reason: 'reserved prefix' }] } }));
+    const { cm } = await client(
+      sequence({
+        status: 400,
+        body: { status: 400, title: 'Validation failed', invalidParams: [{ name: 'name', reason: 'reserved prefix' }] },
+      }),
+    );
     const err = await failure(patch(cm));
     expect(err.code).toBe('CM_VALIDATION');
     expect(err.message).toContain('name: reserved prefix');
   });
 
   it('classifies the gateway 401 as CM_UNAUTHORIZED without echoing the token', async () => {
-    const { cm, srv } = await client(sequence({ status: 401, body: { error_code: '401013', message: `Oauth token is not valid: Bearer ${TOKEN}` } }));
+    const { cm, srv } = await client(
+      sequence({ status: 401, body: { error_code: '401013', message: `Oauth token is not valid: Bearer ${TOKEN}` } }),
+    );
     const err = await failure(patch(cm));
     expect([err.class, err.code, err.status]).toEqual(['configuration', 'CM_UNAUTHORIZED', 401]);
     expect(err.message).toContain('401013');
@@ -174,34 +198,50 @@ describe('CloudManagerClient.patchVariables', () => {
   it('with invalidateToken, a 401 is retried once with a fresh token', async () => {
     const rejected: string[] = [];
     let current = `${TOKEN}-old`;
-    const { cm, srv } = await client((req) => (req.headers.authorization === `Bearer ${TOKEN}-old` ? { status: 401, body: { error_code: '401013' } } : accepted), {
-      token: async () => current,
-      invalidateToken: (t) => {
-        rejected.push(t);
-        current = TOKEN;
+    const { cm, srv } = await client(
+      (req) =>
+        req.headers.authorization === `Bearer ${TOKEN}-old`
+          ? { status: 401, body: { error_code: '401013' } }
+          : accepted,
+      {
+        token: async () => current,
+        invalidateToken: (t) => {
+          rejected.push(t);
+          current = TOKEN;
+        },
       },
-    });
+    );
     await patch(cm);
     expect(rejected).toEqual([`${TOKEN}-old`]);
     expect(srv.requests.map((r) => r.headers.authorization)).toEqual([`Bearer ${TOKEN}-old`, `Bearer ${TOKEN}`]);
   });
 
   it('with invalidateToken, a 401 that persists is reported after one retry', async () => {
-    const { cm, srv } = await client(sequence({ status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } }), { invalidateToken: () => undefined });
+    const { cm, srv } = await client(
+      sequence({ status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } }),
+      { invalidateToken: () => undefined },
+    );
     const err = await failure(patch(cm));
     expect(err.code).toBe('CM_UNAUTHORIZED');
     expect(srv.requests).toHaveLength(2);
   });
 
   it('classifies 403 as CM_FORBIDDEN pointing at the Deployment Manager profile', async () => {
-    const { cm } = await client(sequence({ status: 403, body: { error_code: '403003', message: 'Api Key is invalid' } }));
+    const { cm } = await client(
+      sequence({ status: 403, body: { error_code: '403003', message: 'Api Key is invalid' } }),
+    );
     const err = await failure(patch(cm));
     expect([err.class, err.code]).toEqual(['configuration', 'CM_FORBIDDEN']);
     expect(err.fix).toContain('Deployment Manager');
   });
 
   it('classifies 404 as CM_NOT_FOUND naming program and environment', async () => {
-    const { cm } = await client(sequence({ status: 404, body: { type: 'http://ns.adobe.com/adobecloud/problem/not-found', title: 'Environment not found' } }));
+    const { cm } = await client(
+      sequence({
+        status: 404,
+        body: { type: 'http://ns.adobe.com/adobecloud/problem/not-found', title: 'Environment not found' },
+      }),
+    );
     const err = await failure(patch(cm));
     expect([err.class, err.code]).toEqual(['configuration', 'CM_NOT_FOUND']);
     expect(err.message).toContain('program 12345 / environment 67890');
@@ -221,7 +261,13 @@ describe('CloudManagerClient.patchVariables', () => {
   it('passes a classified token failure through and sends nothing', async () => {
     const { cm, srv } = await client(sequence(accepted), {
       token: async () => {
-        throw new RefresherError({ class: 'configuration', code: 'IMS_INVALID_CLIENT', remote: 'ims', message: 'no', fix: 'fix' });
+        throw new RefresherError({
+          class: 'configuration',
+          code: 'IMS_INVALID_CLIENT',
+          remote: 'ims',
+          message: 'no',
+          fix: 'fix',
+        });
       },
     });
     await expect(patch(cm)).rejects.toMatchObject({ code: 'IMS_INVALID_CLIENT', remote: 'ims' });
@@ -264,20 +310,35 @@ describe('CloudManagerClient reads', () => {
   });
 
   it('reads an environment and its status', async () => {
-    const { cm, srv } = await client(sequence({ status: 200, body: { id: 67890, programId: '12345', name: 'dev', type: 'dev', status: 'ready', _links: {} } }));
-    await expect(cm.getEnvironment('12345', '67890')).resolves.toEqual({ id: '67890', programId: '12345', name: 'dev', type: 'dev', status: 'ready' });
+    const { cm, srv } = await client(
+      sequence({
+        status: 200,
+        body: { id: 67890, programId: '12345', name: 'dev', type: 'dev', status: 'ready', _links: {} },
+      }),
+    );
+    await expect(cm.getEnvironment('12345', '67890')).resolves.toEqual({
+      id: '67890',
+      programId: '12345',
+      name: 'dev',
+      type: 'dev',
+      status: 'ready',
+    });
     expect(srv.requests[0]!.path).toBe('/api/program/12345/environment/67890');
   });
 
   it('a malformed JSON body is a transient CM_BAD_RESPONSE, not a crash', async () => {
-    const { cm } = await client(sequence({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"_embedded": {"variables": [' }));
+    const { cm } = await client(
+      sequence({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"_embedded": {"variables": [' }),
+    );
     const err = await failure(cm.listVariables('1', '2'));
     expect([err.class, err.code]).toEqual(['transient', 'CM_BAD_RESPONSE']);
     expect(err.message).toMatch(/not JSON/);
   });
 
   it('a body of the wrong shape is a transient CM_BAD_RESPONSE naming the field, not the content', async () => {
-    const { cm } = await client(sequence({ status: 200, body: { _embedded: { variables: [{ name: 42, value: VALUE }] } } }));
+    const { cm } = await client(
+      sequence({ status: 200, body: { _embedded: { variables: [{ name: 42, value: VALUE }] } } }),
+    );
     const err = await failure(cm.listVariables('1', '2'));
     expect([err.class, err.code]).toEqual(['transient', 'CM_BAD_RESPONSE']);
     expect(err.message).toContain('_embedded.variables.0.name');

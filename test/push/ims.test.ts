@@ -7,7 +7,13 @@ import { sequence, startServer, type Handler, type TestServer } from './server.t
 
 const CLIENT_SECRET = 'p8e-CLIENT-SECRET-sentinel-0001';
 const ACCESS_TOKEN = 'eyJ-IMS-ACCESS-TOKEN-sentinel-0002';
-const SCOPES = ['openid', 'AdobeID', 'read_organizations', 'additional_info.projectedProductContext', 'read_pc.dma_aem_ams'];
+const SCOPES = [
+  'openid',
+  'AdobeID',
+  'read_organizations',
+  'additional_info.projectedProductContext',
+  'read_pc.dma_aem_ams',
+];
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -15,7 +21,10 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function source(handler: Handler, extra: Partial<ImsTokenSourceOptions> = {}): Promise<{ ims: ImsTokenSource; srv: TestServer }> {
+async function source(
+  handler: Handler,
+  extra: Partial<ImsTokenSourceOptions> = {},
+): Promise<{ ims: ImsTokenSource; srv: TestServer }> {
   server = await startServer(handler);
   const ims = new ImsTokenSource({
     endpoint: `${server.url}/`,
@@ -80,7 +89,10 @@ describe('ImsTokenSource', () => {
 
   it('fetches a new token when the cached one is about to expire', async () => {
     let now = 1_000_000;
-    const { ims, srv } = await source(sequence({ status: 200, body: { access_token: ACCESS_TOKEN, expires_in: 3600 } }), { now: () => now });
+    const { ims, srv } = await source(
+      sequence({ status: 200, body: { access_token: ACCESS_TOKEN, expires_in: 3600 } }),
+      { now: () => now },
+    );
     await ims.token();
     now += 30 * 60_000;
     await ims.token();
@@ -92,7 +104,10 @@ describe('ImsTokenSource', () => {
 
   it('invalidate(rejected) forgets only that token', async () => {
     let n = 0;
-    const { ims, srv } = await source(() => ({ status: 200, body: { access_token: `${ACCESS_TOKEN}-${++n}`, expires_in: 86399 } }));
+    const { ims, srv } = await source(() => ({
+      status: 200,
+      body: { access_token: `${ACCESS_TOKEN}-${++n}`, expires_in: 86399 },
+    }));
     const first = await ims.token();
     ims.invalidate('some-other-token');
     expect(await ims.token()).toBe(first);
@@ -102,7 +117,12 @@ describe('ImsTokenSource', () => {
   });
 
   it('prefetch overlaps the request and hands a failure to the next token() call without an unhandled rejection', async () => {
-    const { ims, srv } = await source(sequence({ status: 401, body: { error: 'invalid_client', error_description: 'invalid client_secret parameter' } }));
+    const { ims, srv } = await source(
+      sequence({
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'invalid client_secret parameter' },
+      }),
+    );
     ims.prefetch();
     await new Promise((r) => setTimeout(r, 100));
     expect(srv.requests).toHaveLength(1);
@@ -123,7 +143,9 @@ describe('ImsTokenSource', () => {
   });
 
   it.each([400, 401])('classifies %i invalid_client as configuration IMS_INVALID_CLIENT', async (status) => {
-    const { ims, srv } = await source(sequence({ status, body: { error: 'invalid_client', error_description: `bad secret ${CLIENT_SECRET}` } }));
+    const { ims, srv } = await source(
+      sequence({ status, body: { error: 'invalid_client', error_description: `bad secret ${CLIENT_SECRET}` } }),
+    );
     const err = await failure(ims.token());
     expect(err.class).toBe('configuration');
     expect(err.code).toBe('IMS_INVALID_CLIENT');
@@ -161,7 +183,9 @@ describe('ImsTokenSource', () => {
   });
 
   it('a non-JSON 200 is transient IMS_BAD_RESPONSE', async () => {
-    const { ims } = await source(sequence({ status: 200, headers: { 'content-type': 'text/html' }, body: '<html>login</html>' }));
+    const { ims } = await source(
+      sequence({ status: 200, headers: { 'content-type': 'text/html' }, body: '<html>login</html>' }),
+    );
     const err = await failure(ims.token());
     expect([err.class, err.code]).toEqual(['transient', 'IMS_BAD_RESPONSE']);
   });

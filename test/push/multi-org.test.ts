@@ -36,7 +36,12 @@ async function org(name: string, orgId: string, environments: Array<[string, str
   const clientId = `client-${name}`;
   const clientSecret = `p8e-${name}-${randomUUID()}`;
   const ims = await startImsStandin({ clientId, clientSecret, orgId });
-  const cm = await startCloudManagerStandin({ apiKey: clientId, orgId, isValidToken: (t) => ims.isValidToken(t), environments: environments.map(([programId, environmentId]) => ({ programId, environmentId })) });
+  const cm = await startCloudManagerStandin({
+    apiKey: clientId,
+    orgId,
+    isValidToken: (t) => ims.isValidToken(t),
+    environments: environments.map(([programId, environmentId]) => ({ programId, environmentId })),
+  });
   running.push(ims, cm);
   return { name, orgId, clientId, clientSecret, ims, cm };
 }
@@ -61,7 +66,13 @@ async function world() {
   const config = parseConfig({
     secretPrefix: 'tr',
     http: { timeoutMs: 2_000, retries: 1 },
-    adobe: [a, b].map((o) => ({ name: o.name, imsOrgId: o.orgId, clientId: o.clientId, imsEndpoint: o.ims.url, cloudManagerEndpoint: o.cm.url })),
+    adobe: [a, b].map((o) => ({
+      name: o.name,
+      imsOrgId: o.orgId,
+      clientId: o.clientId,
+      imsEndpoint: o.ims.url,
+      cloudManagerEndpoint: o.cm.url,
+    })),
     credentials: [
       // No "adobe" on a target: the first organization of the list.
       credential('mail-1', [
@@ -74,7 +85,14 @@ async function world() {
   });
   const store = new FileStore(mkdtempSync(join(tmpdir(), 'tr-orgs-')));
   for (const o of [a, b]) {
-    await store.putValue(adobeSecretId(config, adobeOrgs(config).find((x) => x.name === o.name)), o.clientSecret, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+    await store.putValue(
+      adobeSecretId(
+        config,
+        adobeOrgs(config).find((x) => x.name === o.name),
+      ),
+      o.clientSecret,
+      { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] },
+    );
   }
   return { a, b, config, store };
 }
@@ -84,7 +102,13 @@ const findCred = (config: Config, id: string) => config.credentials.find((c) => 
 describe('two Adobe organizations in one run', () => {
   it('each target is pushed through its own organization, with one IMS token per organization for the whole run', async () => {
     const { a, b, config, store } = await world();
-    const deps = wire({ config, store, state: new FileStateStore(mkdtempSync(join(tmpdir(), 'tr-multi-org-state-'))), log: quiet, metrics });
+    const deps = wire({
+      config,
+      store,
+      state: new FileStateStore(mkdtempSync(join(tmpdir(), 'tr-multi-org-state-'))),
+      log: quiet,
+      metrics,
+    });
     const values = { refreshToken: `rt-${randomUUID()}` };
     for (const id of ['mail-1', 'mail-2']) {
       deps.prefetchPush?.(findCred(config, id));
@@ -94,14 +118,25 @@ describe('two Adobe organizations in one run', () => {
     expect(b.ims.tokensIssued).toBe(1);
     expect(a.cm.patchCount).toBe(3);
     expect(b.cm.patchCount).toBe(1);
-    for (const [cm, p, e] of [[a.cm, '100', '1'], [a.cm, '100', '2'], [a.cm, '101', '3'], [b.cm, '200', '9']] as const) {
+    for (const [cm, p, e] of [
+      [a.cm, '100', '1'],
+      [a.cm, '100', '2'],
+      [a.cm, '101', '3'],
+      [b.cm, '200', '9'],
+    ] as const) {
       expect(cm.valueOf(p, e, 'SECRET_SMTP_OAUTH_REFRESH_TOKEN')).toBe(values.refreshToken);
     }
   });
 
   it('a credential whose targets are all in one organization never asks the other one for a token', async () => {
     const { a, b, config, store } = await world();
-    const deps = wire({ config, store, state: new FileStateStore(mkdtempSync(join(tmpdir(), 'tr-multi-org-state-'))), log: quiet, metrics });
+    const deps = wire({
+      config,
+      store,
+      state: new FileStateStore(mkdtempSync(join(tmpdir(), 'tr-multi-org-state-'))),
+      log: quiet,
+      metrics,
+    });
     deps.prefetchPush?.(findCred(config, 'mail-2'));
     await Promise.all(deps.targets(findCred(config, 'mail-2')).map((t) => t.push({ refreshToken: 'rt-x' })));
     expect(a.ims.tokensIssued).toBe(1);
@@ -109,26 +144,43 @@ describe('two Adobe organizations in one run', () => {
     expect(b.ims.requests).toHaveLength(0);
   });
 
-  it('each named organization has its own client secret, the single unnamed one keeps today\'s name', () => {
+  it("each named organization has its own client secret, the single unnamed one keeps today's name", () => {
     const multi = parseConfig({
       secretPrefix: 'tr',
       adobe: [
         { name: 'a', imsOrgId: 'A@AdobeOrg', clientId: 'ca' },
         { name: 'b', imsOrgId: 'B@AdobeOrg', clientId: 'cb', clientSecret: { secretId: 'shared/adobe-b' } },
       ],
-      credentials: [credential('m', [{ programId: '1', environmentId: '1', adobe: 'b' }, { programId: '2', environmentId: '2' }])],
+      credentials: [
+        credential('m', [
+          { programId: '1', environmentId: '1', adobe: 'b' },
+          { programId: '2', environmentId: '2' },
+        ]),
+      ],
     });
     const [oa, ob] = adobeOrgs(multi);
-    expect([adobeSecretId(multi, oa), adobeSecretId(multi, ob), adobeSecretId(multi)]).toEqual(['tr/adobe/a/client-secret', 'shared/adobe-b', 'tr/adobe/a/client-secret']);
+    expect([adobeSecretId(multi, oa), adobeSecretId(multi, ob), adobeSecretId(multi)]).toEqual([
+      'tr/adobe/a/client-secret',
+      'shared/adobe-b',
+      'tr/adobe/a/client-secret',
+    ]);
     expect(multi.credentials[0]!.targets.map((t) => adobeFor(multi, t).name)).toEqual(['b', 'a']);
-    const single = parseConfig({ secretPrefix: 'tr', adobe: { imsOrgId: 'A@AdobeOrg', clientId: 'ca' }, credentials: [credential('m', [{ programId: '1', environmentId: '1' }])] });
+    const single = parseConfig({
+      secretPrefix: 'tr',
+      adobe: { imsOrgId: 'A@AdobeOrg', clientId: 'ca' },
+      credentials: [credential('m', [{ programId: '1', environmentId: '1' }])],
+    });
     expect(adobeSecretId(single)).toBe('tr/adobe/client-secret');
     expect(adobeFor(single, single.credentials[0]!.targets[0]!).imsOrgId).toBe('A@AdobeOrg');
   });
 });
 
 describe('the "adobe" list in the configuration', () => {
-  const doc = (adobe: unknown, targets: Array<{ programId: string; environmentId: string; adobe?: string }>) => ({ secretPrefix: 'tr', adobe, credentials: [credential('m', targets)] });
+  const doc = (adobe: unknown, targets: Array<{ programId: string; environmentId: string; adobe?: string }>) => ({
+    secretPrefix: 'tr',
+    adobe,
+    credentials: [credential('m', targets)],
+  });
   const problems = (d: unknown) => {
     try {
       parseConfig(d);
@@ -138,9 +190,14 @@ describe('the "adobe" list in the configuration', () => {
     return 'valid';
   };
   it('names each wrong field by its path', () => {
-    expect(problems(doc([{ name: 'a', imsOrgId: 'A@AdobeOrg', clientId: 'c' }], [{ programId: '1', environmentId: '1', adobe: 'nope' }]))).toContain(
-      'credentials[0].targets[0].adobe: no Adobe credential named "nope" (known: a)',
-    );
+    expect(
+      problems(
+        doc(
+          [{ name: 'a', imsOrgId: 'A@AdobeOrg', clientId: 'c' }],
+          [{ programId: '1', environmentId: '1', adobe: 'nope' }],
+        ),
+      ),
+    ).toContain('credentials[0].targets[0].adobe: no Adobe credential named "nope" (known: a)');
     expect(
       problems(
         doc(
@@ -153,7 +210,11 @@ describe('the "adobe" list in the configuration', () => {
       ),
     ).toContain('adobe[1].name: duplicate Adobe credential name "a"');
     expect(problems(doc([{ imsOrgId: 'A@AdobeOrg', clientId: 'c' }], []))).toContain('adobe[0].name');
-    expect(problems(doc({ imsOrgId: 'A@AdobeOrg', clientId: 'c' }, [{ programId: '1', environmentId: '1', adobe: 'x' }]))).toContain('credentials[0].targets[0].adobe');
-    expect(problems(doc({ imsOrgId: 'A@AdobeOrg', clientId: 'c' }, [{ programId: '1', environmentId: '1' }]))).toBe('valid');
+    expect(
+      problems(doc({ imsOrgId: 'A@AdobeOrg', clientId: 'c' }, [{ programId: '1', environmentId: '1', adobe: 'x' }])),
+    ).toContain('credentials[0].targets[0].adobe');
+    expect(problems(doc({ imsOrgId: 'A@AdobeOrg', clientId: 'c' }, [{ programId: '1', environmentId: '1' }]))).toBe(
+      'valid',
+    );
   });
 });

@@ -28,12 +28,21 @@ export async function startServer(handler: Handler): Promise<TestServer> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const rec: Recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const rec: Recorded = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
       const index = requests.push(rec) - 1;
       void Promise.resolve(handler(rec, index)).then((reply) => {
         if (reply === 'hang') return;
-        const body = reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
-        const headers: Record<string, string> = { ...(typeof reply.body === 'object' ? { 'content-type': 'application/json' } : {}), ...reply.headers };
+        const body =
+          reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
+        const headers: Record<string, string> = {
+          ...(typeof reply.body === 'object' ? { 'content-type': 'application/json' } : {}),
+          ...reply.headers,
+        };
         res.writeHead(reply.status, headers);
         res.end(body);
       });

@@ -35,7 +35,8 @@ describe('sign-in links in alerts', () => {
     let now = new Date();
     const issuer = createLinkIssuer({ store: state, baseUrl: BASE, now: () => now });
     h.standins.entra.revokeAccount(h.config.credentials[0]!.mailbox);
-    const run = () => rotateCredential(h.wiring({ linkIssuer: issuer, now: () => now }), h.config.credentials[0]!, { force: true });
+    const run = () =>
+      rotateCredential(h.wiring({ linkIssuer: issuer, now: () => now }), h.config.credentials[0]!, { force: true });
     expect((await run()).alert).toBe('failure');
     expect((await run()).alert).toBe('none');
     now = new Date(now.getTime() + 25 * 3_600_000);

@@ -43,8 +43,19 @@ const config = parseConfig({
 const credential = config.credentials[0] as Credential;
 
 function reauthorizeAlert(): Alert {
-  const err = new RefresherError({ class: 'reauthorize', code: 'AADSTS50173', remote: 'entra', stage: 'refresh', message: 'the refresh token was revoked (password reset)', fix: 'Run `token-refresher regenerate --credential aem-mail`.' });
-  return composeAlert(credential, 'failure', err, undefined, new Date(), { url: LINK, expiresAt: '2026-12-04T09:00:00.000Z', redirectUri: 'https://abc.lambda-url.eu-west-1.on.aws/callback' });
+  const err = new RefresherError({
+    class: 'reauthorize',
+    code: 'AADSTS50173',
+    remote: 'entra',
+    stage: 'refresh',
+    message: 'the refresh token was revoked (password reset)',
+    fix: 'Run `token-refresher regenerate --credential aem-mail`.',
+  });
+  return composeAlert(credential, 'failure', err, undefined, new Date(), {
+    url: LINK,
+    expiresAt: '2026-12-04T09:00:00.000Z',
+    redirectUri: 'https://abc.lambda-url.eu-west-1.on.aws/callback',
+  });
 }
 
 interface Received {
@@ -55,11 +66,21 @@ interface Received {
 
 const servers: Server[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.closeAllConnections();
+          s.close(() => r());
+        }),
+    ),
+  );
 });
 
 /** An HTTPS receiver on 127.0.0.1 with the test CA's server certificate, answering with `replies` in turn (the last repeats). */
-async function receiver(replies: Array<{ status: number; headers?: Record<string, string> }>): Promise<{ url: string; received: Received[] }> {
+async function receiver(
+  replies: Array<{ status: number; headers?: Record<string, string> }>,
+): Promise<{ url: string; received: Received[] }> {
   const received: Received[] = [];
   const server = createServer({ cert: tls('server.pem'), key: tls('server.key') }, async (req, res) => {
     const chunks: Buffer[] = [];
@@ -106,24 +127,46 @@ describe('webhook channel', () => {
     for (const got of r.received) expect(verify(signingSecret, got)).toBe(true);
     expect(verify('another-secret-value', r.received[1]!)).toBe(false);
     const doc = JSON.parse(r.received[1]!.body) as Record<string, string>;
-    expect(doc).toMatchObject({ credential: 'aem-mail', kind: 'failure', class: 'reauthorize', code: 'AADSTS50173', link: LINK });
+    expect(doc).toMatchObject({
+      credential: 'aem-mail',
+      kind: 'failure',
+      class: 'reauthorize',
+      code: 'AADSTS50173',
+      link: LINK,
+    });
     expect(doc.fix).toContain('Click the sign-in link');
     expect(doc.text).toContain(LINK);
     expect(doc.text).not.toContain('{{sign-in-link}}');
     // The signing secret travels in no request.
-    expect(findLeaks({ requests: JSON.stringify(r.received) }, [{ kind: 'signing secret', values: [signingSecret] }])).toEqual([]);
+    expect(
+      findLeaks({ requests: JSON.stringify(r.received) }, [{ kind: 'signing secret', values: [signingSecret] }]),
+    ).toEqual([]);
   });
 
   it('a 400 is not retried and fails with a classified error; a timeout ends the attempt', async () => {
     const r = await receiver([{ status: 400 }]);
-    const alerter = new WebhookAlerter({ webhook: webhook(r.url), readSecret: async () => '', baseDelayMs: 10, dispatcher });
-    await expect(alerter.send(reauthorizeAlert())).rejects.toMatchObject({ code: 'WEBHOOK_HTTP_400', class: 'configuration', remote: 'webhook' });
+    const alerter = new WebhookAlerter({
+      webhook: webhook(r.url),
+      readSecret: async () => '',
+      baseDelayMs: 10,
+      dispatcher,
+    });
+    await expect(alerter.send(reauthorizeAlert())).rejects.toMatchObject({
+      code: 'WEBHOOK_HTTP_400',
+      class: 'configuration',
+      remote: 'webhook',
+    });
     expect(r.received).toHaveLength(1);
 
     const hang = createServer({ cert: tls('server.pem'), key: tls('server.key') }, () => {});
     servers.push(hang);
     await new Promise<void>((ok) => hang.listen(0, '127.0.0.1', () => ok()));
-    const slow = new WebhookAlerter({ webhook: webhook(`https://127.0.0.1:${(hang.address() as AddressInfo).port}/`, { timeoutMs: 200, retries: 1 }), readSecret: async () => '', baseDelayMs: 10, dispatcher });
+    const slow = new WebhookAlerter({
+      webhook: webhook(`https://127.0.0.1:${(hang.address() as AddressInfo).port}/`, { timeoutMs: 200, retries: 1 }),
+      readSecret: async () => '',
+      baseDelayMs: 10,
+      dispatcher,
+    });
     const t0 = Date.now();
     await expect(slow.send(reauthorizeAlert())).rejects.toMatchObject({ code: 'TIMEOUT', remote: 'webhook' });
     expect(Date.now() - t0).toBeLessThan(2_000);
@@ -133,13 +176,25 @@ describe('webhook channel', () => {
     const aws = motoClients();
     const secretId = `tr-test-${randomUUID()}/pagerduty`;
     await aws.createSecret(secretId);
-    await aws.store.putValue(secretId, 'R0UT1NGKEY0123456789abcdef012345', { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+    await aws.store.putValue(secretId, 'R0UT1NGKEY0123456789abcdef012345', {
+      clientRequestToken: randomUUID(),
+      stages: ['AWSCURRENT'],
+    });
     const r = await receiver([{ status: 202 }]);
-    const alerter = new WebhookAlerter({ webhook: webhook(r.url, { format: 'pagerduty', routingKey: { secretId } }), readSecret: async (id) => (await aws.store.getValue(id, 'AWSCURRENT'))!.value, dispatcher });
+    const alerter = new WebhookAlerter({
+      webhook: webhook(r.url, { format: 'pagerduty', routingKey: { secretId } }),
+      readSecret: async (id) => (await aws.store.getValue(id, 'AWSCURRENT'))!.value,
+      dispatcher,
+    });
     await alerter.send(reauthorizeAlert());
     await alerter.send(composeAlert(credential, 'recovered', undefined, undefined, new Date()));
     const [trigger, resolve] = r.received.map((x) => JSON.parse(x.body) as Record<string, unknown>);
-    expect(trigger).toMatchObject({ routing_key: 'R0UT1NGKEY0123456789abcdef012345', event_action: 'trigger', dedup_key: 'token-refresher:aem-mail', links: [{ href: LINK }] });
+    expect(trigger).toMatchObject({
+      routing_key: 'R0UT1NGKEY0123456789abcdef012345',
+      event_action: 'trigger',
+      dedup_key: 'token-refresher:aem-mail',
+      links: [{ href: LINK }],
+    });
     expect((trigger!.payload as Record<string, unknown>).severity).toBe('error');
     expect(resolve).toMatchObject({ event_action: 'resolve', dedup_key: 'token-refresher:aem-mail' });
   });
@@ -148,7 +203,11 @@ describe('webhook channel', () => {
 describe('SNS channel (moto)', () => {
   it('publishes an AWS Chatbot custom notification whose additionalContext holds credential, class, code, fix and link', async () => {
     const aws = motoClients();
-    const sns = new SNSClient({ endpoint: aws.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const sns = new SNSClient({
+      endpoint: aws.endpoint,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
     const topic = await sns.send(new CreateTopicCommand({ Name: `tr-alerts-${randomUUID().slice(0, 8)}` }));
     const got: string[] = [];
     const sink = createHttpServer(async (req, res) => {
@@ -159,19 +218,36 @@ describe('SNS channel (moto)', () => {
     });
     await new Promise<void>((ok) => sink.listen(0, '127.0.0.1', () => ok()));
     try {
-      await sns.send(new SubscribeCommand({ TopicArn: topic.TopicArn, Protocol: 'http', Endpoint: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/sns` }));
+      await sns.send(
+        new SubscribeCommand({
+          TopicArn: topic.TopicArn,
+          Protocol: 'http',
+          Endpoint: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/sns`,
+        }),
+      );
       await new SnsAlerter({ topicArn: topic.TopicArn!, client: sns }).send(reauthorizeAlert());
       const deadline = Date.now() + 5_000;
-      const notification = () => got.map((b) => JSON.parse(b) as { Type?: string; Message?: string }).find((n) => n.Type === 'Notification');
+      const notification = () =>
+        got.map((b) => JSON.parse(b) as { Type?: string; Message?: string }).find((n) => n.Type === 'Notification');
       while (!notification() && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 50));
-      const msg = JSON.parse(notification()!.Message!) as { version: string; source: string; content: { title: string; description: string; nextSteps: string[] }; metadata: { threadId: string; additionalContext: Record<string, string> } };
+      const msg = JSON.parse(notification()!.Message!) as {
+        version: string;
+        source: string;
+        content: { title: string; description: string; nextSteps: string[] };
+        metadata: { threadId: string; additionalContext: Record<string, string> };
+      };
       expect(msg.version).toBe('1.0');
       expect(msg.source).toBe('custom');
       expect(msg.content.title).toContain('aem-mail');
       expect(msg.content.description).toContain(LINK);
       expect(msg.content.nextSteps[0]).toContain(LINK);
       expect(msg.metadata.threadId).toBe('token-refresher-aem-mail');
-      expect(msg.metadata.additionalContext).toMatchObject({ credential: 'aem-mail', class: 'reauthorize', code: 'AADSTS50173', link: LINK });
+      expect(msg.metadata.additionalContext).toMatchObject({
+        credential: 'aem-mail',
+        class: 'reauthorize',
+        code: 'AADSTS50173',
+        link: LINK,
+      });
       expect(msg.metadata.additionalContext.fix).toContain('Click the sign-in link');
     } finally {
       sink.closeAllConnections();
@@ -189,17 +265,38 @@ describe('fan-out', () => {
     const bad = await receiver([{ status: 500 }]);
     const metrics = new MemoryMetrics();
     const ses = new SesAlerter({ from: 'token-refresher@example.com', to: [to], client: aws.ses });
-    const good = new WebhookAlerter({ webhook: webhook(ok.url, { name: 'good' }), readSecret: async () => '', dispatcher });
-    const failing = new WebhookAlerter({ webhook: webhook(bad.url, { name: 'bad', retries: 1 }), readSecret: async () => '', baseDelayMs: 10, dispatcher });
+    const good = new WebhookAlerter({
+      webhook: webhook(ok.url, { name: 'good' }),
+      readSecret: async () => '',
+      dispatcher,
+    });
+    const failing = new WebhookAlerter({
+      webhook: webhook(bad.url, { name: 'bad', retries: 1 }),
+      readSecret: async () => '',
+      baseDelayMs: 10,
+      dispatcher,
+    });
     await new FanOutAlerter([failing, ses, good], { metrics, log: silent }).send(reauthorizeAlert());
     expect(ok.received).toHaveLength(1);
     expect(bad.received).toHaveLength(2);
     const mails = await aws.sentMails(to);
     expect(mails).toHaveLength(1);
     expect(mails[0]!.body).toContain(LINK);
-    expect(metrics.points.filter((p) => p.name === 'AlertChannelFailure')).toEqual([{ name: 'AlertChannelFailure', credential: 'alerts', value: 1, dims: { channel: 'webhook:bad' } }]);
+    expect(metrics.points.filter((p) => p.name === 'AlertChannelFailure')).toEqual([
+      { name: 'AlertChannelFailure', credential: 'alerts', value: 1, dims: { channel: 'webhook:bad' } },
+    ]);
 
-    const allBad = new FanOutAlerter([failing, new WebhookAlerter({ webhook: webhook(bad.url, { name: 'bad2', retries: 0 }), readSecret: async () => '', dispatcher })], { metrics, log: silent });
+    const allBad = new FanOutAlerter(
+      [
+        failing,
+        new WebhookAlerter({
+          webhook: webhook(bad.url, { name: 'bad2', retries: 0 }),
+          readSecret: async () => '',
+          dispatcher,
+        }),
+      ],
+      { metrics, log: silent },
+    );
     await expect(allBad.send(reauthorizeAlert())).rejects.toMatchObject({ remote: 'webhook' });
     expect(metrics.points.filter((p) => p.name === 'AlertChannelFailure')).toHaveLength(3);
   });

@@ -21,7 +21,6 @@ const browser = headlessChromiumForSuite();
 let w: RecoveryWorld;
 let page: Page;
 
-
 async function world(o: Parameters<typeof startRecoveryWorld>[0] = {}): Promise<RecoveryWorld> {
   w = await startRecoveryWorld(o);
   return w;
@@ -43,15 +42,28 @@ afterEach(async () => {
 /** Every secret of the run, and every place it must not be (the mail may carry the link; only the authorize Location the state). */
 function scanEverything(world: RecoveryWorld): void {
   const { entra } = world.standins;
-  const links = world.endpoint.exchanges.filter((e) => e.url.startsWith('/link')).map((e) => new URL(e.url, 'http://x').searchParams.get('t') ?? '');
-  const callbacks = world.endpoint.exchanges.filter((e) => e.url.startsWith('/callback')).map((e) => new URL(e.url, 'http://x').searchParams);
-  const states = world.endpoint.exchanges.flatMap((e) => (e.headers.location ? [new URL(e.headers.location).searchParams.get('state') ?? ''] : [])).concat(callbacks.map((q) => q.get('state') ?? ''));
+  const links = world.endpoint.exchanges
+    .filter((e) => e.url.startsWith('/link'))
+    .map((e) => new URL(e.url, 'http://x').searchParams.get('t') ?? '');
+  const callbacks = world.endpoint.exchanges
+    .filter((e) => e.url.startsWith('/callback'))
+    .map((e) => new URL(e.url, 'http://x').searchParams);
+  const states = world.endpoint.exchanges
+    .flatMap((e) => (e.headers.location ? [new URL(e.headers.location).searchParams.get('state') ?? ''] : []))
+    .concat(callbacks.map((q) => q.get('state') ?? ''));
   const codes = callbacks.map((q) => q.get('code') ?? '');
   const verifiers = entra.requests.map((r) => new URLSearchParams(r.body).get('code_verifier') ?? '');
   const tokens = world.secrets();
-  const pages = Object.fromEntries(world.endpoint.exchanges.map((e, i) => [`page #${i} (${e.method} ${e.url.split('?')[0]} ${e.status})`, e.body]));
+  const pages = Object.fromEntries(
+    world.endpoint.exchanges.map((e, i) => [`page #${i} (${e.method} ${e.url.split('?')[0]} ${e.status})`, e.body]),
+  );
   const headers = (omitAuthorizeLocation: boolean) =>
-    Object.fromEntries(world.endpoint.exchanges.map((e, i) => [`headers #${i}`, JSON.stringify({ ...e.headers, ...(omitAuthorizeLocation && e.method === 'POST' ? { location: '' } : {}) })]));
+    Object.fromEntries(
+      world.endpoint.exchanges.map((e, i) => [
+        `headers #${i}`,
+        JSON.stringify({ ...e.headers, ...(omitAuthorizeLocation && e.method === 'POST' ? { location: '' } : {}) }),
+      ]),
+    );
   const logs = { logs: world.logs.join('\n'), metrics: JSON.stringify(world.metrics.points) };
   const leaks = [
     ...findLeaks({ ...pages, ...headers(false), ...logs }, [
@@ -133,7 +145,8 @@ describe('one-click recovery in a real browser', () => {
     expect(rec?.refreshToken).toBe(w.standins.entra.latestRefreshToken());
     expect(rec?.refreshToken).not.toBe(old);
     expect((await w.store.listVersions(secretIds(w.config, w.credential()).token)).length).toBe(versionsBefore + 1);
-    for (const t of w.credential().targets) expect(w.standins.cloudManager.valueOf(t.programId, t.environmentId, RT_VAR)).toBe(rec?.refreshToken);
+    for (const t of w.credential().targets)
+      expect(w.standins.cloudManager.valueOf(t.programId, t.environmentId, RT_VAR)).toBe(rec?.refreshToken);
     expect(w.standins.smtp.messages.at(-1)?.account).toBe(DEFAULT_ACCOUNT);
     // The pipeline's report: the failure is resolved, and a "recovered" mail follows.
     expect((await w.alertMails()).at(-1)?.subject).toContain('recovered');
@@ -190,7 +203,11 @@ describe('one-click recovery in a real browser', () => {
     const before = [await w.snapshot(0), await w.snapshot(1)];
 
     // Expired: issued 73 hours ago with the default 72-hour lifetime.
-    const old = await createLinkIssuer({ store: w.state, baseUrl: w.endpoint.url, now: () => new Date(Date.now() - 73 * 3_600_000) })(w.credential(0).id);
+    const old = await createLinkIssuer({
+      store: w.state,
+      baseUrl: w.endpoint.url,
+      now: () => new Date(Date.now() - 73 * 3_600_000),
+    })(w.credential(0).id);
     await page.goto(old!.url);
     await page.click('#continue');
     expect(await page.textContent('h1')).toBe('This sign-in link is used up or expired');
@@ -211,14 +228,25 @@ describe('one-click recovery in a real browser', () => {
     expect(await page.textContent('h1')).toBe('This sign-in link is not valid');
 
     // A state whose item lost its verifier (or whose verifier was sealed for another state): refused before any redeem.
-    for (const data of [{} as Record<string, string>, { verifier: sealVerifier(newSecretValue(), newSecretValue(), w.credential(0).id) }]) {
+    for (const data of [
+      {} as Record<string, string>,
+      { verifier: sealVerifier(newSecretValue(), newSecretValue(), w.credential(0).id) },
+    ]) {
       const state = newSecretValue();
-      await w.state.putOneTime({ hash: hashOf(state), credentialId: w.credential(0).id, purpose: 'state', expiresAt: new Date(Date.now() + 60_000).toISOString(), data });
+      await w.state.putOneTime({
+        hash: hashOf(state),
+        credentialId: w.credential(0).id,
+        purpose: 'state',
+        expiresAt: new Date(Date.now() + 60_000).toISOString(),
+        data,
+      });
       await page.goto(`${w.endpoint.url}/callback?code=not-a-real-code-value&state=${state}`);
       expect(await page.textContent('h1')).toBe('This sign-in cannot be finished');
       expect(await page.textContent('body')).toContain('PKCE verifier');
     }
-    expect(w.standins.entra.requests.filter((r) => r.route === 'token' && r.body.includes('grant_type=authorization_code'))).toHaveLength(0);
+    expect(
+      w.standins.entra.requests.filter((r) => r.route === 'token' && r.body.includes('grant_type=authorization_code')),
+    ).toHaveLength(0);
 
     for (const path of ['/', '/link/extra', '/callback/', '/favicon.ico', '/.well-known/openid-configuration']) {
       expect((await fetch(`${w.endpoint.url}${path}`)).status).toBe(404);
@@ -226,18 +254,31 @@ describe('one-click recovery in a real browser', () => {
     expect([await w.snapshot(0), await w.snapshot(1)]).toEqual(before);
   });
 
-  it('Google: the link leads to Google\'s consent (offline access, consent prompt, login_hint), then stored, test-sent through Gmail, pushed', async () => {
+  it("Google: the link leads to Google's consent (offline access, consent prompt, login_hint), then stored, test-sent through Gmail, pushed", async () => {
     await world({
       standins: { oauth2: { flavor: 'google' }, smtp: { flavor: 'google' } },
       configure: (doc, s) => {
         const c = doc.credentials[0] as Record<string, unknown>;
-        Object.assign(c, { provider: 'google', tenant: undefined, clientId: GOOGLE_CLIENT_ID, scopes: [GMAIL_SCOPE], mailbox: GOOGLE_ACCOUNT });
-        c.endpoints = { token: s.oauth2!.tokenUrl, authorize: s.oauth2!.authorizeUrl, deviceCode: s.oauth2!.deviceCodeUrl };
+        Object.assign(c, {
+          provider: 'google',
+          tenant: undefined,
+          clientId: GOOGLE_CLIENT_ID,
+          scopes: [GMAIL_SCOPE],
+          mailbox: GOOGLE_ACCOUNT,
+        });
+        c.endpoints = {
+          token: s.oauth2!.tokenUrl,
+          authorize: s.oauth2!.authorizeUrl,
+          deviceCode: s.oauth2!.deviceCodeUrl,
+        };
         delete c.authority;
       },
     });
     const ids = secretIds(w.config, w.credential());
-    await w.store.putValue(ids.clientSecret, GOOGLE_CLIENT_SECRET, { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+    await w.store.putValue(ids.clientSecret, GOOGLE_CLIENT_SECRET, {
+      clientRequestToken: randomUUID(),
+      stages: ['AWSCURRENT'],
+    });
     const g = w.standins.oauth2!;
     const link = (await w.linkIssuer(w.credential().id))!;
     await page.goto(link.url);
@@ -254,9 +295,12 @@ describe('one-click recovery in a real browser', () => {
     const rec = await currentRecord();
     expect(rec).toMatchObject({ source: 'regenerate', account: GOOGLE_ACCOUNT, refreshToken: g.latestRefreshToken() });
     expect(w.standins.smtp.messages.at(-1)?.account).toBe(GOOGLE_ACCOUNT);
-    for (const t of w.credential().targets) expect(w.standins.cloudManager.valueOf(t.programId, t.environmentId, RT_VAR)).toBe(rec?.refreshToken);
+    for (const t of w.credential().targets)
+      expect(w.standins.cloudManager.valueOf(t.programId, t.environmentId, RT_VAR)).toBe(rec?.refreshToken);
     // Google's tokens are secrets of this run too.
-    const leaks = findLeaks({ logs: w.logs.join('\n'), pages: w.endpoint.exchanges.map((e) => e.body).join('\n') }, [{ kind: 'Google token', values: [...g.issuedRefreshTokens(), ...g.issuedAccessTokens(), GOOGLE_CLIENT_SECRET] }]);
+    const leaks = findLeaks({ logs: w.logs.join('\n'), pages: w.endpoint.exchanges.map((e) => e.body).join('\n') }, [
+      { kind: 'Google token', values: [...g.issuedRefreshTokens(), ...g.issuedAccessTokens(), GOOGLE_CLIENT_SECRET] },
+    ]);
     expect(leaks).toEqual([]);
   });
 

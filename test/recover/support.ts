@@ -34,7 +34,9 @@ export interface RecoveryWorld extends Harness {
 
 export const LINK_IN_MAIL = /(http:\/\/127\.0\.0\.1:\d+\/link\?c=[a-z0-9-]+&t=[A-Za-z0-9_-]{43})/g;
 
-export async function startRecoveryWorld(o: Partial<LocalEnvOptions> & { recovery?: { maxLinkUsesPerDay?: number } } = {}): Promise<RecoveryWorld> {
+export async function startRecoveryWorld(
+  o: Partial<LocalEnvOptions> & { recovery?: { maxLinkUsesPerDay?: number } } = {},
+): Promise<RecoveryWorld> {
   const { recovery, ...harnessOpts } = o;
   const h = await startHarness({
     ...harnessOpts,
@@ -49,9 +51,19 @@ export async function startRecoveryWorld(o: Partial<LocalEnvOptions> & { recover
   // The handler needs the endpoint's address and the endpoint the handler: the box breaks the cycle.
   const box: { handler?: ReturnType<typeof createRecoveryHandler> } = {};
   const endpoint = await serveFunctionUrl((e) => box.handler!(e));
-  box.handler = createRecoveryHandler({ config: h.config, state, pipeline: () => h.wiring(), log, metrics: h.metrics, publicUrl: endpoint.url });
+  box.handler = createRecoveryHandler({
+    config: h.config,
+    state,
+    pipeline: () => h.wiring(),
+    log,
+    metrics: h.metrics,
+    publicUrl: endpoint.url,
+  });
   // The app registration: the endpoint's callback under the Web platform (exact match, unlike http://localhost).
-  h.standins.entra.registerClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, { name: 'token-refresher', redirectUris: ['http://localhost', `${endpoint.url}/callback`] });
+  h.standins.entra.registerClient(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, {
+    name: 'token-refresher',
+    redirectUris: ['http://localhost', `${endpoint.url}/callback`],
+  });
   const linkIssuer = createLinkIssuer({ store: state, baseUrl: endpoint.url, log });
   const credential = (i = 0) => h.config.credentials[i] as Credential;
   return {
@@ -60,15 +72,26 @@ export async function startRecoveryWorld(o: Partial<LocalEnvOptions> & { recover
     endpoint,
     linkIssuer,
     credential,
-    rotate: (i = 0, over = {}) => rotateCredential(h.wiring({ linkIssuer: over.linkIssuer ?? linkIssuer }), credential(i), { force: true }),
+    rotate: (i = 0, over = {}) =>
+      rotateCredential(h.wiring({ linkIssuer: over.linkIssuer ?? linkIssuer }), credential(i), { force: true }),
     snapshot: async (i = 0) => {
       const c = credential(i);
       const ids = secretIds(h.config, c);
-      const versions = await Promise.all([ids.token, ids.clientSecret].map(async (id) => [id, (await h.store.listVersions(id)).map((v) => ({ id: v.versionId, stages: [...v.stages].sort() }))]));
-      const cm = c.targets.map((t) => h.standins.cloudManager.variables(t.programId, t.environmentId).map((v) => `${v.name}=${v.value.length}:${v.value.slice(-12)}`));
+      const versions = await Promise.all(
+        [ids.token, ids.clientSecret].map(async (id) => [
+          id,
+          (await h.store.listVersions(id)).map((v) => ({ id: v.versionId, stages: [...v.stages].sort() })),
+        ]),
+      );
+      const cm = c.targets.map((t) =>
+        h.standins.cloudManager
+          .variables(t.programId, t.environmentId)
+          .map((v) => `${v.name}=${v.value.length}:${v.value.slice(-12)}`),
+      );
       return JSON.stringify({ versions, cm, patches: h.standins.cloudManager.patchCount });
     },
-    mailedLinks: async () => (await h.alertMails()).flatMap((m) => [...m.body.matchAll(LINK_IN_MAIL)].map((x) => x[1] as string)),
+    mailedLinks: async () =>
+      (await h.alertMails()).flatMap((m) => [...m.body.matchAll(LINK_IN_MAIL)].map((x) => x[1] as string)),
     close: async () => {
       await endpoint.close();
       await h.close();

@@ -11,7 +11,8 @@ import { writeFigures } from './support/results.ts';
  * RefresherError with a named code that names the wrong field, never in a TypeError or another crash.
  */
 const RUNS = Number(process.env.RELIABILITY_PROPERTY_RUNS ?? 300);
-const figures: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }> = {};
+const figures: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }> =
+  {};
 afterAll(() => writeFigures('bad-input-documents', { runsPerProperty: RUNS, properties: figures }));
 
 function tally(name: string, outcome: string): void {
@@ -35,7 +36,11 @@ function outcomeOf(fn: () => unknown): { outcome: string; message: string } {
 
 const validDoc = (): ConfigInput => ({
   secretPrefix: 'token-refresher',
-  adobe: { imsOrgId: 'ABC123@AdobeOrg', clientId: 'adobe-client', cloudManagerEndpoint: 'https://cloudmanager.adobe.io' },
+  adobe: {
+    imsOrgId: 'ABC123@AdobeOrg',
+    clientId: 'adobe-client',
+    cloudManagerEndpoint: 'https://cloudmanager.adobe.io',
+  },
   alerts: { from: 'token-refresher@contoso.com', to: ['ops@contoso.com'], remindAfterHours: 24 },
   http: { timeoutMs: 10_000, retries: 3, maxConcurrency: 8 },
   credentials: [
@@ -47,7 +52,9 @@ const validDoc = (): ConfigInput => ({
       scopes: ['https://outlook.office.com/SMTP.Send', 'offline_access'],
       mailbox: 'mailer@contoso.com',
       validation: { mode: 'send', smtp: { host: 'smtp.office365.com', port: 587, starttls: true, timeoutMs: 20_000 } },
-      targets: [{ programId: '12345', environmentId: '67890', refreshTokenVariable: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN' }],
+      targets: [
+        { programId: '12345', environmentId: '67890', refreshTokenVariable: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN' },
+      ],
       rotation: { maxAgeDays: 7, force: false },
     },
   ],
@@ -56,7 +63,9 @@ const validDoc = (): ConfigInput => ({
 /** Every leaf and object of the valid document, as paths. */
 function pathsOf(v: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
   if (v === null || typeof v !== 'object') return [prefix];
-  const own = Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => pathsOf(x, [...prefix, Array.isArray(v) ? Number(k) : k]));
+  const own = Object.entries(v as Record<string, unknown>).flatMap(([k, x]) =>
+    pathsOf(x, [...prefix, Array.isArray(v) ? Number(k) : k]),
+  );
   return prefix.length ? [prefix, ...own] : own;
 }
 const PATHS = pathsOf(validDoc());
@@ -98,7 +107,8 @@ describe('bad input: configuration document', () => {
         let named = formatPath(path);
         if (kind === 'unknown-key') {
           const parent = path.reduce<unknown>((o, p) => (o as Record<string | number, unknown>)[p], doc);
-          if (parent === null || typeof parent !== 'object' || Array.isArray(parent) || key in (parent as object)) return;
+          if (parent === null || typeof parent !== 'object' || Array.isArray(parent) || key in (parent as object))
+            return;
           setAt(doc, [...path, key], value, false);
           named = key;
         } else {
@@ -110,7 +120,9 @@ describe('bad input: configuration document', () => {
         expect(r.outcome).toBe('CONFIG_INVALID');
         // The field is named by its path (or, for a list or object that became invalid as a whole, by a path inside it).
         const parentPath = formatPath(path.slice(0, -1));
-        expect([named, parentPath].some((n) => r.message.includes(n)) || r.message.includes(formatPath(path))).toBe(true);
+        expect([named, parentPath].some((n) => r.message.includes(n)) || r.message.includes(formatPath(path))).toBe(
+          true,
+        );
       }),
       { numRuns: RUNS },
     );
@@ -118,27 +130,38 @@ describe('bad input: configuration document', () => {
 
   it('any text as the configuration file: CONFIG_NOT_JSON or CONFIG_INVALID', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v)), fc.string().map((s) => `{"credentials":[${s}`)), (text) => {
-        const r = outcomeOf(() => parseConfigText(text, 'config.json'));
-        tally('config: any text', r.outcome);
-        expect(['CONFIG_NOT_JSON', 'CONFIG_INVALID']).toContain(r.outcome);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+          fc.string().map((s) => `{"credentials":[${s}`),
+        ),
+        (text) => {
+          const r = outcomeOf(() => parseConfigText(text, 'config.json'));
+          tally('config: any text', r.outcome);
+          expect(['CONFIG_NOT_JSON', 'CONFIG_INVALID']).toContain(r.outcome);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
 
   it('an endpoint over plain http to any host but localhost is refused (TLS everywhere)', () => {
     fc.assert(
-      fc.property(fc.domain().filter((d) => d !== 'localhost'), fc.constantFrom('token', 'imsEndpoint', 'cloudManagerEndpoint'), (host, field) => {
-        const doc = validDoc();
-        const url = `http://${host}/x`;
-        if (field === 'token') doc.credentials[0]!.endpoints = { token: url };
-        else (doc.adobe as Record<string, unknown>)[field] = url;
-        const r = outcomeOf(() => parseConfig(doc));
-        tally('config: plain http endpoint', r.outcome);
-        expect(r.outcome).toBe('CONFIG_INVALID');
-        expect(r.message).toContain(field);
-      }),
+      fc.property(
+        fc.domain().filter((d) => d !== 'localhost'),
+        fc.constantFrom('token', 'imsEndpoint', 'cloudManagerEndpoint'),
+        (host, field) => {
+          const doc = validDoc();
+          const url = `http://${host}/x`;
+          if (field === 'token') doc.credentials[0]!.endpoints = { token: url };
+          else (doc.adobe as Record<string, unknown>)[field] = url;
+          const r = outcomeOf(() => parseConfig(doc));
+          tally('config: plain http endpoint', r.outcome);
+          expect(r.outcome).toBe('CONFIG_INVALID');
+          expect(r.message).toContain(field);
+        },
+      ),
       { numRuns: Math.min(RUNS, 100) },
     );
   });
@@ -157,11 +180,14 @@ describe('bad input: invocation event', () => {
   });
 
   it('near-valid events: accepted only when every field is right, else refused naming a wrong field', () => {
-    const field = <T>(good: fc.Arbitrary<T>) => fc.oneof({ arbitrary: good, weight: 3 }, { arbitrary: fc.anything(), weight: 1 });
+    const field = <T>(good: fc.Arbitrary<T>) =>
+      fc.oneof({ arbitrary: good, weight: 3 }, { arbitrary: fc.anything(), weight: 1 });
     const event = fc.record(
       {
         action: field(fc.constant('rotate')),
-        credential: field(fc.oneof(fc.string({ minLength: 1 }), fc.array(fc.string({ minLength: 1 }), { minLength: 1 }))),
+        credential: field(
+          fc.oneof(fc.string({ minLength: 1 }), fc.array(fc.string({ minLength: 1 }), { minLength: 1 })),
+        ),
         force: field(fc.boolean()),
         source: field(fc.constantFrom('schedule', 'manual', 'cli')),
         extra: fc.anything(),
@@ -178,7 +204,9 @@ describe('bad input: invocation event', () => {
           return;
         }
         expect(r.outcome).toBe('EVENT_INVALID');
-        expect(['action', 'credential', 'force', 'source', 'extra', '(document)'].some((k) => r.message.includes(k))).toBe(true);
+        expect(
+          ['action', 'credential', 'force', 'source', 'extra', '(document)'].some((k) => r.message.includes(k)),
+        ).toBe(true);
       }),
       { numRuns: RUNS },
     );

@@ -26,7 +26,8 @@ import { writeFigures } from './support/results.ts';
  * a deadline.
  */
 const RUNS = Number(process.env.RELIABILITY_PROPERTY_RUNS ?? 100);
-const figures: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }> = {};
+const figures: Record<string, { runs: number; accepted: number; refused: Record<string, number>; crashes: number }> =
+  {};
 const limits: Array<{ client: string; case: string; code: string; ms: number; attempts: number }> = [];
 let server: ScriptedHttp;
 
@@ -52,7 +53,15 @@ async function outcomeOf(fn: () => Promise<unknown>): Promise<{ outcome: string;
     return { outcome: 'accepted', message: '', fix: '' };
   } catch (e) {
     // A code must be a name people and alerts can use: a string of word characters, not whatever the remote sent.
-    if (isRefresherError(e)) return { outcome: typeof e.code === 'string' && /^[\w.:-]{1,80}$/.test(e.code) ? e.code : `crash: code ${JSON.stringify(e.code)}`, message: e.message, fix: e.fix };
+    if (isRefresherError(e))
+      return {
+        outcome:
+          typeof e.code === 'string' && /^[\w.:-]{1,80}$/.test(e.code)
+            ? e.code
+            : `crash: code ${JSON.stringify(e.code)}`,
+        message: e.message,
+        fix: e.fix,
+      };
     return { outcome: `crash: ${(e as Error)?.name}: ${(e as Error)?.message}`, message: '', fix: '' };
   }
 }
@@ -64,8 +73,19 @@ interface Answer {
   retryAfter: string | undefined;
 }
 
-const contentTypes = fc.constantFrom(undefined, 'application/json', 'application/json; charset=utf-8', 'text/html', 'text/plain', 'application/problem+json', 'application/octet-stream');
-const statuses = fc.oneof(fc.constantFrom(200, 201, 204, 400, 401, 403, 404, 409, 412, 429, 500, 502, 503), fc.integer({ min: 200, max: 599 }));
+const contentTypes = fc.constantFrom(
+  undefined,
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/html',
+  'text/plain',
+  'application/problem+json',
+  'application/octet-stream',
+);
+const statuses = fc.oneof(
+  fc.constantFrom(200, 201, 204, 400, 401, 403, 404, 409, 412, 429, 500, 502, 503),
+  fc.integer({ min: 200, max: 599 }),
+);
 const jsonish = (fields: fc.Arbitrary<Record<string, unknown>>) =>
   fc.oneof(
     fc.string(),
@@ -79,7 +99,14 @@ const answer = (fields: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<Ans
     status: statuses,
     contentType: contentTypes,
     body: jsonish(fields),
-    retryAfter: fc.option(fc.oneof(fc.nat({ max: 5 }).map(String), fc.string(), fc.date().map((d) => (Number.isNaN(d.getTime()) ? 'x' : d.toUTCString()))), { nil: undefined }),
+    retryAfter: fc.option(
+      fc.oneof(
+        fc.nat({ max: 5 }).map(String),
+        fc.string(),
+        fc.date().map((d) => (Number.isNaN(d.getTime()) ? 'x' : d.toUTCString())),
+      ),
+      { nil: undefined },
+    ),
   });
 
 function serve(a: Answer): void {
@@ -98,7 +125,10 @@ const tokenFields = fc.record(
     refresh_token: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
     expires_in: fc.oneof(fc.integer(), fc.string(), fc.constant(null)),
     token_type: fc.oneof(fc.constant('Bearer'), fc.anything()),
-    error: fc.oneof(fc.constantFrom('invalid_grant', 'invalid_client', 'temporarily_unavailable', 'interaction_required'), fc.anything()),
+    error: fc.oneof(
+      fc.constantFrom('invalid_grant', 'invalid_client', 'temporarily_unavailable', 'interaction_required'),
+      fc.anything(),
+    ),
     error_codes: fc.oneof(fc.array(fc.integer()), fc.anything()),
     error_description: fc.oneof(fc.string(), fc.anything()),
     suberror: fc.oneof(fc.constantFrom('basic_action', 'bad_token'), fc.anything()),
@@ -125,26 +155,39 @@ function credential(tokenUrl: string, provider: 'microsoft' | 'google' | 'oauth2
 }
 
 describe('bad input: token endpoint responses', () => {
-  it.each(['microsoft', 'google', 'oauth2'] as const)('OAuth2Provider (%s): tokens, or a RefresherError with a named code, for any answer', async (kind) => {
-    const provider = new OAuth2Provider(credential(`${server.url}/token`, kind), { clientSecret: 'client-secret-value', clientSecretRef: 'prop/client-secret', timeoutMs: 2_000, retries: 1, baseDelayMs: 1, maxRetryAfterMs: 10 });
-    await fc.assert(
-      fc.asyncProperty(answer(tokenFields), async (a) => {
-        serve(a);
-        const r = await outcomeOf(() => provider.redeemRefreshToken('old-refresh-token-value'));
-        tally(`token endpoint (${kind}): any answer`, r.outcome);
-        expect(r.outcome.startsWith('crash')).toBe(false);
-        if (r.outcome === 'accepted') expect(a.status).toBe(200);
-      }),
-      { numRuns: RUNS },
-    );
-  });
+  it.each(['microsoft', 'google', 'oauth2'] as const)(
+    'OAuth2Provider (%s): tokens, or a RefresherError with a named code, for any answer',
+    async (kind) => {
+      const provider = new OAuth2Provider(credential(`${server.url}/token`, kind), {
+        clientSecret: 'client-secret-value',
+        clientSecretRef: 'prop/client-secret',
+        timeoutMs: 2_000,
+        retries: 1,
+        baseDelayMs: 1,
+        maxRetryAfterMs: 10,
+      });
+      await fc.assert(
+        fc.asyncProperty(answer(tokenFields), async (a) => {
+          serve(a);
+          const r = await outcomeOf(() => provider.redeemRefreshToken('old-refresh-token-value'));
+          tally(`token endpoint (${kind}): any answer`, r.outcome);
+          expect(r.outcome.startsWith('crash')).toBe(false);
+          if (r.outcome === 'accepted') expect(a.status).toBe(200);
+        }),
+        { numRuns: RUNS },
+      );
+    },
+  );
 
   describe('a rotation against such an answer writes nothing to the token versions', () => {
     let env: LocalEnv;
     let dir: string;
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'tr-prop-'));
-      env = await startLocalEnv({ store: new FileStore(dir), configure: (doc) => void (doc.http = { timeoutMs: 2_000, retries: 1, maxConcurrency: 2 }) });
+      env = await startLocalEnv({
+        store: new FileStore(dir),
+        configure: (doc) => void (doc.http = { timeoutMs: 2_000, retries: 1, maxConcurrency: 2 }),
+      });
       await env.seed();
     });
     afterAll(async () => {
@@ -177,12 +220,19 @@ describe('bad input: token endpoint responses', () => {
           // A fresh run id and a clock past the previous lease each time.
           const at = new Date(Date.now() + ++n * 10 * 60_000);
           let crash = '';
-          const s = await rotateCredential(env.deps({ config, metrics: new MemoryMetrics(), baseDelayMs: 1, maxRetryAfterMs: 10, now: () => at }), c, { force: true }).catch((e: unknown) => {
+          const s = await rotateCredential(
+            env.deps({ config, metrics: new MemoryMetrics(), baseDelayMs: 1, maxRetryAfterMs: 10, now: () => at }),
+            c,
+            { force: true },
+          ).catch((e: unknown) => {
             crash = `crash: ${(e as Error)?.name}`;
             return undefined;
           });
           const code = s?.failure?.code;
-          tally('pipeline: any bad token answer', crash || (typeof code === 'string' ? code : `crash: code ${JSON.stringify(code)}`));
+          tally(
+            'pipeline: any bad token answer',
+            crash || (typeof code === 'string' ? code : `crash: code ${JSON.stringify(code)}`),
+          );
           expect(crash).toBe('');
           expect(s?.failure?.class).toBeTruthy();
           expect(typeof code === 'string' && /^[\w.:-]{1,80}$/.test(code)).toBe(true);
@@ -201,12 +251,31 @@ const cmFields = fc.record(
     type: fc.oneof(fc.constant('http://ns.adobe.com/adobecloud/validation-exception'), fc.anything()),
     title: fc.oneof(fc.string(), fc.constant(`invalid ${SENT}`)),
     detail: fc.oneof(fc.string(), fc.constant(`value ${SENT} rejected`), fc.anything()),
-    errors: fc.oneof(fc.array(fc.oneof(fc.string(), fc.constant(`variables[0].value: '${SENT}'`), fc.record({ field: fc.string(), message: fc.oneof(fc.string(), fc.constant(SENT)) }))), fc.anything()),
+    errors: fc.oneof(
+      fc.array(
+        fc.oneof(
+          fc.string(),
+          fc.constant(`variables[0].value: '${SENT}'`),
+          fc.record({ field: fc.string(), message: fc.oneof(fc.string(), fc.constant(SENT)) }),
+        ),
+      ),
+      fc.anything(),
+    ),
     error_code: fc.oneof(fc.constantFrom('401013', '403000'), fc.anything()),
     message: fc.oneof(fc.string(), fc.constant(`bad ${SENT}`), fc.anything()),
     id: fc.oneof(fc.string(), fc.integer(), fc.anything()),
     status: fc.oneof(fc.string(), fc.anything()),
-    _embedded: fc.oneof(fc.record({ variables: fc.oneof(fc.array(fc.record({ name: fc.oneof(fc.string(), fc.anything()), type: fc.anything(), value: fc.constant(SENT) })), fc.anything()) }), fc.anything()),
+    _embedded: fc.oneof(
+      fc.record({
+        variables: fc.oneof(
+          fc.array(
+            fc.record({ name: fc.oneof(fc.string(), fc.anything()), type: fc.anything(), value: fc.constant(SENT) }),
+          ),
+          fc.anything(),
+        ),
+      }),
+      fc.anything(),
+    ),
   },
   { requiredKeys: [] },
 );
@@ -225,20 +294,26 @@ describe('bad input: Cloud Manager responses', () => {
       maxRetryAfterMs: 10,
     });
     await fc.assert(
-      fc.asyncProperty(answer(cmFields), fc.constantFrom('getEnvironment', 'listVariables', 'patchVariables'), async (a, op) => {
-        serve(a);
-        const r = await outcomeOf(() =>
-          op === 'getEnvironment'
-            ? client.getEnvironment('1', '2')
-            : op === 'listVariables'
-              ? client.listVariables('1', '2')
-              : client.patchVariables('1', '2', [{ name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: SENT, type: 'secretString' }]),
-        );
-        tally(`Cloud Manager: any answer to ${op}`, r.outcome);
-        expect(r.outcome.startsWith('crash')).toBe(false);
-        expect(r.message).not.toContain(SENT);
-        expect(r.fix).not.toContain(SENT);
-      }),
+      fc.asyncProperty(
+        answer(cmFields),
+        fc.constantFrom('getEnvironment', 'listVariables', 'patchVariables'),
+        async (a, op) => {
+          serve(a);
+          const r = await outcomeOf(() =>
+            op === 'getEnvironment'
+              ? client.getEnvironment('1', '2')
+              : op === 'listVariables'
+                ? client.listVariables('1', '2')
+                : client.patchVariables('1', '2', [
+                    { name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: SENT, type: 'secretString' },
+                  ]),
+          );
+          tally(`Cloud Manager: any answer to ${op}`, r.outcome);
+          expect(r.outcome.startsWith('crash')).toBe(false);
+          expect(r.message).not.toContain(SENT);
+          expect(r.fix).not.toContain(SENT);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -247,13 +322,44 @@ describe('bad input: Cloud Manager responses', () => {
 describe('every response is size-limited, every connection has a deadline', () => {
   // Each case has its own server, so the cases (mostly waiting for deadlines) run concurrently.
   // Microsoft's token endpoint: a refresh POST may be repeated there, so the per-attempt deadline applies.
-  const provider = (url: string) => new OAuth2Provider(credential(`${url}/token`, 'microsoft'), { clientSecret: 'client-secret-value', clientSecretRef: 'prop/client-secret', timeoutMs: 250, retries: 1, baseDelayMs: 1 });
+  const provider = (url: string) =>
+    new OAuth2Provider(credential(`${url}/token`, 'microsoft'), {
+      clientSecret: 'client-secret-value',
+      clientSecretRef: 'prop/client-secret',
+      timeoutMs: 250,
+      retries: 1,
+      baseDelayMs: 1,
+    });
   // A provider that revokes the grant on reuse: a sent refresh request is awaited up to the caller's deadline, once.
   const rotating = (url: string, deadlineMs: number) =>
-    new OAuth2Provider(credential(`${url}/token`, 'oauth2'), { clientSecret: 'client-secret-value', clientSecretRef: 'prop/client-secret', timeoutMs: 250, retries: 1, baseDelayMs: 1, deadlineAt: Date.now() + deadlineMs });
+    new OAuth2Provider(credential(`${url}/token`, 'oauth2'), {
+      clientSecret: 'client-secret-value',
+      clientSecretRef: 'prop/client-secret',
+      timeoutMs: 250,
+      retries: 1,
+      baseDelayMs: 1,
+      deadlineAt: Date.now() + deadlineMs,
+    });
   const ims = (url: string) =>
-    new ImsTokenSource({ endpoint: url, clientId: 'c', clientSecret: async () => 'ims-client-secret', scopes: ['openid'], timeoutMs: 250, retries: 1, baseDelayMs: 1 });
-  const cm = (url: string) => new CloudManagerClient({ endpoint: url, apiKey: 'k', orgId: 'O@AdobeOrg', token: async () => 'ims-token-123456', timeoutMs: 250, retries: 1, baseDelayMs: 1 });
+    new ImsTokenSource({
+      endpoint: url,
+      clientId: 'c',
+      clientSecret: async () => 'ims-client-secret',
+      scopes: ['openid'],
+      timeoutMs: 250,
+      retries: 1,
+      baseDelayMs: 1,
+    });
+  const cm = (url: string) =>
+    new CloudManagerClient({
+      endpoint: url,
+      apiKey: 'k',
+      orgId: 'O@AdobeOrg',
+      token: async () => 'ims-token-123456',
+      timeoutMs: 250,
+      retries: 1,
+      baseDelayMs: 1,
+    });
   const clients: Array<[string, (url: string) => Promise<unknown>]> = [
     ['token endpoint (OAuth2Provider, 1 MiB)', (url) => provider(url).redeemRefreshToken('rt-value-123456')],
     ['Adobe IMS (ImsTokenSource, 64 KiB)', (url) => ims(url).token()],
@@ -305,15 +411,19 @@ describe('every response is size-limited, every connection has a deadline', () =
     it.each([
       ['no answer', () => undefined],
       ['trickling body', endlessBody(Buffer.from(' '), 100)],
-    ] as Array<[string, ScriptedHttp['respond']]>)('token endpoint of a provider that revokes on reuse (oauth2): %s ends at the invocation deadline, sent once', (name, respond) =>
-      withServer(respond, async (srv) => {
-        const r = await measure(srv, 'token endpoint, rotating provider (deadline 1 s)', name, () => rotating(srv.url, 1_000).redeemRefreshToken('rt-value-123456'));
-        expect(r.outcome).toBe('REFRESH_OUTCOME_UNKNOWN');
-        expect(r.attempts).toBe(1);
-        // Not at the 250 ms per-attempt deadline: at the caller's deadline.
-        expect(r.ms).toBeGreaterThanOrEqual(600);
-        expect(r.ms).toBeLessThan(1_000 + 1_500);
-      }),
+    ] as Array<[string, ScriptedHttp['respond']]>)(
+      'token endpoint of a provider that revokes on reuse (oauth2): %s ends at the invocation deadline, sent once',
+      (name, respond) =>
+        withServer(respond, async (srv) => {
+          const r = await measure(srv, 'token endpoint, rotating provider (deadline 1 s)', name, () =>
+            rotating(srv.url, 1_000).redeemRefreshToken('rt-value-123456'),
+          );
+          expect(r.outcome).toBe('REFRESH_OUTCOME_UNKNOWN');
+          expect(r.attempts).toBe(1);
+          // Not at the 250 ms per-attempt deadline: at the caller's deadline.
+          expect(r.ms).toBeGreaterThanOrEqual(600);
+          expect(r.ms).toBeLessThan(1_000 + 1_500);
+        }),
     );
 
     it.each(clients)('%s: a body trickling one byte every 100 ms ends at the deadline', (name, fn) =>
@@ -329,7 +439,12 @@ describe('every response is size-limited, every connection has a deadline', () =
     const saved = { ...process.env };
     beforeAll(() => {
       // Static credentials and an endpoint on this machine: the SDK must not look anywhere else.
-      Object.assign(process.env, { AWS_ENDPOINT_URL: server.url, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'eu-west-1' });
+      Object.assign(process.env, {
+        AWS_ENDPOINT_URL: server.url,
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+        AWS_REGION: 'eu-west-1',
+      });
     });
     afterAll(() => {
       for (const k of ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION']) {
@@ -341,7 +456,9 @@ describe('every response is size-limited, every connection has a deadline', () =
     it('SecretsManagerStore: no answer ends in a classified transient error (300 ms per attempt, 4 attempts)', async () => {
       server.respond = () => undefined;
       const store = new SecretsManagerStore({ timeoutMs: 300 });
-      const r = await measure(server, 'Secrets Manager (SecretsManagerStore)', 'no answer', () => store.getValue('x/refresh-token', 'AWSCURRENT'));
+      const r = await measure(server, 'Secrets Manager (SecretsManagerStore)', 'no answer', () =>
+        store.getValue('x/refresh-token', 'AWSCURRENT'),
+      );
       expect(r.outcome).toMatch(/^SECRETS_/);
       expect(r.ms).toBeLessThan(4 * 300 + 3_000);
     });
@@ -349,7 +466,9 @@ describe('every response is size-limited, every connection has a deadline', () =
     it('SesAlerter: no answer ends in a classified error (300 ms per attempt, 3 attempts)', async () => {
       server.respond = () => undefined;
       const alerter = new SesAlerter({ from: 'a@example.com', to: ['b@example.com'], timeoutMs: 300 });
-      const r = await measure(server, 'SES (SesAlerter)', 'no answer', () => alerter.send({ credentialId: 'x', kind: 'failure', subject: 's', text: 't' }));
+      const r = await measure(server, 'SES (SesAlerter)', 'no answer', () =>
+        alerter.send({ credentialId: 'x', kind: 'failure', subject: 's', text: 't' }),
+      );
       expect(r.outcome).toMatch(/^SES_/);
       expect(r.ms).toBeLessThan(3 * 300 + 3_000);
     });

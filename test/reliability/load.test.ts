@@ -12,6 +12,8 @@ describe('load: many credentials with injected transient faults', () => {
     const figures = await runLoad({ credentials: 40, faultRate: 0.05, seed: 7, latencyMs: 5 });
     writeFigures('load-small', { ...figures, command: 'npx vitest run test/reliability/load.test.ts' });
     expect(loadProblems(figures)).toEqual([]);
-    expect(figures.injected.token + figures.injected.cloudManagerPatch + figures.injected.smtpDropped).toBeGreaterThan(0);
+    expect(figures.injected.token + figures.injected.cloudManagerPatch + figures.injected.smtpDropped).toBeGreaterThan(
+      0,
+    );
   });
 });

@@ -24,7 +24,12 @@ const rows: RowSpec[] = [
     group: cm,
     stage,
     fault: '401 Oauth token is not valid (IMS token revoked), once',
-    inject: (h) => h.standins.cloudManager.inject('variables-patch', { kind: 'status', status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } }),
+    inject: (h) =>
+      h.standins.cloudManager.inject('variables-patch', {
+        kind: 'status',
+        status: 401,
+        body: { error_code: '401013', message: 'Oauth token is not valid' },
+      }),
     expect: { outcome: 'rotated', alerts: 0 },
     note: 'the IMS token is replaced once and the PATCH repeated',
   },
@@ -33,7 +38,12 @@ const rows: RowSpec[] = [
     stage,
     fault: '401 on every attempt (wrong API key / org)',
     runs: 2,
-    inject: (h) => h.standins.cloudManager.inject('variables-patch', { kind: 'status', status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } }, 4),
+    inject: (h) =>
+      h.standins.cloudManager.inject(
+        'variables-patch',
+        { kind: 'status', status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } },
+        4,
+      ),
     clear: (h) => h.standins.cloudManager.faults.clear(),
     expect: { failure: { class: 'configuration', code: 'CM_UNAUTHORIZED', stage }, alerts: 1 },
   },
@@ -53,7 +63,12 @@ const rows: RowSpec[] = [
     inject: (h) =>
       h.standins.cloudManager.inject(
         'variables-patch',
-        { kind: 'status', status: 404, contentType: 'application/problem+json', body: { type: 'http://ns.adobe.com/adobecloud/problem/not-found', title: 'Not Found', status: 404 } },
+        {
+          kind: 'status',
+          status: 404,
+          contentType: 'application/problem+json',
+          body: { type: 'http://ns.adobe.com/adobecloud/problem/not-found', title: 'Not Found', status: 404 },
+        },
         2,
       ),
     expect: { failure: { class: 'configuration', code: 'CM_NOT_FOUND', stage }, alerts: 1 },
@@ -74,7 +89,12 @@ const rows: RowSpec[] = [
               kind: 'status',
               status: 400,
               contentType: 'application/problem+json',
-              body: { type: VALIDATION_TYPE, title: 'Validation Failed', status: 400, errors: [`variables[0].value: '${echoed}' is not allowed`] },
+              body: {
+                type: VALIDATION_TYPE,
+                title: 'Validation Failed',
+                status: 400,
+                errors: [`variables[0].value: '${echoed}' is not allowed`],
+              },
             },
             2,
           );
@@ -84,7 +104,8 @@ const rows: RowSpec[] = [
     expect: {
       failure: { class: 'configuration', code: 'CM_VALIDATION', stage },
       alerts: 1,
-      extra: (_h, runs) => (runs[0]?.failure?.message.includes('variables[0].value') ? [] : ['the reason of the 400 is not named']),
+      extra: (_h, runs) =>
+        runs[0]?.failure?.message.includes('variables[0].value') ? [] : ['the reason of the 400 is not named'],
     },
     note: 'the echoed value is cut from the message',
   },
@@ -99,7 +120,10 @@ const rows: RowSpec[] = [
       outcome: 'up-to-date',
       deferred: true,
       alerts: 0,
-      extra: (_h, runs) => (runs.every((r) => r.targets.every((t) => t.status === 'deferred' && t.code === 'CM_ENV_NOT_READY')) ? [] : ['a push was attempted on an updating environment']),
+      extra: (_h, runs) =>
+        runs.every((r) => r.targets.every((t) => t.status === 'deferred' && t.code === 'CM_ENV_NOT_READY'))
+          ? []
+          : ['a push was attempted on an updating environment'],
     },
     note: 'no PATCH while the environment is not ready: deferred (not a failure), pushed by the next run once it is ready',
   },
@@ -108,7 +132,8 @@ const rows: RowSpec[] = [
     stage,
     fault: '412 busy on the PATCH itself (the environment said ready) for three runs',
     runs: 3,
-    inject: (h) => h.standins.cloudManager.inject('variables-patch', { kind: 'status', status: 412 }, 3 * EVERY_ATTEMPT),
+    inject: (h) =>
+      h.standins.cloudManager.inject('variables-patch', { kind: 'status', status: 412 }, 3 * EVERY_ATTEMPT),
     clear: (h) => h.standins.cloudManager.faults.clear('variables-patch'),
     expect: { failure: { class: 'transient', code: 'CM_BUSY', stage }, alerts: 1 },
     note: 'retried within each run; mails once the busy state has lasted three runs',
@@ -117,21 +142,32 @@ const rows: RowSpec[] = [
     group: cm,
     stage,
     fault: '429 with Retry-After: 1, once',
-    inject: (h) => h.standins.cloudManager.inject('variables-patch', { kind: 'status', status: 429, headers: { 'retry-after': '1' } }),
+    inject: (h) =>
+      h.standins.cloudManager.inject('variables-patch', {
+        kind: 'status',
+        status: 429,
+        headers: { 'retry-after': '1' },
+      }),
     expect: { outcome: 'rotated', alerts: 0, minMs: 950 },
   },
   {
     group: cm,
     stage,
     fault: '429 on every attempt',
-    inject: (h) => h.standins.cloudManager.inject('variables-patch', { kind: 'status', status: 429, headers: { 'retry-after': '0' } }, EVERY_ATTEMPT),
+    inject: (h) =>
+      h.standins.cloudManager.inject(
+        'variables-patch',
+        { kind: 'status', status: 429, headers: { 'retry-after': '0' } },
+        EVERY_ATTEMPT,
+      ),
     expect: { failure: { class: 'transient', code: 'CM_THROTTLED', stage }, alerts: 0 },
   },
   {
     group: cm,
     stage,
     fault: '500, once',
-    inject: (h) => h.standins.cloudManager.inject('variables-patch', { kind: 'status', status: 500, body: { error: 'internal' } }),
+    inject: (h) =>
+      h.standins.cloudManager.inject('variables-patch', { kind: 'status', status: 500, body: { error: 'internal' } }),
     expect: { outcome: 'rotated', alerts: 0 },
   },
   {
@@ -175,14 +211,23 @@ const rows: RowSpec[] = [
       alerts: 1,
       extra: (h) => (patchRequests(h) === 0 ? [] : ['a PATCH was sent although the value is over the limit']),
     },
-    note: 'refused before any request; next run with the limit raised to the AEM documentation\'s 2048',
+    note: "refused before any request; next run with the limit raised to the AEM documentation's 2048",
   },
   {
     group: ims,
     stage,
     fault: '401 invalid_client (client secret rotated in the Developer Console)',
     runs: 2,
-    inject: (h) => h.standins.ims.inject('ims-token', { kind: 'status', status: 401, body: { error: 'invalid_client', error_description: 'invalid client_secret parameter' } }, 10),
+    inject: (h) =>
+      h.standins.ims.inject(
+        'ims-token',
+        {
+          kind: 'status',
+          status: 401,
+          body: { error: 'invalid_client', error_description: 'invalid client_secret parameter' },
+        },
+        10,
+      ),
     clear: (h) => h.standins.ims.faults.clear(),
     expect: { failure: { class: 'configuration', code: 'IMS_INVALID_CLIENT', stage }, alerts: 1 },
   },
@@ -190,7 +235,16 @@ const rows: RowSpec[] = [
     group: ims,
     stage,
     fault: '400 invalid_scope (Cloud Manager API missing from the project)',
-    inject: (h) => h.standins.ims.inject('ims-token', { kind: 'status', status: 400, body: { error: 'invalid_scope', error_description: 'Invalid scope(s): read_pc.dma_aem_ams' } }, 10),
+    inject: (h) =>
+      h.standins.ims.inject(
+        'ims-token',
+        {
+          kind: 'status',
+          status: 400,
+          body: { error: 'invalid_scope', error_description: 'Invalid scope(s): read_pc.dma_aem_ams' },
+        },
+        10,
+      ),
     clear: (h) => h.standins.ims.faults.clear(),
     expect: { failure: { class: 'configuration', code: 'IMS_INVALID_SCOPE', stage }, alerts: 1 },
   },
@@ -205,7 +259,8 @@ const rows: RowSpec[] = [
     group: ims,
     stage,
     fault: '503 on every attempt',
-    inject: (h) => h.standins.ims.inject('ims-token', { kind: 'status', status: 503, body: { error: 'server_error' } }, 20),
+    inject: (h) =>
+      h.standins.ims.inject('ims-token', { kind: 'status', status: 503, body: { error: 'server_error' } }, 20),
     clear: (h) => h.standins.ims.faults.clear(),
     expect: { failure: { class: 'transient', code: 'IMS_UNAVAILABLE', stage }, alerts: 0 },
   },

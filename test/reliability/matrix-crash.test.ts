@@ -58,20 +58,35 @@ function simulatedCrash(step: Step, redeemNext: boolean): RowSpec {
     },
     inject: () => undefined,
     expect: { died: true, alerts: 0, window: step === 'redeem', nextRedeemed: redeemNext },
-    note: step === 'redeem' ? 'the window: the new token existed only in memory; Microsoft keeps the stored one valid' : undefined,
+    note:
+      step === 'redeem'
+        ? 'the window: the new token existed only in memory; Microsoft keeps the stored one valid'
+        : undefined,
   };
 }
 
 const CHILD = fileURLToPath(new URL('./support/kill-child.ts', import.meta.url));
 
 /** Runs a rotation in a child process on the same stand-ins and FileStore directory, SIGKILLs it at `step`. */
-async function killedChild(h: Harness, over: Partial<WiringOptions>, step: Step, dir: string): Promise<RotationSummary | undefined> {
+async function killedChild(
+  h: Harness,
+  over: Partial<WiringOptions>,
+  step: Step,
+  dir: string,
+): Promise<RotationSummary | undefined> {
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-    env: { ...process.env, TR_CHILD_CONFIG: JSON.stringify(over.config ?? h.config), TR_CHILD_STORE: dir, TR_CHILD_KILL_AT: step },
+    env: {
+      ...process.env,
+      TR_CHILD_CONFIG: JSON.stringify(over.config ?? h.config),
+      TR_CHILD_STORE: dir,
+      TR_CHILD_KILL_AT: step,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the child did not reach ${step} in 20 s:\n${out}`)), 20_000);
     const onData = (b: Buffer) => {
@@ -113,7 +128,12 @@ function realKill(step: Step, redeemNext: boolean): RowSpec {
 
 /** An SES client that fails the first `failures` sends with the given AWS error, then sends through moto. */
 function sesFailing(h: Harness, name: string, failures: number): SesAlerter {
-  const client = new SESClient({ endpoint: h.aws.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
+  const client = new SESClient({
+    endpoint: h.aws.endpoint,
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    maxAttempts: 1,
+  });
   let left = failures;
   client.middlewareStack.add(
     (next) => async (args) => {
@@ -160,7 +180,8 @@ const ses: RowSpec[] = [
       failure: { class: 'configuration', code: 'SMTP_535_5.7.3', stage: 'validate' },
       alerts: 0,
       nextRedeemed: false,
-      extra: (h) => (h.metrics.sum('AlertFailure') === 2 ? [] : [`AlertFailure metric ${h.metrics.sum('AlertFailure')}, expected 2`]),
+      extra: (h) =>
+        h.metrics.sum('AlertFailure') === 2 ? [] : [`AlertFailure metric ${h.metrics.sum('AlertFailure')}, expected 2`],
     },
     note: 'every failed alert is logged and counted (AlertFailure); the RotationFailure alarm of the stack is the channel left',
   },

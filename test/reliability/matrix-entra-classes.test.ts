@@ -27,7 +27,10 @@ function codeRow(code: number | EntraErrorName, cls: 'reauthorize' | 'configurat
     inject: (h) => h.standins.entra.failWith(code, 1, { retryAfterSec: 0 }),
     next: cls === 'reauthorize' ? regenerate : undefined,
     expect: { failure: { class: cls, code: expectedCode, stage }, alerts: 1 },
-    note: cls === 'reauthorize' ? 'next run: after the person signs in again (regenerate)' : 'next run: after the administrator fixed it',
+    note:
+      cls === 'reauthorize'
+        ? 'next run: after the person signs in again (regenerate)'
+        : 'next run: after the administrator fixed it',
   };
 }
 
@@ -95,14 +98,19 @@ const transient: RowSpec[] = [
     group,
     stage,
     fault: `each transient code once in a row (${TRANSIENT_CODES.map((c) => `AADSTS${c}`).join(', ')})`,
-    harness: { configure: (doc) => void (doc.http = { timeoutMs: 5_000, retries: TRANSIENT_CODES.length, maxConcurrency: 4 }) },
+    harness: {
+      configure: (doc) => void (doc.http = { timeoutMs: 5_000, retries: TRANSIENT_CODES.length, maxConcurrency: 4 }),
+    },
     inject: (h) => {
       for (const c of TRANSIENT_CODES) h.standins.entra.failWith(c, 1, { retryAfterSec: 0 });
     },
     expect: {
       outcome: 'rotated',
       alerts: 0,
-      extra: (h) => (h.standins.entra.faults.count('token') === TRANSIENT_CODES.length + 1 ? [] : [`expected ${TRANSIENT_CODES.length + 1} token requests in the run`]),
+      extra: (h) =>
+        h.standins.entra.faults.count('token') === TRANSIENT_CODES.length + 1
+          ? []
+          : [`expected ${TRANSIENT_CODES.length + 1} token requests in the run`],
     },
     note: 'every one retried within the run (http.retries set to 10 for this row)',
   },

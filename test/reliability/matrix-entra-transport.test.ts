@@ -19,7 +19,13 @@ const rows: RowSpec[] = [
     group,
     stage,
     fault: '429 with Retry-After: 1 (once)',
-    inject: (h) => h.standins.entra.inject('token', { kind: 'status', status: 429, headers: { 'retry-after': '1' }, body: { error: 'temporarily_unavailable', error_codes: [90055] } }),
+    inject: (h) =>
+      h.standins.entra.inject('token', {
+        kind: 'status',
+        status: 429,
+        headers: { 'retry-after': '1' },
+        body: { error: 'temporarily_unavailable', error_codes: [90055] },
+      }),
     expect: { outcome: 'rotated', alerts: 0, minMs: 950 },
     note: 'Retry-After honoured',
   },
@@ -43,7 +49,17 @@ const rows: RowSpec[] = [
     group,
     stage,
     fault: '429 on every attempt',
-    inject: (h) => h.standins.entra.inject('token', { kind: 'status', status: 429, headers: { 'retry-after': '0' }, body: { error: 'temporarily_unavailable', error_codes: [90055] } }, ALL_ATTEMPTS),
+    inject: (h) =>
+      h.standins.entra.inject(
+        'token',
+        {
+          kind: 'status',
+          status: 429,
+          headers: { 'retry-after': '0' },
+          body: { error: 'temporarily_unavailable', error_codes: [90055] },
+        },
+        ALL_ATTEMPTS,
+      ),
     expect: { failure: { class: 'transient', code: 'AADSTS90055', stage }, alerts: 0 },
   },
   {
@@ -126,23 +142,41 @@ const rows: RowSpec[] = [
     inject: (h) => {
       // A real, valid token: the stand-in minted it, only the access token is missing from the answer.
       const refreshToken = h.standins.entra.issueRefreshToken({ account: h.config.credentials[0]!.mailbox });
-      h.standins.entra.inject('token', { kind: 'status', status: 200, body: { token_type: 'Bearer', expires_in: 3600, refresh_token: refreshToken } });
+      h.standins.entra.inject('token', {
+        kind: 'status',
+        status: 200,
+        body: { token_type: 'Bearer', expires_in: 3600, refresh_token: refreshToken },
+      });
     },
-    expect: { failure: { class: 'transient', code: 'TOKEN_RESPONSE_NO_ACCESS_TOKEN', stage }, alerts: 0, nextRedeemed: true },
+    expect: {
+      failure: { class: 'transient', code: 'TOKEN_RESPONSE_NO_ACCESS_TOKEN', stage },
+      alerts: 0,
+      nextRedeemed: true,
+    },
     note: 'the new refresh token is stored as pending first; the next run redeems that one',
   },
   {
     group,
     stage,
     fault: '200 with neither access_token nor refresh_token',
-    inject: (h) => h.standins.entra.inject('token', { kind: 'status', status: 200, body: { token_type: 'Bearer', expires_in: 3600 } }),
+    inject: (h) =>
+      h.standins.entra.inject('token', {
+        kind: 'status',
+        status: 200,
+        body: { token_type: 'Bearer', expires_in: 3600 },
+      }),
     expect: { failure: { class: 'transient', code: 'TOKEN_RESPONSE_INVALID', stage }, alerts: 0 },
   },
   {
     group,
     stage,
     fault: '200 with access_token of the wrong type (number)',
-    inject: (h) => h.standins.entra.inject('token', { kind: 'status', status: 200, body: { token_type: 'Bearer', access_token: 42, refresh_token: 'x'.repeat(40) } }),
+    inject: (h) =>
+      h.standins.entra.inject('token', {
+        kind: 'status',
+        status: 200,
+        body: { token_type: 'Bearer', access_token: 42, refresh_token: 'x'.repeat(40) },
+      }),
     expect: { failure: { class: 'transient', code: 'TOKEN_RESPONSE_INVALID', stage }, alerts: 0 },
   },
   {

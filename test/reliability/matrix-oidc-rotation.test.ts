@@ -37,10 +37,42 @@ interface Row {
 }
 
 const rows: Row[] = [
-  { fault: 'answer held 1.2 s, past the 300 ms attempt timeout', first: { kind: 'hold', ms: 1200 }, deadlineMs: 10_000, expected: 'waited for (deadline 10 s), not replayed; new token returned', code: 'rotated', grantSurvives: true, requests: 1 },
-  { fault: 'answer dropped after the provider rotated (reset)', first: { kind: 'drop' }, deadlineMs: 10_000, expected: 'REFRESH_OUTCOME_UNKNOWN, not replayed, grant not revoked', code: 'REFRESH_OUTCOME_UNKNOWN', grantSurvives: true, requests: 1 },
-  { fault: 'answer held past the invocation deadline (0.9 s)', first: { kind: 'hold', ms: 5000 }, deadlineMs: 900, expected: 'given up at the deadline: REFRESH_OUTCOME_UNKNOWN, not replayed', code: 'REFRESH_OUTCOME_UNKNOWN', grantSurvives: true, requests: 1 },
-  { fault: '503 with Retry-After from a gateway (not forwarded)', first: { kind: 'status', status: 503, headers: { 'retry-after': '0' } }, deadlineMs: 10_000, expected: 'retried (the server did not act), rotated', code: 'rotated', grantSurvives: true, requests: 1 },
+  {
+    fault: 'answer held 1.2 s, past the 300 ms attempt timeout',
+    first: { kind: 'hold', ms: 1200 },
+    deadlineMs: 10_000,
+    expected: 'waited for (deadline 10 s), not replayed; new token returned',
+    code: 'rotated',
+    grantSurvives: true,
+    requests: 1,
+  },
+  {
+    fault: 'answer dropped after the provider rotated (reset)',
+    first: { kind: 'drop' },
+    deadlineMs: 10_000,
+    expected: 'REFRESH_OUTCOME_UNKNOWN, not replayed, grant not revoked',
+    code: 'REFRESH_OUTCOME_UNKNOWN',
+    grantSurvives: true,
+    requests: 1,
+  },
+  {
+    fault: 'answer held past the invocation deadline (0.9 s)',
+    first: { kind: 'hold', ms: 5000 },
+    deadlineMs: 900,
+    expected: 'given up at the deadline: REFRESH_OUTCOME_UNKNOWN, not replayed',
+    code: 'REFRESH_OUTCOME_UNKNOWN',
+    grantSurvives: true,
+    requests: 1,
+  },
+  {
+    fault: '503 with Retry-After from a gateway (not forwarded)',
+    first: { kind: 'status', status: 503, headers: { 'retry-after': '0' } },
+    deadlineMs: 10_000,
+    expected: 'retried (the server did not act), rotated',
+    code: 'rotated',
+    grantSurvives: true,
+    requests: 1,
+  },
   {
     fault: 'answer held past the timeout, refreshTokenReuse "allowed" (the old behaviour)',
     reuse: 'allowed',
@@ -66,14 +98,28 @@ async function world(reuse?: 'revokes' | 'allowed') {
     validation: { smtp: { host: 'smtp.example.org' } },
     ...(reuse ? { refreshTokenReuse: reuse } : {}),
   });
-  const opts = (o: Partial<ProviderOptions> = {}): ProviderOptions => ({ clientSecret: OIDC_CLIENT_SECRET, clientSecretRef: 'oidc/client-secret', timeoutMs: 300, retries: 2, baseDelayMs: 10, ...o });
+  const opts = (o: Partial<ProviderOptions> = {}): ProviderOptions => ({
+    clientSecret: OIDC_CLIENT_SECRET,
+    clientSecretRef: 'oidc/client-secret',
+    timeoutMs: 300,
+    retries: 2,
+    baseDelayMs: 10,
+    ...o,
+  });
   const p = await providerFor(c, opts()).ready();
   const listener = await startLoopback(0);
   const pkce = newPkce();
-  await oidc.signIn(p.authorizationUrl({ redirectUri: listener.redirectUri, state: newState(), codeChallenge: pkce.challenge }), MAILBOX);
+  await oidc.signIn(
+    p.authorizationUrl({ redirectUri: listener.redirectUri, state: newState(), codeChallenge: pkce.challenge }),
+    MAILBOX,
+  );
   const redirect = await listener.result;
   await listener.close();
-  const tokens = await p.redeemAuthorizationCode({ code: redirect.code!, redirectUri: listener.redirectUri, codeVerifier: pkce.verifier });
+  const tokens = await p.redeemAuthorizationCode({
+    code: redirect.code!,
+    redirectUri: listener.redirectUri,
+    codeVerifier: pkce.verifier,
+  });
   return { c, opts, refreshToken: tokens.refreshToken! };
 }
 
@@ -90,18 +136,26 @@ describe('fault matrix: a provider that revokes the grant when a used refresh to
     let code = 'rotated';
     let newest: string | undefined;
     try {
-      newest = (await providerFor(w.c, w.opts(row.deadlineMs ? { deadlineAt: Date.now() + row.deadlineMs } : {})).redeemRefreshToken(w.refreshToken)).refreshToken;
+      newest = (
+        await providerFor(
+          w.c,
+          w.opts(row.deadlineMs ? { deadlineAt: Date.now() + row.deadlineMs } : {}),
+        ).redeemRefreshToken(w.refreshToken)
+      ).refreshToken;
     } catch (e) {
       if (!isRefresherError(e)) throw e;
       code = e.code;
     }
-    const requests = proxy!.forwarded.slice(forwardedBefore).filter((r) => r.body.includes('grant_type=refresh_token')).length;
+    const requests = proxy!.forwarded
+      .slice(forwardedBefore)
+      .filter((r) => r.body.includes('grant_type=refresh_token')).length;
     const revoked = oidc!.revokedGrants.length > 0;
     const holdsNewest = newest !== undefined && newest === oidc!.issuedRefreshTokens.at(-1);
     const problems: string[] = [];
     if (code !== row.code) problems.push(`outcome ${code}, expected ${row.code}`);
     if (revoked === row.grantSurvives) problems.push(revoked ? 'grant revoked' : 'grant not revoked');
-    if (requests !== row.requests) problems.push(`${requests} refresh requests reached the provider, expected ${row.requests}`);
+    if (requests !== row.requests)
+      problems.push(`${requests} refresh requests reached the provider, expected ${row.requests}`);
     if (code === 'rotated' && !holdsNewest) problems.push('the returned token is not the newest issued');
     sink.add({
       order,

@@ -42,12 +42,18 @@ function storeRow(r: StoreRow): RowSpec {
     clear: () => faulty!.arm(undefined),
     expect: {
       ...ex,
-      extra: async (h, runs) => [...(faulty!.fired > 0 ? [] : ['the store fault never fired']), ...((await ex.extra?.(h, runs)) ?? [])],
+      extra: async (h, runs) => [
+        ...(faulty!.fired > 0 ? [] : ['the store fault never fired']),
+        ...((await ex.extra?.(h, runs)) ?? []),
+      ],
     },
   };
 }
 
-type StateRow = Omit<RowSpec, 'group' | 'inject' | 'harness' | 'clear'> & { fault: string; stateFault: { method: StateMethod; nth: number; error: string } };
+type StateRow = Omit<RowSpec, 'group' | 'inject' | 'harness' | 'clear'> & {
+  fault: string;
+  stateFault: { method: StateMethod; nth: number; error: string };
+};
 
 /** The same, for the state table: a decorator of a real store that fails the nth call with the error DynamoDB's maps to. */
 function stateRow(r: StateRow): RowSpec {
@@ -64,7 +70,10 @@ function stateRow(r: StateRow): RowSpec {
     clear: () => faulty!.arm(undefined),
     expect: {
       ...ex,
-      extra: async (h, runs) => [...(faulty!.fired > 0 ? [] : ['the state fault never fired']), ...((await ex.extra?.(h, runs)) ?? [])],
+      extra: async (h, runs) => [
+        ...(faulty!.fired > 0 ? [] : ['the state fault never fired']),
+        ...((await ex.extra?.(h, runs)) ?? []),
+      ],
     },
   };
 }
@@ -73,7 +82,12 @@ const rows: RowSpec[] = [
   storeRow({
     stage: 'read',
     fault: 'ThrottlingException reading the token',
-    storeFault: { method: 'getValue', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'ThrottlingException' },
+    storeFault: {
+      method: 'getValue',
+      nth: 1,
+      match: (id, stage) => isToken(id) && stage === 'AWSCURRENT',
+      error: 'ThrottlingException',
+    },
     expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException' }, alerts: 0 },
   }),
   storeRow({
@@ -86,34 +100,65 @@ const rows: RowSpec[] = [
     stage: 'read',
     fault: 'AccessDeniedException reading the token (policy changed)',
     runs: 2,
-    storeFault: { method: 'getValue', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'AccessDeniedException' },
+    storeFault: {
+      method: 'getValue',
+      nth: 1,
+      match: (id, stage) => isToken(id) && stage === 'AWSCURRENT',
+      error: 'AccessDeniedException',
+    },
     expect: { failure: { class: 'configuration', code: 'SECRET_ACCESS_DENIED' }, alerts: 1 },
   }),
   storeRow({
     stage: 'store',
     fault: 'ThrottlingException on the pending write of the new token',
     storeFault: { method: 'putValue', nth: 1, match: isToken, error: 'ThrottlingException' },
-    expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException', stage: 'store' }, alerts: 0, window: true },
+    expect: {
+      failure: { class: 'transient', code: 'SECRETS_ThrottlingException', stage: 'store' },
+      alerts: 0,
+      window: true,
+    },
     note: 'not promoted, nothing pushed',
   }),
   storeRow({
     stage: 'store',
     fault: 'InternalServiceError on the pending write of the new token',
     storeFault: { method: 'putValue', nth: 1, match: isToken, error: 'InternalServiceError' },
-    expect: { failure: { class: 'transient', code: 'SECRETS_InternalServiceError', stage: 'store' }, alerts: 0, window: true },
+    expect: {
+      failure: { class: 'transient', code: 'SECRETS_InternalServiceError', stage: 'store' },
+      alerts: 0,
+      window: true,
+    },
   }),
   storeRow({
     stage: 'promote',
     fault: 'ThrottlingException on the promotion (AWSCURRENT compare-and-swap)',
-    storeFault: { method: 'moveStage', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'ThrottlingException' },
-    expect: { failure: { class: 'transient', code: 'SECRETS_ThrottlingException', stage: 'promote' }, alerts: 0, nextRedeemed: false },
+    storeFault: {
+      method: 'moveStage',
+      nth: 1,
+      match: (id, stage) => isToken(id) && stage === 'AWSCURRENT',
+      error: 'ThrottlingException',
+    },
+    expect: {
+      failure: { class: 'transient', code: 'SECRETS_ThrottlingException', stage: 'promote' },
+      alerts: 0,
+      nextRedeemed: false,
+    },
     note: 'the pending version is promoted by the next run',
   }),
   storeRow({
     stage: 'promote',
     fault: 'InternalServiceError on the promotion',
-    storeFault: { method: 'moveStage', nth: 1, match: (id, stage) => isToken(id) && stage === 'AWSCURRENT', error: 'InternalServiceError' },
-    expect: { failure: { class: 'transient', code: 'SECRETS_InternalServiceError', stage: 'promote' }, alerts: 0, nextRedeemed: false },
+    storeFault: {
+      method: 'moveStage',
+      nth: 1,
+      match: (id, stage) => isToken(id) && stage === 'AWSCURRENT',
+      error: 'InternalServiceError',
+    },
+    expect: {
+      failure: { class: 'transient', code: 'SECRETS_InternalServiceError', stage: 'promote' },
+      alerts: 0,
+      nextRedeemed: false,
+    },
   }),
   {
     group,
@@ -126,8 +171,18 @@ const rows: RowSpec[] = [
           const c = h.config.credentials[0]!;
           // What an operator's import or a second, lease-less run does: a newer token, straight to AWSCURRENT.
           const refreshToken = h.standins.entra.issueRefreshToken({ account: c.mailbox });
-          const record = { v: 1 as const, refreshToken, obtainedAt: new Date().toISOString(), runId: 'concurrent-writer', source: 'regenerate' as const, account: c.mailbox };
-          await h.store.putValue(secretIds(h.config, c).token, serializeTokenRecord(record), { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+          const record = {
+            v: 1 as const,
+            refreshToken,
+            obtainedAt: new Date().toISOString(),
+            runId: 'concurrent-writer',
+            source: 'regenerate' as const,
+            account: c.mailbox,
+          };
+          await h.store.putValue(secretIds(h.config, c).token, serializeTokenRecord(record), {
+            clientRequestToken: randomUUID(),
+            stages: ['AWSCURRENT'],
+          });
         },
       },
     }),
@@ -148,7 +203,12 @@ const rows: RowSpec[] = [
     inject: async (h: Harness) => {
       await h.state.acquireLease(h.config.credentials[0]!.id, 'another-run', 6 * 60_000, new Date());
     },
-    expect: { outcome: 'skipped', alerts: 0, extra: (h) => (h.standins.entra.faults.count('token') === 0 ? [] : ['redeemed although another run held the lease']) },
+    expect: {
+      outcome: 'skipped',
+      alerts: 0,
+      extra: (h) =>
+        h.standins.entra.faults.count('token') === 0 ? [] : ['redeemed although another run held the lease'],
+    },
     note: 'the next run, after the lease ran out, rotates',
   },
   stateRow({
@@ -161,7 +221,11 @@ const rows: RowSpec[] = [
     stage: 'push',
     fault: 'ThrottlingException writing the delivery record after the push (DynamoDB)',
     stateFault: { method: 'putDelivery', nth: 1, error: 'ThrottlingException' },
-    expect: { failure: { class: 'transient', code: 'DYNAMODB_ThrottlingException', stage: 'push' }, alerts: 0, nextRedeemed: false },
+    expect: {
+      failure: { class: 'transient', code: 'DYNAMODB_ThrottlingException', stage: 'push' },
+      alerts: 0,
+      nextRedeemed: false,
+    },
     note: 'Cloud Manager has the value; the record does not say so, so the next run delivers again (idempotent PATCH) and records it',
   }),
   stateRow({
@@ -171,7 +235,10 @@ const rows: RowSpec[] = [
     expect: {
       outcome: 'rotated',
       alerts: 0,
-      extra: (h) => (h.logs.join('').includes('could not write the credential state') ? [] : ['the failed state write was not logged']),
+      extra: (h) =>
+        h.logs.join('').includes('could not write the credential state')
+          ? []
+          : ['the failed state write was not logged'],
     },
     note: 'the rotation stands; the lease is released',
   }),

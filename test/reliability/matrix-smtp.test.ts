@@ -63,7 +63,8 @@ const rows: RowSpec[] = [
       failure: { class: 'configuration', code: 'SMTP_TLS_CERT', stage },
       alerts: 1,
       nextRedeemed: false,
-      extra: (h) => (h.standins.smtp.stats.authAttempts === 0 ? [] : ['an AUTH was sent over an unverified connection']),
+      extra: (h) =>
+        h.standins.smtp.stats.authAttempts === 0 ? [] : ['an AUTH was sent over an unverified connection'],
     },
   },
   replyRow('535 5.7.3', 'SMTP_535_5.7.3', 'configuration'),
@@ -99,7 +100,8 @@ const rows: RowSpec[] = [
       alerts: 0,
       nextRedeemed: false,
       maxMs: 6_000,
-      extra: (_h, runs) => (runs[0]?.failure?.message.includes('OVERALL_DEADLINE') ? [] : ['not ended by the overall deadline']),
+      extra: (_h, runs) =>
+        runs[0]?.failure?.message.includes('OVERALL_DEADLINE') ? [] : ['not ended by the overall deadline'],
     },
     note: 'no inactivity timeout fires; the overall deadline (3 x timeoutMs) ends it',
   },

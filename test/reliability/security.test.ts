@@ -57,10 +57,26 @@ describe('redaction: every output of a run with hostile remotes, scanned for eve
     const { entra, ims, cloudManager, smtp } = h.standins;
     // 1. Entra refuses the token and quotes it back in error_description.
     const old = await storedToken();
-    entra.inject('token', { kind: 'status', status: 400, body: { error: 'invalid_grant', error_codes: [70000], error_description: `AADSTS70000: grant ${old} is malformed` } });
+    entra.inject('token', {
+      kind: 'status',
+      status: 400,
+      body: {
+        error: 'invalid_grant',
+        error_codes: [70000],
+        error_description: `AADSTS70000: grant ${old} is malformed`,
+      },
+    });
     await invoke('entra-echo', { action: 'rotate', credential: 'aem-mail', force: true });
     // 2. IMS refuses the client credentials and quotes the client secret back; the token itself rotates.
-    ims.inject('ims-token', { kind: 'status', status: 401, body: { error: 'invalid_client', error_description: `client_secret ${ims.clientSecret} is not valid` } }, 10);
+    ims.inject(
+      'ims-token',
+      {
+        kind: 'status',
+        status: 401,
+        body: { error: 'invalid_client', error_description: `client_secret ${ims.clientSecret} is not valid` },
+      },
+      10,
+    );
     await invoke('ims-echo', { action: 'rotate', credential: 'aem-mail', force: true });
     ims.faults.clear();
     // 3. The test send fails (an alert with a fix), then Cloud Manager forbids the push.
@@ -93,7 +109,10 @@ describe('redaction: every output of a run with hostile remotes, scanned for eve
       secretsChecked: secrets.length,
       alertMails: mails.length,
       logBytes: h.logs.join('').length,
-      emfLines: h.logs.join('').split('\n').filter((l) => l.includes('"_aws"')).length,
+      emfLines: h.logs
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes('"_aws"')).length,
       leaks,
     };
     // The run really went through the hostile paths (else the scan proves little).
@@ -166,14 +185,33 @@ describe('every AWS SDK client of the function has a deadline that ends the requ
 
 describe('dependencies are pinned by the lock file', () => {
   it('every dependency has an exact version, and every installed production package an integrity hash', () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
-    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { lockfileVersion: number; packages: Record<string, { version?: string; integrity?: string; dev?: boolean; link?: boolean }> };
-    const ranged = Object.entries({ ...pkg.dependencies, ...pkg.devDependencies }).filter(([, v]) => !/^\d+\.\d+\.\d+(-[\w.]+)?$/.test(v));
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+      devDependencies?: Record<string, string>;
+    };
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+      lockfileVersion: number;
+      packages: Record<string, { version?: string; integrity?: string; dev?: boolean; link?: boolean }>;
+    };
+    const ranged = Object.entries({ ...pkg.dependencies, ...pkg.devDependencies }).filter(
+      ([, v]) => !/^\d+\.\d+\.\d+(-[\w.]+)?$/.test(v),
+    );
     const prod = Object.entries(lock.packages).filter(([k, v]) => k !== '' && !v.dev && !v.link);
     // Packages bundled inside another package (aws-cdk-lib ships its own node_modules) have no registry integrity.
-    const unhashed = prod.filter(([k, v]) => !v.integrity && !lock.packages[k.split('/node_modules/').slice(0, -1).join('/node_modules/')]?.integrity);
-    const mismatched = Object.entries(pkg.dependencies ?? {}).filter(([name, v]) => lock.packages[`node_modules/${name}`]?.version !== v);
-    report.lockfile = { lockfileVersion: lock.lockfileVersion, productionPackages: prod.length, rangedSpecifiers: ranged.map(([k, v]) => `${k}@${v}`), unhashed: unhashed.map(([k]) => k), mismatched: mismatched.map(([k]) => k) };
+    const unhashed = prod.filter(
+      ([k, v]) =>
+        !v.integrity && !lock.packages[k.split('/node_modules/').slice(0, -1).join('/node_modules/')]?.integrity,
+    );
+    const mismatched = Object.entries(pkg.dependencies ?? {}).filter(
+      ([name, v]) => lock.packages[`node_modules/${name}`]?.version !== v,
+    );
+    report.lockfile = {
+      lockfileVersion: lock.lockfileVersion,
+      productionPackages: prod.length,
+      rangedSpecifiers: ranged.map(([k, v]) => `${k}@${v}`),
+      unhashed: unhashed.map(([k]) => k),
+      mismatched: mismatched.map(([k]) => k),
+    };
     expect(lock.lockfileVersion).toBeGreaterThanOrEqual(2);
     expect(ranged).toEqual([]);
     expect(mismatched).toEqual([]);
@@ -188,6 +226,9 @@ describe('IAM: no secrets or SES action on a wildcard resource', () => {
     expect(stack).toContain('never grants a secretsmanager or ses action on a wildcard resource');
     expect(stack).toMatch(/expect\(wildcardSecretOrMailGrants\(s\.json\)\)\.toEqual\(\[\]\)/);
     expect(support).toMatch(/export function wildcardSecretOrMailGrants/);
-    report.iam = { test: 'test/cdk/stack.test.ts: "never grants a secretsmanager or ses action on a wildcard resource"', helper: 'test/cdk/support.ts: wildcardSecretOrMailGrants' };
+    report.iam = {
+      test: 'test/cdk/stack.test.ts: "never grants a secretsmanager or ses action on a wildcard resource"',
+      helper: 'test/cdk/support.ts: wildcardSecretOrMailGrants',
+    };
   });
 });

@@ -57,9 +57,11 @@ export function scanCodes(root: string, dirs: readonly string[]): CodeUse[] {
       const rel = path.relative(root, file);
       const collect = (fragment: string, at: number) => {
         for (const m of fragment.matchAll(CODE_LITERAL)) uses.push({ code: m[1]!, file: rel, line: lineOf(text, at) });
-        for (const m of fragment.matchAll(TEMPLATE_PREFIX)) uses.push({ code: `${m[1]!}*`, file: rel, line: lineOf(text, at) });
+        for (const m of fragment.matchAll(TEMPLATE_PREFIX))
+          uses.push({ code: `${m[1]!}*`, file: rel, line: lineOf(text, at) });
       };
-      for (const m of text.matchAll(/\bcode:\s*([^\n]*)|\b(?:const|let)\s+code\s*=\s*([^\n]*)/g)) collect(m[1] ?? m[2] ?? '', m.index);
+      for (const m of text.matchAll(/\bcode:\s*([^\n]*)|\b(?:const|let)\s+code\s*=\s*([^\n]*)/g))
+        collect(m[1] ?? m[2] ?? '', m.index);
       for (const m of text.matchAll(ERROR_CALL)) {
         if (m[1] === 'isRefresherError' || m[1] === 'asRefresherError') continue;
         collect(callArguments(text, m.index + m[0].length - 1), m.index);

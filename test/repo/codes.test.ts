@@ -15,7 +15,8 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** Literals the scan meets in error-building code that are not RefresherError/CLI codes, and why. */
 const NOT_ERROR_CODES: Record<string, string> = {
   ECONNECTION: 'a nodemailer error code the SMTP validator reads',
-  ETIMEDOUT: 'a Node error code the SMTP validator gives its own overall-deadline timer, so it classifies like a socket timeout',
+  ETIMEDOUT:
+    'a Node error code the SMTP validator gives its own overall-deadline timer, so it classifies like a socket timeout',
   OVERALL_DEADLINE: 'the timeoutType beside that ETIMEDOUT',
   ABORT_ERR: 'a Node error code of an aborted prompt (cli/io.ts)',
   SIGINT: 'Ctrl-C at a prompt (cli/io.ts)',
@@ -27,7 +28,17 @@ describe('the code catalogue', () => {
 
   it('scans real throw sites (the scan is not vacuous)', () => {
     const found = new Set(uses.map((u) => u.code));
-    for (const c of ['NO_TOKEN', 'SMTP_TLS_CERT', 'CM_FORBIDDEN', 'IMS_INVALID_CLIENT', 'WRONG_ACCOUNT', 'USAGE', 'SMTP_*', 'AADSTS*']) expect(found).toContain(c);
+    for (const c of [
+      'NO_TOKEN',
+      'SMTP_TLS_CERT',
+      'CM_FORBIDDEN',
+      'IMS_INVALID_CLIENT',
+      'WRONG_ACCOUNT',
+      'USAGE',
+      'SMTP_*',
+      'AADSTS*',
+    ])
+      expect(found).toContain(c);
     expect(uses.length).toBeGreaterThan(100);
   });
 
@@ -35,7 +46,9 @@ describe('the code catalogue', () => {
     const missing = new Map<string, string[]>();
     for (const u of uses) {
       if (u.code in NOT_ERROR_CODES) continue;
-      const known = u.code.endsWith('*') ? CODE_FAMILIES.some((f) => f.prefix === u.code.slice(0, -1)) : describeCode(u.code) !== undefined;
+      const known = u.code.endsWith('*')
+        ? CODE_FAMILIES.some((f) => f.prefix === u.code.slice(0, -1))
+        : describeCode(u.code) !== undefined;
       if (!known) missing.set(u.code, [...(missing.get(u.code) ?? []), `${u.file}:${u.line}`]);
     }
     const advice = [...missing].map(([code, where]) =>
@@ -45,7 +58,9 @@ describe('the code catalogue', () => {
         : `${code} (${where.join(', ')}) is not catalogued. Add to CODES in lambdas/core/codes.ts:\n` +
           `  ${/^[A-Z_][A-Z0-9_]*$/.test(code) ? code : `'${code}'`}: { class: '<reauthorize|configuration|transient|conflict|input>', remote: '<remote>', meaning: '<what it means>', action: '<what to do>' },`,
     );
-    expect(advice.length === 0 ? '' : `${advice.join('\n')}\nthen run \`npm run codes\` to regenerate the README table.`).toBe('');
+    expect(
+      advice.length === 0 ? '' : `${advice.join('\n')}\nthen run \`npm run codes\` to regenerate the README table.`,
+    ).toBe('');
   });
 
   it('describes exact codes before families, and families by pattern', () => {
@@ -69,6 +84,8 @@ describe('the code catalogue', () => {
     const readme = readFileSync(path.join(REPO, 'README.md'), 'utf8');
     expect(readme).toContain(codesMarkdownTable().split('\n')[0]);
     const stale = withCodesTable(readme) !== readme;
-    expect(stale ? "README.md's troubleshooting table is not the catalogue's: run `npm run codes` and commit README.md" : '').toBe('');
+    expect(
+      stale ? "README.md's troubleshooting table is not the catalogue's: run `npm run codes` and commit README.md" : '',
+    ).toBe('');
   });
 });

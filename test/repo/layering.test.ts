@@ -18,7 +18,9 @@ function sources(dir: string): string[] {
 /** Every module specifier a file imports or re-exports, static or dynamic. */
 function specifiers(text: string): string[] {
   const out: string[] = [];
-  for (const m of text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s*['"]([^'"]+)['"]/gm)) {
+  for (const m of text.matchAll(
+    /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s*['"]([^'"]+)['"]/gm,
+  )) {
     out.push(m[1] ?? m[2] ?? m[3]!);
   }
   return out;
@@ -29,8 +31,10 @@ describe('layering', () => {
     const offending: string[] = [];
     for (const file of sources(path.join(REPO, 'lambdas'))) {
       for (const spec of specifiers(readFileSync(file, 'utf8'))) {
-        const intoLib = spec.startsWith('.') && path.resolve(path.dirname(file), spec).startsWith(path.join(REPO, 'lib') + path.sep);
-        if (intoLib || /^(aws-cdk-lib|constructs|cdk-nag)(\/|$)/.test(spec)) offending.push(`${path.relative(REPO, file)} imports ${spec}`);
+        const intoLib =
+          spec.startsWith('.') && path.resolve(path.dirname(file), spec).startsWith(path.join(REPO, 'lib') + path.sep);
+        if (intoLib || /^(aws-cdk-lib|constructs|cdk-nag)(\/|$)/.test(spec))
+          offending.push(`${path.relative(REPO, file)} imports ${spec}`);
       }
     }
     expect(offending).toEqual([]);
@@ -39,6 +43,9 @@ describe('layering', () => {
   it('finds the imports it checks (the scan is not vacuous)', () => {
     const metrics = readFileSync(path.join(REPO, 'lambdas/report/metrics.ts'), 'utf8');
     expect(specifiers(metrics)).toContain('./metric-names.ts');
-    expect(specifiers("import * as x from '../../lib/schedule.ts';\nconst y = await import('aws-cdk-lib');")).toEqual(['../../lib/schedule.ts', 'aws-cdk-lib']);
+    expect(specifiers("import * as x from '../../lib/schedule.ts';\nconst y = await import('aws-cdk-lib');")).toEqual([
+      '../../lib/schedule.ts',
+      'aws-cdk-lib',
+    ]);
   });
 });

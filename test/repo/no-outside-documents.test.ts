@@ -14,7 +14,11 @@ const OUTSIDE = ['FA', 'CTS'].join('');
 
 /** Every file git tracks or would add (untracked, not ignored): node_modules, dist and cdk.out are ignored. */
 function repoFiles(): string[] {
-  const out = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const out = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    cwd: REPO,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return out.split('\0').filter((f) => f && existsSync(path.join(REPO, f)));
 }
 
@@ -28,7 +32,8 @@ describe('no reference to documents outside the repository', () => {
       if (text.includes(0)) continue; // binary
       const lines = text.toString('utf8').split('\n');
       lines.forEach((line, i) => {
-        if (line.includes(OUTSIDE) || line.includes(`shared/${OUTSIDE}`)) hits.push(`${f}:${i + 1}: ${line.trim().slice(0, 160)}`);
+        if (line.includes(OUTSIDE) || line.includes(`shared/${OUTSIDE}`))
+          hits.push(`${f}:${i + 1}: ${line.trim().slice(0, 160)}`);
       });
     }
     expect(hits, 'state the fact in your own words with its public source, or cite docs/PROTOCOLS.md').toEqual([]);

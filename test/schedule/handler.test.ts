@@ -35,13 +35,17 @@ describe('Lambda handler (middy)', () => {
   });
 
   it('a manual invocation with force rotates again', async () => {
-    const r = (await handler({ action: 'rotate', credential: 'aem-mail', force: true }, context('req-2'))) as { results: Array<{ outcome: string }> };
+    const r = (await handler({ action: 'rotate', credential: 'aem-mail', force: true }, context('req-2'))) as {
+      results: Array<{ outcome: string }>;
+    };
     outputs.push(JSON.stringify(r));
     expect(r.results[0]!.outcome).toBe('rotated');
   });
 
   it('without force a fresh token is left alone', async () => {
-    const r = (await handler({ action: 'rotate' }, context('req-3'))) as { results: Array<{ outcome: string; redeemed: boolean }> };
+    const r = (await handler({ action: 'rotate' }, context('req-3'))) as {
+      results: Array<{ outcome: string; redeemed: boolean }>;
+    };
     expect(r.results[0]).toMatchObject({ outcome: 'up-to-date', redeemed: false });
   });
 

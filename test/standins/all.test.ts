@@ -48,22 +48,29 @@ describe('startAllStandins', () => {
       const tokens = (await tokenRes.body.json()) as { access_token: string; refresh_token: string };
 
       const patch = (bearer: string): Promise<number> =>
-        request(`${cloudManager.url}/api/program/${DEFAULT_PROGRAM_ID}/environment/${DEFAULT_ENVIRONMENT_ID}/variables`, {
-          method: 'PATCH',
-          headers: {
-            authorization: `Bearer ${bearer}`,
-            'x-api-key': ims.clientId,
-            'x-gw-ims-org-id': ims.orgId,
-            'content-type': 'application/json',
+        request(
+          `${cloudManager.url}/api/program/${DEFAULT_PROGRAM_ID}/environment/${DEFAULT_ENVIRONMENT_ID}/variables`,
+          {
+            method: 'PATCH',
+            headers: {
+              authorization: `Bearer ${bearer}`,
+              'x-api-key': ims.clientId,
+              'x-gw-ims-org-id': ims.orgId,
+              'content-type': 'application/json',
+            },
+            body: JSON.stringify([
+              { name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: tokens.refresh_token, type: 'secretString' },
+            ]),
           },
-          body: JSON.stringify([{ name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: tokens.refresh_token, type: 'secretString' }]),
-        }).then(async (r) => {
+        ).then(async (r) => {
           await r.body.dump();
           return r.statusCode;
         });
       expect(await patch(tokens.access_token)).toBe(401);
       expect(await patch(imsToken)).toBe(204);
-      expect(cloudManager.valueOf(DEFAULT_PROGRAM_ID, DEFAULT_ENVIRONMENT_ID, 'SECRET_SMTP_OAUTH_REFRESH_TOKEN')).toBe(tokens.refresh_token);
+      expect(cloudManager.valueOf(DEFAULT_PROGRAM_ID, DEFAULT_ENVIRONMENT_ID, 'SECRET_SMTP_OAUTH_REFRESH_TOKEN')).toBe(
+        tokens.refresh_token,
+      );
 
       const send = (accessToken: string): Promise<unknown> =>
         nodemailer

@@ -26,7 +26,10 @@ describe('Cloud Manager stand-in: delivery routes against the spec', () => {
     const spec = loadCloudManagerSpec();
     expect(() => assertRoutesInSpec(spec, CLOUD_MANAGER_ROUTES)).not.toThrow();
     expect(CLOUD_MANAGER_ROUTES.map((r) => r.pattern)).toEqual(
-      expect.arrayContaining(['/api/program/{programId}/pipelines', '/api/program/{programId}/environment/{environmentId}/logs/download']),
+      expect.arrayContaining([
+        '/api/program/{programId}/pipelines',
+        '/api/program/{programId}/environment/{environmentId}/logs/download',
+      ]),
     );
   });
 
@@ -37,14 +40,19 @@ describe('Cloud Manager stand-in: delivery routes against the spec', () => {
       expect.stringContaining('"SLEEPING" is not one of'),
       'PipelineExecution.colour: not in the spec',
     ]);
-    expect(specViolations(spec, 'EnvironmentLogs', { days: 'two' })).toEqual(['EnvironmentLogs.days: expected an integer']);
+    expect(specViolations(spec, 'EnvironmentLogs', { days: 'two' })).toEqual([
+      'EnvironmentLogs.days: expected an integer',
+    ]);
     expect(specViolations(spec, 'Redirect', {})).toEqual(['Redirect.redirect: required']);
   });
 
   it('startup fails against a spec without a definition the delivery answers use', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cm-spec-'));
     const path = join(dir, 'api.yaml');
-    writeFileSync(path, readFileSync(DEFAULT_SPEC_PATH, 'utf8').replace(/\n {2}EnvironmentLogs:\n/, '\n  EnvironmentLogsRenamed:\n'));
+    writeFileSync(
+      path,
+      readFileSync(DEFAULT_SPEC_PATH, 'utf8').replace(/\n {2}EnvironmentLogs:\n/, '\n  EnvironmentLogsRenamed:\n'),
+    );
     await expect(startCloudManagerStandin({ specPath: path })).rejects.toThrow(/EnvironmentLogs/);
   });
 });
@@ -68,19 +76,30 @@ describe('Cloud Manager stand-in: restart, pipelines, logs', () => {
         { programId: P, environmentId: STAGE, type: 'stage' },
       ],
     });
-    client = new CloudManagerClient({ endpoint: cm.url, apiKey: 'k', orgId: 'O@AdobeOrg', token: async () => TOKEN, timeoutMs: 2_000, retries: 0, baseDelayMs: 1 });
+    client = new CloudManagerClient({
+      endpoint: cm.url,
+      apiKey: 'k',
+      orgId: 'O@AdobeOrg',
+      token: async () => TOKEN,
+      timeoutMs: 2_000,
+      retries: 0,
+      baseDelayMs: 1,
+    });
   });
   afterAll(async () => {
     await cm.close();
   });
 
-  const patch = () => client.patchVariables(P, DEV, [{ name: 'SECRET_X', value: 'value-123456', type: 'secretString' }]);
+  const patch = () =>
+    client.patchVariables(P, DEV, [{ name: 'SECRET_X', value: 'value-123456', type: 'secretString' }]);
 
   it('after a PATCH the environment is updating for the configured time on the stand-in clock, refusing PATCH, then ready', async () => {
     expect((await client.getEnvironment(P, DEV)).status).toBe('ready');
     const patchedAt = clock.now();
     await patch();
-    expect(cm.patches.filter((x) => x.environmentId === DEV)).toEqual([{ programId: P, environmentId: DEV, at: patchedAt, names: ['SECRET_X'] }]);
+    expect(cm.patches.filter((x) => x.environmentId === DEV)).toEqual([
+      { programId: P, environmentId: DEV, at: patchedAt, names: ['SECRET_X'] },
+    ]);
     expect((await client.getEnvironment(P, DEV)).status).toBe('updating');
     await expect(patch()).rejects.toMatchObject({ code: 'CM_BUSY', status: 412 });
     clock.advance(9 * 60_000);
@@ -110,16 +129,29 @@ describe('Cloud Manager stand-in: restart, pipelines, logs', () => {
     cm.addPipeline(P, { name: 'dev deploy', deploysTo: [DEV] });
     const executionId = cm.startExecution(P, toStage);
     const listed = await client.listPipelines(P);
-    expect(listed.find((p) => p.id === toStage)).toMatchObject({ status: 'BUSY', phases: expect.arrayContaining([{ name: `DEPLOY ${STAGE}`, type: 'DEPLOY', environmentId: STAGE }]) });
-    await expect(findRunningExecution(client, P, STAGE)).resolves.toMatchObject({ pipelineId: toStage, executionId, status: 'RUNNING' });
+    expect(listed.find((p) => p.id === toStage)).toMatchObject({
+      status: 'BUSY',
+      phases: expect.arrayContaining([{ name: `DEPLOY ${STAGE}`, type: 'DEPLOY', environmentId: STAGE }]),
+    });
+    await expect(findRunningExecution(client, P, STAGE)).resolves.toMatchObject({
+      pipelineId: toStage,
+      executionId,
+      status: 'RUNNING',
+    });
     await expect(findRunningExecution(client, P, DEV)).resolves.toBeUndefined();
-    await expect(client.patchVariables(P, STAGE, [{ name: 'SECRET_X', value: 'value-123456', type: 'secretString' }])).rejects.toMatchObject({ code: 'CM_BUSY' });
+    await expect(
+      client.patchVariables(P, STAGE, [{ name: 'SECRET_X', value: 'value-123456', type: 'secretString' }]),
+    ).rejects.toMatchObject({ code: 'CM_BUSY' });
     await patch();
 
     clock.advance(60_000);
     cm.setExecutionStatus(P, toStage, 'FINISHED');
     const current = await client.currentExecution(P, toStage);
-    expect(current).toMatchObject({ id: executionId, status: 'FINISHED', finishedAt: new Date(clock.now()).toISOString() });
+    expect(current).toMatchObject({
+      id: executionId,
+      status: 'FINISHED',
+      finishedAt: new Date(clock.now()).toISOString(),
+    });
     await expect(findRunningExecution(client, P, STAGE)).resolves.toBeUndefined();
     const second = cm.startExecution(P, toStage, 'NOT_STARTED');
     expect((await client.listExecutions(P, toStage)).map((e) => e.id)).toEqual([second, executionId]);
@@ -131,7 +163,9 @@ describe('Cloud Manager stand-in: restart, pipelines, logs', () => {
     const today = new Date(clock.now()).toISOString().slice(0, 10);
     const yesterday = new Date(clock.now() - 86_400_000).toISOString().slice(0, 10);
     cm.appendLog(P, DEV, 'author', { at: clock.now() - 86_400_000, message: 'yesterday line' });
-    cm.appendLog(P, DEV, 'author', { message: 'Failed messaging: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful' });
+    cm.appendLog(P, DEV, 'author', {
+      message: 'Failed messaging: javax.mail.AuthenticationFailedException: 535 5.7.3 Authentication unsuccessful',
+    });
     cm.appendLog(P, DEV, 'publish', 'a raw publish line');
     const files = await client.listLogs(P, DEV, { service: 'author', name: 'aemerror', days: 2 });
     expect(files.map((f) => [f.date, f.tailHref !== undefined])).toEqual([
@@ -148,12 +182,17 @@ describe('Cloud Manager stand-in: restart, pipelines, logs', () => {
     const gz = await request(url);
     expect(gz.statusCode).toBe(200);
     const text = gunzipSync(Buffer.from(await gz.body.arrayBuffer())).toString('utf8');
-    expect(text).toMatch(/^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}\.\d{3} \*ERROR\* \[qtp1234-56\] com\.day\.cq\.mailer\.impl\.DefaultMailService Failed messaging: javax\.mail\.AuthenticationFailedException: 535/);
+    expect(text).toMatch(
+      /^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}\.\d{3} \*ERROR\* \[qtp1234-56\] com\.day\.cq\.mailer\.impl\.DefaultMailService Failed messaging: javax\.mail\.AuthenticationFailedException: 535/,
+    );
     expect(Buffer.byteLength(text)).toBe(cm.logSize(P, DEV, 'author', today));
     // Without Accept: application/json the API answers 307 to the same storage host.
-    const raw = await request(`${cm.url}/api/program/${P}/environment/${DEV}/logs/download?service=author&name=aemerror&date=${today}`, {
-      headers: { authorization: `Bearer ${TOKEN}`, 'x-api-key': 'k', 'x-gw-ims-org-id': 'O@AdobeOrg' },
-    });
+    const raw = await request(
+      `${cm.url}/api/program/${P}/environment/${DEV}/logs/download?service=author&name=aemerror&date=${today}`,
+      {
+        headers: { authorization: `Bearer ${TOKEN}`, 'x-api-key': 'k', 'x-gw-ims-org-id': 'O@AdobeOrg' },
+      },
+    );
     await raw.body.dump();
     expect(raw.statusCode).toBe(307);
     expect(new URL(String(raw.headers.location)).origin).toBe(cm.logFiles.url);
@@ -165,17 +204,27 @@ describe('Cloud Manager stand-in: restart, pipelines, logs', () => {
     const [file] = await client.listLogs(P, DEV, { service: 'author', name: 'aemerror', days: 1 });
     const tail = file!.tailHref!;
     const part = await request(tail, { headers: { range: 'bytes=0-9' } });
-    expect([part.statusCode, part.headers['content-range'], (await part.body.text()).length]).toEqual([206, `bytes 0-9/${size}`, 10]);
+    expect([part.statusCode, part.headers['content-range'], (await part.body.text()).length]).toEqual([
+      206,
+      `bytes 0-9/${size}`,
+      10,
+    ]);
     const none = await request(tail, { headers: { range: `bytes=${size}-` } });
     await none.body.dump();
     expect([none.statusCode, none.headers['content-range']]).toEqual([416, `bytes */${size}`]);
     const forged = await request(tail.replace(/sig=[^&]+/, 'sig=forged'));
     await forged.body.dump();
     expect(forged.statusCode).toBe(403);
-    const bad = await request(`${cm.url}/api/program/${P}/environment/${DEV}/logs?service=author`, { headers: { authorization: `Bearer ${TOKEN}`, 'x-api-key': 'k', 'x-gw-ims-org-id': 'O@AdobeOrg' } });
+    const bad = await request(`${cm.url}/api/program/${P}/environment/${DEV}/logs?service=author`, {
+      headers: { authorization: `Bearer ${TOKEN}`, 'x-api-key': 'k', 'x-gw-ims-org-id': 'O@AdobeOrg' },
+    });
     expect(bad.statusCode).toBe(400);
-    expect(((await bad.body.json()) as { missingParams: Array<{ name: string }> }).missingParams.map((m) => m.name)).toEqual(['name', 'days']);
-    const noAuth = await request(`${cm.url}/api/program/${P}/environment/${DEV}/logs?service=author&name=aemerror&days=1`);
+    expect(
+      ((await bad.body.json()) as { missingParams: Array<{ name: string }> }).missingParams.map((m) => m.name),
+    ).toEqual(['name', 'days']);
+    const noAuth = await request(
+      `${cm.url}/api/program/${P}/environment/${DEV}/logs?service=author&name=aemerror&days=1`,
+    );
     await noAuth.body.dump();
     expect(noAuth.statusCode).toBe(403);
   });

@@ -24,15 +24,20 @@ describe('Cloud Manager stand-in: spec check at startup', () => {
 
   it('a route missing from the spec is refused', () => {
     const spec = loadCloudManagerSpec();
-    expect(() => assertRoutesInSpec(spec, [{ method: 'DELETE', pattern: '/api/program/{programId}/environment/{environmentId}/variables' }])).toThrow(
-      /DELETE \/api\/program\/\{programId\}\/environment\/\{environmentId\}\/variables/,
-    );
+    expect(() =>
+      assertRoutesInSpec(spec, [
+        { method: 'DELETE', pattern: '/api/program/{programId}/environment/{environmentId}/variables' },
+      ]),
+    ).toThrow(/DELETE \/api\/program\/\{programId\}\/environment\/\{environmentId\}\/variables/);
   });
 
   it('startup fails against a spec without the variables path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cm-spec-'));
     const path = join(dir, 'api.yaml');
-    writeFileSync(path, "swagger: '2.0'\npaths:\n  '/api/program/{programId}/environment/{environmentId}':\n    get: {}\ndefinitions: {}\n");
+    writeFileSync(
+      path,
+      "swagger: '2.0'\npaths:\n  '/api/program/{programId}/environment/{environmentId}':\n    get: {}\ndefinitions: {}\n",
+    );
     await expect(startCloudManagerStandin({ specPath: path })).rejects.toThrow(/spec does not define/);
   });
 });
@@ -104,7 +109,10 @@ describe('Cloud Manager stand-in', () => {
     expect(noKey.body?.error_code).toBe('403000');
     expect((await call('GET', envPath, undefined, { 'x-api-key': 'other' })).status).toBe(403);
     const badToken = await call('GET', envPath, undefined, { authorization: 'Bearer forged' });
-    expect(badToken).toMatchObject({ status: 401, body: { error_code: '401013', message: 'Oauth token is not valid' } });
+    expect(badToken).toMatchObject({
+      status: 401,
+      body: { error_code: '401013', message: 'Oauth token is not valid' },
+    });
     expect((await call('GET', envPath, undefined, { authorization: undefined })).status).toBe(401);
     const org = await call('GET', envPath, undefined, { 'x-gw-ims-org-id': 'OTHER@AdobeOrg' });
     expect(org.status).toBe(403);
@@ -142,7 +150,13 @@ describe('Cloud Manager stand-in', () => {
     expect(list.body).toMatchObject({ _totalNumberOfItems: 2 });
     const vars = (list.body?._embedded as { variables: Json[] }).variables;
     expect(vars).toContainEqual({ name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', type: 'secretString', status: 'ready' });
-    expect(vars).toContainEqual({ name: 'SMTP_USER', type: 'string', value: 'mailer@contoso.com', service: 'author', status: 'ready' });
+    expect(vars).toContainEqual({
+      name: 'SMTP_USER',
+      type: 'string',
+      value: 'mailer@contoso.com',
+      service: 'author',
+      status: 'ready',
+    });
     expect(JSON.stringify(list.body)).not.toContain(secret);
   });
 
@@ -175,7 +189,9 @@ describe('Cloud Manager stand-in', () => {
   });
 
   it('the type of an existing variable cannot change; malformed bodies are 400; other content types 415', async () => {
-    const change = await call('PATCH', `${envPath}/variables`, [{ name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: 'plain', type: 'string' }]);
+    const change = await call('PATCH', `${envPath}/variables`, [
+      { name: 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', value: 'plain', type: 'string' },
+    ]);
     expect(change.status).toBe(400);
     expect((change.body?.errors as string[])[0]).toMatch(/cannot be changed/);
     expect((await call('PATCH', `${envPath}/variables`, '{"name":')).status).toBe(400);
@@ -184,12 +200,23 @@ describe('Cloud Manager stand-in', () => {
   });
 
   it('secret length limit and variable count limit are options', async () => {
-    const strict = await startCloudManagerStandin({ maxSecretLength: 499, maxVariables: 2, isValidToken: () => true, apiKey: 'k', orgId: 'o' });
+    const strict = await startCloudManagerStandin({
+      maxSecretLength: 499,
+      maxVariables: 2,
+      isValidToken: () => true,
+      apiKey: 'k',
+      orgId: 'o',
+    });
     try {
       const send = async (body: unknown): Promise<number> => {
         const res = await request(`${strict.url}${envPath}/variables`, {
           method: 'PATCH',
-          headers: { authorization: 'Bearer t', 'x-api-key': 'k', 'x-gw-ims-org-id': 'o', 'content-type': 'application/json' },
+          headers: {
+            authorization: 'Bearer t',
+            'x-api-key': 'k',
+            'x-gw-ims-org-id': 'o',
+            'content-type': 'application/json',
+          },
           body: JSON.stringify(body),
         });
         await res.body.dump();
@@ -197,7 +224,12 @@ describe('Cloud Manager stand-in', () => {
       };
       expect(await send([{ name: 'S', value: 'x'.repeat(500), type: 'secretString' }])).toBe(400);
       expect(await send([{ name: 'SS', value: 'x'.repeat(499), type: 'secretString' }])).toBe(204);
-      expect(await send([{ name: 'A1', value: 'a' }, { name: 'A2', value: 'b' }])).toBe(400);
+      expect(
+        await send([
+          { name: 'A1', value: 'a' },
+          { name: 'A2', value: 'b' },
+        ]),
+      ).toBe(400);
       expect(await send([{ name: 'A1', value: 'a' }])).toBe(204);
     } finally {
       await strict.close();
@@ -225,7 +257,12 @@ describe('Cloud Manager stand-in', () => {
   });
 
   it('faults: 429 with Retry-After, reset, and 5xx per route', async () => {
-    cm.inject('variables-patch', { kind: 'status', status: 429, headers: { 'retry-after': '2' }, body: { error_code: '429050', message: 'Too many requests' } });
+    cm.inject('variables-patch', {
+      kind: 'status',
+      status: 429,
+      headers: { 'retry-after': '2' },
+      body: { error_code: '429050', message: 'Too many requests' },
+    });
     const limited = await call('PATCH', `${envPath}/variables`, [{ name: 'F_1', value: '1' }]);
     expect(limited.status).toBe(429);
     expect(limited.headers['retry-after']).toBe('2');
@@ -233,7 +270,12 @@ describe('Cloud Manager stand-in', () => {
 
     cm.inject('variables-get', { kind: 'reset' });
     await expect(call('GET', `${envPath}/variables`)).rejects.toThrow();
-    cm.inject('environment-get', { kind: 'status', status: 502, body: '<html>Bad Gateway</html>', contentType: 'text/html' });
+    cm.inject('environment-get', {
+      kind: 'status',
+      status: 502,
+      body: '<html>Bad Gateway</html>',
+      contentType: 'text/html',
+    });
     const gw = await request(`${cm.url}${envPath}`, { headers: headers() });
     expect(gw.statusCode).toBe(502);
     expect(gw.headers['content-type']).toBe('text/html');
@@ -242,10 +284,25 @@ describe('Cloud Manager stand-in', () => {
   });
 
   it('patchReturns200 answers with the VariableList; updateDurationMs shows updating then ready', async () => {
-    const alt = await startCloudManagerStandin({ patchReturns200: true, updateDurationMs: 150, isValidToken: () => true, apiKey: 'k', orgId: 'o' });
+    const alt = await startCloudManagerStandin({
+      patchReturns200: true,
+      updateDurationMs: 150,
+      isValidToken: () => true,
+      apiKey: 'k',
+      orgId: 'o',
+    });
     try {
-      const h = { authorization: 'Bearer t', 'x-api-key': 'k', 'x-gw-ims-org-id': 'o', 'content-type': 'application/json' };
-      const res = await request(`${alt.url}${envPath}/variables`, { method: 'PATCH', headers: h, body: JSON.stringify([{ name: 'NEW_ONE', value: 'v' }]) });
+      const h = {
+        authorization: 'Bearer t',
+        'x-api-key': 'k',
+        'x-gw-ims-org-id': 'o',
+        'content-type': 'application/json',
+      };
+      const res = await request(`${alt.url}${envPath}/variables`, {
+        method: 'PATCH',
+        headers: h,
+        body: JSON.stringify([{ name: 'NEW_ONE', value: 'v' }]),
+      });
       expect(res.statusCode).toBe(200);
       const body = (await res.body.json()) as { _embedded: { variables: Json[] } };
       expect(body._embedded.variables).toEqual([{ name: 'NEW_ONE', type: 'string', value: 'v', status: 'creating' }]);

@@ -14,7 +14,10 @@ import {
 
 type Json = Record<string, unknown>;
 
-async function post(url: string, form: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+async function post(
+  url: string,
+  form: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   const res = await request(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -23,7 +26,10 @@ async function post(url: string, form: Record<string, string>): Promise<{ status
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
 }
 
-async function postJson(url: string, form: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: Json }> {
+async function postJson(
+  url: string,
+  form: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, unknown>; body: Json }> {
   const r = await post(url, form);
   return { status: r.status, headers: r.headers, body: JSON.parse(r.text) as Json };
 }
@@ -76,7 +82,11 @@ describe('Entra stand-in: refresh_token grant', () => {
       audience: 'https://outlook.office.com',
       scopes: [SMTP_SEND_SCOPE],
     });
-    expect(claims(a.body.id_token)).toMatchObject({ preferred_username: DEFAULT_ACCOUNT, email: DEFAULT_ACCOUNT, aud: DEFAULT_CLIENT_ID });
+    expect(claims(a.body.id_token)).toMatchObject({
+      preferred_username: DEFAULT_ACCOUNT,
+      email: DEFAULT_ACCOUNT,
+      aud: DEFAULT_CLIENT_ID,
+    });
 
     const again = await postJson(entra.tokenUrl, refreshForm(first));
     expect(again.status).toBe(200);
@@ -162,7 +172,10 @@ describe('Entra stand-in: refresh_token grant', () => {
 
   it('a token for an unconsented scope is 65001 consent_required; a Graph-only request gets a Graph token', async () => {
     const rt = entra.issueRefreshToken({ scopes: `${SMTP_SEND_SCOPE} offline_access User.Read` });
-    const denied = await postJson(entra.tokenUrl, { ...refreshForm(rt), scope: 'https://graph.microsoft.com/Mail.Send' });
+    const denied = await postJson(entra.tokenUrl, {
+      ...refreshForm(rt),
+      scope: 'https://graph.microsoft.com/Mail.Send',
+    });
     expectAadError(denied.body, 'invalid_grant', 65001);
     expect(denied.body.suberror).toBe('consent_required');
     const graph = await postJson(entra.tokenUrl, { ...refreshForm(rt), scope: 'User.Read offline_access' });
@@ -252,7 +265,14 @@ describe('Entra stand-in: authorization code with PKCE', () => {
     expect(location.searchParams.get('state')).toBe('st-123');
     const code = location.searchParams.get('code') ?? '';
     expect(code).not.toBe('');
-    const form = { ...client, grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, scope: DEFAULT_SCOPES };
+    const form = {
+      ...client,
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+      scope: DEFAULT_SCOPES,
+    };
 
     const badVerifier = await postJson(entra.tokenUrl, { ...form, code_verifier: 'x'.repeat(43) });
     expectAadError(badVerifier.body, 'invalid_grant', 501481);
@@ -284,7 +304,12 @@ describe('Entra stand-in: authorization code with PKCE', () => {
 
   it('a missing code_verifier is rejected when a challenge was sent', async () => {
     const code = new URL(await entra.consent(authorizeUrl())).searchParams.get('code') ?? '';
-    const res = await postJson(entra.tokenUrl, { ...client, grant_type: 'authorization_code', code, redirect_uri: redirectUri });
+    const res = await postJson(entra.tokenUrl, {
+      ...client,
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri,
+    });
     expectAadError(res.body, 'invalid_request', 900144);
   });
 });
@@ -296,10 +321,24 @@ describe('Entra stand-in: device code', () => {
   });
   afterAll(() => entra.close());
 
-  async function start(): Promise<{ device_code: string; user_code: string; verification_uri: string; interval: number; expires_in: number; message: string }> {
+  async function start(): Promise<{
+    device_code: string;
+    user_code: string;
+    verification_uri: string;
+    interval: number;
+    expires_in: number;
+    message: string;
+  }> {
     const res = await postJson(entra.deviceCodeUrl, { client_id: DEFAULT_CLIENT_ID, scope: DEFAULT_SCOPES });
     expect(res.status).toBe(200);
-    return res.body as { device_code: string; user_code: string; verification_uri: string; interval: number; expires_in: number; message: string };
+    return res.body as {
+      device_code: string;
+      user_code: string;
+      verification_uri: string;
+      interval: number;
+      expires_in: number;
+      message: string;
+    };
   }
   const poll = (deviceCode: string): Promise<{ status: number; body: Json }> =>
     postJson(entra.tokenUrl, { grant_type: DEVICE_CODE_GRANT, client_id: DEFAULT_CLIENT_ID, device_code: deviceCode });
@@ -338,9 +377,16 @@ describe('Entra stand-in: device code', () => {
     const dc = await start();
     const page = await request(dc.verification_uri);
     expect(await page.body.text()).toContain('id="code"');
-    const submit = await post(dc.verification_uri, { code: dc.user_code.toLowerCase(), account: 'web@contoso.com', decision: 'accept' });
+    const submit = await post(dc.verification_uri, {
+      code: dc.user_code.toLowerCase(),
+      account: 'web@contoso.com',
+      decision: 'accept',
+    });
     expect(submit.status).toBe(200);
-    expect(entra.deviceCodes().find((d) => d.userCode === dc.user_code)).toMatchObject({ state: 'approved', account: 'web@contoso.com' });
+    expect(entra.deviceCodes().find((d) => d.userCode === dc.user_code)).toMatchObject({
+      state: 'approved',
+      account: 'web@contoso.com',
+    });
   });
 
   it('without "allow public client flows" the device grant needs the secret (7000218)', async () => {
@@ -364,7 +410,12 @@ describe('Entra stand-in: faults and latency', () => {
   afterAll(() => entra.close());
 
   it('status fault: 429 with Retry-After, then normal again', async () => {
-    entra.inject('token', { kind: 'status', status: 429, headers: { 'retry-after': '3' }, body: { error: 'too_many' } });
+    entra.inject('token', {
+      kind: 'status',
+      status: 429,
+      headers: { 'retry-after': '3' },
+      body: { error: 'too_many' },
+    });
     const rt = entra.issueRefreshToken();
     const limited = await post(entra.tokenUrl, refreshForm(rt));
     expect(limited.status).toBe(429);

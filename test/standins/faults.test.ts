@@ -30,7 +30,10 @@ describe('Faults', () => {
     leaves[0]?.();
     expect(f.inFlight('x')).toBe(2);
     f.enter('y')();
-    expect(f.stats()).toMatchObject({ x: { count: 3, inFlight: 2, maxInFlight: 3 }, y: { count: 1, inFlight: 0, maxInFlight: 1 } });
+    expect(f.stats()).toMatchObject({
+      x: { count: 3, inFlight: 2, maxInFlight: 3 },
+      y: { count: 1, inFlight: 0, maxInFlight: 1 },
+    });
     f.resetStats();
     expect(f.count('x')).toBe(0);
     expect(f.maxInFlight('x')).toBe(2);

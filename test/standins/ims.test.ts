@@ -9,7 +9,9 @@ describe('IMS stand-in', () => {
   });
   afterAll(() => ims.close());
 
-  const tokenRequest = async (form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> => {
+  const tokenRequest = async (
+    form: Record<string, string>,
+  ): Promise<{ status: number; body: Record<string, unknown> }> => {
     const res = await request(ims.tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -39,7 +41,10 @@ describe('IMS stand-in', () => {
 
   it('rejects a wrong client with 400 invalid_client and a bad scope with invalid_scope', async () => {
     const wrongId = await tokenRequest({ ...good(), client_id: 'other' });
-    expect(wrongId).toEqual({ status: 400, body: { error: 'invalid_client', error_description: 'invalid client_id parameter' } });
+    expect(wrongId).toEqual({
+      status: 400,
+      body: { error: 'invalid_client', error_description: 'invalid client_id parameter' },
+    });
     const wrongSecret = await tokenRequest({ ...good(), client_secret: 'nope' });
     expect(wrongSecret.status).toBe(400);
     expect(wrongSecret.body.error).toBe('invalid_client');
@@ -60,7 +65,12 @@ describe('IMS stand-in', () => {
   });
 
   it('faults: 503 with Retry-After, then latency', async () => {
-    ims.inject('ims-token', { kind: 'status', status: 503, headers: { 'retry-after': '1' }, body: 'Service Unavailable' });
+    ims.inject('ims-token', {
+      kind: 'status',
+      status: 503,
+      headers: { 'retry-after': '1' },
+      body: 'Service Unavailable',
+    });
     const res = await request(ims.tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },

@@ -65,7 +65,12 @@ describe('SMTP stand-in (Microsoft)', () => {
     const info = (await transport(smtp, DEFAULT_ACCOUNT, token).sendMail(mail)) as { response: string };
     expect(info.response).toMatch(/^250 2\.0\.0 OK </);
     const last = smtp.messages.at(-1);
-    expect(last).toMatchObject({ from: DEFAULT_ACCOUNT, to: ['ops@contoso.com'], subject: 'token-refresher test send ✓', account: DEFAULT_ACCOUNT });
+    expect(last).toMatchObject({
+      from: DEFAULT_ACCOUNT,
+      to: ['ops@contoso.com'],
+      subject: 'token-refresher test send ✓',
+      account: DEFAULT_ACCOUNT,
+    });
     expect(last?.raw).toContain('hello');
   });
 
@@ -76,7 +81,9 @@ describe('SMTP stand-in (Microsoft)', () => {
       const ehlo = await client.command('EHLO client.example');
       expect(ehlo).toContain('STARTTLS');
       expect(ehlo).not.toContain('AUTH');
-      expect(await client.command(`AUTH XOAUTH2 ${xoauth2(DEFAULT_ACCOUNT, token)}`)).toBe('504 5.7.4 Unrecognized authentication type');
+      expect(await client.command(`AUTH XOAUTH2 ${xoauth2(DEFAULT_ACCOUNT, token)}`)).toBe(
+        '504 5.7.4 Unrecognized authentication type',
+      );
       expect(await client.command('MAIL FROM:<a@contoso.com>')).toBe(SMTP_REPLIES.notAuthenticated);
       expect(await client.starttls()).toBe('220 2.0.0 SMTP server ready');
       const ehlo2 = await client.command('EHLO client.example');
@@ -98,7 +105,9 @@ describe('SMTP stand-in (Microsoft)', () => {
       await client.command('EHLO client.example');
       await client.starttls();
       await client.command('EHLO client.example');
-      expect(await client.command(`AUTH XOAUTH2 ${Buffer.from('nonsense').toString('base64')}`)).toBe(SMTP_REPLIES.badXoauth2);
+      expect(await client.command(`AUTH XOAUTH2 ${Buffer.from('nonsense').toString('base64')}`)).toBe(
+        SMTP_REPLIES.badXoauth2,
+      );
     } finally {
       client.close();
     }
@@ -108,7 +117,9 @@ describe('SMTP stand-in (Microsoft)', () => {
     const wrongUser = await failure(transport(smtp, 'someone.else@contoso.com', token).sendMail(mail));
     expect(wrongUser.code).toBe('EAUTH');
     expect(wrongUser.response).toBe(SMTP_REPLIES.auth535);
-    expect((await failure(transport(smtp, DEFAULT_ACCOUNT, 'at-forged').sendMail(mail))).response).toBe(SMTP_REPLIES.auth535);
+    expect((await failure(transport(smtp, DEFAULT_ACCOUNT, 'at-forged').sendMail(mail))).response).toBe(
+      SMTP_REPLIES.auth535,
+    );
     const graph = await accessToken(entra, 'https://graph.microsoft.com/Mail.Send offline_access');
     expect((await failure(transport(smtp, DEFAULT_ACCOUNT, graph).sendMail(mail))).response).toBe(SMTP_REPLIES.auth535);
     expect(smtp.stats.authFailures).toBeGreaterThanOrEqual(3);
@@ -124,7 +135,9 @@ describe('SMTP stand-in (Microsoft)', () => {
     expect(notAuth.response).toBe(SMTP_REPLIES.notAuthenticated);
 
     smtp.injectFault('421');
-    expect((await failure(transport(smtp, DEFAULT_ACCOUNT, token).sendMail(mail))).response).toBe(SMTP_REPLIES.unavailable);
+    expect((await failure(transport(smtp, DEFAULT_ACCOUNT, token).sendMail(mail))).response).toBe(
+      SMTP_REPLIES.unavailable,
+    );
 
     smtp.injectFault('535 5.7.3', 2);
     expect(smtp.nextAuthReply).toBe('535 5.7.3');
@@ -167,7 +180,8 @@ describe('SMTP stand-in (Google flavor)', () => {
   beforeAll(async () => {
     smtp = await startSmtpStandin({
       flavor: 'google',
-      isValidAccessToken: (t) => (t === 'ya29.good' ? { account: 'me@gmail.com', scopes: ['https://mail.google.com/'] } : undefined),
+      isValidAccessToken: (t) =>
+        t === 'ya29.good' ? { account: 'me@gmail.com', scopes: ['https://mail.google.com/'] } : undefined,
     });
   });
   afterAll(() => smtp.close());

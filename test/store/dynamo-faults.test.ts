@@ -14,7 +14,10 @@ async function setup(attempts = 3, timeoutMs = 400) {
   const proxy = await faultProxy();
   proxies.push(proxy);
   const tableName = await createStateTable();
-  const viaProxy = new DynamoStateStore({ tableName, client: dynamoClient(proxy.url, { maxAttempts: attempts, timeoutMs }) });
+  const viaProxy = new DynamoStateStore({
+    tableName,
+    client: dynamoClient(proxy.url, { maxAttempts: attempts, timeoutMs }),
+  });
   const direct = await dynamoStore({ tableName });
   return { proxy, tableName, viaProxy, direct };
 }
@@ -25,7 +28,9 @@ describe('DynamoStateStore under throttling and outages', () => {
   it('throttling within the retry budget is absorbed: the write lands once', async () => {
     const { proxy, viaProxy, direct } = await setup(3);
     proxy.inject('throttle', 2, 'PutItem');
-    expect(await viaProxy.putState('c', { v: 1, lastRun: { runId: 'r', at: 'now', outcome: 'rotated' } }, undefined)).toBe(1);
+    expect(
+      await viaProxy.putState('c', { v: 1, lastRun: { runId: 'r', at: 'now', outcome: 'rotated' } }, undefined),
+    ).toBe(1);
     expect(proxy.seen.filter((op) => op === 'PutItem')).toHaveLength(3);
     expect(await direct.getState('c')).toMatchObject({ rev: 1, state: { lastRun: { runId: 'r' } } });
   });
@@ -35,23 +40,37 @@ describe('DynamoStateStore under throttling and outages', () => {
     await direct.putState('c', { v: 1, lastRun: { runId: 'before', at: 'then', outcome: 'rotated' } }, undefined);
     // Every attempt of the budget (3) is throttled.
     proxy.inject('throttle', 3, 'PutItem');
-    const err = await rejection(viaProxy.putState('c', { v: 1, lastRun: { runId: 'lost', at: 'now', outcome: 'x' } }, 1));
+    const err = await rejection(
+      viaProxy.putState('c', { v: 1, lastRun: { runId: 'lost', at: 'now', outcome: 'x' } }, 1),
+    );
     expect(err).toMatchObject({ class: 'transient', remote: 'dynamodb', code: 'DYNAMODB_ThrottlingException' });
     expect(err.message).toContain('PutItem');
     expect(proxy.seen.filter((op) => op === 'PutItem')).toHaveLength(3);
     expect(await direct.getState('c')).toMatchObject({ rev: 1, state: { lastRun: { runId: 'before' } } });
     // Once DynamoDB recovers, the same write from the same revision goes through: nothing was half-written.
-    expect(await viaProxy.putState('c', { v: 1, lastRun: { runId: 'after', at: 'now', outcome: 'rotated' } }, 1)).toBe(2);
+    expect(await viaProxy.putState('c', { v: 1, lastRun: { runId: 'after', at: 'now', outcome: 'rotated' } }, 1)).toBe(
+      2,
+    );
     expect(await direct.getState('c')).toMatchObject({ rev: 2, state: { lastRun: { runId: 'after' } } });
   });
 
   it('a 5xx outage and a refused connection are transient; reads fail the same way', async () => {
     const { proxy, viaProxy } = await setup(2);
     proxy.inject('server-error', 10);
-    expect(await rejection(viaProxy.getState('c'))).toMatchObject({ class: 'transient', remote: 'dynamodb', status: 500 });
+    expect(await rejection(viaProxy.getState('c'))).toMatchObject({
+      class: 'transient',
+      remote: 'dynamodb',
+      status: 500,
+    });
     expect(await rejection(viaProxy.listFleet())).toMatchObject({ class: 'transient', remote: 'dynamodb' });
-    const down = new DynamoStateStore({ tableName: viaProxy.tableName, client: dynamoClient('http://127.0.0.1:9', { maxAttempts: 2, timeoutMs: 300 }) });
-    expect(await rejection(down.acquireLease('c', 'r', 1_000, T0))).toMatchObject({ class: 'transient', remote: 'dynamodb' });
+    const down = new DynamoStateStore({
+      tableName: viaProxy.tableName,
+      client: dynamoClient('http://127.0.0.1:9', { maxAttempts: 2, timeoutMs: 300 }),
+    });
+    expect(await rejection(down.acquireLease('c', 'r', 1_000, T0))).toMatchObject({
+      class: 'transient',
+      remote: 'dynamodb',
+    });
   });
 
   it('a request that never answers ends at the deadline as a transient timeout', async () => {
@@ -66,7 +85,9 @@ describe('DynamoStateStore under throttling and outages', () => {
   it('an answer lost after the write landed: the retry recognises its own write (no false conflict, no double lease)', async () => {
     const { proxy, viaProxy, direct } = await setup(3, 400);
     proxy.inject('lose-answer', 1, 'PutItem');
-    expect(await viaProxy.putState('c', { v: 1, lastRun: { runId: 'r', at: 'now', outcome: 'rotated' } }, undefined)).toBe(1);
+    expect(
+      await viaProxy.putState('c', { v: 1, lastRun: { runId: 'r', at: 'now', outcome: 'rotated' } }, undefined),
+    ).toBe(1);
     expect(await direct.getState('c')).toMatchObject({ rev: 1 });
 
     proxy.inject('lose-answer', 1, 'PutItem');
@@ -93,8 +114,10 @@ describe('DynamoStateStore under throttling and outages', () => {
 });
 
 describe('stateTableName', () => {
-  it('takes the stack\'s environment variable, then the document, then the name the stack derives from the prefix', () => {
-    expect(stateTableName({ stateTable: 'from-config' }, { TOKEN_REFRESHER_STATE_TABLE: 'from-stack' })).toBe('from-stack');
+  it("takes the stack's environment variable, then the document, then the name the stack derives from the prefix", () => {
+    expect(stateTableName({ stateTable: 'from-config' }, { TOKEN_REFRESHER_STATE_TABLE: 'from-stack' })).toBe(
+      'from-stack',
+    );
     expect(stateTableName({ stateTable: 'from-config', secretPrefix: 'p' }, {})).toBe('from-config');
     expect(stateTableName({ secretPrefix: 'token-refresher' }, {})).toBe('token-refresher-state');
     expect(stateTableName({ secretPrefix: 'team/mail+ops@x' }, {})).toBe('team-mail-ops-x-state');

@@ -33,7 +33,11 @@ const subjects: Subject[] = [
       const proxy = await faultProxy(undefined, { serialize: true });
       proxies.push(proxy);
       const store = () => new DynamoStateStore({ tableName, client: dynamoClient(proxy.url) });
-      return { a: store(), second: store, page: (size) => new DynamoStateStore({ tableName, client: dynamoClient(proxy.url), scanPageSize: size }) };
+      return {
+        a: store(),
+        second: store,
+        page: (size) => new DynamoStateStore({ tableName, client: dynamoClient(proxy.url), scanPageSize: size }),
+      };
     },
   },
   {
@@ -55,7 +59,10 @@ describe.each(subjects)('StateStore contract: $name', (subject) => {
     const b = second();
     for (let i = 0; i < 8; i++) {
       const id = `cred-${i}`;
-      const [ra, rb] = await Promise.all([a.acquireLease(id, 'run-a', 60_000, T0), b.acquireLease(id, 'run-b', 60_000, T0)]);
+      const [ra, rb] = await Promise.all([
+        a.acquireLease(id, 'run-a', 60_000, T0),
+        b.acquireLease(id, 'run-b', 60_000, T0),
+      ]);
       expect([ra.acquired, rb.acquired].filter(Boolean)).toHaveLength(1);
       const loser = ra.acquired ? rb : ra;
       expect(loser.heldBy).toBe(ra.acquired ? 'run-a' : 'run-b');
@@ -75,7 +82,7 @@ describe.each(subjects)('StateStore contract: $name', (subject) => {
     expect(await a.acquireLease('c', 'run-a', 1_000, at(2_100))).toMatchObject({ acquired: false, heldBy: 'run-b' });
   });
 
-  it('only the holder releases: a stale holder leaves the new owner\'s lease alone', async () => {
+  it("only the holder releases: a stale holder leaves the new owner's lease alone", async () => {
     const { a, second } = await subject.open();
     const b = second();
     await a.acquireLease('c', 'run-a', 1_000, T0);
@@ -94,16 +101,26 @@ describe.each(subjects)('StateStore contract: $name', (subject) => {
     const { a, second } = await subject.open();
     const b = second();
     expect(await a.getState('c')).toBeUndefined();
-    expect(await a.putState('c', { v: 1, lastRun: { runId: 'r1', at: T0.toISOString(), outcome: 'rotated' } }, undefined)).toBe(1);
+    expect(
+      await a.putState('c', { v: 1, lastRun: { runId: 'r1', at: T0.toISOString(), outcome: 'rotated' } }, undefined),
+    ).toBe(1);
     expect((await rejection(b.putState('c', { v: 1 }, undefined))).class).toBe('conflict');
     const read = await b.getState('c');
-    expect(read).toEqual({ rev: 1, state: { v: 1, lastRun: { runId: 'r1', at: T0.toISOString(), outcome: 'rotated' } } });
-    expect(await b.putState('c', { v: 1, lastRun: { runId: 'r2', at: T0.toISOString(), outcome: 'up-to-date' } }, 1)).toBe(2);
+    expect(read).toEqual({
+      rev: 1,
+      state: { v: 1, lastRun: { runId: 'r1', at: T0.toISOString(), outcome: 'rotated' } },
+    });
+    expect(
+      await b.putState('c', { v: 1, lastRun: { runId: 'r2', at: T0.toISOString(), outcome: 'up-to-date' } }, 1),
+    ).toBe(2);
     const stale = await rejection(a.putState('c', { v: 1 }, 1));
     expect(stale).toMatchObject({ class: 'conflict', remote: 'dynamodb' });
     expect((await a.getState('c'))?.state.lastRun?.runId).toBe('r2');
     // Two writers from the same revision at the same moment: one wins, one is told.
-    const results = await Promise.allSettled([a.putState('c', { v: 1, lastRun: { runId: 'x', at: 'a', outcome: 'o' } }, 2), b.putState('c', { v: 1, lastRun: { runId: 'y', at: 'a', outcome: 'o' } }, 2)]);
+    const results = await Promise.allSettled([
+      a.putState('c', { v: 1, lastRun: { runId: 'x', at: 'a', outcome: 'o' } }, 2),
+      b.putState('c', { v: 1, lastRun: { runId: 'y', at: 'a', outcome: 'o' } }, 2),
+    ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect((lost.reason as RefresherError).class).toBe('conflict');
@@ -114,7 +131,14 @@ describe.each(subjects)('StateStore contract: $name', (subject) => {
   it('45 delivery records of one credential, each conditional on its revision, listed in one call', async () => {
     const { a, second } = await subject.open();
     const b = second();
-    const rec = (i: number): DeliveryRecord => ({ credentialId: 'c', targetKey: `p1-e${String(i).padStart(2, '0')}-author`, versionId: 'v1', issuedAt: T0.toISOString(), pushedAt: T0.toISOString(), pushReason: 'first' });
+    const rec = (i: number): DeliveryRecord => ({
+      credentialId: 'c',
+      targetKey: `p1-e${String(i).padStart(2, '0')}-author`,
+      versionId: 'v1',
+      issuedAt: T0.toISOString(),
+      pushedAt: T0.toISOString(),
+      pushReason: 'first',
+    });
     await Promise.all(Array.from({ length: 45 }, (_, i) => a.putDelivery(rec(i))));
     await a.putDelivery({ credentialId: 'other', targetKey: 'p9-e9-author' });
     const list = await b.listDeliveries('c');
@@ -123,11 +147,23 @@ describe.each(subjects)('StateStore contract: $name', (subject) => {
     expect(list.every((r) => r.rev === 1 && r.versionId === 'v1' && r.credentialId === 'c')).toBe(true);
 
     const one = list[7]!;
-    expect(await b.putDelivery({ ...one, versionId: 'v2', phase: 'restarting', logCursor: { author: { date: '2026-12-01', offset: 42 } } })).toBe(2);
+    expect(
+      await b.putDelivery({
+        ...one,
+        versionId: 'v2',
+        phase: 'restarting',
+        logCursor: { author: { date: '2026-12-01', offset: 42 } },
+      }),
+    ).toBe(2);
     expect((await rejection(a.putDelivery({ ...one, versionId: 'v3' }))).class).toBe('conflict');
     expect((await rejection(a.putDelivery({ ...rec(7), rev: undefined }))).class).toBe('conflict');
     const after = (await a.listDeliveries('c')).find((r) => r.targetKey === one.targetKey);
-    expect(after).toMatchObject({ rev: 2, versionId: 'v2', phase: 'restarting', logCursor: { author: { date: '2026-12-01', offset: 42 } } });
+    expect(after).toMatchObject({
+      rev: 2,
+      versionId: 'v2',
+      phase: 'restarting',
+      logCursor: { author: { date: '2026-12-01', offset: 42 } },
+    });
     expect(await a.listDeliveries('nobody')).toEqual([]);
   });
 
@@ -139,31 +175,57 @@ describe.each(subjects)('StateStore contract: $name', (subject) => {
       Array.from({ length: n }, async (_, i) => {
         const id = `cred-${String(i).padStart(3, '0')}`;
         await a.putState(id, { v: 1, lastValidation: { at: T0.toISOString(), ok: i % 7 !== 0 } }, undefined);
-        for (const t of ['author', 'publish', 'preview']) await a.putDelivery({ credentialId: id, targetKey: `p${i}-${t}`, versionId: `v${i}` });
+        for (const t of ['author', 'publish', 'preview'])
+          await a.putDelivery({ credentialId: id, targetKey: `p${i}-${t}`, versionId: `v${i}` });
         await a.acquireLease(id, 'run', 60_000, T0);
       }),
     );
     await a.putDelivery({ credentialId: 'targets-only', targetKey: 'k' });
-    await a.putOneTime({ hash: hashOf('link'), credentialId: 'cred-000', purpose: 'link', expiresAt: at(60_000).toISOString() });
+    await a.putOneTime({
+      hash: hashOf('link'),
+      credentialId: 'cred-000',
+      purpose: 'link',
+      expiresAt: at(60_000).toISOString(),
+    });
     // A small page size makes the walk take many pages (DynamoDB pages at 1 MB): every page must be read.
     const store = opened.page?.(25) ?? a;
     const fleet = await store.listFleet();
     expect(fleet).toHaveLength(n + 1);
-    expect(fleet.map((f) => f.credentialId)).toEqual([...Array.from({ length: n }, (_, i) => `cred-${String(i).padStart(3, '0')}`), 'targets-only'].sort());
+    expect(fleet.map((f) => f.credentialId)).toEqual(
+      [...Array.from({ length: n }, (_, i) => `cred-${String(i).padStart(3, '0')}`), 'targets-only'].sort(),
+    );
     const c7 = fleet.find((f) => f.credentialId === 'cred-007')!;
     expect(c7.state?.lastValidation?.ok).toBe(false);
     expect(c7.targets.map((t) => t.targetKey)).toEqual(['p7-author', 'p7-preview', 'p7-publish']);
     expect(c7.targets.every((t) => t.versionId === 'v7' && t.rev === 1)).toBe(true);
-    expect(fleet.find((f) => f.credentialId === 'targets-only')).toEqual({ credentialId: 'targets-only', targets: [expect.objectContaining({ targetKey: 'k' })] });
+    expect(fleet.find((f) => f.credentialId === 'targets-only')).toEqual({
+      credentialId: 'targets-only',
+      targets: [expect.objectContaining({ targetKey: 'k' })],
+    });
   });
 
   it('one-time items: returned once, never after expiry, one winner between two consumers', async () => {
     const { a, second } = await subject.open();
     const b = second();
     const h = hashOf(randomUUID());
-    await a.putOneTime({ hash: h, credentialId: 'c', purpose: 'link', expiresAt: at(600_000).toISOString(), data: { requestedBy: 'status' } });
-    expect((await rejection(b.putOneTime({ hash: h, credentialId: 'c', purpose: 'link', expiresAt: at(1).toISOString() }))).class).toBe('conflict');
-    expect(await b.consumeOneTime(h, at(1_000))).toEqual({ hash: h, credentialId: 'c', purpose: 'link', expiresAt: at(600_000).toISOString(), data: { requestedBy: 'status' } });
+    await a.putOneTime({
+      hash: h,
+      credentialId: 'c',
+      purpose: 'link',
+      expiresAt: at(600_000).toISOString(),
+      data: { requestedBy: 'status' },
+    });
+    expect(
+      (await rejection(b.putOneTime({ hash: h, credentialId: 'c', purpose: 'link', expiresAt: at(1).toISOString() })))
+        .class,
+    ).toBe('conflict');
+    expect(await b.consumeOneTime(h, at(1_000))).toEqual({
+      hash: h,
+      credentialId: 'c',
+      purpose: 'link',
+      expiresAt: at(600_000).toISOString(),
+      data: { requestedBy: 'status' },
+    });
     expect(await a.consumeOneTime(h, at(2_000))).toBeUndefined();
 
     const expired = hashOf(randomUUID());
@@ -200,7 +262,14 @@ describe('FileStateStore files', () => {
       }
     };
     walk(dir);
-    expect(files.map((f) => f.slice(dir.length)).sort()).toEqual(['/cred/c/lease.json', '/cred/c/state.json', `/cred/c/targets/${encodeURIComponent('k/with/slashes')}.json`, `/once/${hashOf('x')}.json`].sort());
+    expect(files.map((f) => f.slice(dir.length)).sort()).toEqual(
+      [
+        '/cred/c/lease.json',
+        '/cred/c/state.json',
+        `/cred/c/targets/${encodeURIComponent('k/with/slashes')}.json`,
+        `/once/${hashOf('x')}.json`,
+      ].sort(),
+    );
     for (const f of files) expect(statSync(f).mode & 0o777).toBe(0o600);
     expect((await s.listDeliveries('c'))[0]?.targetKey).toBe('k/with/slashes');
   });

@@ -25,7 +25,9 @@ export function motoClients() {
     /** Mails SES "sent" (moto keeps them), filtered to one recipient. */
     sentMails: async (to: string) => {
       const data = (await (await fetch(`${endpoint}/moto-api/data.json`)).json()) as {
-        ses?: { Message?: Array<{ subject: string; body: string; source: string; destinations: { ToAddresses?: string[] } }> };
+        ses?: {
+          Message?: Array<{ subject: string; body: string; source: string; destinations: { ToAddresses?: string[] } }>;
+        };
       };
       return (data.ses?.Message ?? []).filter((m) => m.destinations.ToAddresses?.includes(to));
     },

@@ -7,13 +7,20 @@ import { DynamoStateStore, type DynamoStateStoreOptions } from '../../lambdas/st
 
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
-export function dynamoClient(endpoint = inject('motoUrl'), opts: { maxAttempts?: number; timeoutMs?: number } = {}): DynamoDBClient {
+export function dynamoClient(
+  endpoint = inject('motoUrl'),
+  opts: { maxAttempts?: number; timeoutMs?: number } = {},
+): DynamoDBClient {
   return new DynamoDBClient({
     endpoint,
     region: 'eu-west-1',
     credentials,
     maxAttempts: opts.maxAttempts ?? 3,
-    requestHandler: { requestTimeout: opts.timeoutMs ?? 5_000, connectionTimeout: opts.timeoutMs ?? 5_000, throwOnRequestTimeout: true },
+    requestHandler: {
+      requestTimeout: opts.timeoutMs ?? 5_000,
+      connectionTimeout: opts.timeoutMs ?? 5_000,
+      throwOnRequestTimeout: true,
+    },
   });
 }
 
@@ -36,7 +43,9 @@ export async function createStateTable(name = `tr-state-${randomUUID().slice(0, 
   return name;
 }
 
-export async function dynamoStore(opts: Partial<DynamoStateStoreOptions> & { endpoint?: string; maxAttempts?: number; timeoutMs?: number } = {}): Promise<DynamoStateStore> {
+export async function dynamoStore(
+  opts: Partial<DynamoStateStoreOptions> & { endpoint?: string; maxAttempts?: number; timeoutMs?: number } = {},
+): Promise<DynamoStateStore> {
   const tableName = opts.tableName ?? (await createStateTable());
   return new DynamoStateStore({ ...opts, tableName, client: opts.client ?? dynamoClient(opts.endpoint, opts) });
 }
@@ -64,7 +73,10 @@ export interface FaultProxy {
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html). With
  * `serialize` the proxy lets one request at a time reach moto: the clients still race, moto is made atomic.
  */
-export async function faultProxy(upstream = inject('motoUrl'), opts: { serialize?: boolean } = {}): Promise<FaultProxy> {
+export async function faultProxy(
+  upstream = inject('motoUrl'),
+  opts: { serialize?: boolean } = {},
+): Promise<FaultProxy> {
   let inFlight: Promise<void> = Promise.resolve();
   const queue: Array<{ fault: Fault; op?: string; left: number }> = [];
   const seen: string[] = [];
@@ -82,7 +94,13 @@ export async function faultProxy(upstream = inject('motoUrl'), opts: { serialize
       if (fault === 'throttle' || fault === 'server-error') {
         const [status, type] = fault === 'throttle' ? [400, 'ThrottlingException'] : [500, 'InternalServerError'];
         res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
-        res.end(JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message: fault === 'throttle' ? 'Rate of requests exceeds the allowed throughput.' : 'Internal server error' }));
+        res.end(
+          JSON.stringify({
+            __type: `com.amazonaws.dynamodb.v20120810#${type}`,
+            message:
+              fault === 'throttle' ? 'Rate of requests exceeds the allowed throughput.' : 'Internal server error',
+          }),
+        );
         return;
       }
       if (fault === 'hang') {
@@ -90,29 +108,36 @@ export async function faultProxy(upstream = inject('motoUrl'), opts: { serialize
         return;
       }
       const body = Buffer.concat(chunks);
-      const forward = () => new Promise<void>((done) => {
-      const fwd = request(
-        { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: { ...req.headers, host: up.host } },
-        (ur) => {
-          const parts: Buffer[] = [];
-          ur.on('data', (c: Buffer) => parts.push(c));
-          ur.on('end', () => {
+      const forward = () =>
+        new Promise<void>((done) => {
+          const fwd = request(
+            {
+              host: up.hostname,
+              port: up.port,
+              path: req.url,
+              method: req.method,
+              headers: { ...req.headers, host: up.host },
+            },
+            (ur) => {
+              const parts: Buffer[] = [];
+              ur.on('data', (c: Buffer) => parts.push(c));
+              ur.on('end', () => {
+                done();
+                if (fault === 'lose-answer') {
+                  held.push(res);
+                  return;
+                }
+                res.writeHead(ur.statusCode ?? 502, ur.headers);
+                res.end(Buffer.concat(parts));
+              });
+            },
+          );
+          fwd.on('error', () => {
             done();
-            if (fault === 'lose-answer') {
-              held.push(res);
-              return;
-            }
-            res.writeHead(ur.statusCode ?? 502, ur.headers);
-            res.end(Buffer.concat(parts));
+            res.destroy();
           });
-        },
-      );
-      fwd.on('error', () => {
-        done();
-        res.destroy();
-      });
-      fwd.end(body);
-      });
+          fwd.end(body);
+        });
       if (opts.serialize) inFlight = inFlight.then(forward);
       else void forward();
     });

@@ -29,9 +29,18 @@ async function bodyOf(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export function functionUrlEvent(req: { method: string; url: string; headers: Record<string, string>; body: Buffer; sourceIp: string; host: string }): APIGatewayProxyEventV2 {
+export function functionUrlEvent(req: {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  sourceIp: string;
+  host: string;
+}): APIGatewayProxyEventV2 {
   const u = new URL(req.url, 'http://placeholder');
-  const text = /^(text\/|application\/(json|x-www-form-urlencoded))/.test(req.headers['content-type'] ?? '') || req.body.length === 0;
+  const text =
+    /^(text\/|application\/(json|x-www-form-urlencoded))/.test(req.headers['content-type'] ?? '') ||
+    req.body.length === 0;
   const query: Record<string, string> = {};
   for (const [k, v] of u.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
   const now = new Date();
@@ -47,7 +56,13 @@ export function functionUrlEvent(req: { method: string; url: string; headers: Re
       apiId: 'localfunctionurl',
       domainName: req.host,
       domainPrefix: 'localfunctionurl',
-      http: { method: req.method, path: u.pathname, protocol: 'HTTP/1.1', sourceIp: req.sourceIp, userAgent: req.headers['user-agent'] ?? '' },
+      http: {
+        method: req.method,
+        path: u.pathname,
+        protocol: 'HTTP/1.1',
+        sourceIp: req.sourceIp,
+        userAgent: req.headers['user-agent'] ?? '',
+      },
       requestId: randomUUID(),
       routeKey: '$default',
       stage: '$default',
@@ -59,19 +74,35 @@ export function functionUrlEvent(req: { method: string; url: string; headers: Re
   };
 }
 
-export async function serveFunctionUrl(handler: (e: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>): Promise<FunctionUrlServer> {
+export async function serveFunctionUrl(
+  handler: (e: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>,
+): Promise<FunctionUrlServer> {
   const exchanges: Exchange[] = [];
   const server = createServer(async (req, res) => {
     try {
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
-      const event = functionUrlEvent({ method: req.method ?? 'GET', url: req.url ?? '/', headers, body: await bodyOf(req), sourceIp: req.socket.remoteAddress ?? '127.0.0.1', host: headers.host ?? '127.0.0.1' });
+      for (const [k, v] of Object.entries(req.headers))
+        if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+      const event = functionUrlEvent({
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers,
+        body: await bodyOf(req),
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        host: headers.host ?? '127.0.0.1',
+      });
       const r = await handler(event);
       const status = r.statusCode ?? 200;
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(r.headers ?? {})) out[k.toLowerCase()] = String(v);
       const body = r.isBase64Encoded ? Buffer.from(r.body ?? '', 'base64') : Buffer.from(r.body ?? '', 'utf8');
-      exchanges.push({ method: event.requestContext.http.method, url: req.url ?? '/', status, headers: out, body: body.toString('utf8') });
+      exchanges.push({
+        method: event.requestContext.http.method,
+        url: req.url ?? '/',
+        status,
+        headers: out,
+        body: body.toString('utf8'),
+      });
       res.writeHead(status, { ...out, 'content-length': String(body.length) });
       res.end(body);
     } catch (e) {

@@ -57,26 +57,29 @@ export async function startHoldingProxy(upstream: string): Promise<HoldingProxy>
       }
       proxy.forwarded.push(r);
       const headers: IncomingHttpHeaders = { ...req.headers, host: target.host, 'content-length': String(body.length) };
-      const up = request({ host: target.hostname, port: target.port, path: r.path, method: r.method, headers }, (answer) => {
-        const parts: Buffer[] = [];
-        answer.on('data', (c: Buffer) => parts.push(c));
-        answer.on('end', () => {
-          const send = () => {
-            if (res.destroyed) return;
-            const { 'transfer-encoding': _te, ...h } = answer.headers;
-            res.writeHead(answer.statusCode ?? 502, { ...h, 'content-length': String(Buffer.concat(parts).length) });
-            res.end(Buffer.concat(parts));
-          };
-          if (action.kind === 'drop') req.socket.destroy();
-          else if (action.kind === 'hold') {
-            const t = setTimeout(() => {
-              timers.delete(t);
-              send();
-            }, action.ms);
-            timers.add(t);
-          } else send();
-        });
-      });
+      const up = request(
+        { host: target.hostname, port: target.port, path: r.path, method: r.method, headers },
+        (answer) => {
+          const parts: Buffer[] = [];
+          answer.on('data', (c: Buffer) => parts.push(c));
+          answer.on('end', () => {
+            const send = () => {
+              if (res.destroyed) return;
+              const { 'transfer-encoding': _te, ...h } = answer.headers;
+              res.writeHead(answer.statusCode ?? 502, { ...h, 'content-length': String(Buffer.concat(parts).length) });
+              res.end(Buffer.concat(parts));
+            };
+            if (action.kind === 'drop') req.socket.destroy();
+            else if (action.kind === 'hold') {
+              const t = setTimeout(() => {
+                timers.delete(t);
+                send();
+              }, action.ms);
+              timers.add(t);
+            } else send();
+          });
+        },
+      );
       up.on('error', () => req.socket.destroy());
       up.end(body);
     });

@@ -14,7 +14,18 @@ export const PREFIX = 16;
 export function encodings(value: string): string[] {
   const b64 = Buffer.from(value, 'utf8').toString('base64');
   const json = JSON.stringify(value).slice(1, -1);
-  return [...new Set([value, encodeURIComponent(value), new URLSearchParams({ v: value }).toString().slice(2), b64, b64.replace(/=+$/, ''), Buffer.from(value, 'utf8').toString('base64url'), json, json.replace(/\//g, '\\/')])];
+  return [
+    ...new Set([
+      value,
+      encodeURIComponent(value),
+      new URLSearchParams({ v: value }).toString().slice(2),
+      b64,
+      b64.replace(/=+$/, ''),
+      Buffer.from(value, 'utf8').toString('base64url'),
+      json,
+      json.replace(/\//g, '\\/'),
+    ]),
+  ];
 }
 
 export interface LeakIndex {

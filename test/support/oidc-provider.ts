@@ -38,7 +38,12 @@ export interface OidcServerOptions {
 }
 
 // One signing key per test process (the provider's built-in development key prints a warning on every start).
-const signingKey = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'test-signing-key', use: 'sig', alg: 'RS256' };
+const signingKey = {
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid: 'test-signing-key',
+  use: 'sig',
+  alg: 'RS256',
+};
 
 export async function startOidcProvider(o: OidcServerOptions = {}): Promise<OidcServer> {
   const sockets = new Set<Socket>();
@@ -84,7 +89,16 @@ export async function startOidcProvider(o: OidcServerOptions = {}): Promise<Oidc
     pkce: { required: () => true },
     cookies: { keys: ['oidc-test-cookie-key-0123456789'] },
     jwks: { keys: [signingKey] },
-    ttl: { AccessToken: 3600, AuthorizationCode: 60, DeviceCode: 600, Grant: 14 * 86_400, IdToken: 3600, Interaction: 3600, RefreshToken: 14 * 86_400, Session: 86_400 },
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 60,
+      DeviceCode: 600,
+      Grant: 14 * 86_400,
+      IdToken: 3600,
+      Interaction: 3600,
+      RefreshToken: 14 * 86_400,
+      Session: 86_400,
+    },
   };
   const provider = new Provider(issuer, o.configure ? o.configure(base) : base);
   const revokedGrants: string[] = [];
@@ -100,10 +114,20 @@ export async function startOidcProvider(o: OidcServerOptions = {}): Promise<Oidc
   provider.use(async (ctx, next) => {
     await next();
     const authorization = typeof ctx.headers.authorization === 'string' ? ctx.headers.authorization : undefined;
-    const params = (ctx as unknown as { oidc?: { params?: Record<string, unknown>; body?: Record<string, unknown> } }).oidc;
-    const body = new URLSearchParams(Object.entries(params?.body ?? {}).map(([k, v]): [string, string] => [k, String(v)])).toString();
-    if (ctx.method === 'POST' && ctx.path === '/token') tokenRequests.push({ grantType: String(params?.params?.grant_type ?? ''), body, authorization, status: ctx.status });
-    if (ctx.method === 'POST' && ctx.path === '/device/auth') deviceRequests.push({ body, authorization, status: ctx.status });
+    const params = (ctx as unknown as { oidc?: { params?: Record<string, unknown>; body?: Record<string, unknown> } })
+      .oidc;
+    const body = new URLSearchParams(
+      Object.entries(params?.body ?? {}).map(([k, v]): [string, string] => [k, String(v)]),
+    ).toString();
+    if (ctx.method === 'POST' && ctx.path === '/token')
+      tokenRequests.push({
+        grantType: String(params?.params?.grant_type ?? ''),
+        body,
+        authorization,
+        status: ctx.status,
+      });
+    if (ctx.method === 'POST' && ctx.path === '/device/auth')
+      deviceRequests.push({ body, authorization, status: ctx.status });
   });
   server.on('request', provider.callback());
 
@@ -125,7 +149,10 @@ export async function startOidcProvider(o: OidcServerOptions = {}): Promise<Oidc
 
 function attr(tag: string, name: string): string | undefined {
   const m = new RegExp(`\\b${name}="([^"]*)"`).exec(tag);
-  return m?.[1]?.replace(/&amp;/g, '&').replace(/&#x2F;/g, '/').replace(/&quot;/g, '"');
+  return m?.[1]
+    ?.replace(/&amp;/g, '&')
+    .replace(/&#x2F;/g, '/')
+    .replace(/&quot;/g, '"');
 }
 
 /**
@@ -143,7 +170,10 @@ async function drive(start: string, account: string, issuer: string): Promise<{ 
       method,
       body,
       redirect: 'manual',
-      headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      headers: {
+        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
     });
     for (const c of res.headers.getSetCookie()) {
       const kv = c.split(';')[0] ?? '';

@@ -6,12 +6,27 @@ const ctx = { mailbox: 'aem@contoso.example', credentialId: 'aem-prod' };
 
 describe('classifySmtpReply', () => {
   it.each([
-    [535, '535 5.7.3 Authentication unsuccessful [SN4PR0201CA0045.namprd02.prod.outlook.com]', 'configuration', 'SMTP_535_5.7.3'],
-    [535, '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.', 'configuration', 'SMTP_535_5.7.139'],
+    [
+      535,
+      '535 5.7.3 Authentication unsuccessful [SN4PR0201CA0045.namprd02.prod.outlook.com]',
+      'configuration',
+      'SMTP_535_5.7.3',
+    ],
+    [
+      535,
+      '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.',
+      'configuration',
+      'SMTP_535_5.7.139',
+    ],
     [530, '530 5.7.57 Client not authenticated to send mail. [AM0PR02CA0001]', 'configuration', 'SMTP_5.7.57'],
     [535, '535 5.7.57 Client not authenticated to send mail.', 'configuration', 'SMTP_5.7.57'],
     [501, '501 5.5.124 Invalid XOAUTH2 auth data', 'configuration', 'SMTP_501_5.5.124'],
-    [535, '535-5.7.8 Username and Password not accepted. For more information, go to\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials', 'reauthorize', 'SMTP_535_5.7.8'],
+    [
+      535,
+      '535-5.7.8 Username and Password not accepted. For more information, go to\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials',
+      'reauthorize',
+      'SMTP_535_5.7.8',
+    ],
     [421, '421 4.7.0 Temporary System Problem.  Try again later (10).', 'transient', 'SMTP_421'],
     [454, '454 4.7.0 Temporary authentication failure', 'transient', 'SMTP_454'],
     [504, '504 5.7.4 Unrecognized authentication type', 'configuration', 'SMTP_504'],
@@ -31,7 +46,11 @@ describe('classifySmtpReply', () => {
 
   it('acts on the enhanced status code, not on the prose', () => {
     // Microsoft's words without its enhanced code: not recognised as 5.7.139.
-    const err = classifySmtpReply(535, '535 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant', ctx);
+    const err = classifySmtpReply(
+      535,
+      '535 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant',
+      ctx,
+    );
     expect(err.code).toBe('SMTP_535');
     // An enhanced code that only appears later in the text is not the reply's status.
     expect(classifySmtpReply(550, '550 mailbox unavailable, see 5.7.139', ctx).code).toBe('SMTP_550');
@@ -46,27 +65,41 @@ describe('classifySmtpReply', () => {
   });
 
   it('5.7.139: the Set-CASMailbox command names the mailbox, in the message and the fix', () => {
-    const err = classifySmtpReply(535, '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.', ctx);
+    const err = classifySmtpReply(
+      535,
+      '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.',
+      ctx,
+    );
     const command = 'Set-CASMailbox -Identity aem@contoso.example -SmtpClientAuthenticationDisabled $false';
     expect(err.message).toContain(command);
     expect(err.fix).toContain(command);
   });
 
   it('5.7.8 with a decoded Google challenge quotes it and asks for https://mail.google.com/', () => {
-    const err = classifySmtpReply(535, '535 5.7.8 Username and Password not accepted', { ...ctx, challenge: 'status "401", scope "https://mail.google.com/"' });
+    const err = classifySmtpReply(535, '535 5.7.8 Username and Password not accepted', {
+      ...ctx,
+      challenge: 'status "401", scope "https://mail.google.com/"',
+    });
     expect(err.class).toBe('reauthorize');
     expect(err.message).toContain('status "401"');
     expect(err.fix).toContain('https://mail.google.com/');
   });
 
   it('a rejected recipient is a configuration error about validation.to', () => {
-    const err = classifySmtpReply(550, '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup', { ...ctx, command: 'RCPT TO' });
+    const err = classifySmtpReply(
+      550,
+      '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup',
+      { ...ctx, command: 'RCPT TO' },
+    );
     expect(err.class).toBe('configuration');
     expect(err.fix).toContain('validation.to');
   });
 
   it('non-error replies are unexpected and transient', () => {
-    expect(classifySmtpReply(undefined, 'garbage', ctx)).toMatchObject({ class: 'transient', code: 'SMTP_UNEXPECTED_REPLY' });
+    expect(classifySmtpReply(undefined, 'garbage', ctx)).toMatchObject({
+      class: 'transient',
+      code: 'SMTP_UNEXPECTED_REPLY',
+    });
   });
 
   it('never repeats a registered token that a server echoes, even in a long reply that gets shortened', () => {

@@ -34,12 +34,45 @@ function openssl(dir: string, args: string[]): void {
 
 function makeCaAndLeaf(dir: string, name: string, san: string): TlsMaterial {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(dir, ['req', '-x509', ...ec, '-keyout', `${name}-ca.key`, '-out', `${name}-ca.pem`, '-days', '2', '-subj', `/CN=${name} test CA`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl(dir, [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    `${name}-ca.key`,
+    '-out',
+    `${name}-ca.pem`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name} test CA`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   openssl(dir, ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-  writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`);
-  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${name}-ca.pem`, '-CAkey', `${name}-ca.key`, '-CAcreateserial',
-    '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`]);
+  writeFileSync(
+    join(dir, `${name}.ext`),
+    `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
+  );
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${name}-ca.pem`,
+    '-CAkey',
+    `${name}-ca.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  ]);
   return {
     ca: readFileSync(join(dir, `${name}-ca.pem`), 'utf8'),
     key: readFileSync(join(dir, `${name}.key`), 'utf8'),
@@ -54,7 +87,8 @@ function trustedMaterial(dir: string): TlsMaterial {
   if (files.every((f) => existsSync(f))) {
     const [ca, key, cert] = files.map((f) => readFileSync(f, 'utf8')) as [string, string, string];
     const x509 = new X509Certificate(cert);
-    if (x509.checkIP('127.0.0.1') && x509.checkHost('localhost') && new Date(x509.validTo) > new Date()) return { ca, key, cert };
+    if (x509.checkIP('127.0.0.1') && x509.checkHost('localhost') && new Date(x509.validTo) > new Date())
+      return { ca, key, cert };
   }
   return makeCaAndLeaf(dir, 'trusted', 'DNS:localhost,IP:127.0.0.1');
 }
@@ -146,7 +180,8 @@ export async function startSmtp(opts: StandInOptions): Promise<SmtpStandIn> {
           return callback(null, { data: answer.data });
         case 'drop':
           // smtp-server has no API to drop a session; its connection objects are reached through a private field.
-          for (const c of (server as unknown as { connections: Set<{ _socket: net.Socket }> }).connections) c._socket.destroy();
+          for (const c of (server as unknown as { connections: Set<{ _socket: net.Socket }> }).connections)
+            c._socket.destroy();
           return;
       }
     },

@@ -11,7 +11,8 @@ const SMTP_TOKEN = `eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.smtp-send-${'s'.repeat(
 const GRAPH_TOKEN = `eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.graph-mail-send-${'g'.repeat(900)}.sig`;
 
 function tokenInfo(token: string) {
-  if (token === SMTP_TOKEN) return { account: MAILBOX, scopes: ['https://outlook.office.com/SMTP.Send', 'https://mail.google.com/'] };
+  if (token === SMTP_TOKEN)
+    return { account: MAILBOX, scopes: ['https://outlook.office.com/SMTP.Send', 'https://mail.google.com/'] };
   if (token === GRAPH_TOKEN) return { account: MAILBOX, scopes: ['https://graph.microsoft.com/Mail.Send'] };
   return undefined;
 }
@@ -22,7 +23,11 @@ function request(accessToken: string, mode: 'send' | 'auth' = 'send'): Validatio
 
 function validator(standin: SmtpStandin, provider: 'microsoft' | 'google') {
   return validatorFor(
-    { id: 'aem-prod', provider, validation: { mode: 'send', smtp: { host: 'localhost', port: standin.port, starttls: true, timeoutMs: 3_000 } } },
+    {
+      id: 'aem-prod',
+      provider,
+      validation: { mode: 'send', smtp: { host: 'localhost', port: standin.port, starttls: true, timeoutMs: 3_000 } },
+    },
     { ca: testCa() },
   );
 }

@@ -5,7 +5,15 @@ import type { SmtpSettings } from '../../lambdas/config/schema.ts';
 import { RefresherError } from '../../lambdas/core/errors.ts';
 import type { ValidationRequest } from '../../lambdas/core/types.ts';
 import { SmtpXoauth2Validator, validatorFor, xoauth2InitialResponse } from '../../lambdas/validate/smtp-validator.ts';
-import { closedPort, makePki, startSilent, startSmtp, type Pki, type SmtpStandIn, type StandInOptions } from './smtp-fixtures.ts';
+import {
+  closedPort,
+  makePki,
+  startSilent,
+  startSmtp,
+  type Pki,
+  type SmtpStandIn,
+  type StandInOptions,
+} from './smtp-fixtures.ts';
 
 const MAILBOX = 'aem-mailer@contoso.example';
 // Microsoft access tokens are JWTs of 1.5 to 2.5 kB: long enough to matter for line handling and for redaction.
@@ -75,14 +83,21 @@ describe('SmtpXoauth2Validator against a real SMTP server', () => {
     expect(result.messageId).toMatch(/^<.+@.+>$/);
     expect(s.auths).toEqual([{ username: MAILBOX, accessToken: TOKEN }]);
     expect(s.received).toHaveLength(1);
-    expect(s.received[0]).toMatchObject({ from: MAILBOX, to: ['ops@contoso.example'], subject: 'token-refresher validation 2026-11-23T12:00Z' });
+    expect(s.received[0]).toMatchObject({
+      from: MAILBOX,
+      to: ['ops@contoso.example'],
+      subject: 'token-refresher validation 2026-11-23T12:00Z',
+    });
     expect(s.received[0]?.raw).toContain(`Message-ID: ${result.messageId}`);
     expect(s.received[0]?.raw).toContain('Auto-Submitted: auto-generated');
   });
 
   it('auth: connects by host name (SNI, name check), authenticates, quits, sends nothing', async () => {
     const s = await server();
-    const result = await new SmtpXoauth2Validator({ smtp: smtp(s.port, { host: 'localhost' }), ca: pki.trusted.ca }).validate(request({ mode: 'auth' }));
+    const result = await new SmtpXoauth2Validator({
+      smtp: smtp(s.port, { host: 'localhost' }),
+      ca: pki.trusted.ca,
+    }).validate(request({ mode: 'auth' }));
     expect(result).toEqual({ mode: 'auth', response: expect.stringMatching(/^235\b/) });
     expect(s.auths).toHaveLength(1);
     expect(s.received).toHaveLength(0);
@@ -90,7 +105,10 @@ describe('SmtpXoauth2Validator against a real SMTP server', () => {
 
   it('implicit TLS (starttls false) works the same', async () => {
     const s = await server({ secure: true });
-    const result = await new SmtpXoauth2Validator({ smtp: smtp(s.port, { starttls: false }), ca: pki.trusted.ca }).validate(request());
+    const result = await new SmtpXoauth2Validator({
+      smtp: smtp(s.port, { starttls: false }),
+      ca: pki.trusted.ca,
+    }).validate(request());
     expect(result.response).toMatch(/^250\b/);
     expect(s.received).toHaveLength(1);
   });
@@ -98,9 +116,18 @@ describe('SmtpXoauth2Validator against a real SMTP server', () => {
   it('535 5.7.3 (token for another audience) is a configuration error naming the SMTP scope and the regenerate command', async () => {
     const s = await server({
       hideEnhanced: true,
-      auth: () => ({ kind: 'error', responseCode: 535, text: '5.7.3 Authentication unsuccessful [SN4PR0201CA0045.namprd02.prod.outlook.com]' }),
+      auth: () => ({
+        kind: 'error',
+        responseCode: 535,
+        text: '5.7.3 Authentication unsuccessful [SN4PR0201CA0045.namprd02.prod.outlook.com]',
+      }),
     });
-    const v = new SmtpXoauth2Validator({ smtp: smtp(s.port), ca: pki.trusted.ca, flavor: 'microsoft', credentialId: 'aem-prod' });
+    const v = new SmtpXoauth2Validator({
+      smtp: smtp(s.port),
+      ca: pki.trusted.ca,
+      flavor: 'microsoft',
+      credentialId: 'aem-prod',
+    });
     const err = await failure(v.validate(request()));
     expect(err.class).toBe('configuration');
     expect(err.code).toBe('SMTP_535_5.7.3');
@@ -130,7 +157,13 @@ describe('SmtpXoauth2Validator against a real SMTP server', () => {
   });
 
   it('5.7.57 on MAIL FROM is a configuration error', async () => {
-    const s = await server({ hideEnhanced: true, mailFromError: { responseCode: 530, text: '5.7.57 Client not authenticated to send mail. [AM0PR02CA0001.eurprd02.prod.outlook.com]' } });
+    const s = await server({
+      hideEnhanced: true,
+      mailFromError: {
+        responseCode: 530,
+        text: '5.7.57 Client not authenticated to send mail. [AM0PR02CA0001.eurprd02.prod.outlook.com]',
+      },
+    });
     const err = await failure(new SmtpXoauth2Validator({ smtp: smtp(s.port), ca: pki.trusted.ca }).validate(request()));
     expect(err.class).toBe('configuration');
     expect(err.code).toBe('SMTP_5.7.57');
@@ -139,21 +172,33 @@ describe('SmtpXoauth2Validator against a real SMTP server', () => {
   });
 
   it('501 5.5.124 (malformed XOAUTH2 data) is a configuration error', async () => {
-    const s = await server({ hideEnhanced: true, auth: () => ({ kind: 'error', responseCode: 501, text: '5.5.124 Invalid XOAUTH2 auth data' }) });
+    const s = await server({
+      hideEnhanced: true,
+      auth: () => ({ kind: 'error', responseCode: 501, text: '5.5.124 Invalid XOAUTH2 auth data' }),
+    });
     const err = await failure(new SmtpXoauth2Validator({ smtp: smtp(s.port), ca: pki.trusted.ca }).validate(request()));
     expect(err.class).toBe('configuration');
     expect(err.code).toBe('SMTP_501_5.5.124');
   });
 
   it('421 is transient', async () => {
-    const s = await server({ hideEnhanced: true, auth: () => ({ kind: 'error', responseCode: 421, text: '4.3.2 Service not available, closing transmission channel' }) });
+    const s = await server({
+      hideEnhanced: true,
+      auth: () => ({
+        kind: 'error',
+        responseCode: 421,
+        text: '4.3.2 Service not available, closing transmission channel',
+      }),
+    });
     const err = await failure(new SmtpXoauth2Validator({ smtp: smtp(s.port), ca: pki.trusted.ca }).validate(request()));
     expect(err.class).toBe('transient');
     expect(err.code).toBe('SMTP_421');
   });
 
   it('Google: 334 with a base64 JSON status, then 535 5.7.8, is reauthorize with the decoded status; one AUTH attempt only', async () => {
-    const s = await server({ auth: () => ({ kind: 'google', data: { status: '400', schemes: 'Bearer', scope: 'https://mail.google.com/' } }) });
+    const s = await server({
+      auth: () => ({ kind: 'google', data: { status: '400', schemes: 'Bearer', scope: 'https://mail.google.com/' } }),
+    });
     const v = validatorFor(
       { id: 'gmail-ops', provider: 'google', validation: { mode: 'send', smtp: smtp(s.port) } },
       { ca: pki.trusted.ca },
@@ -171,7 +216,11 @@ describe('SmtpXoauth2Validator against a real SMTP server', () => {
   it('a server reply that echoes the token and the XOAUTH2 string is quoted redacted', async () => {
     const s = await server({
       hideEnhanced: true,
-      auth: (a) => ({ kind: 'error', responseCode: 535, text: `5.7.3 Authentication unsuccessful for ${a.accessToken} ${XOAUTH2}` }),
+      auth: (a) => ({
+        kind: 'error',
+        responseCode: 535,
+        text: `5.7.3 Authentication unsuccessful for ${a.accessToken} ${XOAUTH2}`,
+      }),
     });
     const err = await failure(new SmtpXoauth2Validator({ smtp: smtp(s.port), ca: pki.trusted.ca }).validate(request()));
     expect(err.code).toBe('SMTP_535_5.7.3');
@@ -205,7 +254,9 @@ describe('SmtpXoauth2Validator against a real SMTP server', () => {
 
   it('a trusted certificate for another host name is classified and nothing is sent', async () => {
     const s = await server({ tls: pki.wrongName });
-    const err = await failure(new SmtpXoauth2Validator({ smtp: smtp(s.port, { host: 'localhost' }), ca: pki.wrongName.ca }).validate(request()));
+    const err = await failure(
+      new SmtpXoauth2Validator({ smtp: smtp(s.port, { host: 'localhost' }), ca: pki.wrongName.ca }).validate(request()),
+    );
     expect(err.code).toBe('SMTP_TLS_CERT');
     expect(s.auths).toHaveLength(0);
   });
@@ -222,7 +273,9 @@ describe('SmtpXoauth2Validator against a real SMTP server', () => {
     const silent = await startSilent();
     cleanup.push(() => silent.close());
     const started = Date.now();
-    const err = await failure(new SmtpXoauth2Validator({ smtp: smtp(silent.port, { timeoutMs: 300 }), ca: pki.trusted.ca }).validate(request()));
+    const err = await failure(
+      new SmtpXoauth2Validator({ smtp: smtp(silent.port, { timeoutMs: 300 }), ca: pki.trusted.ca }).validate(request()),
+    );
     expect(err.class).toBe('transient');
     expect(err.code).toBe('SMTP_TIMEOUT');
     expect(Date.now() - started).toBeLessThan(2_000);
@@ -230,7 +283,9 @@ describe('SmtpXoauth2Validator against a real SMTP server', () => {
 
   it('a mailbox that could forge XOAUTH2 fields is refused before connecting', async () => {
     const err = await failure(
-      new SmtpXoauth2Validator({ smtp: smtp(1), ca: pki.trusted.ca }).validate(request({ mailbox: `${MAILBOX}\x01auth=Bearer x` })),
+      new SmtpXoauth2Validator({ smtp: smtp(1), ca: pki.trusted.ca }).validate(
+        request({ mailbox: `${MAILBOX}\x01auth=Bearer x` }),
+      ),
     );
     expect(err.class).toBe('input');
   });

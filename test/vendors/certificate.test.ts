@@ -8,7 +8,10 @@ import { DEFAULT_CLIENT_ID, testClientCertificate } from '../../standins/entra.t
 import { cmValue, reconfigure, scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 let w: VendorWorld | undefined;
-const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
+const outputs = scanAndCloseAfterEach(
+  () => w,
+  () => (w = undefined),
+);
 
 const app = testClientCertificate('app');
 const other = testClientCertificate('other');
@@ -23,9 +26,19 @@ function keyLines(pem: string): string[] {
  * An Entra app with only a certificate (no client secret), the credential set to credentialType "certificate", its key
  * document in <prefix>/aem-mail/certificate, and an empty client-secret secret: nothing may need a client secret.
  */
-async function certificateWorld(o: { keyDocument?: string; certificate?: Record<string, unknown>; register?: string[] } = {}): Promise<VendorWorld> {
+async function certificateWorld(
+  o: { keyDocument?: string; certificate?: Record<string, unknown>; register?: string[] } = {},
+): Promise<VendorWorld> {
   const world = await startVendorWorld({
-    harness: { standins: { entra: { clients: [{ clientId: DEFAULT_CLIENT_ID, name: 'token-refresher', certificates: o.register ?? [app.certificate] }] } } },
+    harness: {
+      standins: {
+        entra: {
+          clients: [
+            { clientId: DEFAULT_CLIENT_ID, name: 'token-refresher', certificates: o.register ?? [app.certificate] },
+          ],
+        },
+      },
+    },
     patch: (c, _i, h) => ({
       credentialType: 'certificate',
       ...(o.certificate ? { certificate: o.certificate } : {}),
@@ -34,7 +47,11 @@ async function certificateWorld(o: { keyDocument?: string; certificate?: Record<
   });
   await world.h.aws.createSecret(world.ids().clientSecret);
   const certId = `${world.config.secretPrefix}/aem-mail/certificate`;
-  await world.putSecret(certId, o.keyDocument ?? JSON.stringify({ privateKey: app.privateKey, certificate: app.certificate }), true);
+  await world.putSecret(
+    certId,
+    o.keyDocument ?? JSON.stringify({ privateKey: app.privateKey, certificate: app.certificate }),
+    true,
+  );
   const entra = world.h.standins.entra;
   world.secrets.push(() => [
     ...keyLines(app.privateKey),
@@ -61,7 +78,11 @@ describe('Entra ID certificate credentials (client_assertion signed with a key f
     const entra = w.h.standins.entra;
     const [seen] = entra.clientAssertions();
     expect(seen?.accepted).toBe(true);
-    expect(seen?.header).toEqual({ alg: 'PS256', typ: 'JWT', 'x5t#S256': createHash('sha256').update(appCert.raw).digest('base64url') });
+    expect(seen?.header).toEqual({
+      alg: 'PS256',
+      typ: 'JWT',
+      'x5t#S256': createHash('sha256').update(appCert.raw).digest('base64url'),
+    });
     const claims = seen!.claims as Record<string, number | string>;
     expect(claims.aud).toBe(entra.tokenUrl);
     expect(claims.iss).toBe(DEFAULT_CLIENT_ID);
@@ -75,17 +96,27 @@ describe('Entra ID certificate credentials (client_assertion signed with a key f
   });
 
   it('RS256 with x5t (SHA-1), the key document as a PEM bundle (key, then certificate)', async () => {
-    w = await certificateWorld({ keyDocument: `${app.privateKey}\n${app.certificate}`, certificate: { algorithm: 'RS256' } });
+    w = await certificateWorld({
+      keyDocument: `${app.privateKey}\n${app.certificate}`,
+      certificate: { algorithm: 'RS256' },
+    });
     const s = (await runRotation(w.deps(), {})).results[0]!;
     outputs.result = JSON.stringify(s);
     expect(s.failure).toBeUndefined();
     const seen = w.h.standins.entra.clientAssertions()[0]!;
-    expect(seen.header).toEqual({ alg: 'RS256', typ: 'JWT', x5t: createHash('sha1').update(appCert.raw).digest('base64url') });
+    expect(seen.header).toEqual({
+      alg: 'RS256',
+      typ: 'JWT',
+      x5t: createHash('sha1').update(appCert.raw).digest('base64url'),
+    });
   });
 
   it('a thumbprint (as Entra shows it) may stand in for the certificate, with the x5t header', async () => {
     const thumbprint = appCert.fingerprint.replaceAll(':', '');
-    w = await certificateWorld({ keyDocument: JSON.stringify({ privateKey: app.privateKey, thumbprint }), certificate: { algorithm: 'RS256' } });
+    w = await certificateWorld({
+      keyDocument: JSON.stringify({ privateKey: app.privateKey, thumbprint }),
+      certificate: { algorithm: 'RS256' },
+    });
     expect((await runRotation(w.deps(), {})).results[0]!.failure).toBeUndefined();
     // PS256 wants the SHA-256 thumbprint, which a SHA-1 thumbprint cannot give: refused before any request.
     const ps = reconfigure(w.config, () => ({ certificate: { algorithm: 'PS256' } }));
@@ -95,11 +126,18 @@ describe('Entra ID certificate credentials (client_assertion signed with a key f
   });
 
   it('a certificate not registered on the app: AADSTS700027, configuration, with the upload fix; nothing changes', async () => {
-    w = await certificateWorld({ keyDocument: JSON.stringify({ privateKey: other.privateKey, certificate: other.certificate }) });
+    w = await certificateWorld({
+      keyDocument: JSON.stringify({ privateKey: other.privateKey, certificate: other.certificate }),
+    });
     const before = await w.current();
     const s = (await runRotation(w.deps(), {})).results[0]!;
     outputs.result = JSON.stringify(s);
-    expect(s.failure).toMatchObject({ class: 'configuration', code: 'AADSTS700027', remote: 'entra', stage: 'refresh' });
+    expect(s.failure).toMatchObject({
+      class: 'configuration',
+      code: 'AADSTS700027',
+      remote: 'entra',
+      stage: 'refresh',
+    });
     expect(s.failure?.fix).toContain('Certificates & secrets > Certificates');
     expect(s.failure?.fix).toContain('token-refresher-local');
     expect((await w.current())?.versionId).toBe(before?.versionId);
@@ -108,7 +146,9 @@ describe('Entra ID certificate credentials (client_assertion signed with a key f
   });
 
   it('a key that does not belong to its certificate is refused before any request, without quoting the key', async () => {
-    w = await certificateWorld({ keyDocument: JSON.stringify({ privateKey: other.privateKey, certificate: app.certificate }) });
+    w = await certificateWorld({
+      keyDocument: JSON.stringify({ privateKey: other.privateKey, certificate: app.certificate }),
+    });
     const s = (await runRotation(w.deps(), {})).results[0]!;
     outputs.result = JSON.stringify(s);
     expect(s.failure).toMatchObject({ class: 'configuration', code: 'CERTIFICATE_INVALID' });
@@ -118,7 +158,9 @@ describe('Entra ID certificate credentials (client_assertion signed with a key f
 
   it('an empty certificate secret: configuration SECRET_EMPTY naming the secret', async () => {
     w = await certificateWorld();
-    const config = reconfigure(w.config, (c) => ({ certificate: { secretId: `${w!.config.secretPrefix}/${c.id}/no-key-yet` } }));
+    const config = reconfigure(w.config, (c) => ({
+      certificate: { secretId: `${w!.config.secretPrefix}/${c.id}/no-key-yet` },
+    }));
     await w.h.aws.createSecret(`${w.config.secretPrefix}/aem-mail/no-key-yet`);
     const s = (await runRotation(w.h.wiring({ config }), {})).results[0]!;
     outputs.result = JSON.stringify(s);
@@ -131,12 +173,25 @@ describe('Entra ID certificate credentials (client_assertion signed with a key f
     // An assertion made for another tenant's token endpoint, sent to this one.
     const entra = w.h.standins.entra;
     const key = parseKeyDocument(JSON.stringify({ privateKey: app.privateKey, certificate: app.certificate }), 'test');
-    const jwt = buildClientAssertion(key, { clientId: DEFAULT_CLIENT_ID, audience: 'https://login.microsoftonline.com/other/oauth2/v2.0/token', algorithm: 'PS256', header: 'x5t#S256', now: new Date() });
+    const jwt = buildClientAssertion(key, {
+      clientId: DEFAULT_CLIENT_ID,
+      audience: 'https://login.microsoftonline.com/other/oauth2/v2.0/token',
+      algorithm: 'PS256',
+      header: 'x5t#S256',
+      now: new Date(),
+    });
     w.secrets.push(() => [jwt]);
     const res = await fetch(entra.tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: DEFAULT_CLIENT_ID, refresh_token: 'x', scope: 'openid', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }),
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        client_id: DEFAULT_CLIENT_ID,
+        refresh_token: 'x',
+        scope: 'openid',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: jwt,
+      }),
     });
     const body = (await res.json()) as { error_codes: number[] };
     expect(res.status).toBe(401);
@@ -157,8 +212,12 @@ describe('key documents', () => {
   }
 
   it('refuses what cannot sign PS256/RS256, naming the problem and never the key', () => {
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
     const cases: Array<[string, RegExp]> = [
       ['not a key at all', /no PEM private key/],
       ['{"privateKey": 1', /not valid JSON/],
@@ -166,7 +225,13 @@ describe('key documents', () => {
       [JSON.stringify({ privateKey: small, thumbprint: 'AB'.repeat(20) }), /1024 bits/],
       [JSON.stringify({ privateKey: app.privateKey }), /no certificate or thumbprint/],
       [JSON.stringify({ privateKey: app.privateKey, thumbprint: 'xyz' }), /not a SHA-1 thumbprint/],
-      [JSON.stringify({ privateKey: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----', thumbprint: 'AB'.repeat(20) }), /cannot be read/],
+      [
+        JSON.stringify({
+          privateKey: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----',
+          thumbprint: 'AB'.repeat(20),
+        }),
+        /cannot be read/,
+      ],
     ];
     for (const [raw, why] of cases) {
       const err = refused(raw);
@@ -174,14 +239,18 @@ describe('key documents', () => {
       expect(err.class).toBe('configuration');
       expect(err.message).toMatch(why);
       expect(err.message).toContain(id);
-      for (const line of [...keyLines(ec), ...keyLines(small), ...keyLines(app.privateKey)]) expect(JSON.stringify(err.toJSON())).not.toContain(line);
+      for (const line of [...keyLines(ec), ...keyLines(small), ...keyLines(app.privateKey)])
+        expect(JSON.stringify(err.toJSON())).not.toContain(line);
     }
     // Once read, the key is registered: it is masked wherever it might appear.
     expect(redactText(`oops ${app.privateKey}`)).not.toContain(keyLines(app.privateKey)[0]);
   });
 
   it('an expired certificate is refused with the renewal steps', () => {
-    const err = refused(JSON.stringify({ privateKey: app.privateKey, certificate: app.certificate }), new Date(Date.parse(appCert.validTo) + 1000));
+    const err = refused(
+      JSON.stringify({ privateKey: app.privateKey, certificate: app.certificate }),
+      new Date(Date.parse(appCert.validTo) + 1000),
+    );
     expect(err.code).toBe('CERTIFICATE_EXPIRED');
     expect(err.fix).toContain('Certificates & secrets > Certificates');
   });
@@ -194,7 +263,14 @@ describe('key documents', () => {
     }
     const key = parseKeyDocument(JSON.stringify({ privateKey: app.privateKey, certificate: app.certificate }), id);
     expect(key.notAfter?.toISOString()).toBe(new Date(appCert.validTo).toISOString());
-    const jwt = buildClientAssertion(key, { clientId: 'c', audience: 'https://a/token', algorithm: 'PS256', header: 'x5t#S256', now: new Date(0), lifetimeSec: 3600 });
+    const jwt = buildClientAssertion(key, {
+      clientId: 'c',
+      audience: 'https://a/token',
+      algorithm: 'PS256',
+      header: 'x5t#S256',
+      now: new Date(0),
+      lifetimeSec: 3600,
+    });
     const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { exp: number; nbf: number };
     // Never more than ten minutes, whatever is asked.
     expect(claims.exp - claims.nbf).toBe(600);

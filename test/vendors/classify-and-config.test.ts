@@ -18,11 +18,21 @@ const ctx = (remote: ClassifyContext['remote']): ClassifyContext => ({
 
 describe('token-endpoint errors per provider (act on error / subtype / codes, never on the description)', () => {
   const google: Array<[number, ProviderErrorBody | undefined, string, string]> = [
-    [400, { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' }, 'reauthorize', 'invalid_grant'],
+    [
+      400,
+      { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' },
+      'reauthorize',
+      'invalid_grant',
+    ],
     // The description is irrelevant: another wording classifies the same.
     [400, { error: 'invalid_grant', error_description: 'Bad Request' }, 'reauthorize', 'invalid_grant'],
     [400, { error: 'invalid_grant', error_subtype: 'invalid_rapt' }, 'reauthorize', 'invalid_rapt'],
-    [401, { error: 'invalid_client', error_description: 'The OAuth client was not found.' }, 'configuration', 'invalid_client'],
+    [
+      401,
+      { error: 'invalid_client', error_description: 'The OAuth client was not found.' },
+      'configuration',
+      'invalid_client',
+    ],
     [401, { error: 'unauthorized_client', error_description: 'Unauthorized' }, 'configuration', 'unauthorized_client'],
     [400, { error: 'invalid_scope' }, 'configuration', 'invalid_scope'],
     [400, { error: 'admin_policy_enforced' }, 'configuration', 'admin_policy_enforced'],
@@ -35,14 +45,29 @@ describe('token-endpoint errors per provider (act on error / subtype / codes, ne
     it(`google ${status} ${body?.error ?? '(no body)'}${body?.error_subtype ? `/${body.error_subtype}` : ''} -> ${cls} ${code}`, () => {
       const err = classifyTokenError('google', status, body, ctx('google'));
       expect(err).toBeInstanceOf(RefresherError);
-      expect({ class: err.class, code: err.code, remote: err.remote, stage: err.stage }).toEqual({ class: cls, code, remote: 'google', stage: 'refresh' });
+      expect({ class: err.class, code: err.code, remote: err.remote, stage: err.stage }).toEqual({
+        class: cls,
+        code,
+        remote: 'google',
+        stage: 'refresh',
+      });
       expect(err.fix.length).toBeGreaterThan(20);
     });
   }
 
   it('google invalid_grant: the fix names all five causes Google documents (docs/PROTOCOLS.md, Google) and how to avoid each', () => {
     const fix = classifyTokenError('google', 400, { error: 'invalid_grant' }, ctx('google')).fix;
-    for (const part of ['"Testing"', '7 days', '"In production"', 'myaccount.google.com/permissions', 'password', '6 months', '100 refresh tokens', 'token-refresher regenerate --credential gmail', 'prompt=consent']) {
+    for (const part of [
+      '"Testing"',
+      '7 days',
+      '"In production"',
+      'myaccount.google.com/permissions',
+      'password',
+      '6 months',
+      '100 refresh tokens',
+      'token-refresher regenerate --credential gmail',
+      'prompt=consent',
+    ]) {
       expect(fix).toContain(part);
     }
   });
@@ -78,7 +103,12 @@ describe('token-endpoint errors per provider (act on error / subtype / codes, ne
   ];
   for (const [code, hint] of entraCertificate) {
     it(`entra certificate credential AADSTS${code} -> configuration with a specific fix`, () => {
-      const err = classifyTokenError('microsoft', 401, { error: 'invalid_client', error_codes: [code] }, { ...ctx('entra'), id: 'aem-mail', clientSecretRef: 'token-refresher/aem-mail/certificate' });
+      const err = classifyTokenError(
+        'microsoft',
+        401,
+        { error: 'invalid_client', error_codes: [code] },
+        { ...ctx('entra'), id: 'aem-mail', clientSecretRef: 'token-refresher/aem-mail/certificate' },
+      );
       expect(err.class).toBe('configuration');
       expect(err.code).toBe(`AADSTS${code}`);
       expect(err.fix).toContain(hint);
@@ -87,9 +117,15 @@ describe('token-endpoint errors per provider (act on error / subtype / codes, ne
 });
 
 describe('configuration of the new vendors and credentials', () => {
-  const example = JSON.parse(readFileSync(new URL('../../config.example.json', import.meta.url), 'utf8')) as { credentials: Array<Record<string, unknown>> } & Record<string, unknown>;
+  const example = JSON.parse(readFileSync(new URL('../../config.example.json', import.meta.url), 'utf8')) as {
+    credentials: Array<Record<string, unknown>>;
+  } & Record<string, unknown>;
   const base = example.credentials[0]!;
-  const withCred = (patch: Record<string, unknown>, top: Record<string, unknown> = {}) => ({ ...example, ...top, credentials: [{ ...base, ...patch }] });
+  const withCred = (patch: Record<string, unknown>, top: Record<string, unknown> = {}) => ({
+    ...example,
+    ...top,
+    credentials: [{ ...base, ...patch }],
+  });
   const problems = (doc: unknown): string => {
     try {
       parseConfig(doc);
@@ -99,7 +135,7 @@ describe('configuration of the new vendors and credentials', () => {
     throw new Error('expected the document to be refused');
   };
 
-  it('accepts each vendor\'s worked example from docs/VENDORS.md', () => {
+  it("accepts each vendor's worked example from docs/VENDORS.md", () => {
     const docs = readFileSync(new URL('../../docs/VENDORS.md', import.meta.url), 'utf8');
     const blocks = [...docs.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThanOrEqual(4);
@@ -112,31 +148,54 @@ describe('configuration of the new vendors and credentials', () => {
   });
 
   it('oauth2 needs endpoints.token or an issuer; an issuer alone is enough', () => {
-    expect(problems(withCred({ provider: 'oauth2', tenant: undefined }))).toContain('credentials[0].endpoints.token: required for provider "oauth2" (or set "issuer"');
-    const c = parseConfig(withCred({ provider: 'oauth2', tenant: undefined, issuer: 'https://idp.example.com/realms/mail' })).credentials[0]!;
+    expect(problems(withCred({ provider: 'oauth2', tenant: undefined }))).toContain(
+      'credentials[0].endpoints.token: required for provider "oauth2" (or set "issuer"',
+    );
+    const c = parseConfig(
+      withCred({ provider: 'oauth2', tenant: undefined, issuer: 'https://idp.example.com/realms/mail' }),
+    ).credentials[0]!;
     expect(endpointsFor(c).token).toBe('');
-    expect(problems(withCred({ provider: 'oauth2', issuer: 'http://idp.example.com' }))).toContain('credentials[0].issuer');
+    expect(problems(withCred({ provider: 'oauth2', issuer: 'http://idp.example.com' }))).toContain(
+      'credentials[0].issuer',
+    );
   });
 
   it('certificate credentials: not for Google, settings only with credentialType certificate, algorithms PS256/RS256', () => {
-    expect(problems(withCred({ provider: 'google', tenant: undefined, credentialType: 'certificate' }))).toContain('credentials[0].credentialType: Google OAuth clients');
-    expect(problems(withCred({ certificate: { algorithm: 'PS256' } }))).toContain('credentials[0].certificate: only for credentialType "certificate"');
-    expect(problems(withCred({ credentialType: 'certificate', certificate: { algorithm: 'ES256' } }))).toContain('credentials[0].certificate.algorithm');
+    expect(problems(withCred({ provider: 'google', tenant: undefined, credentialType: 'certificate' }))).toContain(
+      'credentials[0].credentialType: Google OAuth clients',
+    );
+    expect(problems(withCred({ certificate: { algorithm: 'PS256' } }))).toContain(
+      'credentials[0].certificate: only for credentialType "certificate"',
+    );
+    expect(problems(withCred({ credentialType: 'certificate', certificate: { algorithm: 'ES256' } }))).toContain(
+      'credentials[0].certificate.algorithm',
+    );
     const c = parseConfig(withCred({ credentialType: 'certificate', certificate: {} })).credentials[0]!;
     expect(c.certificate).toEqual({ algorithm: 'PS256' });
   });
 
   it('expiry dates: ISO date or date-time, per credential and for Adobe', () => {
-    expect(problems(withCred({ clientSecretExpiresAt: '31/12/2027' }))).toContain('credentials[0].clientSecretExpiresAt');
-    expect(problems(withCred({}, { adobe: { ...(example.adobe as object), clientSecretExpiresAt: 'soon' } }))).toContain('adobe.clientSecretExpiresAt');
-    const cfg = parseConfig(withCred({ clientSecretExpiresAt: '2027-12-31' }, { adobe: { ...(example.adobe as object), clientSecretExpiresAt: '2028-01-15T00:00:00Z' } }));
+    expect(problems(withCred({ clientSecretExpiresAt: '31/12/2027' }))).toContain(
+      'credentials[0].clientSecretExpiresAt',
+    );
+    expect(
+      problems(withCred({}, { adobe: { ...(example.adobe as object), clientSecretExpiresAt: 'soon' } })),
+    ).toContain('adobe.clientSecretExpiresAt');
+    const cfg = parseConfig(
+      withCred(
+        { clientSecretExpiresAt: '2027-12-31' },
+        { adobe: { ...(example.adobe as object), clientSecretExpiresAt: '2028-01-15T00:00:00Z' } },
+      ),
+    );
     expect(cfg.credentials[0]!.clientSecretExpiresAt).toBe('2027-12-31');
     expect(defaultAdobe(cfg)?.clientSecretExpiresAt).toBe('2028-01-15T00:00:00Z');
   });
 
   it('the Graph diagnostic is for Microsoft only', () => {
     const validation = { ...(base.validation as object), graphDiagnostic: true };
-    expect(problems(withCred({ provider: 'google', tenant: undefined, validation }))).toContain('credentials[0].validation.graphDiagnostic: Microsoft Graph is for provider "microsoft" only');
+    expect(problems(withCred({ provider: 'google', tenant: undefined, validation }))).toContain(
+      'credentials[0].validation.graphDiagnostic: Microsoft Graph is for provider "microsoft" only',
+    );
     expect(() => parseConfig(withCred({ validation }))).not.toThrow();
   });
 });

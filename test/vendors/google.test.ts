@@ -1,19 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
-import { GMAIL_SCOPE, GOOGLE_ACCOUNT, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, type OAuth2Standin } from '../../standins/oauth2.ts';
+import {
+  GMAIL_SCOPE,
+  GOOGLE_ACCOUNT,
+  GOOGLE_CLIENT_ID,
+  GOOGLE_CLIENT_SECRET,
+  type OAuth2Standin,
+} from '../../standins/oauth2.ts';
 import { cmValue, scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 let w: VendorWorld | undefined;
-const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
+const outputs = scanAndCloseAfterEach(
+  () => w,
+  () => (w = undefined),
+);
 
 function google(world: VendorWorld): OAuth2Standin {
   return world.h.standins.oauth2!;
 }
 
 /** A Gmail credential on the Google stand-in and the SMTP stand-in in Google's flavor, seeded like `regenerate` would. */
-async function gmailWorld(o: { scopes?: string[]; tokenScopes?: string[]; testing?: boolean } = {}): Promise<VendorWorld> {
+async function gmailWorld(
+  o: { scopes?: string[]; tokenScopes?: string[]; testing?: boolean } = {},
+): Promise<VendorWorld> {
   const world = await startVendorWorld({
-    harness: { standins: { oauth2: { flavor: 'google', publishingStatus: o.testing ? 'testing' : 'production' }, smtp: { flavor: 'google' } } },
+    harness: {
+      standins: {
+        oauth2: { flavor: 'google', publishingStatus: o.testing ? 'testing' : 'production' },
+        smtp: { flavor: 'google' },
+      },
+    },
     patch: (_c, _i, h) => ({
       provider: 'google',
       tenant: undefined,
@@ -87,7 +103,12 @@ describe('Google (Gmail): no rotation, smtp.gmail.com-style validation, death ca
       expect(google(w).refreshTokenInfo(token)).toBeDefined();
       const s = (await runRotation(w.deps(), {})).results[0]!;
       outputs.result = JSON.stringify(s);
-      expect(s.failure).toMatchObject({ class: 'reauthorize', code: 'invalid_grant', stage: 'refresh', remote: 'google' });
+      expect(s.failure).toMatchObject({
+        class: 'reauthorize',
+        code: 'invalid_grant',
+        stage: 'refresh',
+        remote: 'google',
+      });
       expect(s.failure?.message).toContain('Token has been expired or revoked.');
       const fix = s.failure!.fix;
       expect(fix).toContain('token-refresher regenerate --credential aem-mail');
@@ -117,7 +138,8 @@ describe('Google (Gmail): no rotation, smtp.gmail.com-style validation, death ca
     g.publishingStatus = 'production';
     await w.putToken(g.issueRefreshToken());
     g.clock.advance(30 * 86_400_000);
-    const s = (await runRotation(w.deps({ now: () => new Date(Date.now() + 10 * 60_000) }), { force: true })).results[0]!;
+    const s = (await runRotation(w.deps({ now: () => new Date(Date.now() + 10 * 60_000) }), { force: true }))
+      .results[0]!;
     outputs.result = JSON.stringify(s);
     expect(s.failure).toBeUndefined();
     expect((await w.h.alertMails()).at(-1)?.subject).toContain('recovered');
@@ -151,20 +173,26 @@ describe('Google (Gmail): no rotation, smtp.gmail.com-style validation, death ca
     expect(google(w).faults.count('token')).toBe(3);
     google(w).failWith({ status: 429, error: 'rate_limit_exceeded', retryAfterSec: 0 }, 100);
     for (let run = 1; run <= 3; run++) {
-      const s = (await runRotation(w.deps({ now: () => new Date(Date.now() + run * 10 * 60_000) }), { force: true })).results[0]!;
+      const s = (await runRotation(w.deps({ now: () => new Date(Date.now() + run * 10 * 60_000) }), { force: true }))
+        .results[0]!;
       outputs[`run${run}`] = JSON.stringify(s);
       expect(s.failure).toMatchObject({ class: 'transient', code: 'rate_limit_exceeded' });
       expect(await w.h.alertMails()).toHaveLength(run < 3 ? 0 : 1);
     }
   });
 
-  it('Gmail refuses the token over SMTP (334 challenge, then 535 5.7.8): SMTP_535_5.7.8, reauthorize, with Google\'s status', async () => {
+  it("Gmail refuses the token over SMTP (334 challenge, then 535 5.7.8): SMTP_535_5.7.8, reauthorize, with Google's status", async () => {
     // A token for gmail.send is a valid Google token, but SMTP needs https://mail.google.com/.
     const gmailSend = 'https://www.googleapis.com/auth/gmail.send';
     w = await gmailWorld({ scopes: [gmailSend], tokenScopes: [gmailSend] });
     const s = (await runRotation(w.deps(), {})).results[0]!;
     outputs.result = JSON.stringify(s);
-    expect(s.failure).toMatchObject({ class: 'reauthorize', code: 'SMTP_535_5.7.8', stage: 'validate', remote: 'smtp' });
+    expect(s.failure).toMatchObject({
+      class: 'reauthorize',
+      code: 'SMTP_535_5.7.8',
+      stage: 'validate',
+      remote: 'smtp',
+    });
     expect(s.failure?.message).toContain('status "400"');
     expect(s.failure?.message).toContain('scope "https://mail.google.com/"');
     expect(s.failure?.fix).toContain(GMAIL_SCOPE);

@@ -1,6 +1,22 @@
-import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, GetPublicKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  DisableKeyCommand,
+  GetPublicKeyCommand,
+  KMSClient,
+  ScheduleKeyDeletionCommand,
+} from '@aws-sdk/client-kms';
 import { execFileSync } from 'node:child_process';
-import { constants, createHash, createPublicKey, randomUUID, verify, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createPublicKey,
+  randomUUID,
+  verify,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
@@ -55,7 +71,8 @@ async function stateError(keyId: string): Promise<{ __type: string; message: str
     return undefined; // moto answers the missing key itself
   }
   if (state === 'Disabled') return { __type: 'DisabledException', message: `${arn} is disabled.` };
-  if (state && state !== 'Enabled') return { __type: 'KMSInvalidStateException', message: `${arn} is pending deletion.` };
+  if (state && state !== 'Enabled')
+    return { __type: 'KMSInvalidStateException', message: `${arn} is pending deletion.` };
   return undefined;
 }
 
@@ -67,14 +84,19 @@ async function forward(req: IncomingMessage, res: ServerResponse): Promise<void>
     signCalls.push({ KeyId: p.KeyId, MessageType: p.MessageType, SigningAlgorithm: p.SigningAlgorithm });
     const refused = await stateError(p.KeyId);
     if (refused) {
-      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': refused.__type }).end(JSON.stringify(refused));
+      res
+        .writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': refused.__type })
+        .end(JSON.stringify(refused));
       return;
     }
   }
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
+  for (const [k, v] of Object.entries(req.headers))
+    if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
   const r = await fetch(`${inject('motoUrl')}${req.url ?? '/'}`, { method: req.method, headers, body });
-  res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/x-amz-json-1.1' }).end(Buffer.from(await r.arrayBuffer()));
+  res
+    .writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/x-amz-json-1.1' })
+    .end(Buffer.from(await r.arrayBuffer()));
 }
 
 beforeAll(async () => {
@@ -82,7 +104,11 @@ beforeAll(async () => {
   proxy = createServer((req, res) => void forward(req, res).catch(() => res.writeHead(502).end()));
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   const addr = proxy.address();
-  proxied = new KMSClient({ ...common, endpoint: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, maxAttempts: 1 });
+  proxied = new KMSClient({
+    ...common,
+    endpoint: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`,
+    maxAttempts: 1,
+  });
 });
 
 afterAll(async () => {
@@ -102,7 +128,9 @@ interface KmsKey {
 
 /** An RSA_2048 SIGN_VERIFY key in moto, and a certificate for its public key (issued by the test "other" CA key). */
 async function createKmsKey(): Promise<KmsKey> {
-  const created = await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', Description: 'token-refresher test' }));
+  const created = await kms.send(
+    new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', Description: 'token-refresher test' }),
+  );
   const keyId = created.KeyMetadata!.KeyId!;
   const pub = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
   expect(pub.KeyUsage).toBe('SIGN_VERIFY');
@@ -114,7 +142,26 @@ async function createKmsKey(): Promise<KmsKey> {
     const ca = testClientCertificate('other');
     writeFileSync(join(dir, 'ca.pem'), ca.certificate);
     writeFileSync(join(dir, 'ca.key'), ca.privateKey);
-    execFileSync('openssl', ['x509', '-new', '-subj', '/CN=token-refresher aem-mail', '-days', '30', '-force_pubkey', join(dir, 'pub.pem'), '-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca.key'), '-out', join(dir, 'cert.pem')], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-new',
+        '-subj',
+        '/CN=token-refresher aem-mail',
+        '-days',
+        '30',
+        '-force_pubkey',
+        join(dir, 'pub.pem'),
+        '-CA',
+        join(dir, 'ca.pem'),
+        '-CAkey',
+        join(dir, 'ca.key'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
     const certificate = readFileSync(join(dir, 'cert.pem'), 'utf8');
     return { arn: created.KeyMetadata!.Arn!, keyId, publicKey, certificate, x509: new X509Certificate(certificate) };
   } finally {
@@ -127,24 +174,42 @@ function sha256Hex(x: X509Certificate): string {
 }
 
 let w: VendorWorld | undefined;
-const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
+const outputs = scanAndCloseAfterEach(
+  () => w,
+  () => (w = undefined),
+);
 
 /** An Entra app with only the KMS key's certificate registered; no key document and no client secret anywhere. */
 async function kmsWorld(key: KmsKey, certificate: Record<string, unknown>): Promise<VendorWorld> {
   const world = await startVendorWorld({
-    harness: { standins: { entra: { clients: [{ clientId: DEFAULT_CLIENT_ID, name: 'token-refresher', certificates: [key.certificate] }] } } },
-    patch: (c, _i, h) => ({ credentialType: 'certificate', certificate, clientSecret: { secretId: `${h.config.secretPrefix}/${c.id}/unused-client-secret` } }),
+    harness: {
+      standins: {
+        entra: { clients: [{ clientId: DEFAULT_CLIENT_ID, name: 'token-refresher', certificates: [key.certificate] }] },
+      },
+    },
+    patch: (c, _i, h) => ({
+      credentialType: 'certificate',
+      certificate,
+      clientSecret: { secretId: `${h.config.secretPrefix}/${c.id}/unused-client-secret` },
+    }),
   });
   await world.h.aws.createSecret(world.ids().clientSecret);
   const entra = world.h.standins.entra;
-  world.secrets.push(() => entra.requests.map((r) => new URLSearchParams(r.body).get('client_assertion') ?? '').filter(Boolean));
+  world.secrets.push(() =>
+    entra.requests.map((r) => new URLSearchParams(r.body).get('client_assertion') ?? '').filter(Boolean),
+  );
   return world;
 }
 
 describe('Entra ID certificate credentials with the key in AWS KMS (moto_server)', () => {
   it('RS256 + x5t#S256, key by ARN: rotates end to end; the stand-in verified the KMS signature against the certificate', async () => {
     const key = await createKmsKey();
-    w = await kmsWorld(key, { kmsKeyId: key.arn, algorithm: 'RS256', thumbprintHeader: 'x5t#S256', thumbprintSha256: sha256Hex(key.x509) });
+    w = await kmsWorld(key, {
+      kmsKeyId: key.arn,
+      algorithm: 'RS256',
+      thumbprintHeader: 'x5t#S256',
+      thumbprintSha256: sha256Hex(key.x509),
+    });
     const before = await w.current();
     const calls = signCalls.length;
     const result = await runRotation(w.deps({ kms: proxied }), {});
@@ -158,7 +223,11 @@ describe('Entra ID certificate credentials with the key in AWS KMS (moto_server)
 
     const [seen] = w.h.standins.entra.clientAssertions();
     expect(seen?.accepted).toBe(true);
-    expect(seen?.header).toEqual({ alg: 'RS256', typ: 'JWT', 'x5t#S256': createHash('sha256').update(key.x509.raw).digest('base64url') });
+    expect(seen?.header).toEqual({
+      alg: 'RS256',
+      typ: 'JWT',
+      'x5t#S256': createHash('sha256').update(key.x509.raw).digest('base64url'),
+    });
     expect((seen?.claims as Record<string, string>).iss).toBe(DEFAULT_CLIENT_ID);
     const sign = signCalls.slice(calls);
     expect(sign.length).toBeGreaterThanOrEqual(1);
@@ -175,20 +244,43 @@ describe('Entra ID certificate credentials with the key in AWS KMS (moto_server)
     expect(s.failure).toBeUndefined();
     const seen = w.h.standins.entra.clientAssertions()[0]!;
     expect(seen.accepted).toBe(true);
-    expect(seen.header).toEqual({ alg: 'RS256', typ: 'JWT', x5t: createHash('sha1').update(key.x509.raw).digest('base64url') });
+    expect(seen.header).toEqual({
+      alg: 'RS256',
+      typ: 'JWT',
+      x5t: createHash('sha1').update(key.x509.raw).digest('base64url'),
+    });
   });
 
   it('PS256 asks KMS for RSASSA_PSS_SHA_256 and the JWT carries a PSS signature by the KMS key', async () => {
     const key = await createKmsKey();
-    const credential = { id: 'aem-mail', clientId: DEFAULT_CLIENT_ID, certificate: { kmsKeyId: key.keyId, algorithm: 'PS256' as const, thumbprintSha256: sha256Hex(key.x509) } };
+    const credential = {
+      id: 'aem-mail',
+      clientId: DEFAULT_CLIENT_ID,
+      certificate: { kmsKeyId: key.keyId, algorithm: 'PS256' as const, thumbprintSha256: sha256Hex(key.x509) },
+    };
     const calls = signCalls.length;
     const jwt = await kmsAssertionSource({ credential, client: proxied }).assertion('https://login.example/token');
-    expect(signCalls.slice(calls)).toEqual([{ KeyId: key.keyId, MessageType: 'RAW', SigningAlgorithm: 'RSASSA_PSS_SHA_256' }]);
+    expect(signCalls.slice(calls)).toEqual([
+      { KeyId: key.keyId, MessageType: 'RAW', SigningAlgorithm: 'RSASSA_PSS_SHA_256' },
+    ]);
     const [h, c, sig] = jwt.split('.') as [string, string, string];
-    expect(JSON.parse(Buffer.from(h, 'base64url').toString())).toEqual({ alg: 'PS256', typ: 'JWT', 'x5t#S256': createHash('sha256').update(key.x509.raw).digest('base64url') });
-    expect(JSON.parse(Buffer.from(c, 'base64url').toString())).toMatchObject({ aud: 'https://login.example/token', iss: DEFAULT_CLIENT_ID, sub: DEFAULT_CLIENT_ID });
+    expect(JSON.parse(Buffer.from(h, 'base64url').toString())).toEqual({
+      alg: 'PS256',
+      typ: 'JWT',
+      'x5t#S256': createHash('sha256').update(key.x509.raw).digest('base64url'),
+    });
+    expect(JSON.parse(Buffer.from(c, 'base64url').toString())).toMatchObject({
+      aud: 'https://login.example/token',
+      iss: DEFAULT_CLIENT_ID,
+      sub: DEFAULT_CLIENT_ID,
+    });
     // Salt length AUTO: moto salts with the maximum, KMS with 32 bytes (see the note at the top).
-    const ok = verify('sha256', Buffer.from(`${h}.${c}`), { key: key.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, Buffer.from(sig, 'base64url'));
+    const ok = verify(
+      'sha256',
+      Buffer.from(`${h}.${c}`),
+      { key: key.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
+      Buffer.from(sig, 'base64url'),
+    );
     expect(ok).toBe(true);
     // The assertion is registered as a secret before it is returned.
     expect(redactText(`x ${jwt} y`)).not.toContain(sig);
@@ -213,7 +305,12 @@ describe('Entra ID certificate credentials with the key in AWS KMS (moto_server)
       'KMS_KMSInvalidStateException',
       /cancel-key-deletion --key-id [0-9a-f-]{36}/,
     ],
-    ['a key that does not exist', () => Promise.resolve(randomUUID()), 'KMS_NotFoundException', /Correct certificate\.kmsKeyId of credential aem-mail/],
+    [
+      'a key that does not exist',
+      () => Promise.resolve(randomUUID()),
+      'KMS_NotFoundException',
+      /Correct certificate\.kmsKeyId of credential aem-mail/,
+    ],
   ];
   for (const [what, prepare, code, fix] of refusals) {
     it(`${what}: configuration ${code} naming the key; no token request, nothing stored changes`, async () => {
@@ -243,9 +340,21 @@ describe('KMS Sign: request deadline and error classes', () => {
     const silent = createTcpServer((s) => sockets.push(s));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const addr = silent.address();
-    const client = kmsClient({ ...common, timeoutMs: 300, maxAttempts: 1, endpoint: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}` });
+    const client = kmsClient({
+      ...common,
+      timeoutMs: 300,
+      maxAttempts: 1,
+      endpoint: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`,
+    });
     try {
-      const source = kmsAssertionSource({ credential: { id: 'aem-mail', clientId: 'c', certificate: { kmsKeyId: 'alias/x', algorithm: 'RS256', thumbprint: 'ab'.repeat(20) } }, client });
+      const source = kmsAssertionSource({
+        credential: {
+          id: 'aem-mail',
+          clientId: 'c',
+          certificate: { kmsKeyId: 'alias/x', algorithm: 'RS256', thumbprint: 'ab'.repeat(20) },
+        },
+        client,
+      });
       const started = Date.now();
       const err = await source.assertion('https://login.example/token').then(
         () => undefined,
@@ -268,7 +377,13 @@ describe('KMS Sign: request deadline and error classes', () => {
     ['KMSInternalException', 500, 'transient', /next run/],
     ['KeyUnavailableException', 500, 'transient', /next run/],
   ] as const)('%s (HTTP %d) is %s', (name, status, cls, fix) => {
-    const e = kmsError({ name, message: 'm', $metadata: { httpStatusCode: status } }, 'alias/k', 'aem-mail', 'RSASSA_PSS_SHA_256', 'entra');
+    const e = kmsError(
+      { name, message: 'm', $metadata: { httpStatusCode: status } },
+      'alias/k',
+      'aem-mail',
+      'RSASSA_PSS_SHA_256',
+      'entra',
+    );
     expect(e).toMatchObject({ class: cls, code: `KMS_${name}`, status });
     expect(e.fix).toMatch(fix);
   });
@@ -288,7 +403,10 @@ describe('configuration: certificate.kmsKeyId', () => {
       },
     ],
   };
-  const withCert = (certificate: Record<string, unknown>) => ({ ...base, credentials: [{ ...base.credentials[0], certificate }] });
+  const withCert = (certificate: Record<string, unknown>) => ({
+    ...base,
+    credentials: [{ ...base.credentials[0], certificate }],
+  });
   const problems = (certificate: Record<string, unknown>): string => {
     try {
       parseConfig(withCert(certificate), 'test');
@@ -301,7 +419,12 @@ describe('configuration: certificate.kmsKeyId', () => {
   const s256 = 'ab'.repeat(32);
 
   it('accepts key id, key ARN, alias name and alias ARN with the thumbprint the header needs', () => {
-    for (const kmsKeyId of [arn, '1234abcd-12ab-34cd-56ef-1234567890ab', 'alias/token-refresher', 'arn:aws:kms:eu-west-1:123456789012:alias/token-refresher']) {
+    for (const kmsKeyId of [
+      arn,
+      '1234abcd-12ab-34cd-56ef-1234567890ab',
+      'alias/token-refresher',
+      'arn:aws:kms:eu-west-1:123456789012:alias/token-refresher',
+    ]) {
       expect(problems({ kmsKeyId, thumbprintSha256: s256 })).toBe('');
     }
     expect(problems({ kmsKeyId: arn, algorithm: 'RS256', thumbprint: 'AB:'.repeat(19) + 'AB' })).toBe('');
@@ -309,10 +432,20 @@ describe('configuration: certificate.kmsKeyId', () => {
   });
 
   it('refuses a key document and a KMS key together, a missing thumbprint and a malformed key id, each by path', () => {
-    expect(problems({ kmsKeyId: arn, thumbprintSha256: s256, secretId: 'x/certificate' })).toMatch(/credentials\[0\]\.certificate\.secretId: certificate\.kmsKeyId and certificate\.secretId exclude each other/);
-    expect(problems({ kmsKeyId: arn })).toMatch(/credentials\[0\]\.certificate\.thumbprintSha256: required with certificate\.kmsKeyId/);
-    expect(problems({ kmsKeyId: arn, algorithm: 'RS256', thumbprintSha256: s256 })).toMatch(/credentials\[0\]\.certificate\.thumbprint: required with certificate\.kmsKeyId for the x5t header/);
-    expect(problems({ kmsKeyId: 'my-key', thumbprintSha256: s256 })).toMatch(/certificate\.kmsKeyId: a KMS key id, key ARN, alias name/);
-    expect(problems({ thumbprintSha256: s256 })).toMatch(/certificate\.thumbprintSha256: only with certificate\.kmsKeyId/);
+    expect(problems({ kmsKeyId: arn, thumbprintSha256: s256, secretId: 'x/certificate' })).toMatch(
+      /credentials\[0\]\.certificate\.secretId: certificate\.kmsKeyId and certificate\.secretId exclude each other/,
+    );
+    expect(problems({ kmsKeyId: arn })).toMatch(
+      /credentials\[0\]\.certificate\.thumbprintSha256: required with certificate\.kmsKeyId/,
+    );
+    expect(problems({ kmsKeyId: arn, algorithm: 'RS256', thumbprintSha256: s256 })).toMatch(
+      /credentials\[0\]\.certificate\.thumbprint: required with certificate\.kmsKeyId for the x5t header/,
+    );
+    expect(problems({ kmsKeyId: 'my-key', thumbprintSha256: s256 })).toMatch(
+      /certificate\.kmsKeyId: a KMS key id, key ARN, alias name/,
+    );
+    expect(problems({ thumbprintSha256: s256 })).toMatch(
+      /certificate\.thumbprintSha256: only with certificate\.kmsKeyId/,
+    );
   });
 });

@@ -40,23 +40,39 @@ async function world(reuse?: 'revokes' | 'allowed') {
   oidc = await startOidcProvider();
   proxy = await startHoldingProxy(oidc.issuer);
   const c = credential({ tokenUrl: `${proxy.url}/token`, issuer: oidc.issuer, reuse });
-  const opts = (o: Partial<ProviderOptions> = {}): ProviderOptions => ({ clientSecret: OIDC_CLIENT_SECRET, clientSecretRef: 'oidc/client-secret', timeoutMs: 300, retries: 2, baseDelayMs: 10, ...o });
+  const opts = (o: Partial<ProviderOptions> = {}): ProviderOptions => ({
+    clientSecret: OIDC_CLIENT_SECRET,
+    clientSecretRef: 'oidc/client-secret',
+    timeoutMs: 300,
+    retries: 2,
+    baseDelayMs: 10,
+    ...o,
+  });
   // The first refresh token, from a real sign-in (authorization code with PKCE) through the provider's pages.
   const signInProvider = await providerFor(c, opts()).ready();
   const listener = await startLoopback(0);
   const pkce = newPkce();
   const state = newState();
-  const url = signInProvider.authorizationUrl({ redirectUri: listener.redirectUri, state, codeChallenge: pkce.challenge });
+  const url = signInProvider.authorizationUrl({
+    redirectUri: listener.redirectUri,
+    state,
+    codeChallenge: pkce.challenge,
+  });
   // prompt=consent makes the provider honour offline_access (OpenID Connect Core 11).
   await oidc.signIn(url.includes('prompt=') ? url : `${url}&prompt=consent`, MAILBOX);
   const redirect = await listener.result;
   await listener.close();
-  const tokens = await signInProvider.redeemAuthorizationCode({ code: redirect.code!, redirectUri: listener.redirectUri, codeVerifier: pkce.verifier });
+  const tokens = await signInProvider.redeemAuthorizationCode({
+    code: redirect.code!,
+    redirectUri: listener.redirectUri,
+    codeVerifier: pkce.verifier,
+  });
   expect(tokens.refreshToken).toBeTruthy();
   return { c, opts, refreshToken: tokens.refreshToken! };
 }
 
-const refreshRequests = (p: HoldingProxy) => p.forwarded.filter((r) => r.path === '/token' && r.body.includes('grant_type=refresh_token'));
+const refreshRequests = (p: HoldingProxy) =>
+  p.forwarded.filter((r) => r.path === '/token' && r.body.includes('grant_type=refresh_token'));
 
 /** Holds the answer to the first refresh POST only: a replay gets the server's verdict at once. */
 function holdFirstRefresh(ms: number): HoldingProxy['policy'] {
@@ -106,7 +122,9 @@ describe('lost token responses on a provider that revokes the grant when a used 
   it('an answer dropped after the server acted: REFRESH_OUTCOME_UNKNOWN, one request, no replay, no revocation', async () => {
     const w = await world();
     proxy!.policy = (r) => (r.body.includes('grant_type=refresh_token') ? { kind: 'drop' } : { kind: 'pass' });
-    const err = await failure(providerFor(w.c, w.opts({ deadlineAt: Date.now() + 10_000 })).redeemRefreshToken(w.refreshToken));
+    const err = await failure(
+      providerFor(w.c, w.opts({ deadlineAt: Date.now() + 10_000 })).redeemRefreshToken(w.refreshToken),
+    );
     expect(err.code).toBe('REFRESH_OUTCOME_UNKNOWN');
     expect(err.class).toBe('transient');
     expect(err.message).toMatch(/may have reached/);
@@ -117,9 +135,12 @@ describe('lost token responses on a provider that revokes the grant when a used 
 
   it('an answer held past the invocation deadline: given up at the deadline as REFRESH_OUTCOME_UNKNOWN, not replayed', async () => {
     const w = await world();
-    proxy!.policy = (r) => (r.body.includes('grant_type=refresh_token') ? { kind: 'hold', ms: 5000 } : { kind: 'pass' });
+    proxy!.policy = (r) =>
+      r.body.includes('grant_type=refresh_token') ? { kind: 'hold', ms: 5000 } : { kind: 'pass' };
     const started = Date.now();
-    const err = await failure(providerFor(w.c, w.opts({ deadlineAt: Date.now() + 900 })).redeemRefreshToken(w.refreshToken));
+    const err = await failure(
+      providerFor(w.c, w.opts({ deadlineAt: Date.now() + 900 })).redeemRefreshToken(w.refreshToken),
+    );
     const took = Date.now() - started;
     expect(err.code).toBe('REFRESH_OUTCOME_UNKNOWN');
     // undici's coarse timers may fire a little early; well past the 300 ms per-attempt deadline either way.
@@ -132,8 +153,13 @@ describe('lost token responses on a provider that revokes the grant when a used 
   it('an answer (503 with Retry-After) is retried: the server said it did not act', async () => {
     const w = await world();
     let n = 0;
-    proxy!.policy = (r) => (r.body.includes('grant_type=refresh_token') && n++ === 0 ? { kind: 'status', status: 503, headers: { 'retry-after': '0' } } : { kind: 'pass' });
-    const tokens = await providerFor(w.c, w.opts({ deadlineAt: Date.now() + 10_000 })).redeemRefreshToken(w.refreshToken);
+    proxy!.policy = (r) =>
+      r.body.includes('grant_type=refresh_token') && n++ === 0
+        ? { kind: 'status', status: 503, headers: { 'retry-after': '0' } }
+        : { kind: 'pass' };
+    const tokens = await providerFor(w.c, w.opts({ deadlineAt: Date.now() + 10_000 })).redeemRefreshToken(
+      w.refreshToken,
+    );
     expect(tokens.refreshToken).toBe(oidc!.issuedRefreshTokens.at(-1));
     expect(oidc!.revokedGrants).toEqual([]);
   });

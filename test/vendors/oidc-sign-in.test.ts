@@ -6,7 +6,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { credentialSchema, type Credential } from '../../lambdas/config/schema.ts';
 import { isRefresherError, type RefresherError } from '../../lambdas/core/errors.ts';
 import { resolvedProviderFor, type OAuth2Provider } from '../../lambdas/refresh/oauth2-provider.ts';
-import { accountFor, checkTokens, interpretRedirect, newPkce, newState, signInScopes, startLoopback } from '../../cli/sign-in.ts';
+import {
+  accountFor,
+  checkTokens,
+  interpretRedirect,
+  newPkce,
+  newState,
+  signInScopes,
+  startLoopback,
+} from '../../cli/sign-in.ts';
 import { OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, startOidcProvider, type OidcServer } from '../support/oidc-provider.ts';
 
 const MAILBOX = 'mailer@example.org';
@@ -31,7 +39,10 @@ function credential(issuer: string, over: Record<string, unknown> = {}): Credent
 }
 
 async function provider(c: Credential): Promise<OAuth2Provider> {
-  return resolvedProviderFor({ ...c, scopes: signInScopes(c) }, { clientSecret: OIDC_CLIENT_SECRET, clientSecretRef: 'oidc/client-secret', timeoutMs: 2000, retries: 0 });
+  return resolvedProviderFor(
+    { ...c, scopes: signInScopes(c) },
+    { clientSecret: OIDC_CLIENT_SECRET, clientSecretRef: 'oidc/client-secret', timeoutMs: 2000, retries: 0 },
+  );
 }
 
 /** A browser sign-in through the provider's pages; returns what the loopback listener received and the exchange. */
@@ -40,9 +51,23 @@ async function browserSignIn(p: OAuth2Provider, tamper: (url: URL) => void = () 
   try {
     const pkce = newPkce();
     const state = newState();
-    await oidc!.signIn(p.authorizationUrl({ redirectUri: listener.redirectUri, state, codeChallenge: pkce.challenge, loginHint: MAILBOX }), MAILBOX);
+    await oidc!.signIn(
+      p.authorizationUrl({
+        redirectUri: listener.redirectUri,
+        state,
+        codeChallenge: pkce.challenge,
+        loginHint: MAILBOX,
+      }),
+      MAILBOX,
+    );
     const params = await listener.result;
-    return { params, state, redeem: (code: string) => p.redeemAuthorizationCode({ code, redirectUri: listener.redirectUri, codeVerifier: pkce.verifier }), tamper };
+    return {
+      params,
+      state,
+      redeem: (code: string) =>
+        p.redeemAuthorizationCode({ code, redirectUri: listener.redirectUri, codeVerifier: pkce.verifier }),
+      tamper,
+    };
   } finally {
     await listener.close();
   }
@@ -76,7 +101,10 @@ describe('regenerate against a strict OpenID provider', () => {
     const s = await browserSignIn(p);
     const tokens = await s.redeem(interpretRedirect(s.params, s.state, c, p.expectedIssuer()));
     expect(tokens.idToken).toBeTruthy();
-    const claims = JSON.parse(Buffer.from(tokens.idToken!.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const claims = JSON.parse(Buffer.from(tokens.idToken!.split('.')[1]!, 'base64url').toString('utf8')) as Record<
+      string,
+      unknown
+    >;
     expect(claims.email).toBeUndefined();
     const account = await accountFor(tokens, p);
     expect(account).toBe(MAILBOX);
@@ -105,9 +133,13 @@ describe('regenerate against a strict OpenID provider', () => {
     expect(p.expectedIssuer()).toEqual({ issuer: oidc.issuer, required: true });
     const s = await browserSignIn(p);
     expect(s.params.iss).toBe(oidc.issuer);
-    const forged = await failure(() => interpretRedirect({ ...s.params, iss: 'https://attacker.example' }, s.state, c, p.expectedIssuer()));
+    const forged = await failure(() =>
+      interpretRedirect({ ...s.params, iss: 'https://attacker.example' }, s.state, c, p.expectedIssuer()),
+    );
     expect(forged.code).toBe('ISSUER_MISMATCH');
-    const missing = await failure(() => interpretRedirect({ ...s.params, iss: undefined }, s.state, c, p.expectedIssuer()));
+    const missing = await failure(() =>
+      interpretRedirect({ ...s.params, iss: undefined }, s.state, c, p.expectedIssuer()),
+    );
     expect(missing.code).toBe('ISSUER_MISMATCH');
     // The right one passes.
     expect(interpretRedirect(s.params, s.state, c, p.expectedIssuer())).toBe(s.params.code);
@@ -128,7 +160,10 @@ describe('regenerate against a strict OpenID provider', () => {
   it('a device authorization refusal names the device authorization endpoint, not the token endpoint', async () => {
     oidc = await startOidcProvider();
     const c = credential(oidc.issuer);
-    const p = await resolvedProviderFor({ ...c, scopes: signInScopes(c) }, { clientSecret: 'wrong-secret-value-123', clientSecretRef: 'oidc/client-secret', timeoutMs: 2000, retries: 0 });
+    const p = await resolvedProviderFor(
+      { ...c, scopes: signInScopes(c) },
+      { clientSecret: 'wrong-secret-value-123', clientSecretRef: 'oidc/client-secret', timeoutMs: 2000, retries: 0 },
+    );
     const err = await failure(p.startDeviceCode());
     expect(err.class).toBe('configuration');
     expect(err.code).toBe('invalid_client');

@@ -3,12 +3,20 @@ import { RefresherError } from '../../lambdas/core/errors.ts';
 import { redact } from '../../lambdas/core/redact.ts';
 import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
 import { runRotation } from '../../lambdas/pipeline/run.ts';
-import { decideExpiry, expiryInstant, type ExpiryMemory, type SecretExpiry } from '../../lambdas/report/secret-expiry.ts';
+import {
+  decideExpiry,
+  expiryInstant,
+  type ExpiryMemory,
+  type SecretExpiry,
+} from '../../lambdas/report/secret-expiry.ts';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { scanAndCloseAfterEach, startVendorWorld, type VendorWorld } from './support.ts';
 
 let w: VendorWorld | undefined;
-const outputs = scanAndCloseAfterEach(() => w, () => (w = undefined));
+const outputs = scanAndCloseAfterEach(
+  () => w,
+  () => (w = undefined),
+);
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2027-01-01T06:00:00Z');
@@ -16,7 +24,11 @@ const at = (days: number) => new Date(T0 + days * DAY);
 const EXPIRES = '2027-02-10';
 
 describe('client-secret expiry: the decision', () => {
-  const secret: SecretExpiry = { key: 'client-secret', expiresAt: expiryInstant(EXPIRES).toISOString(), source: 'configuration' };
+  const secret: SecretExpiry = {
+    key: 'client-secret',
+    expiresAt: expiryInstant(EXPIRES).toISOString(),
+    source: 'configuration',
+  };
 
   it('mails once at 30, 14 and 3 days and once when expired, whatever days the runs fall on', () => {
     let memory: ExpiryMemory | undefined;
@@ -34,11 +46,17 @@ describe('client-secret expiry: the decision', () => {
   });
 
   it('a new expiry date (a replaced secret) starts over; a first look inside 14 days mails once, for the most urgent threshold', () => {
-    const old: ExpiryMemory = { expiresAt: '2026-06-01T00:00:00.000Z', threshold: 0, alertedAt: '2026-06-02T00:00:00.000Z' };
+    const old: ExpiryMemory = {
+      expiresAt: '2026-06-01T00:00:00.000Z',
+      threshold: 0,
+      alertedAt: '2026-06-02T00:00:00.000Z',
+    };
     expect(decideExpiry(secret, old, at(12))).toMatchObject({ alert: true, threshold: 30 });
     const late = decideExpiry(secret, undefined, at(30));
     expect(late).toMatchObject({ alert: true, threshold: 14 });
-    expect(decideExpiry(secret, { expiresAt: late.expiresAt, threshold: 14, alertedAt: at(30).toISOString() }, at(31)).alert).toBe(false);
+    expect(
+      decideExpiry(secret, { expiresAt: late.expiresAt, threshold: 14, alertedAt: at(30).toISOString() }, at(31)).alert,
+    ).toBe(false);
     expect(decideExpiry(secret, undefined, at(0))).toMatchObject({ alert: false, threshold: undefined });
     expect(Math.round(decideExpiry(secret, undefined, at(0)).daysLeft * 100) / 100).toBe(39.75);
   });
@@ -56,7 +74,11 @@ describe('client-secret expiry on real peers (moto SES, stand-ins), with an inje
       patch: () => (o.inSecret ? {} : { clientSecretExpiresAt: EXPIRES }),
       top: (h) => (o.adobe ? { adobe: { ...h.config.adobe, clientSecretExpiresAt: o.adobe } } : {}),
     });
-    if (o.inSecret) await v.putSecret(v.ids().clientSecret, JSON.stringify({ clientSecret: DEFAULT_CLIENT_SECRET, expiresAt: o.inSecret }));
+    if (o.inSecret)
+      await v.putSecret(
+        v.ids().clientSecret,
+        JSON.stringify({ clientSecret: DEFAULT_CLIENT_SECRET, expiresAt: o.inSecret }),
+      );
     return v;
   }
 
@@ -83,13 +105,18 @@ describe('client-secret expiry on real peers (moto SES, stand-ins), with an inje
     expect(first).toContain('token-refresher client-secret --credential aem-mail');
     expect(first).toContain('clientSecretExpiresAt');
     expect(mails[3]!.body).toContain('AADSTS7000222');
-    const days = w.h.metrics.points.filter((p) => p.name === 'ClientSecretDaysLeft' && p.credential === 'aem-mail').map((p) => p.value);
+    const days = w.h.metrics.points
+      .filter((p) => p.name === 'ClientSecretDaysLeft' && p.credential === 'aem-mail')
+      .map((p) => p.value);
     expect(days).toHaveLength(runs.length);
     expect(days[0]).toBeCloseTo(39.75, 2);
     expect(days.at(-1)).toBeLessThan(0);
     // The threshold is remembered in the credential state, next to the failure memory.
     const state = (await w.h.state.getState('aem-mail'))!.state;
-    expect(state.secretExpiry?.['client-secret']).toMatchObject({ expiresAt: '2027-02-10T00:00:00.000Z', threshold: 0 });
+    expect(state.secretExpiry?.['client-secret']).toMatchObject({
+      expiresAt: '2027-02-10T00:00:00.000Z',
+      threshold: 0,
+    });
   });
 
   it('the Adobe client secret is watched by the first credential with targets only: one mail, metric under "adobe"', async () => {
@@ -102,7 +129,9 @@ describe('client-secret expiry on real peers (moto SES, stand-ins), with an inje
     expect(adobe[0]!.subject).toBe('[token-refresher] Adobe client secret expires in 18 days (2027-01-20)');
     expect(adobe[0]!.body).toContain('token-refresher client-secret --adobe');
     expect(adobe[0]!.body).toContain('Adobe Developer Console');
-    expect(w.h.metrics.points.filter((p) => p.name === 'ClientSecretDaysLeft' && p.credential === 'adobe')).toHaveLength(1);
+    expect(
+      w.h.metrics.points.filter((p) => p.name === 'ClientSecretDaysLeft' && p.credential === 'adobe'),
+    ).toHaveLength(1);
     expect(result.results[0]!.secretExpiry?.map((e) => e.name)).toEqual(['client-secret', 'adobe']);
     expect(result.results[1]!.secretExpiry?.map((e) => e.name)).toEqual(['client-secret']);
   });
@@ -112,7 +141,9 @@ describe('client-secret expiry on real peers (moto SES, stand-ins), with an inje
     const s = await rotateCredential(w.deps({ now: () => at(0) }), w.cred(), {});
     outputs.result = JSON.stringify(s);
     expect(s.failure).toBeUndefined();
-    expect(s.secretExpiry).toEqual([{ name: 'client-secret', expiresAt: '2027-01-04T00:00:00.000Z', daysLeft: 2.75, alerted: true }]);
+    expect(s.secretExpiry).toEqual([
+      { name: 'client-secret', expiresAt: '2027-01-04T00:00:00.000Z', daysLeft: 2.75, alerted: true },
+    ]);
     // The function returns its result redacted by key names: the expiry summary must come through readable.
     expect(redact(s).secretExpiry).toEqual(s.secretExpiry);
     const mails = await w.h.alertMails();
@@ -121,7 +152,18 @@ describe('client-secret expiry on real peers (moto SES, stand-ins), with an inje
 
   it('a mail that could not be sent is sent by the next run (the threshold is remembered only once mailed)', async () => {
     w = await world();
-    const failing = { send: async () => Promise.reject(new RefresherError({ class: 'transient', code: 'SES_Throttling', remote: 'ses', message: 'throttled', fix: 'retry' })) };
+    const failing = {
+      send: async () =>
+        Promise.reject(
+          new RefresherError({
+            class: 'transient',
+            code: 'SES_Throttling',
+            remote: 'ses',
+            message: 'throttled',
+            fix: 'retry',
+          }),
+        ),
+    };
     const s1 = await rotateCredential(w.deps({ now: () => at(12), alerter: failing }), w.cred(), {});
     outputs.s1 = JSON.stringify(s1);
     expect(s1.secretExpiry?.[0]?.alerted).toBe('failed-to-send');

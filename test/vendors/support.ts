@@ -30,11 +30,22 @@ export interface VendorWorld {
 
 export type CredentialPatch = (c: Credential, i: number, h: Harness) => Record<string, unknown>;
 
-export function reconfigure(config: Config, patch: (c: Credential, i: number) => Record<string, unknown>, top: Record<string, unknown> = {}): Config {
-  return parseConfig({ ...config, ...top, credentials: config.credentials.map((c, i) => ({ ...c, ...patch(c, i) })) }, 'test configuration');
+export function reconfigure(
+  config: Config,
+  patch: (c: Credential, i: number) => Record<string, unknown>,
+  top: Record<string, unknown> = {},
+): Config {
+  return parseConfig(
+    { ...config, ...top, credentials: config.credentials.map((c, i) => ({ ...c, ...patch(c, i) })) },
+    'test configuration',
+  );
 }
 
-export async function startVendorWorld(o: { harness?: Partial<LocalEnvOptions>; patch?: CredentialPatch; top?: (h: Harness) => Record<string, unknown> }): Promise<VendorWorld> {
+export async function startVendorWorld(o: {
+  harness?: Partial<LocalEnvOptions>;
+  patch?: CredentialPatch;
+  top?: (h: Harness) => Record<string, unknown>;
+}): Promise<VendorWorld> {
   const h = await startHarness(o.harness ?? {});
   await h.seed();
   const config = reconfigure(h.config, (c, i) => (o.patch ? o.patch(c, i, h) : {}), o.top?.(h) ?? {});
@@ -46,8 +57,18 @@ export async function startVendorWorld(o: { harness?: Partial<LocalEnvOptions>; 
     ids: (i = 0) => secretIds(config, config.credentials[i]!),
     async putToken(refreshToken, p = {}) {
       const c = config.credentials[p.i ?? 0]!;
-      const record: TokenRecord = { v: 1, refreshToken, obtainedAt: new Date(Date.now() - (p.ageDays ?? 8) * 86_400_000).toISOString(), runId: 'seed', source: 'regenerate', account: c.mailbox };
-      await h.store.putValue(secretIds(config, c).token, serializeTokenRecord(record), { clientRequestToken: randomUUID(), stages: ['AWSCURRENT'] });
+      const record: TokenRecord = {
+        v: 1,
+        refreshToken,
+        obtainedAt: new Date(Date.now() - (p.ageDays ?? 8) * 86_400_000).toISOString(),
+        runId: 'seed',
+        source: 'regenerate',
+        account: c.mailbox,
+      };
+      await h.store.putValue(secretIds(config, c).token, serializeTokenRecord(record), {
+        clientRequestToken: randomUUID(),
+        stages: ['AWSCURRENT'],
+      });
     },
     async putSecret(secretId, value, create = false) {
       if (create) await h.aws.createSecret(secretId);
@@ -70,7 +91,12 @@ export async function scanAndClose(w: VendorWorld | undefined, outputs: Record<s
   try {
     const mails = await w.h.alertMails();
     assertNoSecrets(
-      { ...outputs, logs: w.h.logs.join(''), alerts: JSON.stringify(mails), metrics: JSON.stringify(w.h.metrics.points) },
+      {
+        ...outputs,
+        logs: w.h.logs.join(''),
+        alerts: JSON.stringify(mails),
+        metrics: JSON.stringify(w.h.metrics.points),
+      },
       w.secrets.flatMap((s) => s()),
     );
   } finally {
@@ -79,7 +105,12 @@ export async function scanAndClose(w: VendorWorld | undefined, outputs: Record<s
 }
 
 /** The value a Cloud Manager target holds. */
-export function cmValue(w: VendorWorld, variable = 'SECRET_SMTP_OAUTH_REFRESH_TOKEN', i = 0, t = 0): string | undefined {
+export function cmValue(
+  w: VendorWorld,
+  variable = 'SECRET_SMTP_OAUTH_REFRESH_TOKEN',
+  i = 0,
+  t = 0,
+): string | undefined {
   const target = w.cred(i).targets[t]!;
   return w.h.standins.cloudManager.valueOf(target.programId, target.environmentId, variable);
 }

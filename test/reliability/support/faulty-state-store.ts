@@ -1,5 +1,11 @@
 import { dynamoError } from '../../../lambdas/store/dynamo-state-store.ts';
-import type { DeliveryRecord, FleetEntry, LeaseResult, OneTimeItem, StateStore } from '../../../lambdas/store/state-store.ts';
+import type {
+  DeliveryRecord,
+  FleetEntry,
+  LeaseResult,
+  OneTimeItem,
+  StateStore,
+} from '../../../lambdas/store/state-store.ts';
 import type { CredentialState } from '../../../lambdas/store/records.ts';
 
 export type StateMethod = 'acquireLease' | 'getState' | 'putState' | 'listDeliveries' | 'putDelivery';
@@ -27,7 +33,11 @@ export class FaultyStateStore implements StateStore {
   private async call<T>(method: StateMethod, fn: () => Promise<T>): Promise<T> {
     if (this.fault?.method === method && ++this.seen === this.fault.nth) {
       this.fired++;
-      throw dynamoError(Object.assign(new Error(this.fault.error), { name: this.fault.error }), 'tr-state-test', method);
+      throw dynamoError(
+        Object.assign(new Error(this.fault.error), { name: this.fault.error }),
+        'tr-state-test',
+        method,
+      );
     }
     return fn();
   }

@@ -5,7 +5,12 @@ import { SecretsManagerStore } from '../../../lambdas/store/secrets-manager-stor
 export type StoreMethod = 'getValue' | 'listVersions' | 'putValue' | 'moveStage';
 
 /** AWS error names Secrets Manager answers with (the SDK gives up on throttling and 5xx after its own retries). */
-export type AwsErrorName = 'ThrottlingException' | 'InternalServiceError' | 'AccessDeniedException' | 'RequestTimeout' | 'LimitExceededException';
+export type AwsErrorName =
+  | 'ThrottlingException'
+  | 'InternalServiceError'
+  | 'AccessDeniedException'
+  | 'RequestTimeout'
+  | 'LimitExceededException';
 
 export interface StoreFault {
   method: StoreMethod;
@@ -46,7 +51,11 @@ export class FaultyStore implements SecretStore {
     client.middlewareStack.add(
       () => async () => {
         const e = new Error(this.errorName === 'ThrottlingException' ? 'Rate exceeded' : `injected ${this.errorName}`);
-        throw Object.assign(e, { name: this.errorName, $fault: this.errorName === 'AccessDeniedException' ? 'client' : 'server', $metadata: {} });
+        throw Object.assign(e, {
+          name: this.errorName,
+          $fault: this.errorName === 'AccessDeniedException' ? 'client' : 'server',
+          $metadata: {},
+        });
       },
       { step: 'initialize', name: 'injectFault' },
     );

@@ -54,19 +54,32 @@ export interface Invariant1 {
  * or pending. With `windowAllowed` (the process died, or the answer was lost, between the provider's answer and the
  * write) it may be missing, but then the token the store holds must still be valid at the provider, so nothing is lost.
  */
-export async function checkNewestStored(w: World, c: Credential, windowAllowed: boolean, newestOverride?: string): Promise<Invariant1> {
+export async function checkNewestStored(
+  w: World,
+  c: Credential,
+  windowAllowed: boolean,
+  newestOverride?: string,
+): Promise<Invariant1> {
   const view = await tokenView(w, c);
   const { entra } = w.standins;
   const newest = newestOverride ?? newestIssuedFor(w, c.mailbox);
   const stored = [view.current?.refreshToken, view.pending?.refreshToken].filter((t): t is string => !!t);
   if (newest && stored.includes(newest)) {
-    return { ok: true, inWindow: false, detail: view.current?.refreshToken === newest ? 'newest token is current' : 'newest token is pending' };
+    return {
+      ok: true,
+      inWindow: false,
+      detail: view.current?.refreshToken === newest ? 'newest token is current' : 'newest token is pending',
+    };
   }
   const held = view.current?.refreshToken;
   const info = held ? entra.refreshTokenInfo(held) : undefined;
   const stillValid = !!info && !info.revoked && info.deadCode === undefined && info.expiresAt > entra.clock.now();
   if (windowAllowed && stillValid) {
-    return { ok: true, inWindow: true, detail: 'newest token lost in flight; the stored one is still valid at the provider' };
+    return {
+      ok: true,
+      inWindow: true,
+      detail: 'newest token lost in flight; the stored one is still valid at the provider',
+    };
   }
   return {
     ok: false,
@@ -88,9 +101,14 @@ export function newestIssuedFor(w: Pick<World, 'standins'>, account: string): st
 
 /** Invariant 2: every Cloud Manager target of the credential holds `token`. */
 export function checkTargets(w: World, c: Credential, token: string | undefined): { ok: boolean; detail: string } {
-  const values = c.targets.map((t) => w.standins.cloudManager.valueOf(t.programId, t.environmentId, t.refreshTokenVariable, t.service));
+  const values = c.targets.map((t) =>
+    w.standins.cloudManager.valueOf(t.programId, t.environmentId, t.refreshTokenVariable, t.service),
+  );
   const current = values.filter((v) => v !== undefined && v === token).length;
-  return { ok: !!token && current === values.length, detail: `${current}/${values.length} targets hold the current token` };
+  return {
+    ok: !!token && current === values.length,
+    detail: `${current}/${values.length} targets hold the current token`,
+  };
 }
 
 /**

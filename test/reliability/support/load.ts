@@ -29,7 +29,13 @@ export function prng(seed: number): () => number {
  * Makes `faults` answer a random fraction of the requests of `route` with one of `choices` (in addition to anything
  * injected explicitly). Returns the counter of injected faults.
  */
-function randomFaults(faults: Faults, route: string, rate: number, rng: () => number, choices: Fault[]): { injected: number } {
+function randomFaults(
+  faults: Faults,
+  route: string,
+  rate: number,
+  rng: () => number,
+  choices: Fault[],
+): { injected: number } {
   const counter = { injected: 0 };
   const take = faults.take.bind(faults);
   faults.take = (r: string) => {
@@ -42,7 +48,10 @@ function randomFaults(faults: Faults, route: string, rate: number, rng: () => nu
 }
 
 /** A TCP proxy in front of the SMTP stand-in that drops a random fraction of the connections right after accepting them. */
-async function flakySmtpProxy(rate: number, rng: () => number): Promise<{ server: Server; port: number; setTarget(p: number): void; dropped: number; close(): Promise<void> }> {
+async function flakySmtpProxy(
+  rate: number,
+  rng: () => number,
+): Promise<{ server: Server; port: number; setTarget(p: number): void; dropped: number; close(): Promise<void> }> {
   let target = 0;
   const sockets = new Set<Socket>();
   const state = { dropped: 0 };
@@ -99,7 +108,16 @@ export interface LoadFigures {
   retries: number;
   latencyMs: number;
   store: string;
-  runs: Array<{ run: number; ms: number; ok: number; failed: number; skipped: number; outcomes: Record<string, number>; failures: Record<string, number>; smtpDropped: number }>;
+  runs: Array<{
+    run: number;
+    ms: number;
+    ok: number;
+    failed: number;
+    skipped: number;
+    outcomes: Record<string, number>;
+    failures: Record<string, number>;
+    smtpDropped: number;
+  }>;
   /** Credentials converged after run 1, 2 (and 3 when one met an injected fault in both runs). */
   convergedAfterRun: number[];
   /** Credentials whose stored tokens were all unusable at the provider, after each run: must stay 0. */
@@ -146,11 +164,33 @@ export async function runLoad(o: LoadOptions): Promise<LoadFigures> {
       kind: 'status',
       status,
       headers: { 'retry-after': '0' },
-      body: { error: 'temporarily_unavailable', error_description: `AADSTS${code}: A transient error has occurred.`, error_codes: [code] },
+      body: {
+        error: 'temporarily_unavailable',
+        error_description: `AADSTS${code}: A transient error has occurred.`,
+        error_codes: [code],
+      },
     });
-    const tokenFaults = randomFaults(entra.faults, 'token', o.faultRate, rng, [aad(90033, 503), aad(90055, 429), { kind: 'status', status: 500 }, { kind: 'reset' }, { kind: 'reset', after: true }]);
-    const imsFaults = randomFaults(ims.faults, 'ims-token', o.faultRate, rng, [{ kind: 'status', status: 503 }, { kind: 'status', status: 429, headers: { 'retry-after': '0' } }]);
-    const busy: Fault = { kind: 'status', status: 412, contentType: 'application/problem+json', body: { type: 'http://ns.adobe.com/adobecloud/problem/precondition-failed', title: 'Precondition Failed', status: 412 } };
+    const tokenFaults = randomFaults(entra.faults, 'token', o.faultRate, rng, [
+      aad(90033, 503),
+      aad(90055, 429),
+      { kind: 'status', status: 500 },
+      { kind: 'reset' },
+      { kind: 'reset', after: true },
+    ]);
+    const imsFaults = randomFaults(ims.faults, 'ims-token', o.faultRate, rng, [
+      { kind: 'status', status: 503 },
+      { kind: 'status', status: 429, headers: { 'retry-after': '0' } },
+    ]);
+    const busy: Fault = {
+      kind: 'status',
+      status: 412,
+      contentType: 'application/problem+json',
+      body: {
+        type: 'http://ns.adobe.com/adobecloud/problem/precondition-failed',
+        title: 'Precondition Failed',
+        status: 412,
+      },
+    };
     const cmFaults = randomFaults(cloudManager.faults, 'variables-patch', o.faultRate, rng, [
       { kind: 'status', status: 503 },
       { kind: 'status', status: 429, headers: { 'retry-after': '0' } },
@@ -180,13 +220,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadFigures> {
       const at = new Date(start + (run - 1) * 86_400_000);
       const t0 = Date.now();
       const dropsBefore = proxy.dropped;
-      const result = await runRotation(env.deps({ log, metrics, alerter, now: () => at, baseDelayMs: 20 }), { source: 'schedule' });
+      const result = await runRotation(env.deps({ log, metrics, alerter, now: () => at, baseDelayMs: 20 }), {
+        source: 'schedule',
+      });
       const outcomes: Record<string, number> = {};
       const failures: Record<string, number> = {};
       for (const r of result.results) {
         lastSummary.set(r.credential, r);
         outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
-        if (r.failure) failures[`${r.failure.code} at ${r.failure.stage}`] = (failures[`${r.failure.code} at ${r.failure.stage}`] ?? 0) + 1;
+        if (r.failure)
+          failures[`${r.failure.code} at ${r.failure.stage}`] =
+            (failures[`${r.failure.code} at ${r.failure.stage}`] ?? 0) + 1;
         if (r.redeemed || r.failure?.stage === 'refresh') ops.token++;
         if (r.validation || r.failure?.stage === 'validate') ops.validations++;
         ops.patch += r.targets.filter((t) => t.status === 'pushed' || t.status === 'failed').length;
@@ -206,7 +250,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadFigures> {
       lostAfterRun.push(conv.lost.length);
     }
     const final = await convergence(env, lastSummary);
-    const stats = { token: entra.faults.stats().token, ims: ims.faults.stats()['ims-token'], patch: cloudManager.faults.stats()['variables-patch'] };
+    const stats = {
+      token: entra.faults.stats().token,
+      ims: ims.faults.stats()['ims-token'],
+      patch: cloudManager.faults.stats()['variables-patch'],
+    };
     const req = (s: { count: number; faulted: number } | undefined, operations: number) => ({
       count: s?.count ?? 0,
       faulted: s?.faulted ?? 0,
@@ -218,12 +266,22 @@ export async function runLoad(o: LoadOptions): Promise<LoadFigures> {
       // One IMS token per run (each scheduled invocation wires its own connection).
       'ims-token': req(stats.ims, figures.length),
       'variables-patch': req(stats.patch, ops.patch),
-      'smtp-sessions': { count: smtp.stats.connections + proxy.dropped, faulted: proxy.dropped, operations: ops.validations, extra: smtp.stats.connections + proxy.dropped - ops.validations },
+      'smtp-sessions': {
+        count: smtp.stats.connections + proxy.dropped,
+        faulted: proxy.dropped,
+        operations: ops.validations,
+        extra: smtp.stats.connections + proxy.dropped - ops.validations,
+      },
     };
     // One redeem, two PATCHes and one test send per credential, one IMS token per run.
     const ideal = o.credentials * (1 + 2 + 1) + figures.length;
     const leaks = findLeaks(
-      { logs: logs.join('\n'), alerts: JSON.stringify(alerter.sent), metrics: JSON.stringify(metrics.points), results: JSON.stringify([...lastSummary.values()]) },
+      {
+        logs: logs.join('\n'),
+        alerts: JSON.stringify(alerter.sent),
+        metrics: JSON.stringify(metrics.points),
+        results: JSON.stringify([...lastSummary.values()]),
+      },
       secretsOf(env),
     );
     return {
@@ -248,7 +306,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadFigures> {
         smtpSessions: smtp.stats.maxConcurrent,
       },
       requests,
-      injected: { token: tokenFaults.injected, ims: imsFaults.injected, cloudManagerPatch: cmFaults.injected, smtpDropped: proxy.dropped },
+      injected: {
+        token: tokenFaults.injected,
+        ims: imsFaults.injected,
+        cloudManagerPatch: cmFaults.injected,
+        smtpDropped: proxy.dropped,
+      },
       idealRequests: ideal,
       totalRequests: Object.values(requests).reduce((a, r) => a + r.count, 0),
       alerts: alerter.sent.length,
@@ -271,7 +334,10 @@ async function convergence(env: Awaited<ReturnType<typeof startLocalEnv>>, last:
   const out = { converged: [] as string[], notConverged: [] as string[], lost: [] as string[], inWindow: 0 };
   for (const c of env.config.credentials) {
     const ids = secretIds(env.config, c);
-    const [cur, pend] = await Promise.all([env.store.getValue(ids.token, 'AWSCURRENT'), env.store.getValue(ids.token, 'AWSPENDING')]);
+    const [cur, pend] = await Promise.all([
+      env.store.getValue(ids.token, 'AWSCURRENT'),
+      env.store.getValue(ids.token, 'AWSPENDING'),
+    ]);
     const current = cur && parseTokenRecord(cur.value, ids.token);
     const pending = pend && pend.versionId !== cur?.versionId ? parseTokenRecord(pend.value, ids.token) : undefined;
     const info = current ? entra.refreshTokenInfo(current.refreshToken) : undefined;
@@ -279,12 +345,19 @@ async function convergence(env: Awaited<ReturnType<typeof startLocalEnv>>, last:
     const valid = !!info && !info.revoked && info.deadCode === undefined;
     const pendingValid = !!pendingInfo && !pendingInfo.revoked && pendingInfo.deadCode === undefined;
     if (!valid && !pendingValid) out.lost.push(c.id);
-    const newestOfLine = valid && info.uses === 0 && !(pending && Date.parse(pending.obtainedAt) > Date.parse(current?.obtainedAt ?? '')) ;
+    const newestOfLine =
+      valid && info.uses === 0 && !(pending && Date.parse(pending.obtainedAt) > Date.parse(current?.obtainedAt ?? ''));
     if (valid && info.uses > 0) out.inWindow++;
-    const targetsOk = c.targets.every((t) => cloudManager.valueOf(t.programId, t.environmentId, t.refreshTokenVariable, t.service) === current?.refreshToken);
+    const targetsOk = c.targets.every(
+      (t) =>
+        cloudManager.valueOf(t.programId, t.environmentId, t.refreshTokenVariable, t.service) === current?.refreshToken,
+    );
     const s = last.get(c.id);
     if (s && !s.failure && newestOfLine && targetsOk) out.converged.push(c.id);
-    else out.notConverged.push(`${c.id}: ${s?.failure ? `${s.failure.code} at ${s.failure.stage}` : s?.outcome}${newestOfLine ? '' : ', stored token not the newest'}${targetsOk ? '' : ', targets behind'}`);
+    else
+      out.notConverged.push(
+        `${c.id}: ${s?.failure ? `${s.failure.code} at ${s.failure.stage}` : s?.outcome}${newestOfLine ? '' : ', stored token not the newest'}${targetsOk ? '' : ', targets behind'}`,
+      );
   }
   return out;
 }
@@ -306,16 +379,24 @@ export function loadProblems(f: LoadFigures): string[] {
     const failures = Object.entries(run2?.failures ?? {});
     const unexplained = failures.filter(([k]) => k !== 'SMTP_CONNECTION at validate');
     const count = failures.reduce((a, [, n]) => a + n, 0);
-    if (unexplained.length || count > (run2?.smtpDropped ?? 0)) p.push(`run 2 left ${f.credentials - (f.convergedAfterRun[1] ?? 0)} credential(s) not converged without an injected fault to explain it: ${JSON.stringify(run2?.failures)}`);
+    if (unexplained.length || count > (run2?.smtpDropped ?? 0))
+      p.push(
+        `run 2 left ${f.credentials - (f.convergedAfterRun[1] ?? 0)} credential(s) not converged without an injected fault to explain it: ${JSON.stringify(run2?.failures)}`,
+      );
     if (f.convergedAfterRun[2] !== f.credentials) p.push(`not converged after run 3: ${f.notConverged.join('; ')}`);
   }
   const max = f.maxConcurrency;
   if (f.maxInFlight.token > max) p.push(`token endpoint saw ${f.maxInFlight.token} requests in flight (limit ${max})`);
-  if (f.maxInFlight.cloudManagerPatch > max) p.push(`Cloud Manager saw ${f.maxInFlight.cloudManagerPatch} PATCHes in flight (limit ${max})`);
-  if (f.maxInFlight.smtpSessions > max) p.push(`SMTP saw ${f.maxInFlight.smtpSessions} sessions at once (limit ${max})`);
+  if (f.maxInFlight.cloudManagerPatch > max)
+    p.push(`Cloud Manager saw ${f.maxInFlight.cloudManagerPatch} PATCHes in flight (limit ${max})`);
+  if (f.maxInFlight.smtpSessions > max)
+    p.push(`SMTP saw ${f.maxInFlight.smtpSessions} sessions at once (limit ${max})`);
   for (const route of ['token', 'ims-token', 'variables-patch'] as const) {
     const r = f.requests[route];
-    if (r && r.extra > r.faulted) p.push(`${route}: ${r.count} requests for ${r.operations} operations with only ${r.faulted} faulted answers (retry storm)`);
+    if (r && r.extra > r.faulted)
+      p.push(
+        `${route}: ${r.count} requests for ${r.operations} operations with only ${r.faulted} faulted answers (retry storm)`,
+      );
   }
   return p;
 }

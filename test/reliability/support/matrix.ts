@@ -54,17 +54,30 @@ export interface RowSpec {
 }
 
 function codeText(code: string | RegExp): string {
-  return typeof code === 'string' ? code : code.source.replace(/^\^\(?|\)?\$$/g, '').split('|').join(' or ');
+  return typeof code === 'string'
+    ? code
+    : code.source
+        .replace(/^\^\(?|\)?\$$/g, '')
+        .split('|')
+        .join(' or ');
 }
 
 function describeExpected(s: RowSpec): string {
   const e = s.expect;
   const runs = s.runs ?? 1;
   const parts: string[] = [];
-  parts.push(e.died ? 'the process dies' : e.failure ? `fails ${e.failure.class} / ${codeText(e.failure.code)}${e.failure.stage ? ` at ${e.failure.stage}` : ''}` : `absorbed within the run (${e.outcome ?? 'rotated'})`);
+  parts.push(
+    e.died
+      ? 'the process dies'
+      : e.failure
+        ? `fails ${e.failure.class} / ${codeText(e.failure.code)}${e.failure.stage ? ` at ${e.failure.stage}` : ''}`
+        : `absorbed within the run (${e.outcome ?? 'rotated'})`,
+  );
   parts.push(`${e.alerts} alert${e.alerts === 1 ? '' : 's'}${runs > 1 ? ` over ${runs} runs` : ''}`);
   if (e.window) parts.push('the token issued in flight may be lost, the stored one stays valid');
-  parts.push(`next run converges${e.nextRedeemed === false ? ' without a second redeem' : ''}${e.alerts > 0 ? ' and mails "recovered"' : ''}`);
+  parts.push(
+    `next run converges${e.nextRedeemed === false ? ' without a second redeem' : ''}${e.alerts > 0 ? ' and mails "recovered"' : ''}`,
+  );
   if (s.note) parts.push(s.note);
   return parts.join('; ');
 }
@@ -102,7 +115,10 @@ export async function runRow(sink: MatrixSink, s: RowSpec, order = 0): Promise<s
   const log = capturedLog(rowLogs);
   const opts = (typeof s.harness === 'function' ? s.harness() : s.harness) ?? {};
   // smtp-server's 100 ms early-talker pause before the greeting costs every test send; it is no part of any fault here.
-  const h = await startHarness({ ...opts, standins: { ...opts.standins, smtp: { greetingPauseMs: 0, ...opts.standins?.smtp } } });
+  const h = await startHarness({
+    ...opts,
+    standins: { ...opts.standins, smtp: { greetingPauseMs: 0, ...opts.standins?.smtp } },
+  });
   // The row's own log: what the harness captures from stdout is shared by rows running at the same time.
   h.logs = rowLogs;
   const c = h.config.credentials[0]!;
@@ -127,7 +143,16 @@ export async function runRow(sink: MatrixSink, s: RowSpec, order = 0): Promise<s
       outputs[`result of faulted run ${i + 1}`] = JSON.stringify(summary);
     }
     const e = s.expect;
-    const last: RotationSummary = faulted.at(-1) ?? { credential: c.id, runId: '-', outcome: 'failed', redeemed: false, promoted: false, targets: [], alert: 'none', durationsMs: {} };
+    const last: RotationSummary = faulted.at(-1) ?? {
+      credential: c.id,
+      runId: '-',
+      outcome: 'failed',
+      redeemed: false,
+      promoted: false,
+      targets: [],
+      alert: 'none',
+      durationsMs: {},
+    };
     if (!!e.died !== died) problems.push(died ? 'the run died unexpectedly' : 'the run was expected to die');
 
     // (3) classified, alerted once per change of state
@@ -135,20 +160,28 @@ export async function runRow(sink: MatrixSink, s: RowSpec, order = 0): Promise<s
       // A dead process reports nothing: the checks below are about what the store and the targets hold.
     } else if (e.failure) {
       const f = last.failure;
-      const codeOk = f && (typeof e.failure.code === 'string' ? f.code === e.failure.code : e.failure.code.test(f.code));
+      const codeOk =
+        f && (typeof e.failure.code === 'string' ? f.code === e.failure.code : e.failure.code.test(f.code));
       if (!f || f.class !== e.failure.class || !codeOk || (e.failure.stage && f.stage !== e.failure.stage)) {
-        problems.push(`expected ${e.failure.class}/${String(e.failure.code)}${e.failure.stage ? ` at ${e.failure.stage}` : ''}, got ${describeSummary(last)}`);
+        problems.push(
+          `expected ${e.failure.class}/${String(e.failure.code)}${e.failure.stage ? ` at ${e.failure.stage}` : ''}, got ${describeSummary(last)}`,
+        );
       }
-      if (f && h.metrics.points.filter((p) => p.name === 'RotationFailure' && p.dims.class === f.class).length === 0) problems.push('no RotationFailure metric with the class');
+      if (f && h.metrics.points.filter((p) => p.name === 'RotationFailure' && p.dims.class === f.class).length === 0)
+        problems.push('no RotationFailure metric with the class');
     } else {
       if (last.failure) problems.push(`expected the fault to be absorbed, got ${describeSummary(last)}`);
       if (e.outcome && last.outcome !== e.outcome) problems.push(`expected outcome ${e.outcome}, got ${last.outcome}`);
     }
-    if (e.minMs !== undefined && elapsed < e.minMs) problems.push(`the faulted run took ${elapsed} ms, expected at least ${e.minMs} ms`);
-    if (e.maxMs !== undefined && elapsed > e.maxMs) problems.push(`the faulted run took ${elapsed} ms, expected at most ${e.maxMs} ms`);
+    if (e.minMs !== undefined && elapsed < e.minMs)
+      problems.push(`the faulted run took ${elapsed} ms, expected at least ${e.minMs} ms`);
+    if (e.maxMs !== undefined && elapsed > e.maxMs)
+      problems.push(`the faulted run took ${elapsed} ms, expected at most ${e.maxMs} ms`);
     const mailsAfterFault = await h.alertMails();
-    if (mailsAfterFault.length !== e.alerts) problems.push(`expected ${e.alerts} alert(s) after the fault, SES has ${mailsAfterFault.length}`);
-    if (e.failure && e.alerts > 0 && !mailsAfterFault.some((m) => m.subject.includes(last.failure?.code ?? '\0'))) problems.push('the alert does not name the code');
+    if (mailsAfterFault.length !== e.alerts)
+      problems.push(`expected ${e.alerts} alert(s) after the fault, SES has ${mailsAfterFault.length}`);
+    if (e.failure && e.alerts > 0 && !mailsAfterFault.some((m) => m.subject.includes(last.failure?.code ?? '\0')))
+      problems.push('the alert does not name the code');
 
     // (1) after the fault
     const inv1Fault = await checkNewestStored(h, c, e.window ?? false);
@@ -181,8 +214,10 @@ export async function runRow(sink: MatrixSink, s: RowSpec, order = 0): Promise<s
     if (!inv2.ok) problems.push(`after the next run: ${inv2.detail}`);
     const mails = await h.alertMails();
     const expectedMails = e.alerts > 0 ? e.alerts + 1 : e.alerts;
-    if (mails.length !== expectedMails) problems.push(`expected ${expectedMails} mail(s) in all, SES has ${mails.length}`);
-    if (e.alerts > 0 && !mails.at(-1)?.subject.includes('recovered')) problems.push('no "recovered" mail after the next run');
+    if (mails.length !== expectedMails)
+      problems.push(`expected ${expectedMails} mail(s) in all, SES has ${mails.length}`);
+    if (e.alerts > 0 && !mails.at(-1)?.subject.includes('recovered'))
+      problems.push('no "recovered" mail after the next run');
 
     // (4) no secret anywhere
     const state = { value: JSON.stringify([await h.state.getState(c.id), await h.state.listDeliveries(c.id)]) };
@@ -213,7 +248,17 @@ export async function runRow(sink: MatrixSink, s: RowSpec, order = 0): Promise<s
   } finally {
     await h.close();
   }
-  const row: MatrixRow = { order, group: s.group, fault: s.fault, stage: s.stage, expected: describeExpected(s), observed, nothingLost, passed: problems.length === 0, problems };
+  const row: MatrixRow = {
+    order,
+    group: s.group,
+    fault: s.fault,
+    stage: s.stage,
+    expected: describeExpected(s),
+    observed,
+    nothingLost,
+    passed: problems.length === 0,
+    problems,
+  };
   sink.add(row);
   return problems;
 }

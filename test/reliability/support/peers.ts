@@ -112,7 +112,11 @@ export async function startScriptedHttp(): Promise<ScriptedHttp> {
 }
 
 /** Answers with headers, then writes `chunk` every `everyMs` until the client goes away (bounded by `maxMs`). */
-export function endlessBody(chunk: Buffer, everyMs: number, maxMs = 10_000): (req: IncomingMessage, res: ServerResponse) => void {
+export function endlessBody(
+  chunk: Buffer,
+  everyMs: number,
+  maxMs = 10_000,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     const until = Date.now() + maxMs;

@@ -48,7 +48,8 @@ export class MatrixSink {
   }
   flush(): void {
     this.rows.sort((a, b) => a.order - b.order);
-    if (this.rows.length > 0) writeResult({ kind: 'matrix', name: this.name, writtenAt: new Date().toISOString(), rows: this.rows });
+    if (this.rows.length > 0)
+      writeResult({ kind: 'matrix', name: this.name, writtenAt: new Date().toISOString(), rows: this.rows });
   }
 }
 
