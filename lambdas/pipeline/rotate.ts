@@ -239,7 +239,9 @@ export async function rotateCredential(
     const stateRead = stateSettled.status === 'fulfilled' ? stateSettled.value : undefined;
     if (stateRead) {
       stateRev = stateRead.rev;
-      const checked = checkState(stateRead.state);
+      const checked = stateRead.problem
+        ? { state: stateRead.state, problem: stateRead.problem }
+        : checkState(stateRead.state);
       state = checked.state;
       if (checked.problem) {
         // Alert history is lost with it: say so rather than start afresh in silence.
@@ -287,10 +289,13 @@ export async function rotateCredential(
         versions,
         ignorePending: opts.newTokens !== undefined,
         now: now(),
+        lastSeenCurrent: state.current?.versionId,
       },
       (m, e) => log('warn', m, e),
     );
     let current: StoredToken = view.current;
+    // What this run saw as current, kept even if it fails: the next run tells an outside edit from its own work by it.
+    if (currentRaw) state.current = { versionId: current.versionId, issuedAt: current.record.obtainedAt };
     await step('read');
 
     let candidate: StoredToken | undefined;

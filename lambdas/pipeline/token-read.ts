@@ -57,6 +57,8 @@ export async function viewTokens(
     versions: VersionInfo[];
     ignorePending: boolean;
     now: Date;
+    /** The current version the last run saw (credential state): another current now means it was put outside the tool. */
+    lastSeenCurrent?: string;
   },
   log: Log['info'],
 ): Promise<TokenView> {
@@ -66,7 +68,12 @@ export async function viewTokens(
   let resumable: StoredToken | undefined;
   if (p.pendingRaw && p.pendingRaw.versionId !== current.versionId) {
     const pending = { versionId: p.pendingRaw.versionId, record: parseTokenRecord(p.pendingRaw.value, p.secretId) };
-    if (p.ignorePending || !p.currentRaw || pendingIsNewer(current, pending, p.versions)) {
+    // A current version the last run did not see was put outside the tool (console, CLI, another deployment) after any
+    // pending version that run left: the person's token wins. Creation times alone cannot tell (moto gives every version
+    // the secret's), and a bare token put by hand has no obtainedAt.
+    const putOutside =
+      p.lastSeenCurrent !== undefined && p.currentRaw !== undefined && p.currentRaw.versionId !== p.lastSeenCurrent;
+    if (p.ignorePending || !p.currentRaw || (!putOutside && pendingIsNewer(current, pending, p.versions))) {
       if (!p.ignorePending) resumable = pending;
     } else {
       // Stale: older than current. Resuming it could overwrite a newer token or retry a revoked one forever.

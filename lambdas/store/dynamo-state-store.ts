@@ -9,7 +9,7 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { RefresherError } from '../core/errors.ts';
-import { parseState, type CredentialState } from './records.ts';
+import { parseState, readStateRecord, type CredentialState } from './records.ts';
 import type { DeliveryRecord, FleetEntry, LeaseResult, OneTimeItem, StateStore } from './state-store.ts';
 
 /**
@@ -234,7 +234,7 @@ export class DynamoStateStore implements StateStore {
   async getState(credentialId: string): Promise<{ state: CredentialState; rev: number } | undefined> {
     const item = await this.getItem(credPk(credentialId), 'state');
     if (!item) return undefined;
-    return { state: parseState(str(item, 'doc')), rev: num(item, 'rev') ?? 0 };
+    return { ...readStateRecord(str(item, 'doc')), rev: num(item, 'rev') ?? 0 };
   }
 
   /**

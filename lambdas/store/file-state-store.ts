@@ -2,7 +2,7 @@ import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, wri
 import { join } from 'node:path';
 import { RefresherError } from '../core/errors.ts';
 import { FileLocks } from './file-lock.ts';
-import { parseState, type CredentialState } from './records.ts';
+import { readStateRecord, type CredentialState } from './records.ts';
 import type { DeliveryRecord, FleetEntry, LeaseResult, OneTimeItem, StateStore } from './state-store.ts';
 
 /**
@@ -110,7 +110,7 @@ export class FileStateStore implements StateStore {
 
   async getState(credentialId: string): Promise<{ state: CredentialState; rev: number } | undefined> {
     const v = this.read<Versioned<CredentialState>>(join(this.credDir(credentialId), 'state.json'));
-    return v ? { state: parseState(JSON.stringify(v.doc)), rev: v.rev } : undefined;
+    return v ? { ...readStateRecord(JSON.stringify(v.doc)), rev: v.rev } : undefined;
   }
 
   private putVersioned<T>(

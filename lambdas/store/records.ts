@@ -105,6 +105,16 @@ export function checkState(doc: unknown): { state: CredentialState; problem?: st
   return { state: emptyState(), problem: r.error.issues.map((i) => i.path.join('.') || 'record').join(', ') };
 }
 
+/** A state record as stored (JSON text), checked: what checkState says, for a store's getState. */
+export function readStateRecord(value: string | undefined): { state: CredentialState; problem?: string } {
+  if (value === undefined) return { state: emptyState() };
+  try {
+    return checkState(JSON.parse(value));
+  } catch {
+    return { state: emptyState(), problem: 'not JSON' };
+  }
+}
+
 export function parseState(value: string | undefined): CredentialState {
   if (!value) return emptyState();
   try {

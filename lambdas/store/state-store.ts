@@ -97,7 +97,8 @@ export interface StateStore {
   releaseLease(credentialId: string, runId: string): Promise<void>;
 
   /** The credential's state with its revision; undefined when none was written yet. */
-  getState(credentialId: string): Promise<{ state: CredentialState; rev: number } | undefined>;
+  /** `problem` names what made a stored record unreadable (it is then replaced by an empty state, and reported). */
+  getState(credentialId: string): Promise<{ state: CredentialState; rev: number; problem?: string } | undefined>;
   /**
    * Writes the state if its revision is still `expectedRev` (undefined: only if none exists). Returns the new revision;
    * a lost race is a RefresherError of class 'conflict'.

@@ -132,7 +132,9 @@ describe('a 200 MB aemerror is scanned with flat memory', () => {
     // Holding the log (or a decoded copy) would keep at least 200 MB alive; streaming keeps buffers only. Measured on
     // the dev machine: live +15..22 MB for both 50 MB and 200 MB logs (it does not grow with the file), 200 MB in
     // 3.5 s through the tail link and 6 s through gzip (19 MB on the wire), the stand-in serving in the same process.
-    expect(tail.liveGrowthMb).toBeLessThan(48);
-    expect(gz.liveGrowthMb).toBeLessThan(48);
+    // Under the full suite on a loaded 2-core machine +54 MB was seen (the in-process stand-in's buffers wait longer for
+    // a slow reader): the bound stays far below the 200 MB that holding the file would keep.
+    expect(tail.liveGrowthMb).toBeLessThan(64);
+    expect(gz.liveGrowthMb).toBeLessThan(64);
   }, 300_000);
 });

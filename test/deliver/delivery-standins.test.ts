@@ -137,6 +137,28 @@ describe('delivery to AEM on the stand-ins', () => {
     expect(w.h.standins.cloudManager.patchCount).toBe(2);
   });
 
+  it('a target pushed once is pushed again when its copy gets old: the second push reaches every target', async () => {
+    const w = await world();
+    await runRotation(w.wiring(), {});
+    expect(w.h.standins.cloudManager.patchCount).toBe(2);
+    w.advance(61 * DAY);
+    const s = (await runRotation(w.wiring(), {})).results[0]!;
+    expect(s.targets.map((t) => [t.status, t.reason])).toEqual([
+      ['pushed', 'age'],
+      ['pushed', 'age'],
+    ]);
+    expect(w.h.standins.cloudManager.patchCount).toBe(4);
+    const newest = w.h.standins.entra.latestRefreshToken();
+    for (const i of [0, 1])
+      expect(
+        w.h.standins.cloudManager.valueOf(
+          w.env(i).programId,
+          w.env(i).environmentId,
+          'SECRET_SMTP_OAUTH_REFRESH_TOKEN',
+        ),
+      ).toBe(newest);
+  });
+
   it('deadline rule: a copy that would die before the next window ends is pushed now, outside the window, and alerted', async () => {
     const w = await world((doc) => {
       doc.credentials[0]!.delivery = {
