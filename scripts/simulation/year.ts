@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalEnv } from '../../demo/local-env.ts';
 import type { Alert, SecretStore } from '../../lambdas/core/types.ts';
-import { rotateCredential } from '../../lambdas/pipeline/rotate.ts';
+import { rotateCredential, type RotationSummary } from '../../lambdas/pipeline/rotate.ts';
 import type { RunResult } from '../../lambdas/pipeline/run.ts';
 import { targetKey, targetLabel } from '../../lambdas/push/cloud-manager-target.ts';
 import { MemoryMetrics } from '../../lambdas/report/metrics.ts';
@@ -21,6 +21,7 @@ import { FileStore } from '../../lambdas/store/file-store.ts';
 import { parseTokenRecord } from '../../lambdas/store/records.ts';
 import { DEFAULT_CLIENT_SECRET } from '../../standins/entra.ts';
 import { ANY_ROUTE } from '../../standins/faults.ts';
+import { prng } from '../../test/reliability/support/load.ts';
 
 export interface SimulationOptions {
   days: number;
@@ -55,18 +56,6 @@ const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 const TICK = 30 * MIN;
 const STAGES = ['dev', 'stage', 'prod'] as const;
-
-/** mulberry32: a small seeded generator, so a run with the same seed meets the same faults. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The token secret, recording when each stored token was issued: the independent measure of a copy's age. */
 function issuedAtTracker(inner: SecretStore): { store: SecretStore; issuedAt: Map<string, number> } {
@@ -180,19 +169,17 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
   const context = { getRemainingTimeInMillis: () => 290_000 };
 
   const pushes: Array<{ key: string; at: number; reason?: string; outside?: boolean }> = [];
+  const recordPushes = (summary: RotationSummary) => {
+    for (const t of summary.targets) {
+      const key = envs.find((e) => e.label === t.target)?.key;
+      if (t.status === 'pushed' && key) pushes.push({ key, at: clock.t, reason: t.reason, outside: t.outsideWindow });
+    }
+  };
   let invocations = 0;
   const invoke = async (event: unknown) => {
     invocations++;
     const r = (await handler(event, { ...context, awsRequestId: randomUUID() })) as RunResult;
-    for (const s of r.results)
-      for (const t of s.targets)
-        if (t.status === 'pushed')
-          pushes.push({
-            key: envs.find((e) => e.label === t.target)!.key,
-            at: clock.t,
-            reason: t.reason,
-            outside: t.outsideWindow,
-          });
+    for (const summary of r.results) recordPushes(summary);
     return r;
   };
 
@@ -238,14 +225,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationReport> 
         .redeemRefreshToken(entra.issueRefreshToken({ account: c.mailbox }));
       invocations++;
       const s = await rotateCredential(deps, c, { newTokens: { ...tokens, account: c.mailbox }, source: 'regenerate' });
-      for (const t of s.targets)
-        if (t.status === 'pushed')
-          pushes.push({
-            key: envs.find((e) => e.label === t.target)!.key,
-            at: clock.t,
-            reason: t.reason,
-            outside: t.outsideWindow,
-          });
+      recordPushes(s);
       o.progress?.(
         `day ${day.toFixed(1)}: new sign-in, ${s.outcome}${s.failure ? ` (${s.failure.code}: ${s.failure.message})` : ''}, targets ${s.targets.map((t) => `${t.status}/${t.reason ?? '-'}${t.code ? `/${t.code}` : ''}`).join(' ')}`,
       );
