@@ -80,7 +80,8 @@ async function main(): Promise<void> {
     store.resetTrace();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const r = await runRotation(deps, { force: job.force, source: 'manual' });
+    // Every benchmarked rotation pushes (the delivery policy would leave a fresh copy alone): the floor has its PATCH.
+    const r = await runRotation(deps, { force: job.force, source: 'manual', pushNow: 'all' });
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     if (i < job.warmup) continue;

@@ -87,6 +87,8 @@ export async function startWorld(o: {
       standins: smtpOptions,
       configure: (doc) => {
         if (o.maxConcurrency !== undefined && doc.http) doc.http.maxConcurrency = o.maxConcurrency;
+        // A benchmarked rotation ends with its PATCH, as the floor counts; following AEM's restart is not ours to time.
+        for (const c of doc.credentials) c.delivery = { ...c.delivery, confirm: false };
       },
     });
     await env.seed();
@@ -124,6 +126,7 @@ export async function startWorld(o: {
     standins: smtpOptions,
     configure: (doc) => {
       if (o.maxConcurrency !== undefined && doc.http) doc.http.maxConcurrency = o.maxConcurrency;
+      for (const c of doc.credentials) c.delivery = { ...c.delivery, confirm: false };
       // Every peer through its proxy: HTTPS on localhost (the test certificate's name) for the HTTP stand-ins.
       for (const c of doc.credentials) {
         const authority = c.authority as string;
